@@ -1,0 +1,428 @@
+//! The audit chain: append-only events linked by SHA-256 and checkpoints signed with
+//! Ed25519.
+//!
+//! `hash(n) = SHA-256(hash(n-1) ‖ canonical(n))`, with `hash(0)` all zeroes. The
+//! canonical form is a length-prefixed encoding of every stored field of the event
+//! (sequence number, time, actor, action, subject, reason, before, after), so any edit,
+//! deletion, insertion or reordering changes some hash. Because an attacker with write
+//! access can recompute the whole chain, each writing transaction also stores a
+//! checkpoint: the head's sequence number and hash, signed with the installation's
+//! audit key. [`ChainVerifier`] checks both and names the first bad sequence number.
+
+use ed25519_dalek::{Signature, Signer, Verifier};
+pub use ed25519_dalek::{SigningKey, VerifyingKey};
+use jiff::Timestamp;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// A SHA-256 digest.
+pub type Hash = [u8; 32];
+
+/// The `prev_hash` of the first event.
+pub const GENESIS_HASH: Hash = [0; 32];
+
+/// An event before it is sequenced and chained.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EventDraft {
+    /// When it happened.
+    pub at: Timestamp,
+    /// Who did it (a person, a team, a token name, `system`).
+    pub actor: String,
+    /// What was done, `noun.verb` (e.g. `identity.create`, `identity.transition`).
+    pub action: String,
+    /// Kind of subject (`identity`, `party`, `credential`, `import`).
+    pub subject_kind: String,
+    /// Store id of the subject, if it has one.
+    pub subject_id: Option<i64>,
+    /// Human name of the subject (`aws/billing-export`).
+    pub subject_name: String,
+    /// Why, as given by the actor.
+    pub reason: Option<String>,
+    /// The subject before, as canonical JSON text.
+    pub before: Option<String>,
+    /// The subject after, as canonical JSON text.
+    pub after: Option<String>,
+}
+
+/// A stored, chained event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditEvent {
+    /// Position in the chain, from 1, without gaps.
+    pub seq: i64,
+    /// The event's content.
+    #[serde(flatten)]
+    pub draft: EventDraft,
+    /// Hash of the previous event.
+    #[serde(serialize_with = "serialize_hash")]
+    pub prev_hash: Hash,
+    /// This event's hash.
+    #[serde(serialize_with = "serialize_hash")]
+    pub hash: Hash,
+}
+
+fn serialize_hash<S: serde::Serializer>(hash: &Hash, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&hex::encode(hash))
+}
+
+const EVENT_DOMAIN: &[u8] = b"steward-audit-v1\0";
+const CHECKPOINT_DOMAIN: &[u8] = b"steward-checkpoint-v1\0";
+
+fn update_optional_text(hasher: &mut Sha256, text: Option<&str>) {
+    match text {
+        // u64::MAX cannot be a length, so absent and empty stay distinct.
+        None => hasher.update(u64::MAX.to_be_bytes()),
+        Some(text) => {
+            hasher.update((text.len() as u64).to_be_bytes());
+            hasher.update(text.as_bytes());
+        }
+    }
+}
+
+/// Computes the chained hash of an event at `seq` following `prev_hash`.
+pub fn event_hash(prev_hash: &Hash, seq: i64, draft: &EventDraft) -> Hash {
+    let mut hasher = Sha256::new();
+    hasher.update(prev_hash);
+    hasher.update(EVENT_DOMAIN);
+    hasher.update(seq.to_be_bytes());
+    hasher.update(draft.at.as_microsecond().to_be_bytes());
+    update_optional_text(&mut hasher, Some(&draft.actor));
+    update_optional_text(&mut hasher, Some(&draft.action));
+    update_optional_text(&mut hasher, Some(&draft.subject_kind));
+    match draft.subject_id {
+        None => hasher.update([0u8]),
+        Some(id) => {
+            hasher.update([1u8]);
+            hasher.update(id.to_be_bytes());
+        }
+    }
+    update_optional_text(&mut hasher, Some(&draft.subject_name));
+    update_optional_text(&mut hasher, draft.reason.as_deref());
+    update_optional_text(&mut hasher, draft.before.as_deref());
+    update_optional_text(&mut hasher, draft.after.as_deref());
+    hasher.finalize().into()
+}
+
+/// Sequences and chains `draft` after the event (`seq - 1`, `prev_hash`).
+pub fn seal(draft: EventDraft, seq: i64, prev_hash: Hash) -> AuditEvent {
+    let hash = event_hash(&prev_hash, seq, &draft);
+    AuditEvent {
+        seq,
+        draft,
+        prev_hash,
+        hash,
+    }
+}
+
+/// A signed statement that the chain's event `seq` has hash `head_hash`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Sequence number of the head event.
+    pub seq: i64,
+    /// Its hash.
+    pub head_hash: Hash,
+    /// When the checkpoint was made.
+    pub created_at: Timestamp,
+    /// Ed25519 signature over the three fields above.
+    pub signature: [u8; 64],
+}
+
+fn checkpoint_message(seq: i64, head_hash: &Hash, created_at: Timestamp) -> Vec<u8> {
+    let mut message = Vec::with_capacity(CHECKPOINT_DOMAIN.len() + 48);
+    message.extend_from_slice(CHECKPOINT_DOMAIN);
+    message.extend_from_slice(&seq.to_be_bytes());
+    message.extend_from_slice(head_hash);
+    message.extend_from_slice(&created_at.as_microsecond().to_be_bytes());
+    message
+}
+
+impl Checkpoint {
+    /// Signs the head `(seq, head_hash)` at `created_at`.
+    pub fn sign(key: &SigningKey, seq: i64, head_hash: Hash, created_at: Timestamp) -> Self {
+        let signature = key.sign(&checkpoint_message(seq, &head_hash, created_at));
+        Checkpoint {
+            seq,
+            head_hash,
+            created_at,
+            signature: signature.to_bytes(),
+        }
+    }
+
+    /// Whether the signature is valid under `key`.
+    pub fn signature_is_valid(&self, key: &VerifyingKey) -> bool {
+        let message = checkpoint_message(self.seq, &self.head_hash, self.created_at);
+        key.verify(&message, &Signature::from_bytes(&self.signature))
+            .is_ok()
+    }
+}
+
+/// The first thing wrong with a chain.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("audit chain broken at seq {seq}: {reason}")]
+pub struct ChainProblem {
+    /// The first sequence number that cannot be trusted.
+    pub seq: i64,
+    /// What was found there.
+    pub reason: String,
+}
+
+/// What a successful verification covered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChainSummary {
+    /// Events checked.
+    pub events: u64,
+    /// Checkpoints whose signature and hash were checked.
+    pub checkpoints: u64,
+    /// Sequence number of the last event (0 for an empty chain).
+    pub head_seq: i64,
+    /// Hash of the last event, hex.
+    pub head_hash: String,
+}
+
+/// Checks a chain event by event, in sequence order, against its signed checkpoints.
+///
+/// Feed events with [`ChainVerifier::push`], then call [`ChainVerifier::finish`]. The
+/// verifier keeps O(checkpoints) memory, so chains of any length stream through it.
+pub struct ChainVerifier {
+    verifying_key: VerifyingKey,
+    /// Checkpoints not yet reached, sorted by descending seq so the next is at the end.
+    pending_checkpoints: Vec<Checkpoint>,
+    last_good_checkpoint_seq: i64,
+    checkpoints_checked: u64,
+    next_seq: i64,
+    prev_hash: Hash,
+    prev_event_intact: bool,
+}
+
+impl ChainVerifier {
+    /// Starts a verification; every checkpoint's signature is checked here.
+    pub fn new(
+        verifying_key: VerifyingKey,
+        mut checkpoints: Vec<Checkpoint>,
+    ) -> Result<Self, ChainProblem> {
+        for checkpoint in &checkpoints {
+            if !checkpoint.signature_is_valid(&verifying_key) {
+                return Err(ChainProblem {
+                    seq: checkpoint.seq,
+                    reason: "checkpoint signature is invalid (forged or altered checkpoint)"
+                        .into(),
+                });
+            }
+        }
+        checkpoints.sort_by(|a, b| b.seq.cmp(&a.seq));
+        Ok(ChainVerifier {
+            verifying_key,
+            pending_checkpoints: checkpoints,
+            last_good_checkpoint_seq: 0,
+            checkpoints_checked: 0,
+            next_seq: 1,
+            prev_hash: GENESIS_HASH,
+            prev_event_intact: true,
+        })
+    }
+
+    /// The key checkpoints are verified with.
+    pub fn verifying_key(&self) -> &VerifyingKey {
+        &self.verifying_key
+    }
+
+    /// Checks the next event.
+    pub fn push(&mut self, event: &AuditEvent) -> Result<(), ChainProblem> {
+        let seq = event.seq;
+        if seq != self.next_seq {
+            let reason = if seq > self.next_seq {
+                format!(
+                    "event {} is missing (next stored event is {seq}): deleted",
+                    self.next_seq
+                )
+            } else {
+                format!("event {seq} appears out of order or twice")
+            };
+            return Err(ChainProblem {
+                seq: self.next_seq.min(seq),
+                reason,
+            });
+        }
+        let recomputed = event_hash(&event.prev_hash, seq, &event.draft);
+        let intact = recomputed == event.hash;
+        if event.prev_hash != self.prev_hash {
+            // If this event is intact, it still links to what its predecessor used to be:
+            // the predecessor was altered (and its own hash recomputed to hide it).
+            return Err(if intact && seq > 1 && self.prev_event_intact {
+                ChainProblem {
+                    seq: seq - 1,
+                    reason: format!(
+                        "event {} was altered: event {seq} chains to a different hash",
+                        seq - 1
+                    ),
+                }
+            } else {
+                ChainProblem {
+                    seq,
+                    reason: "prev_hash does not link to the previous event (inserted, reordered or altered)".into(),
+                }
+            });
+        }
+        if !intact {
+            return Err(ChainProblem {
+                seq,
+                reason: "content does not match its hash (edited)".into(),
+            });
+        }
+        self.prev_hash = event.hash;
+        self.prev_event_intact = intact;
+        self.next_seq = seq + 1;
+        while let Some(checkpoint) = self.pending_checkpoints.last() {
+            if checkpoint.seq > seq {
+                break;
+            }
+            if checkpoint.seq == seq && checkpoint.head_hash != event.hash {
+                return Err(ChainProblem {
+                    seq: self.last_good_checkpoint_seq + 1,
+                    reason: format!(
+                        "events {}..={seq} do not match the signed checkpoint at {seq} (chain rewritten)",
+                        self.last_good_checkpoint_seq + 1
+                    ),
+                });
+            }
+            self.last_good_checkpoint_seq = checkpoint.seq;
+            self.checkpoints_checked += 1;
+            self.pending_checkpoints.pop();
+        }
+        Ok(())
+    }
+
+    /// Ends the verification: a checkpoint beyond the last event means the tail was
+    /// deleted.
+    pub fn finish(self) -> Result<ChainSummary, ChainProblem> {
+        if let Some(highest) = self.pending_checkpoints.first() {
+            return Err(ChainProblem {
+                seq: self.next_seq,
+                reason: format!(
+                    "events from {} on are missing: a signed checkpoint covers up to {}",
+                    self.next_seq, highest.seq
+                ),
+            });
+        }
+        Ok(ChainSummary {
+            events: (self.next_seq - 1) as u64,
+            checkpoints: self.checkpoints_checked,
+            head_seq: self.next_seq - 1,
+            head_hash: hex::encode(self.prev_hash),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> SigningKey {
+        SigningKey::from_bytes(&[7; 32])
+    }
+
+    fn draft(n: i64) -> EventDraft {
+        EventDraft {
+            at: Timestamp::from_second(1_700_000_000 + n).unwrap(),
+            actor: "alice".into(),
+            action: "identity.create".into(),
+            subject_kind: "identity".into(),
+            subject_id: Some(n),
+            subject_name: format!("aws/id-{n}"),
+            reason: None,
+            before: None,
+            after: Some(format!("{{\"n\":{n}}}")),
+        }
+    }
+
+    fn chain(length: i64) -> Vec<AuditEvent> {
+        let mut prev = GENESIS_HASH;
+        (1..=length)
+            .map(|seq| {
+                let event = seal(draft(seq), seq, prev);
+                prev = event.hash;
+                event
+            })
+            .collect()
+    }
+
+    fn verify(events: &[AuditEvent], checkpoints: Vec<Checkpoint>) -> Result<ChainSummary, ChainProblem> {
+        let mut verifier = ChainVerifier::new(key().verifying_key(), checkpoints)?;
+        for event in events {
+            verifier.push(event)?;
+        }
+        verifier.finish()
+    }
+
+    fn checkpoint_at(events: &[AuditEvent], seq: i64) -> Checkpoint {
+        Checkpoint::sign(&key(), seq, events[(seq - 1) as usize].hash, Timestamp::UNIX_EPOCH)
+    }
+
+    #[test]
+    fn an_intact_chain_verifies() {
+        let events = chain(10);
+        let summary = verify(&events, vec![checkpoint_at(&events, 5), checkpoint_at(&events, 10)]).unwrap();
+        assert_eq!((summary.events, summary.checkpoints, summary.head_seq), (10, 2, 10));
+    }
+
+    #[test]
+    fn an_edit_is_found_at_its_seq() {
+        let mut events = chain(10);
+        events[3].draft.actor = "mallory".into();
+        assert_eq!(verify(&events, vec![]).unwrap_err().seq, 4);
+    }
+
+    #[test]
+    fn an_edit_with_its_hash_recomputed_is_found_at_its_seq() {
+        let mut events = chain(10);
+        events[3].draft.actor = "mallory".into();
+        events[3].hash = event_hash(&events[3].prev_hash, 4, &events[3].draft);
+        assert_eq!(verify(&events, vec![]).unwrap_err().seq, 4);
+    }
+
+    #[test]
+    fn a_deletion_is_found() {
+        let mut events = chain(10);
+        events.remove(6);
+        assert_eq!(verify(&events, vec![]).unwrap_err().seq, 7);
+    }
+
+    #[test]
+    fn a_truncated_tail_is_found_through_the_checkpoint() {
+        let events = chain(10);
+        let checkpoint = checkpoint_at(&events, 10);
+        assert_eq!(verify(&events[..8], vec![checkpoint]).unwrap_err().seq, 9);
+    }
+
+    #[test]
+    fn a_fully_rewritten_chain_fails_its_checkpoint() {
+        let events = chain(10);
+        let checkpoints = vec![checkpoint_at(&events, 3), checkpoint_at(&events, 6)];
+        let mut forged = events.clone();
+        forged[4].draft.action = "identity.delete".into();
+        let mut prev = forged[3].hash;
+        for event in &mut forged[4..] {
+            event.prev_hash = prev;
+            event.hash = event_hash(&prev, event.seq, &event.draft);
+            prev = event.hash;
+        }
+        assert_eq!(verify(&forged, checkpoints).unwrap_err().seq, 4);
+    }
+
+    #[test]
+    fn a_forged_checkpoint_is_rejected() {
+        let events = chain(3);
+        let mut checkpoint = checkpoint_at(&events, 3);
+        checkpoint.seq = 2;
+        assert!(verify(&events, vec![checkpoint]).unwrap_err().reason.contains("signature"));
+    }
+
+    #[test]
+    fn swapped_events_are_found() {
+        let mut events = chain(10);
+        events.swap(4, 5);
+        let (a, b) = (events[4].seq, events[5].seq);
+        events[4].seq = b;
+        events[5].seq = a;
+        assert_eq!(verify(&events, vec![]).unwrap_err().seq, 5);
+    }
+}

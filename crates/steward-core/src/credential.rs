@@ -1,0 +1,280 @@
+//! Credentials (secrets and key material held by an identity), their keyed fingerprints,
+//! redacted previews, and the locations where copies of them live.
+//!
+//! A secret is never kept: callers hand it to [`Fingerprint::compute`] and
+//! [`redact_secret`] and drop it.
+
+use crate::DomainError;
+use crate::identity::IdentityId;
+use hmac::{Hmac, Mac};
+use jiff::Timestamp;
+use serde::Serialize;
+use sha2::Sha256;
+
+/// Store-assigned id of a credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct CredentialId(pub i64);
+
+text_enum! {
+    /// What sort of secret or key a credential is.
+    pub enum CredentialKind as "credential kind" {
+        /// A cloud access key pair (e.g. AWS `AKIA…` + secret).
+        AccessKey => "access_key",
+        /// A static API key.
+        ApiKey => "api_key",
+        /// A bearer or personal access token.
+        Token => "token",
+        /// An OAuth client secret.
+        ClientSecret => "client_secret",
+        /// A password.
+        Password => "password",
+        /// An SSH private key.
+        SshKey => "ssh_key",
+        /// A private key of any other kind (PEM, PKCS#8…).
+        PrivateKey => "private_key",
+        /// An X.509 certificate with its key.
+        Certificate => "certificate",
+        /// A connection string with embedded credentials.
+        ConnectionString => "connection_string",
+        /// A webhook URL that embeds its secret.
+        Webhook => "webhook",
+    }
+}
+
+text_enum! {
+    /// Whether a credential can still be used.
+    pub enum CredentialStatus as "credential status" {
+        /// Usable.
+        Active => "active",
+        /// Disabled at its system but not deleted.
+        Inactive => "inactive",
+        /// Past its expiry.
+        Expired => "expired",
+        /// Revoked at its system.
+        Revoked => "revoked",
+        /// Replaced by a newer credential after rotation.
+        Superseded => "superseded",
+    }
+}
+
+impl CredentialStatus {
+    /// Whether the credential still grants access (an inactive key can be re-enabled, so it
+    /// counts as live too).
+    pub fn is_usable(self) -> bool {
+        matches!(self, CredentialStatus::Active | CredentialStatus::Inactive)
+    }
+}
+
+/// The installation key under which secrets are fingerprinted (32 random bytes made at
+/// `steward init`).
+#[derive(Clone)]
+pub struct FingerprintKey([u8; 32]);
+
+impl FingerprintKey {
+    /// Wraps raw key bytes.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        FingerprintKey(bytes)
+    }
+
+    /// The raw key bytes (for writing the key file).
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for FingerprintKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FingerprintKey(<redacted>)")
+    }
+}
+
+/// HMAC-SHA256 of a secret under the installation key, as 64 lowercase hex digits.
+/// Equal secrets have equal fingerprints within one installation, so copies can be
+/// matched without keeping the secret.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct Fingerprint(String);
+
+impl Fingerprint {
+    /// Fingerprints `secret` under `key`.
+    pub fn compute(key: &FingerprintKey, secret: &[u8]) -> Fingerprint {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&key.0).expect("hmac accepts keys of any length");
+        mac.update(secret);
+        Fingerprint(hex::encode(mac.finalize().into_bytes()))
+    }
+
+    /// Accepts a fingerprint given as text (64 hex digits, as exported).
+    pub fn parse(text: &str) -> Result<Fingerprint, DomainError> {
+        let ok = text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit());
+        if ok {
+            Ok(Fingerprint(text.to_ascii_lowercase()))
+        } else {
+            Err(DomainError::InvalidField {
+                field: "fingerprint",
+                reason: "must be 64 hexadecimal digits (HMAC-SHA256)".into(),
+            })
+        }
+    }
+
+    /// The hex text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A redacted preview of a secret that is safe to show: the first four characters and
+/// the length for secrets of 16 characters or more, only the length for shorter ones
+/// (too little would remain hidden).
+pub fn redact_secret(secret: &str) -> String {
+    let length = secret.chars().count();
+    if length >= 16 {
+        let head: String = secret.chars().take(4).collect();
+        format!("{head}…({length} chars)")
+    } else {
+        format!("…({length} chars)")
+    }
+}
+
+/// A credential held by an identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Credential {
+    /// Store id.
+    pub id: CredentialId,
+    /// Owning identity.
+    pub identity_id: IdentityId,
+    /// Kind of secret.
+    pub kind: CredentialKind,
+    /// Public identifier (access key id, key id, token prefix…), if any.
+    pub public_id: Option<String>,
+    /// Keyed fingerprint of the secret, if it was ever seen.
+    pub fingerprint: Option<Fingerprint>,
+    /// Redacted preview of the secret.
+    pub preview: Option<String>,
+    /// Status at its system.
+    pub status: CredentialStatus,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Expiry, if any.
+    pub expires_at: Option<Timestamp>,
+    /// Last observed use.
+    pub last_used_at: Option<Timestamp>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// A credential to be added.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCredential {
+    /// Kind of secret.
+    pub kind: CredentialKind,
+    /// Public identifier.
+    pub public_id: Option<String>,
+    /// Fingerprint of the secret.
+    pub fingerprint: Option<Fingerprint>,
+    /// Redacted preview.
+    pub preview: Option<String>,
+    /// Status.
+    pub status: CredentialStatus,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Expiry.
+    pub expires_at: Option<Timestamp>,
+    /// Last use.
+    pub last_used_at: Option<Timestamp>,
+}
+
+impl NewCredential {
+    /// Checks fields that do not depend on other records.
+    pub fn validate(&self) -> Result<(), DomainError> {
+        if let Some(public_id) = &self.public_id {
+            if public_id.is_empty() || public_id.len() > 512 {
+                return Err(DomainError::InvalidField {
+                    field: "public_id",
+                    reason: "must be 1-512 characters".into(),
+                });
+            }
+        }
+        if let Some(expires_at) = self.expires_at {
+            if expires_at < self.created_at {
+                return Err(DomainError::InvalidField {
+                    field: "expires_at",
+                    reason: "is before the creation time".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+text_enum! {
+    /// Where a copy of a credential lives.
+    pub enum LocationKind as "location kind" {
+        /// A secret store path (Vault/OpenBao, AWS Secrets Manager…).
+        SecretStore => "secret_store",
+        /// A CI/CD variable.
+        CiVariable => "ci_variable",
+        /// A Kubernetes secret.
+        KubernetesSecret => "kubernetes_secret",
+        /// A configuration file on a host.
+        ConfigFile => "config_file",
+        /// A file in a repository at a commit.
+        RepositoryFile => "repository_file",
+        /// A ticket or its comment.
+        Ticket => "ticket",
+        /// A chat message.
+        ChatMessage => "chat_message",
+        /// A document.
+        Document => "document",
+    }
+}
+
+/// A known copy of a credential.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Location {
+    /// Store id.
+    pub id: i64,
+    /// The credential copied, if it is known to the inventory.
+    pub credential_id: Option<CredentialId>,
+    /// Fingerprint of the copied secret.
+    pub fingerprint: Fingerprint,
+    /// Kind of place.
+    pub kind: LocationKind,
+    /// Exact place (path:line, repo@commit:path:line, channel/ts…).
+    pub locator: String,
+    /// First time it was seen.
+    pub first_seen: Timestamp,
+    /// Last time it was seen.
+    pub last_seen: Timestamp,
+    /// When it was confirmed removed, if it was.
+    pub removed_at: Option<Timestamp>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_are_keyed() {
+        let key_a = FingerprintKey::from_bytes([1; 32]);
+        let key_b = FingerprintKey::from_bytes([2; 32]);
+        let secret = b"wJalrXUtnFEMI/K7MDENG/bPxRfiCYzzzzzzzzzz";
+        assert_eq!(Fingerprint::compute(&key_a, secret), Fingerprint::compute(&key_a, secret));
+        assert_ne!(Fingerprint::compute(&key_a, secret), Fingerprint::compute(&key_b, secret));
+        assert_eq!(Fingerprint::compute(&key_a, secret).as_str().len(), 64);
+    }
+
+    #[test]
+    fn previews_never_reveal_short_secrets() {
+        assert_eq!(redact_secret("hunter2"), "…(7 chars)");
+        let preview = redact_secret("ghp_abcdefghijklmnopqrstuvwxyz0123456789");
+        assert_eq!(preview, "ghp_…(40 chars)");
+        assert!(!preview.contains("abcdef"));
+    }
+
+    #[test]
+    fn fingerprint_text_is_checked() {
+        assert!(Fingerprint::parse(&"a".repeat(64)).is_ok());
+        assert!(Fingerprint::parse("abc").is_err());
+    }
+}

@@ -1,0 +1,180 @@
+//! The identity lifecycle:
+//! `proposed → active ⇄ suspended → offboarding → revoked → archived`, plus
+//! `active → offboarding`. Every move is validated here; the store records it with an
+//! actor, a reason and an audit event.
+
+use crate::DomainError;
+
+text_enum! {
+    /// Where an identity is in its life.
+    pub enum LifecycleState as "state" {
+        /// Requested, not yet in use.
+        Proposed => "proposed",
+        /// In use.
+        Active => "active",
+        /// Temporarily disabled (e.g. during an incident).
+        Suspended => "suspended",
+        /// Being removed: approvals, rotation of shared copies, revocation.
+        Offboarding => "offboarding",
+        /// Every credential revoked at its system.
+        Revoked => "revoked",
+        /// Offboarding verified; kept for evidence only.
+        Archived => "archived",
+    }
+}
+
+impl LifecycleState {
+    /// States directly reachable from this one.
+    pub fn successors(self) -> &'static [LifecycleState] {
+        use LifecycleState::*;
+        match self {
+            Proposed => &[Active],
+            Active => &[Suspended, Offboarding],
+            Suspended => &[Active, Offboarding],
+            Offboarding => &[Revoked],
+            Revoked => &[Archived],
+            Archived => &[],
+        }
+    }
+
+    /// Whether the machine allows `self → to`.
+    pub fn can_move_to(self, to: LifecycleState) -> bool {
+        self.successors().contains(&to)
+    }
+
+    /// Whether the identity may still hold usable credentials in this state.
+    pub fn is_live(self) -> bool {
+        matches!(
+            self,
+            LifecycleState::Proposed
+                | LifecycleState::Active
+                | LifecycleState::Suspended
+                | LifecycleState::Offboarding
+        )
+    }
+}
+
+/// Facts about an identity that some transitions depend on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TransitionContext {
+    /// Credentials that are still `active` at their system.
+    pub active_credentials: usize,
+    /// Known locations (copies) of the identity's credentials that were seen after
+    /// the credential was revoked, or are not marked removed.
+    pub live_locations: usize,
+}
+
+/// Validates `from → to` for an identity in `context`.
+///
+/// `revoked` requires that no credential is still active; `archived` requires that no
+/// copy of a credential remains. Both preconditions implement DESIGN's meaning of those
+/// states, so that a record never claims more than is true.
+pub fn check_transition(
+    from: LifecycleState,
+    to: LifecycleState,
+    context: TransitionContext,
+) -> Result<(), DomainError> {
+    if !from.can_move_to(to) {
+        let allowed = from
+            .successors()
+            .iter()
+            .map(|state| state.as_str())
+            .collect::<Vec<_>>();
+        return Err(DomainError::IllegalTransition {
+            from,
+            to,
+            allowed: if allowed.is_empty() {
+                "none, it is final".to_string()
+            } else {
+                allowed.join(", ")
+            },
+        });
+    }
+    if to == LifecycleState::Revoked && context.active_credentials > 0 {
+        return Err(DomainError::TransitionBlocked {
+            to,
+            reason: format!(
+                "{} credential(s) still active; revoke them first (steward credential revoke)",
+                context.active_credentials
+            ),
+        });
+    }
+    if to == LifecycleState::Archived && context.live_locations > 0 {
+        return Err(DomainError::TransitionBlocked {
+            to,
+            reason: format!(
+                "{} known location(s) of its credentials remain",
+                context.live_locations
+            ),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn any_state() -> impl Strategy<Value = LifecycleState> {
+        proptest::sample::select(LifecycleState::ALL)
+    }
+
+    proptest! {
+        #[test]
+        fn only_listed_moves_are_accepted(from in any_state(), to in any_state()) {
+            let result = check_transition(from, to, TransitionContext::default());
+            prop_assert_eq!(result.is_ok(), from.successors().contains(&to));
+        }
+
+        #[test]
+        fn every_walk_ends_in_archived_or_loops_through_live_states(
+            choices in proptest::collection::vec(0usize..3, 0..40)
+        ) {
+            let mut state = LifecycleState::Proposed;
+            for choice in choices {
+                let next = state.successors();
+                if next.is_empty() { break; }
+                let to = next[choice % next.len()];
+                prop_assert!(check_transition(state, to, TransitionContext::default()).is_ok());
+                prop_assert!(state.is_live() || to == LifecycleState::Archived);
+                state = to;
+            }
+        }
+    }
+
+    #[test]
+    fn active_to_archived_is_illegal_and_names_the_allowed_moves() {
+        let error = check_transition(
+            LifecycleState::Active,
+            LifecycleState::Archived,
+            TransitionContext::default(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "illegal transition active -> archived (allowed from active: suspended, offboarding)"
+        );
+    }
+
+    #[test]
+    fn revocation_waits_for_active_credentials() {
+        let context = TransitionContext { active_credentials: 2, live_locations: 0 };
+        let error =
+            check_transition(LifecycleState::Offboarding, LifecycleState::Revoked, context)
+                .unwrap_err();
+        assert!(error.to_string().contains("2 credential(s) still active"));
+    }
+
+    #[test]
+    fn archive_waits_for_remaining_copies() {
+        let context = TransitionContext { active_credentials: 0, live_locations: 1 };
+        assert!(check_transition(LifecycleState::Revoked, LifecycleState::Archived, context).is_err());
+        assert!(check_transition(
+            LifecycleState::Revoked,
+            LifecycleState::Archived,
+            TransitionContext::default()
+        )
+        .is_ok());
+    }
+}
