@@ -1,1 +1,229 @@
-//! placeholder
+//! steward's storage: one [`Store`] trait with two backends, SQLite (the embedded
+//! default) and PostgreSQL (for teams and several replicas).
+//!
+//! Both backends keep the same schema (versioned migrations applied at open, refused
+//! when the database is newer than the binary) and pass one conformance suite. Every
+//! mutation writes its audit events and a signed checkpoint in the same transaction, so
+//! the record and its evidence commit or fail together. The audit tables reject UPDATE
+//! and DELETE through triggers; [`Store::verify_audit`] detects tampering even when the
+//! triggers were dropped.
+//!
+//! The business logic of mutations lives once, in `ops`, over a small transaction trait
+//! that each backend implements. This crate does no printing and reads no configuration:
+//! callers pass URLs, keys and the actor in.
+
+mod error;
+mod ops;
+mod postgres_backend;
+mod sqlite_backend;
+
+use jiff::Timestamp;
+use steward_core::audit::{AuditEvent, ChainProblem, ChainSummary, ChainVerifier, Checkpoint, SigningKey, VerifyingKey};
+use steward_core::{
+    Credential, Identity, IdentityKind, IdentityPatch, LifecycleState, NewCredential, NewIdentity,
+    NewParty, Party, PartyStatus, Tier,
+};
+
+pub use error::StoreError;
+pub use postgres_backend::PostgresStore;
+pub use sqlite_backend::SqliteStore;
+
+/// The number of schema migrations this binary knows; a database at a higher version is
+/// refused.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Who performs a mutation, and when. `now` is passed in so that callers (and tests) own
+/// the clock.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// Name recorded in the audit trail.
+    pub name: String,
+    /// Time recorded for the mutation.
+    pub now: Timestamp,
+}
+
+/// Filter for [`Store::identities`]; every set field must match.
+#[derive(Debug, Clone, Default)]
+pub struct IdentityFilter {
+    /// Issuing system.
+    pub system: Option<String>,
+    /// Tier.
+    pub tier: Option<Tier>,
+    /// Environment.
+    pub environment: Option<String>,
+    /// Lifecycle state.
+    pub state: Option<LifecycleState>,
+    /// Kind.
+    pub kind: Option<IdentityKind>,
+    /// Party handle holding any role.
+    pub party: Option<String>,
+    /// At most this many rows.
+    pub limit: Option<u64>,
+}
+
+/// Filter for [`Store::for_each_event`].
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    /// Only events about this subject kind (`identity`, `party`).
+    pub subject_kind: Option<String>,
+    /// Only events about this subject id.
+    pub subject_id: Option<i64>,
+    /// Only events from this sequence number on.
+    pub since_seq: Option<i64>,
+    /// At most this many events (the newest, when set).
+    pub limit: Option<u64>,
+}
+
+/// One identity of an import, with its credentials.
+#[derive(Debug, Clone)]
+pub struct ImportIdentity {
+    /// The identity.
+    pub identity: NewIdentity,
+    /// Its credentials.
+    pub credentials: Vec<NewCredential>,
+}
+
+/// What an import wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ImportSummary {
+    /// Parties created.
+    pub parties: u64,
+    /// Identities created.
+    pub identities: u64,
+    /// Credentials created.
+    pub credentials: u64,
+    /// Audit events written.
+    pub events: u64,
+}
+
+/// A credential together with the identity that holds it.
+#[derive(Debug, Clone)]
+pub struct IdentityDetail {
+    /// The identity.
+    pub identity: Identity,
+    /// Its credentials, oldest first.
+    pub credentials: Vec<Credential>,
+}
+
+/// The storage interface every backend implements.
+///
+/// Identity references (`reference`) are a numeric id, a name unique across systems, or
+/// `system/name`.
+pub trait Store: Send {
+    /// `sqlite` or `postgres`.
+    fn backend_name(&self) -> &'static str;
+
+    /// Creates a party. A person with a team also gets the team party if it is missing.
+    fn add_party(&mut self, actor: &Actor, party: NewParty) -> Result<Party, StoreError>;
+    /// A party by handle.
+    fn party(&mut self, handle: &str) -> Result<Party, StoreError>;
+    /// Every party, by handle.
+    fn parties(&mut self) -> Result<Vec<Party>, StoreError>;
+    /// Marks a party active or departed.
+    fn set_party_status(
+        &mut self,
+        actor: &Actor,
+        handle: &str,
+        status: PartyStatus,
+        reason: Option<&str>,
+    ) -> Result<Party, StoreError>;
+
+    /// Registers an identity.
+    fn add_identity(&mut self, actor: &Actor, identity: NewIdentity) -> Result<Identity, StoreError>;
+    /// An identity by reference.
+    fn identity(&mut self, reference: &str) -> Result<Identity, StoreError>;
+    /// Identities matching `filter`, by system and name.
+    fn identities(&mut self, filter: &IdentityFilter) -> Result<Vec<Identity>, StoreError>;
+    /// Changes descriptive fields and roles of an identity.
+    fn update_identity(
+        &mut self,
+        actor: &Actor,
+        reference: &str,
+        patch: &IdentityPatch,
+        reason: Option<&str>,
+    ) -> Result<Identity, StoreError>;
+    /// Moves an identity through its lifecycle.
+    fn transition_identity(
+        &mut self,
+        actor: &Actor,
+        reference: &str,
+        to: LifecycleState,
+        reason: &str,
+    ) -> Result<Identity, StoreError>;
+
+    /// Adds a credential to an identity.
+    fn add_credential(
+        &mut self,
+        actor: &Actor,
+        reference: &str,
+        credential: NewCredential,
+    ) -> Result<Credential, StoreError>;
+    /// The credentials of an identity, oldest first.
+    fn credentials(&mut self, reference: &str) -> Result<IdentityDetail, StoreError>;
+    /// Marks a credential (by id or public id) revoked.
+    fn revoke_credential(
+        &mut self,
+        actor: &Actor,
+        reference: &str,
+        credential: &str,
+        reason: &str,
+    ) -> Result<Credential, StoreError>;
+
+    /// Imports parties and identities in one transaction: either everything is written
+    /// or nothing is. Identities stream through in chunks, so memory stays bounded.
+    fn import(
+        &mut self,
+        actor: &Actor,
+        source: &str,
+        parties: &[NewParty],
+        identities: &mut dyn Iterator<Item = ImportIdentity>,
+    ) -> Result<ImportSummary, StoreError>;
+
+    /// Visits audit events matching `filter` in sequence order.
+    fn for_each_event(
+        &mut self,
+        filter: &EventFilter,
+        visit: &mut dyn FnMut(AuditEvent) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+    /// Every signed checkpoint.
+    fn checkpoints(&mut self) -> Result<Vec<Checkpoint>, StoreError>;
+
+    /// Verifies the whole audit chain and its checkpoints under `key`. The outer error is
+    /// a storage failure; the inner one names the first bad sequence number.
+    fn verify_audit(
+        &mut self,
+        key: &VerifyingKey,
+    ) -> Result<Result<ChainSummary, ChainProblem>, StoreError> {
+        let checkpoints = self.checkpoints()?;
+        let mut verifier = match ChainVerifier::new(*key, checkpoints) {
+            Ok(verifier) => verifier,
+            Err(problem) => return Ok(Err(problem)),
+        };
+        let mut first_problem = None;
+        self.for_each_event(&EventFilter::default(), &mut |event| {
+            if first_problem.is_none() {
+                if let Err(problem) = verifier.push(&event) {
+                    first_problem = Some(problem);
+                }
+            }
+            Ok(())
+        })?;
+        Ok(match first_problem {
+            Some(problem) => Err(problem),
+            None => verifier.finish(),
+        })
+    }
+}
+
+/// Opens a store from a URL: `postgres://…`/`postgresql://…` selects PostgreSQL,
+/// `sqlite://PATH` or a plain path selects SQLite. Migrations run at open.
+/// `signing_key` signs audit checkpoints; without it the store is read-only for audit
+/// purposes and mutations fail.
+pub fn open(url: &str, signing_key: Option<SigningKey>) -> Result<Box<dyn Store>, StoreError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Box::new(PostgresStore::connect(url, signing_key)?))
+    } else {
+        let path = url.strip_prefix("sqlite://").unwrap_or(url);
+        Ok(Box::new(SqliteStore::open(std::path::Path::new(path), signing_key)?))
+    }
+}

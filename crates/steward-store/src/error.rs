@@ -1,0 +1,133 @@
+//! Storage errors. Messages are lowercase and name the id, name or field at fault.
+
+use steward_core::DomainError;
+
+/// Anything that can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Input broke a domain rule.
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// No identity matches the reference.
+    #[error("unknown identity '{0}'")]
+    UnknownIdentity(String),
+    /// A bare name matches identities in several systems.
+    #[error("ambiguous identity '{name}': it exists in systems {systems}; use system/name or the id")]
+    AmbiguousIdentity {
+        /// The name given.
+        name: String,
+        /// The systems it exists in, comma-separated.
+        systems: String,
+    },
+    /// No party has this handle.
+    #[error("unknown party '{0}' (add it first with `steward party add`)")]
+    UnknownParty(String),
+    /// A party with this handle exists.
+    #[error("party '{0}' already exists")]
+    DuplicateParty(String),
+    /// An identity with this name exists in the system.
+    #[error("identity '{system}/{name}' already exists")]
+    DuplicateIdentity {
+        /// System.
+        system: String,
+        /// Name.
+        name: String,
+    },
+    /// No credential of the identity matches.
+    #[error("identity '{identity}' has no credential '{credential}'")]
+    UnknownCredential {
+        /// Identity reference.
+        identity: String,
+        /// Credential reference.
+        credential: String,
+    },
+    /// An import record is invalid; nothing was imported.
+    #[error("import record {index} ('{name}'): {message}")]
+    ImportRecord {
+        /// 1-based position among the imported identities.
+        index: usize,
+        /// `system/name` of the record.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The database was written by a newer steward.
+    #[error("database schema version {found} is newer than this steward supports ({supported}); upgrade steward")]
+    SchemaTooNew {
+        /// Version found in the database.
+        found: i64,
+        /// Highest version this binary knows.
+        supported: i64,
+    },
+    /// The database could not be reached or opened.
+    #[error("cannot open database {target}: {reason}")]
+    Connect {
+        /// Path or URL without password.
+        target: String,
+        /// Cause.
+        reason: String,
+    },
+    /// A mutation was attempted without the audit signing key.
+    #[error("the audit signing key is not loaded, so nothing can be written (run `steward init` or set STEWARD_AUDIT_KEY)")]
+    NoSigningKey,
+    /// A stored row could not be decoded.
+    #[error("corrupt row in {table}: {detail}")]
+    Corrupt {
+        /// Table.
+        table: &'static str,
+        /// What could not be decoded.
+        detail: String,
+    },
+    /// SQLite failed.
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL failed.
+    #[error("postgres: {}", describe_postgres_error(.0))]
+    Postgres(#[from] postgres::Error),
+}
+
+/// PostgreSQL's `Display` says only "db error"; include the server's message and detail.
+fn describe_postgres_error(error: &postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(detail) => format!("{} ({detail})", db.message()),
+            None => db.message().to_string(),
+        },
+        None => {
+            let mut text = error.to_string();
+            let mut source = std::error::Error::source(error);
+            while let Some(cause) = source {
+                text.push_str(": ");
+                text.push_str(&cause.to_string());
+                source = cause.source();
+            }
+            text
+        }
+    }
+}
+
+impl StoreError {
+    /// Whether the error is about the caller's input (as opposed to the database).
+    pub fn is_input_error(&self) -> bool {
+        !matches!(
+            self,
+            StoreError::Sqlite(_)
+                | StoreError::Postgres(_)
+                | StoreError::Connect { .. }
+                | StoreError::Corrupt { .. }
+                | StoreError::SchemaTooNew { .. }
+                | StoreError::NoSigningKey
+        )
+    }
+}
+
+/// Hides the password of a connection URL for messages.
+pub(crate) fn redact_url(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        if let Some((credentials, host)) = rest.split_once('@') {
+            let user = credentials.split(':').next().unwrap_or("");
+            return format!("{scheme}://{user}:***@{host}");
+        }
+    }
+    url.to_string()
+}

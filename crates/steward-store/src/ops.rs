@@ -1,0 +1,598 @@
+//! The logic of every mutation, written once over [`Tx`], the handful of primitives each
+//! backend implements inside one database transaction. Validation, party resolution,
+//! lifecycle checks, audit events and checkpoints all happen here, so both backends
+//! behave the same by construction.
+
+use crate::{Actor, IdentityDetail, ImportIdentity, ImportSummary, StoreError};
+use std::collections::HashMap;
+use steward_core::audit::{AuditEvent, Checkpoint, EventDraft, Hash, SigningKey, seal};
+use steward_core::lifecycle::{TransitionContext, check_transition};
+use steward_core::party::{team_handle, validate_handle};
+use steward_core::{
+    Credential, CredentialId, CredentialStatus, Identity, IdentityId, IdentityPatch,
+    LifecycleState, NewCredential, NewIdentity, NewParty, Party, PartyId, PartyKind, PartyStatus,
+};
+
+/// Rows are written in chunks of this many identities during imports.
+pub(crate) const IMPORT_CHUNK: usize = 4096;
+
+/// Which id sequence to draw from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum IdSequence {
+    Identities,
+    Credentials,
+}
+
+/// An identity with its role holders resolved to party ids, ready to be written.
+pub(crate) struct IdentityRow<'a> {
+    pub identity: &'a Identity,
+    pub business_owner: Option<PartyId>,
+    pub technical_steward: Option<PartyId>,
+    pub control_owner: Option<PartyId>,
+    pub backup_approvers: Vec<PartyId>,
+}
+
+/// How a reference names an identity.
+#[derive(Debug, Clone)]
+pub(crate) enum IdentityRef<'a> {
+    Id(i64),
+    Name(&'a str),
+    SystemName(&'a str, &'a str),
+}
+
+/// The primitives of one backend transaction.
+pub(crate) trait Tx {
+    fn party_by_handle(&mut self, handle: &str) -> Result<Option<Party>, StoreError>;
+    fn insert_party(&mut self, party: &NewParty, team: Option<PartyId>) -> Result<PartyId, StoreError>;
+    fn update_party_status(&mut self, id: PartyId, status: PartyStatus) -> Result<(), StoreError>;
+    fn identities_by_ref(&mut self, reference: &IdentityRef<'_>) -> Result<Vec<Identity>, StoreError>;
+    fn reserve_ids(&mut self, sequence: IdSequence, count: usize) -> Result<Vec<i64>, StoreError>;
+    /// Inserts identities and their backup-approver rows. A (system, name) clash is
+    /// reported as [`StoreError::DuplicateIdentity`].
+    fn insert_identities(&mut self, rows: &[IdentityRow<'_>]) -> Result<(), StoreError>;
+    fn update_identity(&mut self, row: &IdentityRow<'_>) -> Result<(), StoreError>;
+    fn insert_credentials(&mut self, credentials: &[Credential]) -> Result<(), StoreError>;
+    fn update_credential(&mut self, credential: &Credential) -> Result<(), StoreError>;
+    fn credentials_of(&mut self, identity: IdentityId) -> Result<Vec<Credential>, StoreError>;
+    fn live_location_count(&mut self, identity: IdentityId) -> Result<usize, StoreError>;
+    /// The last event's (seq, hash), or (0, zeroes). Serialises concurrent writers.
+    fn audit_head(&mut self) -> Result<(i64, Hash), StoreError>;
+    fn insert_events(&mut self, events: &[AuditEvent]) -> Result<(), StoreError>;
+    fn insert_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<(), StoreError>;
+}
+
+/// Parses an identity reference: digits are an id, `a/b` may be system/name.
+pub(crate) fn parse_reference(reference: &str) -> IdentityRef<'_> {
+    if let Ok(id) = reference.trim_start_matches('#').parse::<i64>() {
+        return IdentityRef::Id(id);
+    }
+    IdentityRef::Name(reference)
+}
+
+/// Finds exactly one identity for `reference`.
+pub(crate) fn resolve_identity(tx: &mut dyn Tx, reference: &str) -> Result<Identity, StoreError> {
+    let parsed = parse_reference(reference);
+    let mut found = tx.identities_by_ref(&parsed)?;
+    if found.is_empty() {
+        if let IdentityRef::Name(name) = parsed {
+            if let Some((system, rest)) = name.split_once('/') {
+                found = tx.identities_by_ref(&IdentityRef::SystemName(system, rest))?;
+            }
+        }
+    }
+    match found.len() {
+        0 => Err(StoreError::UnknownIdentity(reference.to_string())),
+        1 => Ok(found.pop().expect("one element")),
+        _ => {
+            let mut systems: Vec<&str> = found.iter().map(|identity| identity.system.as_str()).collect();
+            systems.sort();
+            Err(StoreError::AmbiguousIdentity {
+                name: reference.to_string(),
+                systems: systems.join(", "),
+            })
+        }
+    }
+}
+
+/// Collects a transaction's audit events and seals them with one checkpoint.
+pub(crate) struct EventLog<'k> {
+    signing_key: &'k SigningKey,
+    next_seq: i64,
+    prev_hash: Hash,
+    pending: Vec<AuditEvent>,
+    written: u64,
+}
+
+impl<'k> EventLog<'k> {
+    pub fn begin(tx: &mut dyn Tx, signing_key: Option<&'k SigningKey>) -> Result<Self, StoreError> {
+        let signing_key = signing_key.ok_or(StoreError::NoSigningKey)?;
+        let (seq, prev_hash) = tx.audit_head()?;
+        Ok(EventLog {
+            signing_key,
+            next_seq: seq + 1,
+            prev_hash,
+            pending: Vec::new(),
+            written: 0,
+        })
+    }
+
+    pub fn record(&mut self, draft: EventDraft) {
+        let event = seal(draft, self.next_seq, self.prev_hash);
+        self.prev_hash = event.hash;
+        self.next_seq += 1;
+        self.pending.push(event);
+    }
+
+    pub fn flush(&mut self, tx: &mut dyn Tx) -> Result<(), StoreError> {
+        if !self.pending.is_empty() {
+            tx.insert_events(&self.pending)?;
+            self.written += self.pending.len() as u64;
+            self.pending.clear();
+        }
+        Ok(())
+    }
+
+    /// Writes the remaining events and a checkpoint of the new head.
+    pub fn finish(mut self, tx: &mut dyn Tx, now: jiff::Timestamp) -> Result<u64, StoreError> {
+        self.flush(tx)?;
+        if self.written > 0 {
+            let checkpoint = Checkpoint::sign(self.signing_key, self.next_seq - 1, self.prev_hash, now);
+            tx.insert_checkpoint(&checkpoint)?;
+        }
+        Ok(self.written)
+    }
+}
+
+fn snapshot<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("domain types serialize to JSON")
+}
+
+fn identity_subject(identity: &Identity) -> String {
+    format!("{}/{}", identity.system, identity.name)
+}
+
+fn draft(
+    actor: &Actor,
+    action: &str,
+    subject_kind: &str,
+    subject_id: i64,
+    subject_name: String,
+    reason: Option<&str>,
+    before: Option<String>,
+    after: Option<String>,
+) -> EventDraft {
+    EventDraft {
+        at: actor.now,
+        actor: actor.name.clone(),
+        action: action.to_string(),
+        subject_kind: subject_kind.to_string(),
+        subject_id: Some(subject_id),
+        subject_name,
+        reason: reason.map(str::to_string),
+        before,
+        after,
+    }
+}
+
+/// Resolves party handles to ids, caching what it has seen.
+#[derive(Default)]
+pub(crate) struct PartyResolver {
+    known: HashMap<String, PartyId>,
+}
+
+impl PartyResolver {
+    pub fn id(&mut self, tx: &mut dyn Tx, handle: &str) -> Result<PartyId, StoreError> {
+        if let Some(id) = self.known.get(handle) {
+            return Ok(*id);
+        }
+        let party = tx
+            .party_by_handle(handle)?
+            .ok_or_else(|| StoreError::UnknownParty(handle.to_string()))?;
+        self.known.insert(handle.to_string(), party.id);
+        Ok(party.id)
+    }
+
+    fn optional(&mut self, tx: &mut dyn Tx, handle: &Option<String>) -> Result<Option<PartyId>, StoreError> {
+        handle.as_deref().map(|handle| self.id(tx, handle)).transpose()
+    }
+
+    pub fn row<'a>(&mut self, tx: &mut dyn Tx, identity: &'a Identity) -> Result<IdentityRow<'a>, StoreError> {
+        let roles = &identity.roles;
+        Ok(IdentityRow {
+            identity,
+            business_owner: self.optional(tx, &roles.business_owner)?,
+            technical_steward: self.optional(tx, &roles.technical_steward)?,
+            control_owner: self.optional(tx, &roles.control_owner)?,
+            backup_approvers: roles
+                .backup_approvers
+                .iter()
+                .map(|handle| self.id(tx, handle))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+}
+
+/// Creates a party (and its team party when missing), returning the party and the number
+/// of parties created.
+fn create_party(
+    tx: &mut dyn Tx,
+    log: &mut EventLog<'_>,
+    actor: &Actor,
+    party: &NewParty,
+) -> Result<(Party, u64), StoreError> {
+    validate_handle(&party.handle)?;
+    if tx.party_by_handle(&party.handle)?.is_some() {
+        return Err(StoreError::DuplicateParty(party.handle.clone()));
+    }
+    let mut created = 0;
+    let team_handle = party.team.as_deref().map(team_handle);
+    let team_id = match &team_handle {
+        None => None,
+        Some(handle) => Some(match tx.party_by_handle(handle)? {
+            Some(team) => team.id,
+            None => {
+                let (team, _) = create_party(tx, log, actor, &NewParty::from_handle(handle))?;
+                created += 1;
+                team.id
+            }
+        }),
+    };
+    let party = NewParty {
+        team: team_handle,
+        kind: if party.handle.starts_with("team-") { PartyKind::Team } else { party.kind },
+        ..party.clone()
+    };
+    let id = tx.insert_party(&party, team_id)?;
+    let stored = Party {
+        id,
+        handle: party.handle.clone(),
+        display_name: party.display_name.clone(),
+        kind: party.kind,
+        team: party.team.clone(),
+        status: party.status,
+    };
+    log.record(draft(actor, "party.create", "party", id.0, stored.handle.clone(), None, None, Some(snapshot(&stored))));
+    Ok((stored, created + 1))
+}
+
+pub(crate) fn add_party(
+    tx: &mut dyn Tx,
+    key: Option<&SigningKey>,
+    actor: &Actor,
+    party: &NewParty,
+) -> Result<Party, StoreError> {
+    let mut log = EventLog::begin(tx, key)?;
+    let (party, _) = create_party(tx, &mut log, actor, party)?;
+    log.finish(tx, actor.now)?;
+    Ok(party)
+}
+
+pub(crate) fn set_party_status(
+    tx: &mut dyn Tx,
+    key: Option<&SigningKey>,
+    actor: &Actor,
+    handle: &str,
+    status: PartyStatus,
+    reason: Option<&str>,
+) -> Result<Party, StoreError> {
+    let mut log = EventLog::begin(tx, key)?;
+    let before = tx
+        .party_by_handle(handle)?
+        .ok_or_else(|| StoreError::UnknownParty(handle.to_string()))?;
+    if before.status == status {
+        return Ok(before);
+    }
+    tx.update_party_status(before.id, status)?;
+    let after = Party { status, ..before.clone() };
+    log.record(draft(
+        actor,
+        "party.status",
+        "party",
+        after.id.0,
+        after.handle.clone(),
+        reason,
+        Some(snapshot(&before)),
+        Some(snapshot(&after)),
+    ));
+    log.finish(tx, actor.now)?;
+    Ok(after)
+}
+
+/// Writes identities (with credentials) as one chunk, recording one `identity.create`
+/// event each. Returns the stored identities and credential count.
+fn create_identities(
+    tx: &mut dyn Tx,
+    log: &mut EventLog<'_>,
+    resolver: &mut PartyResolver,
+    actor: &Actor,
+    first_index: Option<usize>,
+    batch: Vec<ImportIdentity>,
+) -> Result<(Vec<Identity>, Vec<Credential>), StoreError> {
+    // In an import, errors name the record; a single add reports the error as it is.
+    let locate = |index: usize, system: &str, name: &str, error: StoreError| match first_index {
+        None => error,
+        Some(first) => StoreError::ImportRecord {
+            index: first + index + 1,
+            name: format!("{system}/{name}"),
+            message: error.to_string(),
+        },
+    };
+    let identity_ids = tx.reserve_ids(IdSequence::Identities, batch.len())?;
+    let credential_count = batch.iter().map(|record| record.credentials.len()).sum();
+    let mut credential_ids = tx.reserve_ids(IdSequence::Credentials, credential_count)?.into_iter();
+    let mut identities = Vec::with_capacity(batch.len());
+    let mut credentials = Vec::with_capacity(credential_count);
+    let mut first_credential_of = Vec::with_capacity(batch.len() + 1);
+    for (index, (record, id)) in batch.into_iter().zip(identity_ids).enumerate() {
+        let wrap = |error: StoreError| locate(index, &record.identity.system, &record.identity.name, error);
+        record.identity.validate().map_err(|error| wrap(error.into()))?;
+        first_credential_of.push(credentials.len());
+        let identity_id = IdentityId(id);
+        for credential in &record.credentials {
+            credential.validate().map_err(|error| wrap(error.into()))?;
+            credentials.push(stored_credential(
+                CredentialId(credential_ids.next().expect("reserved enough ids")),
+                identity_id,
+                credential,
+            ));
+        }
+        identities.push(record.identity.into_identity(identity_id));
+    }
+    first_credential_of.push(credentials.len());
+    let mut rows = Vec::with_capacity(identities.len());
+    for (index, identity) in identities.iter().enumerate() {
+        let row = resolver
+            .row(tx, identity)
+            .map_err(|error| locate(index, &identity.system, &identity.name, error))?;
+        rows.push(row);
+    }
+    tx.insert_identities(&rows)?;
+    drop(rows);
+    tx.insert_credentials(&credentials)?;
+    for (index, identity) in identities.iter().enumerate() {
+        let held = &credentials[first_credential_of[index]..first_credential_of[index + 1]];
+        let after = if held.is_empty() {
+            snapshot(identity)
+        } else {
+            snapshot(&serde_json::json!({ "identity": identity, "credentials": held }))
+        };
+        log.record(draft(
+            actor,
+            "identity.create",
+            "identity",
+            identity.id.0,
+            identity_subject(identity),
+            None,
+            None,
+            Some(after),
+        ));
+    }
+    Ok((identities, credentials))
+}
+
+fn stored_credential(id: CredentialId, identity_id: IdentityId, credential: &NewCredential) -> Credential {
+    Credential {
+        id,
+        identity_id,
+        kind: credential.kind,
+        public_id: credential.public_id.clone(),
+        fingerprint: credential.fingerprint.clone(),
+        preview: credential.preview.clone(),
+        status: credential.status,
+        created_at: credential.created_at,
+        expires_at: credential.expires_at,
+        last_used_at: credential.last_used_at,
+        revoked_at: None,
+    }
+}
+
+pub(crate) fn add_identity(
+    tx: &mut dyn Tx,
+    key: Option<&SigningKey>,
+    actor: &Actor,
+    identity: NewIdentity,
+) -> Result<Identity, StoreError> {
+    let mut log = EventLog::begin(tx, key)?;
+    let mut resolver = PartyResolver::default();
+    let record = ImportIdentity { identity, credentials: Vec::new() };
+    let (mut identities, _) = create_identities(tx, &mut log, &mut resolver, actor, None, vec![record])?;
+    log.finish(tx, actor.now)?;
+    Ok(identities.pop().expect("one identity created"))
+}
+
+pub(crate) fn import(
+    tx: &mut dyn Tx,
+    key: Option<&SigningKey>,
+    actor: &Actor,
+    parties: &[NewParty],
+    identities: &mut dyn Iterator<Item = ImportIdentity>,
+) -> Result<ImportSummary, StoreError> {
+    let mut log = EventLog::begin(tx, key)?;
+    let mut summary = ImportSummary::default();
+    for party in parties {
+        // Parties already present are kept as they are, so one file can be re-used to
+        // add identities for known people.
+        if tx.party_by_handle(&party.handle)?.is_none() {
+            let (_, created) = create_party(tx, &mut log, actor, party)?;
+            summary.parties += created;
+        }
+    }
+    let mut resolver = PartyResolver::default();
+    let mut index = 0;
+    loop {
+        let chunk: Vec<ImportIdentity> = (&mut *identities).take(IMPORT_CHUNK).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        let count = chunk.len();
+        let (_, credentials) = create_identities(tx, &mut log, &mut resolver, actor, Some(index), chunk)?;
+        summary.identities += count as u64;
+        summary.credentials += credentials.len() as u64;
+        index += count;
+        log.flush(tx)?;
+    }
+    summary.events = log.finish(tx, actor.now)?;
+    Ok(summary)
+}
+
+pub(crate) fn update_identity(
+    tx: &mut dyn Tx,
+    key: Option<&SigningKey>,
+    actor: &Actor,
+    reference: &str,
+    patch: &IdentityPatch,
+    reason: Option<&str>,
+) -> Result<Identity, StoreError> {
+    let mut log = EventLog::begin(tx, key)?;
+    let before = resolve_identity(tx, reference)?;
+    let after = patch.apply(&before)?;
+    if after == before {
+        return Ok(before);
+    }
+    let row = PartyResolver::default().row(tx, &after)?;
+    let candidate = NewIdentity {
+        name: after.name.clone(),
+        kind: after.kind,
+        system: after.system.clone(),
+        external_id: after.external_id.clone(),
+        environment: after.environment.clone(),
+        tier: after.tier,
+        state: after.state,
+        purpose: after.purpose.clone(),
+        scope: after.scope.clone(),
+        labels: after.labels.clone(),
+        roles: after.roles.clone(),
+        created_at: after.created_at,
+        expires_at: after.expires_at,
+        review_due: after.review_due,
+        last_attested_at: after.last_attested_at,
+        last_used_at: after.last_used_at,
+        last_rotated_at: after.last_rotated_at,
+        provenance: after.provenance.clone(),
+    };
+    candidate.validate()?;
+    tx.update_identity(&row)?;
+    let action = if patch.attested_at.is_some() { "identity.attest" } else { "identity.update" };
+    log.record(draft(
+        actor,
+        action,
+        "identity",
+        after.id.0,
+        identity_subject(&after),
+        reason,
+        Some(snapshot(&before)),
+        Some(snapshot(&after)),
+    ));
+    log.finish(tx, actor.now)?;
+    Ok(after)
+}
+
+pub(crate) fn transition_identity(
+    tx: &mut dyn Tx,
+    key: Option<&SigningKey>,
+    actor: &Actor,
+    reference: &str,
+    to: LifecycleState,
+    reason: &str,
+) -> Result<Identity, StoreError> {
+    let mut log = EventLog::begin(tx, key)?;
+    let before = resolve_identity(tx, reference)?;
+    let credentials = tx.credentials_of(before.id)?;
+    let context = TransitionContext {
+        active_credentials: credentials.iter().filter(|credential| credential.status.is_usable()).count(),
+        live_locations: if to == LifecycleState::Archived { tx.live_location_count(before.id)? } else { 0 },
+    };
+    check_transition(before.state, to, context)?;
+    let after = Identity { state: to, ..before.clone() };
+    let row = PartyResolver::default().row(tx, &after)?;
+    tx.update_identity(&row)?;
+    log.record(draft(
+        actor,
+        "identity.transition",
+        "identity",
+        after.id.0,
+        identity_subject(&after),
+        Some(reason),
+        Some(snapshot(&serde_json::json!({ "state": before.state }))),
+        Some(snapshot(&serde_json::json!({ "state": after.state }))),
+    ));
+    log.finish(tx, actor.now)?;
+    Ok(after)
+}
+
+pub(crate) fn add_credential(
+    tx: &mut dyn Tx,
+    key: Option<&SigningKey>,
+    actor: &Actor,
+    reference: &str,
+    credential: &NewCredential,
+) -> Result<Credential, StoreError> {
+    let mut log = EventLog::begin(tx, key)?;
+    credential.validate()?;
+    let identity = resolve_identity(tx, reference)?;
+    let id = tx.reserve_ids(IdSequence::Credentials, 1)?[0];
+    let stored = stored_credential(CredentialId(id), identity.id, credential);
+    tx.insert_credentials(std::slice::from_ref(&stored))?;
+    log.record(draft(
+        actor,
+        "credential.add",
+        "identity",
+        identity.id.0,
+        identity_subject(&identity),
+        None,
+        None,
+        Some(snapshot(&stored)),
+    ));
+    log.finish(tx, actor.now)?;
+    Ok(stored)
+}
+
+pub(crate) fn credentials(tx: &mut dyn Tx, reference: &str) -> Result<IdentityDetail, StoreError> {
+    let identity = resolve_identity(tx, reference)?;
+    let credentials = tx.credentials_of(identity.id)?;
+    Ok(IdentityDetail { identity, credentials })
+}
+
+pub(crate) fn revoke_credential(
+    tx: &mut dyn Tx,
+    key: Option<&SigningKey>,
+    actor: &Actor,
+    reference: &str,
+    credential_reference: &str,
+    reason: &str,
+) -> Result<Credential, StoreError> {
+    let mut log = EventLog::begin(tx, key)?;
+    let identity = resolve_identity(tx, reference)?;
+    let before = tx
+        .credentials_of(identity.id)?
+        .into_iter()
+        .find(|credential| {
+            credential.public_id.as_deref() == Some(credential_reference)
+                || credential_reference.trim_start_matches('#').parse() == Ok(credential.id.0)
+        })
+        .ok_or_else(|| StoreError::UnknownCredential {
+            identity: reference.to_string(),
+            credential: credential_reference.to_string(),
+        })?;
+    if before.status == CredentialStatus::Revoked {
+        return Ok(before);
+    }
+    let after = Credential {
+        status: CredentialStatus::Revoked,
+        revoked_at: Some(actor.now),
+        ..before.clone()
+    };
+    tx.update_credential(&after)?;
+    log.record(draft(
+        actor,
+        "credential.revoke",
+        "identity",
+        identity.id.0,
+        identity_subject(&identity),
+        Some(reason),
+        Some(snapshot(&before)),
+        Some(snapshot(&after)),
+    ));
+    log.finish(tx, actor.now)?;
+    Ok(after)
+}

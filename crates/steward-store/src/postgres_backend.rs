@@ -1,0 +1,781 @@
+//! The PostgreSQL backend, for teams and for several `steward serve` replicas sharing one
+//! database. Bulk imports use binary `COPY`; audit appends take a transaction-scoped
+//! advisory lock so concurrent writers extend the chain one at a time.
+
+use crate::error::{StoreError, redact_url};
+use crate::ops::{self, IdSequence, IdentityRef, IdentityRow, Tx};
+use crate::sqlite_backend::event_query;
+use crate::{
+    Actor, EventFilter, IdentityDetail, IdentityFilter, ImportIdentity, ImportSummary,
+    SCHEMA_VERSION, Store,
+};
+use bytes::BufMut;
+use postgres::binary_copy::BinaryCopyInWriter;
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
+use postgres::{Client, NoTls, Row};
+use std::error::Error as StdError;
+use steward_core::audit::{AuditEvent, Checkpoint, EventDraft, Hash, SigningKey};
+use steward_core::{
+    Credential, CredentialId, Fingerprint, Identity, IdentityId, IdentityPatch, LifecycleState,
+    NewCredential, NewIdentity, NewParty, Party, PartyId, PartyStatus, Provenance, Roles, Scope,
+};
+
+const MIGRATIONS: &[(&str, &str)] = &[("initial schema", include_str!("sql/postgres/0001_initial.sql"))];
+
+/// Advisory lock keys (arbitrary constants, "stwd" + purpose).
+const MIGRATION_LOCK: i64 = 0x7374_7764_0001;
+const AUDIT_LOCK: i64 = 0x7374_7764_0002;
+
+/// Microseconds between the Unix epoch and PostgreSQL's (2000-01-01).
+const PG_EPOCH_OFFSET_MICROS: i64 = 946_684_800_000_000;
+const PG_EPOCH_OFFSET_DAYS: i32 = 10_957;
+
+/// A `timestamptz` in its binary form, converted from and to `jiff::Timestamp`.
+#[derive(Debug, Clone, Copy)]
+struct PgTimestamp(jiff::Timestamp);
+
+impl ToSql for PgTimestamp {
+    fn to_sql(&self, _: &Type, out: &mut bytes::BytesMut) -> Result<IsNull, Box<dyn StdError + Sync + Send>> {
+        out.put_i64(self.0.as_microsecond() - PG_EPOCH_OFFSET_MICROS);
+        Ok(IsNull::No)
+    }
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::TIMESTAMPTZ
+    }
+    to_sql_checked!();
+}
+
+impl<'a> FromSql<'a> for PgTimestamp {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn StdError + Sync + Send>> {
+        let micros = i64::from_be_bytes(raw.try_into()?);
+        Ok(PgTimestamp(jiff::Timestamp::from_microsecond(micros + PG_EPOCH_OFFSET_MICROS)?))
+    }
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::TIMESTAMPTZ
+    }
+}
+
+/// A `date` in its binary form (days since 2000-01-01).
+#[derive(Debug, Clone, Copy)]
+struct PgDate(jiff::civil::Date);
+
+fn unix_days(date: jiff::civil::Date) -> i32 {
+    let days = date
+        .since(jiff::civil::date(1970, 1, 1))
+        .map(|span| span.get_days())
+        .unwrap_or(0);
+    days
+}
+
+impl ToSql for PgDate {
+    fn to_sql(&self, _: &Type, out: &mut bytes::BytesMut) -> Result<IsNull, Box<dyn StdError + Sync + Send>> {
+        out.put_i32(unix_days(self.0) - PG_EPOCH_OFFSET_DAYS);
+        Ok(IsNull::No)
+    }
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::DATE
+    }
+    to_sql_checked!();
+}
+
+impl<'a> FromSql<'a> for PgDate {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn StdError + Sync + Send>> {
+        let days = i32::from_be_bytes(raw.try_into()?) + PG_EPOCH_OFFSET_DAYS;
+        let date = jiff::civil::date(1970, 1, 1).checked_add(jiff::Span::new().days(i64::from(days)))?;
+        Ok(PgDate(date))
+    }
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::DATE
+    }
+}
+
+/// JSON text sent as `jsonb` (binary format version 1).
+#[derive(Debug)]
+struct PgJsonb(String);
+
+impl ToSql for PgJsonb {
+    fn to_sql(&self, _: &Type, out: &mut bytes::BytesMut) -> Result<IsNull, Box<dyn StdError + Sync + Send>> {
+        out.put_u8(1);
+        out.put_slice(self.0.as_bytes());
+        Ok(IsNull::No)
+    }
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::JSONB
+    }
+    to_sql_checked!();
+}
+
+fn timestamp(at: Option<jiff::Timestamp>) -> Option<PgTimestamp> {
+    at.map(PgTimestamp)
+}
+
+fn jsonb<T: serde::Serialize>(value: &T) -> PgJsonb {
+    PgJsonb(serde_json::to_string(value).expect("maps of strings serialize"))
+}
+
+/// A store in a PostgreSQL database.
+pub struct PostgresStore {
+    client: Client,
+    signing_key: Option<SigningKey>,
+}
+
+impl PostgresStore {
+    /// Connects to `url` (5 s timeout unless the URL sets one) and applies migrations.
+    pub fn connect(url: &str, signing_key: Option<SigningKey>) -> Result<Self, StoreError> {
+        let connect_error = |error: &dyn std::fmt::Display| StoreError::Connect {
+            target: redact_url(url),
+            reason: error.to_string(),
+        };
+        let mut config: postgres::Config = url.parse().map_err(|error: postgres::Error| connect_error(&error))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(std::time::Duration::from_secs(5));
+        }
+        let client = config.connect(NoTls).map_err(|error| {
+            let mut reason = error.to_string();
+            let mut source = error.source();
+            while let Some(cause) = source {
+                reason = format!("{reason}: {cause}");
+                source = cause.source();
+            }
+            connect_error(&reason)
+        })?;
+        let mut store = PostgresStore { client, signing_key };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let mut transaction = self.client.transaction()?;
+        transaction.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+        transaction.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                 version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+        )?;
+        let current: i64 = transaction
+            .query_one("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &[])?
+            .get(0);
+        if current > SCHEMA_VERSION {
+            return Err(StoreError::SchemaTooNew { found: current, supported: SCHEMA_VERSION });
+        }
+        for (index, (name, sql)) in MIGRATIONS.iter().enumerate() {
+            let version = index as i64 + 1;
+            if version > current {
+                transaction.batch_execute(sql)?;
+                transaction.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                    &[&version, name],
+                )?;
+            }
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+
+    fn write<T>(
+        &mut self,
+        work: impl FnOnce(&mut dyn Tx, Option<&SigningKey>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let transaction = self.client.transaction()?;
+        let mut tx = PgTx { transaction };
+        let value = work(&mut tx, self.signing_key.as_ref())?;
+        tx.transaction.commit()?;
+        Ok(value)
+    }
+
+    fn read<T>(&mut self, work: impl FnOnce(&mut dyn Tx) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let transaction = self.client.build_transaction().read_only(true).start()?;
+        let mut tx = PgTx { transaction };
+        work(&mut tx)
+    }
+
+    fn query_list<T>(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        decode: fn(&Row) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        self.client.query(sql, params)?.iter().map(decode).collect()
+    }
+}
+
+struct PgTx<'c> {
+    transaction: postgres::Transaction<'c>,
+}
+
+const IDENTITY_COLUMNS: &str = "i.id, i.name, i.kind, i.system, i.external_id, i.environment, i.tier,
+    i.state, i.purpose, i.scope::text, i.labels::text, bo.handle, ts.handle, co.handle,
+    (SELECT string_agg(p.handle, ',' ORDER BY b.position) FROM identity_backup_approvers b
+       JOIN parties p ON p.id = b.party_id WHERE b.identity_id = i.id),
+    i.created_at, i.expires_at, i.review_due, i.last_attested_at, i.last_used_at,
+    i.last_rotated_at, i.source, i.observed_at
+    FROM identities i
+    LEFT JOIN parties bo ON bo.id = i.business_owner_id
+    LEFT JOIN parties ts ON ts.id = i.technical_steward_id
+    LEFT JOIN parties co ON co.id = i.control_owner_id";
+
+const CREDENTIAL_COLUMNS: &str = "id, identity_id, kind, public_id, fingerprint, preview, status,
+    created_at, expires_at, last_used_at, revoked_at";
+
+const PARTY_COLUMNS: &str = "p.id, p.handle, p.display_name, p.kind, t.handle, p.status
+    FROM parties p LEFT JOIN parties t ON t.id = p.team_id";
+
+fn corrupt(table: &'static str, detail: impl ToString) -> StoreError {
+    StoreError::Corrupt { table, detail: detail.to_string() }
+}
+
+fn parse_column<T: std::str::FromStr>(table: &'static str, text: &str) -> Result<T, StoreError>
+where
+    T::Err: std::fmt::Display,
+{
+    text.parse().map_err(|error: T::Err| corrupt(table, error))
+}
+
+fn get_timestamp(row: &Row, index: usize) -> Result<Option<jiff::Timestamp>, StoreError> {
+    Ok(row.try_get::<_, Option<PgTimestamp>>(index)?.map(|at| at.0))
+}
+
+fn identity_from_row(row: &Row) -> Result<Identity, StoreError> {
+    let backups: Option<String> = row.try_get(14)?;
+    Ok(Identity {
+        id: IdentityId(row.try_get(0)?),
+        name: row.try_get(1)?,
+        kind: parse_column("identities", row.try_get(2)?)?,
+        system: row.try_get(3)?,
+        external_id: row.try_get(4)?,
+        environment: row.try_get(5)?,
+        tier: parse_column("identities", row.try_get(6)?)?,
+        state: parse_column("identities", row.try_get(7)?)?,
+        purpose: row.try_get(8)?,
+        scope: Scope(serde_json::from_str(row.try_get(9)?).map_err(|error| corrupt("identities", error))?),
+        labels: serde_json::from_str(row.try_get(10)?).map_err(|error| corrupt("identities", error))?,
+        roles: Roles {
+            business_owner: row.try_get(11)?,
+            technical_steward: row.try_get(12)?,
+            control_owner: row.try_get(13)?,
+            backup_approvers: backups
+                .map(|text| text.split(',').map(str::to_string).collect())
+                .unwrap_or_default(),
+        },
+        created_at: row.try_get::<_, PgTimestamp>(15)?.0,
+        expires_at: get_timestamp(row, 16)?,
+        review_due: row.try_get::<_, Option<PgDate>>(17)?.map(|date| date.0),
+        last_attested_at: get_timestamp(row, 18)?,
+        last_used_at: get_timestamp(row, 19)?,
+        last_rotated_at: get_timestamp(row, 20)?,
+        provenance: Provenance {
+            source: row.try_get(21)?,
+            observed_at: row.try_get::<_, PgTimestamp>(22)?.0,
+        },
+    })
+}
+
+fn credential_from_row(row: &Row) -> Result<Credential, StoreError> {
+    Ok(Credential {
+        id: CredentialId(row.try_get(0)?),
+        identity_id: IdentityId(row.try_get(1)?),
+        kind: parse_column("credentials", row.try_get(2)?)?,
+        public_id: row.try_get(3)?,
+        fingerprint: row
+            .try_get::<_, Option<&str>>(4)?
+            .map(Fingerprint::parse)
+            .transpose()
+            .map_err(|error| corrupt("credentials", error))?,
+        preview: row.try_get(5)?,
+        status: parse_column("credentials", row.try_get(6)?)?,
+        created_at: row.try_get::<_, PgTimestamp>(7)?.0,
+        expires_at: get_timestamp(row, 8)?,
+        last_used_at: get_timestamp(row, 9)?,
+        revoked_at: get_timestamp(row, 10)?,
+    })
+}
+
+fn party_from_row(row: &Row) -> Result<Party, StoreError> {
+    Ok(Party {
+        id: PartyId(row.try_get(0)?),
+        handle: row.try_get(1)?,
+        display_name: row.try_get(2)?,
+        kind: parse_column("parties", row.try_get(3)?)?,
+        team: row.try_get(4)?,
+        status: parse_column("parties", row.try_get(5)?)?,
+    })
+}
+
+fn hash_from(bytes: &[u8], table: &'static str) -> Result<Hash, StoreError> {
+    bytes.try_into().map_err(|_| corrupt(table, "hash is not 32 bytes"))
+}
+
+fn event_from_row(row: &Row) -> Result<AuditEvent, StoreError> {
+    Ok(AuditEvent {
+        seq: row.try_get(0)?,
+        draft: EventDraft {
+            at: row.try_get::<_, PgTimestamp>(1)?.0,
+            actor: row.try_get(2)?,
+            action: row.try_get(3)?,
+            subject_kind: row.try_get(4)?,
+            subject_id: row.try_get(5)?,
+            subject_name: row.try_get(6)?,
+            reason: row.try_get(7)?,
+            before: row.try_get(8)?,
+            after: row.try_get(9)?,
+        },
+        prev_hash: hash_from(row.try_get(10)?, "audit_events")?,
+        hash: hash_from(row.try_get(11)?, "audit_events")?,
+    })
+}
+
+/// Maps a unique violation on (system, name) to [`StoreError::DuplicateIdentity`], reading
+/// the key from the server's detail (`Key (system, name)=(aws, x) already exists.`).
+fn duplicate_identity(error: postgres::Error) -> StoreError {
+    let Some(db) = error.as_db_error() else { return error.into() };
+    if db.code() != &postgres::error::SqlState::UNIQUE_VIOLATION
+        || db.constraint() != Some("identities_system_name_key")
+    {
+        return error.into();
+    }
+    let key = db
+        .detail()
+        .and_then(|detail| detail.split_once(")=(").map(|(_, rest)| rest))
+        .and_then(|rest| rest.split_once(") already exists").map(|(key, _)| key))
+        .and_then(|key| key.split_once(", "));
+    match key {
+        Some((system, name)) => StoreError::DuplicateIdentity { system: system.to_string(), name: name.to_string() },
+        None => error.into(),
+    }
+}
+
+impl PgTx<'_> {
+    fn insert_backups(&mut self, rows: &[IdentityRow<'_>]) -> Result<(), StoreError> {
+        if rows.iter().all(|row| row.backup_approvers.is_empty()) {
+            return Ok(());
+        }
+        let sink = self
+            .transaction
+            .copy_in("COPY identity_backup_approvers (identity_id, party_id, position) FROM STDIN BINARY")?;
+        let mut writer = BinaryCopyInWriter::new(sink, &[Type::INT8, Type::INT8, Type::INT4]);
+        for row in rows {
+            for (position, party) in row.backup_approvers.iter().enumerate() {
+                writer.write(&[&row.identity.id.0, &party.0, &(position as i32)])?;
+            }
+        }
+        writer.finish()?;
+        Ok(())
+    }
+}
+
+impl Tx for PgTx<'_> {
+    fn party_by_handle(&mut self, handle: &str) -> Result<Option<Party>, StoreError> {
+        let sql = format!("SELECT {PARTY_COLUMNS} WHERE p.handle = $1");
+        self.transaction.query_opt(&sql, &[&handle])?.as_ref().map(party_from_row).transpose()
+    }
+
+    fn insert_party(&mut self, party: &NewParty, team: Option<PartyId>) -> Result<PartyId, StoreError> {
+        let row = self.transaction.query_one(
+            "INSERT INTO parties (handle, display_name, kind, team_id, status) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            &[&party.handle, &party.display_name, &party.kind.as_str(), &team.map(|id| id.0), &party.status.as_str()],
+        )?;
+        Ok(PartyId(row.try_get(0)?))
+    }
+
+    fn update_party_status(&mut self, id: PartyId, status: PartyStatus) -> Result<(), StoreError> {
+        self.transaction
+            .execute("UPDATE parties SET status = $1 WHERE id = $2", &[&status.as_str(), &id.0])?;
+        Ok(())
+    }
+
+    fn identities_by_ref(&mut self, reference: &IdentityRef<'_>) -> Result<Vec<Identity>, StoreError> {
+        let rows = match reference {
+            IdentityRef::Id(id) => self
+                .transaction
+                .query(&format!("SELECT {IDENTITY_COLUMNS} WHERE i.id = $1"), &[id])?,
+            IdentityRef::Name(name) => self
+                .transaction
+                .query(&format!("SELECT {IDENTITY_COLUMNS} WHERE i.name = $1"), &[name])?,
+            IdentityRef::SystemName(system, name) => self.transaction.query(
+                &format!("SELECT {IDENTITY_COLUMNS} WHERE i.system = $1 AND i.name = $2"),
+                &[system, name],
+            )?,
+        };
+        rows.iter().map(identity_from_row).collect()
+    }
+
+    fn reserve_ids(&mut self, sequence: IdSequence, count: usize) -> Result<Vec<i64>, StoreError> {
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        let sequence = match sequence {
+            IdSequence::Identities => "identities_id_seq",
+            IdSequence::Credentials => "credentials_id_seq",
+        };
+        let rows = self.transaction.query(
+            &format!("SELECT nextval('{sequence}') FROM generate_series(1, $1::bigint)"),
+            &[&(count as i64)],
+        )?;
+        rows.iter().map(|row| Ok(row.try_get(0)?)).collect()
+    }
+
+    fn insert_identities(&mut self, rows: &[IdentityRow<'_>]) -> Result<(), StoreError> {
+        let sink = self.transaction.copy_in(
+            "COPY identities (id, name, kind, system, external_id, environment, tier, state, purpose,
+                scope, labels, business_owner_id, technical_steward_id, control_owner_id, created_at,
+                expires_at, review_due, last_attested_at, last_used_at, last_rotated_at, source,
+                observed_at) FROM STDIN BINARY",
+        )?;
+        let types = [
+            Type::INT8, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT,
+            Type::TEXT, Type::TEXT, Type::JSONB, Type::JSONB, Type::INT8, Type::INT8, Type::INT8,
+            Type::TIMESTAMPTZ, Type::TIMESTAMPTZ, Type::DATE, Type::TIMESTAMPTZ, Type::TIMESTAMPTZ,
+            Type::TIMESTAMPTZ, Type::TEXT, Type::TIMESTAMPTZ,
+        ];
+        let mut writer = BinaryCopyInWriter::new(sink, &types);
+        for row in rows {
+            let identity = row.identity;
+            writer.write(&[
+                &identity.id.0,
+                &identity.name,
+                &identity.kind.as_str(),
+                &identity.system,
+                &identity.external_id,
+                &identity.environment,
+                &identity.tier.as_str(),
+                &identity.state.as_str(),
+                &identity.purpose,
+                &jsonb(&identity.scope),
+                &jsonb(&identity.labels),
+                &row.business_owner.map(|id| id.0),
+                &row.technical_steward.map(|id| id.0),
+                &row.control_owner.map(|id| id.0),
+                &PgTimestamp(identity.created_at),
+                &timestamp(identity.expires_at),
+                &identity.review_due.map(PgDate),
+                &timestamp(identity.last_attested_at),
+                &timestamp(identity.last_used_at),
+                &timestamp(identity.last_rotated_at),
+                &identity.provenance.source,
+                &PgTimestamp(identity.provenance.observed_at),
+            ])?;
+        }
+        writer.finish().map_err(duplicate_identity)?;
+        self.insert_backups(rows)
+    }
+
+    fn update_identity(&mut self, row: &IdentityRow<'_>) -> Result<(), StoreError> {
+        let identity = row.identity;
+        self.transaction.execute(
+            "UPDATE identities SET name = $2, kind = $3, system = $4, external_id = $5,
+                environment = $6, tier = $7, state = $8, purpose = $9, scope = $10, labels = $11,
+                business_owner_id = $12, technical_steward_id = $13, control_owner_id = $14,
+                created_at = $15, expires_at = $16, review_due = $17, last_attested_at = $18,
+                last_used_at = $19, last_rotated_at = $20, source = $21, observed_at = $22
+             WHERE id = $1",
+            &[
+                &identity.id.0,
+                &identity.name,
+                &identity.kind.as_str(),
+                &identity.system,
+                &identity.external_id,
+                &identity.environment,
+                &identity.tier.as_str(),
+                &identity.state.as_str(),
+                &identity.purpose,
+                &jsonb(&identity.scope),
+                &jsonb(&identity.labels),
+                &row.business_owner.map(|id| id.0),
+                &row.technical_steward.map(|id| id.0),
+                &row.control_owner.map(|id| id.0),
+                &PgTimestamp(identity.created_at),
+                &timestamp(identity.expires_at),
+                &identity.review_due.map(PgDate),
+                &timestamp(identity.last_attested_at),
+                &timestamp(identity.last_used_at),
+                &timestamp(identity.last_rotated_at),
+                &identity.provenance.source,
+                &PgTimestamp(identity.provenance.observed_at),
+            ],
+        )?;
+        self.transaction
+            .execute("DELETE FROM identity_backup_approvers WHERE identity_id = $1", &[&identity.id.0])?;
+        self.insert_backups(std::slice::from_ref(row))
+    }
+
+    fn insert_credentials(&mut self, credentials: &[Credential]) -> Result<(), StoreError> {
+        if credentials.is_empty() {
+            return Ok(());
+        }
+        let sink = self.transaction.copy_in(
+            "COPY credentials (id, identity_id, kind, public_id, fingerprint, preview, status,
+                created_at, expires_at, last_used_at, revoked_at) FROM STDIN BINARY",
+        )?;
+        let types = [
+            Type::INT8, Type::INT8, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT,
+            Type::TIMESTAMPTZ, Type::TIMESTAMPTZ, Type::TIMESTAMPTZ, Type::TIMESTAMPTZ,
+        ];
+        let mut writer = BinaryCopyInWriter::new(sink, &types);
+        for credential in credentials {
+            writer.write(&[
+                &credential.id.0,
+                &credential.identity_id.0,
+                &credential.kind.as_str(),
+                &credential.public_id,
+                &credential.fingerprint.as_ref().map(Fingerprint::as_str),
+                &credential.preview,
+                &credential.status.as_str(),
+                &PgTimestamp(credential.created_at),
+                &timestamp(credential.expires_at),
+                &timestamp(credential.last_used_at),
+                &timestamp(credential.revoked_at),
+            ])?;
+        }
+        writer.finish()?;
+        Ok(())
+    }
+
+    fn update_credential(&mut self, credential: &Credential) -> Result<(), StoreError> {
+        self.transaction.execute(
+            "UPDATE credentials SET status = $2, expires_at = $3, last_used_at = $4, revoked_at = $5 WHERE id = $1",
+            &[
+                &credential.id.0,
+                &credential.status.as_str(),
+                &timestamp(credential.expires_at),
+                &timestamp(credential.last_used_at),
+                &timestamp(credential.revoked_at),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn credentials_of(&mut self, identity: IdentityId) -> Result<Vec<Credential>, StoreError> {
+        let sql = format!("SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE identity_id = $1 ORDER BY created_at, id");
+        self.transaction.query(&sql, &[&identity.0])?.iter().map(credential_from_row).collect()
+    }
+
+    fn live_location_count(&mut self, identity: IdentityId) -> Result<usize, StoreError> {
+        let row = self.transaction.query_one(
+            "SELECT COUNT(*) FROM locations l JOIN credentials c ON c.id = l.credential_id
+             WHERE c.identity_id = $1 AND l.removed_at IS NULL",
+            &[&identity.0],
+        )?;
+        Ok(row.try_get::<_, i64>(0)? as usize)
+    }
+
+    fn audit_head(&mut self) -> Result<(i64, Hash), StoreError> {
+        self.transaction.execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])?;
+        let head = self
+            .transaction
+            .query_opt("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1", &[])?;
+        match head {
+            None => Ok((0, steward_core::audit::GENESIS_HASH)),
+            Some(row) => Ok((row.try_get(0)?, hash_from(row.try_get(1)?, "audit_events")?)),
+        }
+    }
+
+    fn insert_events(&mut self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        let sink = self.transaction.copy_in(
+            "COPY audit_events (seq, at, actor, action, subject_kind, subject_id, subject_name, reason,
+                before, after, prev_hash, hash) FROM STDIN BINARY",
+        )?;
+        let types = [
+            Type::INT8, Type::TIMESTAMPTZ, Type::TEXT, Type::TEXT, Type::TEXT, Type::INT8, Type::TEXT,
+            Type::TEXT, Type::TEXT, Type::TEXT, Type::BYTEA, Type::BYTEA,
+        ];
+        let mut writer = BinaryCopyInWriter::new(sink, &types);
+        for event in events {
+            let draft = &event.draft;
+            writer.write(&[
+                &event.seq,
+                &PgTimestamp(draft.at),
+                &draft.actor,
+                &draft.action,
+                &draft.subject_kind,
+                &draft.subject_id,
+                &draft.subject_name,
+                &draft.reason,
+                &draft.before,
+                &draft.after,
+                &&event.prev_hash[..],
+                &&event.hash[..],
+            ])?;
+        }
+        writer.finish()?;
+        Ok(())
+    }
+
+    fn insert_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<(), StoreError> {
+        self.transaction.execute(
+            "INSERT INTO audit_checkpoints (seq, head_hash, created_at, signature) VALUES ($1, $2, $3, $4)",
+            &[
+                &checkpoint.seq,
+                &&checkpoint.head_hash[..],
+                &PgTimestamp(checkpoint.created_at),
+                &&checkpoint.signature[..],
+            ],
+        )?;
+        Ok(())
+    }
+}
+
+impl Store for PostgresStore {
+    fn backend_name(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn add_party(&mut self, actor: &Actor, party: NewParty) -> Result<Party, StoreError> {
+        self.write(|tx, key| ops::add_party(tx, key, actor, &party))
+    }
+
+    fn party(&mut self, handle: &str) -> Result<Party, StoreError> {
+        self.read(|tx| tx.party_by_handle(handle)?.ok_or_else(|| StoreError::UnknownParty(handle.to_string())))
+    }
+
+    fn parties(&mut self) -> Result<Vec<Party>, StoreError> {
+        self.query_list(&format!("SELECT {PARTY_COLUMNS} ORDER BY p.handle"), &[], party_from_row)
+    }
+
+    fn set_party_status(
+        &mut self,
+        actor: &Actor,
+        handle: &str,
+        status: PartyStatus,
+        reason: Option<&str>,
+    ) -> Result<Party, StoreError> {
+        self.write(|tx, key| ops::set_party_status(tx, key, actor, handle, status, reason))
+    }
+
+    fn add_identity(&mut self, actor: &Actor, identity: NewIdentity) -> Result<Identity, StoreError> {
+        self.write(|tx, key| ops::add_identity(tx, key, actor, identity))
+    }
+
+    fn identity(&mut self, reference: &str) -> Result<Identity, StoreError> {
+        self.read(|tx| ops::resolve_identity(tx, reference))
+    }
+
+    fn identities(&mut self, filter: &IdentityFilter) -> Result<Vec<Identity>, StoreError> {
+        let mut conditions: Vec<String> = Vec::new();
+        let mut values: Vec<String> = Vec::new();
+        let mut add = |condition: &str, value: String| {
+            values.push(value);
+            conditions.push(condition.replace('?', &format!("${}", values.len())));
+        };
+        if let Some(system) = &filter.system {
+            add("i.system = ?", system.clone());
+        }
+        if let Some(tier) = filter.tier {
+            add("i.tier = ?", tier.as_str().to_string());
+        }
+        if let Some(environment) = &filter.environment {
+            add("i.environment = ?", environment.clone());
+        }
+        if let Some(state) = filter.state {
+            add("i.state = ?", state.as_str().to_string());
+        }
+        if let Some(kind) = filter.kind {
+            add("i.kind = ?", kind.as_str().to_string());
+        }
+        if let Some(party) = &filter.party {
+            add(
+                "(? IN (bo.handle, ts.handle, co.handle) OR EXISTS (SELECT 1 FROM identity_backup_approvers b
+                     JOIN parties p ON p.id = b.party_id WHERE b.identity_id = i.id AND p.handle = ?))",
+                party.clone(),
+            );
+        }
+        let mut sql = format!("SELECT {IDENTITY_COLUMNS}");
+        if !conditions.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&conditions.join(" AND "));
+        }
+        sql.push_str(" ORDER BY i.system, i.name");
+        if let Some(limit) = filter.limit {
+            sql.push_str(&format!(" LIMIT {limit}"));
+        }
+        let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|value| value as &(dyn ToSql + Sync)).collect();
+        self.query_list(&sql, &params, identity_from_row)
+    }
+
+    fn update_identity(
+        &mut self,
+        actor: &Actor,
+        reference: &str,
+        patch: &IdentityPatch,
+        reason: Option<&str>,
+    ) -> Result<Identity, StoreError> {
+        self.write(|tx, key| ops::update_identity(tx, key, actor, reference, patch, reason))
+    }
+
+    fn transition_identity(
+        &mut self,
+        actor: &Actor,
+        reference: &str,
+        to: LifecycleState,
+        reason: &str,
+    ) -> Result<Identity, StoreError> {
+        self.write(|tx, key| ops::transition_identity(tx, key, actor, reference, to, reason))
+    }
+
+    fn add_credential(
+        &mut self,
+        actor: &Actor,
+        reference: &str,
+        credential: NewCredential,
+    ) -> Result<Credential, StoreError> {
+        self.write(|tx, key| ops::add_credential(tx, key, actor, reference, &credential))
+    }
+
+    fn credentials(&mut self, reference: &str) -> Result<IdentityDetail, StoreError> {
+        self.read(|tx| ops::credentials(tx, reference))
+    }
+
+    fn revoke_credential(
+        &mut self,
+        actor: &Actor,
+        reference: &str,
+        credential: &str,
+        reason: &str,
+    ) -> Result<Credential, StoreError> {
+        self.write(|tx, key| ops::revoke_credential(tx, key, actor, reference, credential, reason))
+    }
+
+    fn import(
+        &mut self,
+        actor: &Actor,
+        _source: &str,
+        parties: &[NewParty],
+        identities: &mut dyn Iterator<Item = ImportIdentity>,
+    ) -> Result<ImportSummary, StoreError> {
+        self.write(|tx, key| ops::import(tx, key, actor, parties, identities))
+    }
+
+    fn for_each_event(
+        &mut self,
+        filter: &EventFilter,
+        visit: &mut dyn FnMut(AuditEvent) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let (sql, values) = event_query(filter);
+        let sql = sql.replace("?", "$");
+        let mut transaction = self.client.build_transaction().read_only(true).start()?;
+        let mut rows = transaction.query_raw(&sql, values.iter())?;
+        while let Some(row) = rows.next()? {
+            visit(event_from_row(&row)?)?;
+        }
+        drop(rows);
+        transaction.commit()?;
+        Ok(())
+    }
+
+    fn checkpoints(&mut self) -> Result<Vec<Checkpoint>, StoreError> {
+        self.query_list(
+            "SELECT seq, head_hash, created_at, signature FROM audit_checkpoints ORDER BY seq",
+            &[],
+            |row| {
+                let signature: &[u8] = row.try_get(3)?;
+                Ok(Checkpoint {
+                    seq: row.try_get(0)?,
+                    head_hash: hash_from(row.try_get(1)?, "audit_checkpoints")?,
+                    created_at: row.try_get::<_, PgTimestamp>(2)?.0,
+                    signature: signature
+                        .try_into()
+                        .map_err(|_| corrupt("audit_checkpoints", "signature is not 64 bytes"))?,
+                })
+            },
+        )
+    }
+}

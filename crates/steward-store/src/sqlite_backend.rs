@@ -1,0 +1,724 @@
+//! The SQLite backend: the embedded default. One file in WAL mode; writes take the
+//! database lock at `BEGIN IMMEDIATE`, which also serialises audit appends.
+
+use crate::error::StoreError;
+use crate::ops::{self, IdSequence, IdentityRef, IdentityRow, Tx};
+use crate::{
+    Actor, EventFilter, IdentityDetail, IdentityFilter, ImportIdentity, ImportSummary,
+    SCHEMA_VERSION, Store,
+};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use std::path::Path;
+use steward_core::audit::{AuditEvent, Checkpoint, EventDraft, Hash, SigningKey};
+use steward_core::time::{from_micros, to_micros};
+use steward_core::{
+    Credential, CredentialId, Fingerprint, Identity, IdentityId, IdentityPatch, LifecycleState,
+    NewCredential, NewIdentity, NewParty, Party, PartyId, PartyStatus, Provenance, Roles, Scope,
+};
+
+/// Migrations, in order; the position (1-based) is the schema version.
+const MIGRATIONS: &[(&str, &str)] = &[("initial schema", include_str!("sql/sqlite/0001_initial.sql"))];
+
+/// A store in one SQLite file.
+pub struct SqliteStore {
+    connection: Connection,
+    signing_key: Option<SigningKey>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and applies migrations.
+    pub fn open(path: &Path, signing_key: Option<SigningKey>) -> Result<Self, StoreError> {
+        let connect_error = |error: rusqlite::Error| StoreError::Connect {
+            target: path.display().to_string(),
+            reason: error.to_string(),
+        };
+        let connection = Connection::open(path).map_err(connect_error)?;
+        connection
+            .execute_batch(
+                "PRAGMA journal_mode = WAL;
+                 PRAGMA synchronous = NORMAL;
+                 PRAGMA foreign_keys = ON;
+                 PRAGMA busy_timeout = 10000;
+                 PRAGMA cache_size = -65536;
+                 PRAGMA temp_store = MEMORY;",
+            )
+            .map_err(connect_error)?;
+        let mut store = SqliteStore { connection, signing_key };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        transaction.execute_batch(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                 version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+        )?;
+        let current: i64 = transaction.query_row(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            [],
+            |row| row.get(0),
+        )?;
+        if current > SCHEMA_VERSION {
+            return Err(StoreError::SchemaTooNew { found: current, supported: SCHEMA_VERSION });
+        }
+        for (index, (name, sql)) in MIGRATIONS.iter().enumerate() {
+            let version = index as i64 + 1;
+            if version > current {
+                transaction.execute_batch(sql)?;
+                transaction.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at)
+                     VALUES (?1, ?2, CAST(unixepoch('subsec') * 1000000 AS INTEGER))",
+                    params![version, name],
+                )?;
+            }
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+
+    /// Runs `work` in an immediate (write-locked) transaction, committing on success.
+    fn write<T>(
+        &mut self,
+        work: impl FnOnce(&mut dyn Tx, Option<&SigningKey>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut tx = SqliteTx { transaction: &transaction };
+        let value = work(&mut tx, self.signing_key.as_ref())?;
+        transaction.commit()?;
+        Ok(value)
+    }
+
+    /// Runs `work` in a read transaction (a consistent snapshot).
+    fn read<T>(&mut self, work: impl FnOnce(&mut dyn Tx) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let transaction = self.connection.transaction()?;
+        let mut tx = SqliteTx { transaction: &transaction };
+        work(&mut tx)
+    }
+}
+
+struct SqliteTx<'c> {
+    transaction: &'c rusqlite::Transaction<'c>,
+}
+
+pub(crate) const IDENTITY_COLUMNS: &str = "i.id, i.name, i.kind, i.system, i.external_id, i.environment, i.tier,
+    i.state, i.purpose, i.scope, i.labels, bo.handle, ts.handle, co.handle,
+    (SELECT group_concat(p.handle, ',' ORDER BY b.position) FROM identity_backup_approvers b
+       JOIN parties p ON p.id = b.party_id WHERE b.identity_id = i.id),
+    i.created_at, i.expires_at, i.review_due, i.last_attested_at, i.last_used_at,
+    i.last_rotated_at, i.source, i.observed_at
+    FROM identities i
+    LEFT JOIN parties bo ON bo.id = i.business_owner_id
+    LEFT JOIN parties ts ON ts.id = i.technical_steward_id
+    LEFT JOIN parties co ON co.id = i.control_owner_id";
+
+fn corrupt(table: &'static str, detail: impl ToString) -> StoreError {
+    StoreError::Corrupt { table, detail: detail.to_string() }
+}
+
+fn parse_column<T: std::str::FromStr>(table: &'static str, text: String) -> Result<T, StoreError>
+where
+    T::Err: std::fmt::Display,
+{
+    text.parse().map_err(|error: T::Err| corrupt(table, error))
+}
+
+fn identity_from_row(row: &Row<'_>) -> Result<Identity, StoreError> {
+    let micros = |index: usize| -> rusqlite::Result<Option<jiff::Timestamp>> {
+        Ok(row.get::<_, Option<i64>>(index)?.map(from_micros))
+    };
+    let scope: String = row.get(9)?;
+    let labels: String = row.get(10)?;
+    let backups: Option<String> = row.get(14)?;
+    let review_due: Option<String> = row.get(17)?;
+    Ok(Identity {
+        id: IdentityId(row.get(0)?),
+        name: row.get(1)?,
+        kind: parse_column("identities", row.get::<_, String>(2)?)?,
+        system: row.get(3)?,
+        external_id: row.get(4)?,
+        environment: row.get(5)?,
+        tier: parse_column("identities", row.get::<_, String>(6)?)?,
+        state: parse_column("identities", row.get::<_, String>(7)?)?,
+        purpose: row.get(8)?,
+        scope: Scope(serde_json::from_str(&scope).map_err(|error| corrupt("identities", error))?),
+        labels: serde_json::from_str(&labels).map_err(|error| corrupt("identities", error))?,
+        roles: Roles {
+            business_owner: row.get(11)?,
+            technical_steward: row.get(12)?,
+            control_owner: row.get(13)?,
+            backup_approvers: backups
+                .map(|text| text.split(',').map(str::to_string).collect())
+                .unwrap_or_default(),
+        },
+        created_at: from_micros(row.get(15)?),
+        expires_at: micros(16)?,
+        review_due: review_due.map(|text| parse_column("identities", text)).transpose()?,
+        last_attested_at: micros(18)?,
+        last_used_at: micros(19)?,
+        last_rotated_at: micros(20)?,
+        provenance: Provenance { source: row.get(21)?, observed_at: from_micros(row.get(22)?) },
+    })
+}
+
+const CREDENTIAL_COLUMNS: &str = "id, identity_id, kind, public_id, fingerprint, preview, status,
+    created_at, expires_at, last_used_at, revoked_at";
+
+fn credential_from_row(row: &Row<'_>) -> Result<Credential, StoreError> {
+    let micros = |index: usize| -> rusqlite::Result<Option<jiff::Timestamp>> {
+        Ok(row.get::<_, Option<i64>>(index)?.map(from_micros))
+    };
+    Ok(Credential {
+        id: CredentialId(row.get(0)?),
+        identity_id: IdentityId(row.get(1)?),
+        kind: parse_column("credentials", row.get::<_, String>(2)?)?,
+        public_id: row.get(3)?,
+        fingerprint: row
+            .get::<_, Option<String>>(4)?
+            .map(|text| Fingerprint::parse(&text))
+            .transpose()
+            .map_err(|error| corrupt("credentials", error))?,
+        preview: row.get(5)?,
+        status: parse_column("credentials", row.get::<_, String>(6)?)?,
+        created_at: from_micros(row.get(7)?),
+        expires_at: micros(8)?,
+        last_used_at: micros(9)?,
+        revoked_at: micros(10)?,
+    })
+}
+
+fn party_from_row(row: &Row<'_>) -> Result<Party, StoreError> {
+    Ok(Party {
+        id: PartyId(row.get(0)?),
+        handle: row.get(1)?,
+        display_name: row.get(2)?,
+        kind: parse_column("parties", row.get::<_, String>(3)?)?,
+        team: row.get(4)?,
+        status: parse_column("parties", row.get::<_, String>(5)?)?,
+    })
+}
+
+const PARTY_COLUMNS: &str = "p.id, p.handle, p.display_name, p.kind, t.handle, p.status
+    FROM parties p LEFT JOIN parties t ON t.id = p.team_id";
+
+fn event_from_row(row: &Row<'_>) -> Result<AuditEvent, StoreError> {
+    let hash = |index: usize| -> Result<Hash, StoreError> {
+        let bytes: Vec<u8> = row.get(index)?;
+        bytes.try_into().map_err(|_| corrupt("audit_events", "hash is not 32 bytes"))
+    };
+    Ok(AuditEvent {
+        seq: row.get(0)?,
+        draft: EventDraft {
+            at: from_micros(row.get(1)?),
+            actor: row.get(2)?,
+            action: row.get(3)?,
+            subject_kind: row.get(4)?,
+            subject_id: row.get(5)?,
+            subject_name: row.get(6)?,
+            reason: row.get(7)?,
+            before: row.get(8)?,
+            after: row.get(9)?,
+        },
+        prev_hash: hash(10)?,
+        hash: hash(11)?,
+    })
+}
+
+fn json_text<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("maps of strings serialize")
+}
+
+/// The 22 identity columns as parameters `?1..?22`, in table order.
+macro_rules! identity_params {
+    ($row:expr) => {
+        params![
+            $row.identity.id.0,
+            $row.identity.name,
+            $row.identity.kind.as_str(),
+            $row.identity.system,
+            $row.identity.external_id,
+            $row.identity.environment,
+            $row.identity.tier.as_str(),
+            $row.identity.state.as_str(),
+            $row.identity.purpose,
+            json_text(&$row.identity.scope),
+            json_text(&$row.identity.labels),
+            $row.business_owner.map(|id| id.0),
+            $row.technical_steward.map(|id| id.0),
+            $row.control_owner.map(|id| id.0),
+            to_micros($row.identity.created_at),
+            $row.identity.expires_at.map(to_micros),
+            $row.identity.review_due.map(|date| date.to_string()),
+            $row.identity.last_attested_at.map(to_micros),
+            $row.identity.last_used_at.map(to_micros),
+            $row.identity.last_rotated_at.map(to_micros),
+            $row.identity.provenance.source,
+            to_micros($row.identity.provenance.observed_at),
+        ]
+    };
+}
+
+impl SqliteTx<'_> {
+    fn insert_backups(&mut self, row: &IdentityRow<'_>) -> Result<(), StoreError> {
+        let mut statement = self.transaction.prepare_cached(
+            "INSERT INTO identity_backup_approvers (identity_id, party_id, position) VALUES (?1, ?2, ?3)",
+        )?;
+        for (position, party) in row.backup_approvers.iter().enumerate() {
+            statement.execute(params![row.identity.id.0, party.0, position as i64])?;
+        }
+        Ok(())
+    }
+}
+
+fn is_unique_violation(error: &rusqlite::Error) -> bool {
+    matches!(error, rusqlite::Error::SqliteFailure(failure, _)
+        if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+        || failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+}
+
+impl Tx for SqliteTx<'_> {
+    fn party_by_handle(&mut self, handle: &str) -> Result<Option<Party>, StoreError> {
+        let mut statement = self
+            .transaction
+            .prepare_cached(&format!("SELECT {PARTY_COLUMNS} WHERE p.handle = ?1"))?;
+        let mut rows = statement.query([handle])?;
+        match rows.next()? {
+            Some(row) => Ok(Some(party_from_row(row)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn insert_party(&mut self, party: &NewParty, team: Option<PartyId>) -> Result<PartyId, StoreError> {
+        self.transaction.execute(
+            "INSERT INTO parties (handle, display_name, kind, team_id, status) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![party.handle, party.display_name, party.kind.as_str(), team.map(|id| id.0), party.status.as_str()],
+        )?;
+        Ok(PartyId(self.transaction.last_insert_rowid()))
+    }
+
+    fn update_party_status(&mut self, id: PartyId, status: PartyStatus) -> Result<(), StoreError> {
+        self.transaction
+            .execute("UPDATE parties SET status = ?1 WHERE id = ?2", params![status.as_str(), id.0])?;
+        Ok(())
+    }
+
+    fn identities_by_ref(&mut self, reference: &IdentityRef<'_>) -> Result<Vec<Identity>, StoreError> {
+        let (condition, first, second) = match reference {
+            IdentityRef::Id(id) => ("i.id = ?1", id.to_string(), None),
+            IdentityRef::Name(name) => ("i.name = ?1", name.to_string(), None),
+            IdentityRef::SystemName(system, name) => {
+                ("i.system = ?1 AND i.name = ?2", system.to_string(), Some(name.to_string()))
+            }
+        };
+        let mut statement = self
+            .transaction
+            .prepare_cached(&format!("SELECT {IDENTITY_COLUMNS} WHERE {condition}"))?;
+        let mut rows = match (&reference, second) {
+            (IdentityRef::Id(id), _) => statement.query(params![id])?,
+            (_, Some(second)) => statement.query(params![first, second])?,
+            (_, None) => statement.query(params![first])?,
+        };
+        let mut found = Vec::new();
+        while let Some(row) = rows.next()? {
+            found.push(identity_from_row(row)?);
+        }
+        Ok(found)
+    }
+
+    fn reserve_ids(&mut self, sequence: IdSequence, count: usize) -> Result<Vec<i64>, StoreError> {
+        // The write lock is held, so nobody else can take the same ids.
+        let table = match sequence {
+            IdSequence::Identities => "identities",
+            IdSequence::Credentials => "credentials",
+        };
+        let highest: i64 = self
+            .transaction
+            .query_row(&format!("SELECT COALESCE(MAX(id), 0) FROM {table}"), [], |row| row.get(0))?;
+        Ok((highest + 1..=highest + count as i64).collect())
+    }
+
+    fn insert_identities(&mut self, rows: &[IdentityRow<'_>]) -> Result<(), StoreError> {
+        {
+            let mut statement = self.transaction.prepare_cached(
+                "INSERT INTO identities (id, name, kind, system, external_id, environment, tier, state,
+                    purpose, scope, labels, business_owner_id, technical_steward_id, control_owner_id,
+                    created_at, expires_at, review_due, last_attested_at, last_used_at, last_rotated_at,
+                    source, observed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                    ?18, ?19, ?20, ?21, ?22)",
+            )?;
+            for row in rows {
+                statement.execute(identity_params!(row)).map_err(|error| {
+                    if is_unique_violation(&error) {
+                        StoreError::DuplicateIdentity {
+                            system: row.identity.system.clone(),
+                            name: row.identity.name.clone(),
+                        }
+                    } else {
+                        error.into()
+                    }
+                })?;
+            }
+        }
+        for row in rows {
+            self.insert_backups(row)?;
+        }
+        Ok(())
+    }
+
+    fn update_identity(&mut self, row: &IdentityRow<'_>) -> Result<(), StoreError> {
+        self.transaction
+            .prepare_cached(
+                "UPDATE identities SET name = ?2, kind = ?3, system = ?4, external_id = ?5,
+                    environment = ?6, tier = ?7, state = ?8, purpose = ?9, scope = ?10, labels = ?11,
+                    business_owner_id = ?12, technical_steward_id = ?13, control_owner_id = ?14,
+                    created_at = ?15, expires_at = ?16, review_due = ?17, last_attested_at = ?18,
+                    last_used_at = ?19, last_rotated_at = ?20, source = ?21, observed_at = ?22
+                 WHERE id = ?1",
+            )?
+            .execute(identity_params!(row))?;
+        self.transaction.execute(
+            "DELETE FROM identity_backup_approvers WHERE identity_id = ?1",
+            [row.identity.id.0],
+        )?;
+        self.insert_backups(row)
+    }
+
+    fn insert_credentials(&mut self, credentials: &[Credential]) -> Result<(), StoreError> {
+        let mut statement = self.transaction.prepare_cached(
+            "INSERT INTO credentials (id, identity_id, kind, public_id, fingerprint, preview, status,
+                created_at, expires_at, last_used_at, revoked_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )?;
+        for credential in credentials {
+            statement.execute(params![
+                credential.id.0,
+                credential.identity_id.0,
+                credential.kind.as_str(),
+                credential.public_id,
+                credential.fingerprint.as_ref().map(Fingerprint::as_str),
+                credential.preview,
+                credential.status.as_str(),
+                to_micros(credential.created_at),
+                credential.expires_at.map(to_micros),
+                credential.last_used_at.map(to_micros),
+                credential.revoked_at.map(to_micros),
+            ])?;
+        }
+        Ok(())
+    }
+
+    fn update_credential(&mut self, credential: &Credential) -> Result<(), StoreError> {
+        self.transaction.execute(
+            "UPDATE credentials SET status = ?2, expires_at = ?3, last_used_at = ?4, revoked_at = ?5 WHERE id = ?1",
+            params![
+                credential.id.0,
+                credential.status.as_str(),
+                credential.expires_at.map(to_micros),
+                credential.last_used_at.map(to_micros),
+                credential.revoked_at.map(to_micros),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn credentials_of(&mut self, identity: IdentityId) -> Result<Vec<Credential>, StoreError> {
+        let mut statement = self.transaction.prepare_cached(&format!(
+            "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE identity_id = ?1 ORDER BY created_at, id"
+        ))?;
+        let mut rows = statement.query([identity.0])?;
+        let mut credentials = Vec::new();
+        while let Some(row) = rows.next()? {
+            credentials.push(credential_from_row(row)?);
+        }
+        Ok(credentials)
+    }
+
+    fn live_location_count(&mut self, identity: IdentityId) -> Result<usize, StoreError> {
+        let count: i64 = self.transaction.query_row(
+            "SELECT COUNT(*) FROM locations l JOIN credentials c ON c.id = l.credential_id
+             WHERE c.identity_id = ?1 AND l.removed_at IS NULL",
+            [identity.0],
+            |row| row.get(0),
+        )?;
+        Ok(count as usize)
+    }
+
+    fn audit_head(&mut self) -> Result<(i64, Hash), StoreError> {
+        let head: Option<(i64, Vec<u8>)> = self
+            .transaction
+            .query_row("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1", [], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .optional()?;
+        match head {
+            None => Ok((0, steward_core::audit::GENESIS_HASH)),
+            Some((seq, hash)) => Ok((
+                seq,
+                hash.try_into().map_err(|_| corrupt("audit_events", "hash is not 32 bytes"))?,
+            )),
+        }
+    }
+
+    fn insert_events(&mut self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        let mut statement = self.transaction.prepare_cached(
+            "INSERT INTO audit_events (seq, at, actor, action, subject_kind, subject_id, subject_name,
+                reason, before, after, prev_hash, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        )?;
+        for event in events {
+            let draft = &event.draft;
+            statement.execute(params![
+                event.seq,
+                to_micros(draft.at),
+                draft.actor,
+                draft.action,
+                draft.subject_kind,
+                draft.subject_id,
+                draft.subject_name,
+                draft.reason,
+                draft.before,
+                draft.after,
+                &event.prev_hash[..],
+                &event.hash[..],
+            ])?;
+        }
+        Ok(())
+    }
+
+    fn insert_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<(), StoreError> {
+        self.transaction.execute(
+            "INSERT INTO audit_checkpoints (seq, head_hash, created_at, signature) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                checkpoint.seq,
+                &checkpoint.head_hash[..],
+                to_micros(checkpoint.created_at),
+                &checkpoint.signature[..]
+            ],
+        )?;
+        Ok(())
+    }
+}
+
+impl Store for SqliteStore {
+    fn backend_name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn add_party(&mut self, actor: &Actor, party: NewParty) -> Result<Party, StoreError> {
+        self.write(|tx, key| ops::add_party(tx, key, actor, &party))
+    }
+
+    fn party(&mut self, handle: &str) -> Result<Party, StoreError> {
+        self.read(|tx| tx.party_by_handle(handle)?.ok_or_else(|| StoreError::UnknownParty(handle.to_string())))
+    }
+
+    fn parties(&mut self) -> Result<Vec<Party>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare(&format!("SELECT {PARTY_COLUMNS} ORDER BY p.handle"))?;
+        let mut rows = statement.query([])?;
+        let mut parties = Vec::new();
+        while let Some(row) = rows.next()? {
+            parties.push(party_from_row(row)?);
+        }
+        Ok(parties)
+    }
+
+    fn set_party_status(
+        &mut self,
+        actor: &Actor,
+        handle: &str,
+        status: PartyStatus,
+        reason: Option<&str>,
+    ) -> Result<Party, StoreError> {
+        self.write(|tx, key| ops::set_party_status(tx, key, actor, handle, status, reason))
+    }
+
+    fn add_identity(&mut self, actor: &Actor, identity: NewIdentity) -> Result<Identity, StoreError> {
+        self.write(|tx, key| ops::add_identity(tx, key, actor, identity))
+    }
+
+    fn identity(&mut self, reference: &str) -> Result<Identity, StoreError> {
+        self.read(|tx| ops::resolve_identity(tx, reference))
+    }
+
+    fn identities(&mut self, filter: &IdentityFilter) -> Result<Vec<Identity>, StoreError> {
+        let mut conditions = Vec::new();
+        let mut values: Vec<String> = Vec::new();
+        let mut add = |condition: &str, value: String| {
+            values.push(value);
+            conditions.push(condition.replace('?', &format!("?{}", values.len())));
+        };
+        if let Some(system) = &filter.system {
+            add("i.system = ?", system.clone());
+        }
+        if let Some(tier) = filter.tier {
+            add("i.tier = ?", tier.as_str().to_string());
+        }
+        if let Some(environment) = &filter.environment {
+            add("i.environment = ?", environment.clone());
+        }
+        if let Some(state) = filter.state {
+            add("i.state = ?", state.as_str().to_string());
+        }
+        if let Some(kind) = filter.kind {
+            add("i.kind = ?", kind.as_str().to_string());
+        }
+        if let Some(party) = &filter.party {
+            add(
+                "? IN (bo.handle, ts.handle, co.handle, (SELECT p.handle FROM identity_backup_approvers b
+                     JOIN parties p ON p.id = b.party_id WHERE b.identity_id = i.id AND p.handle = ?))",
+                party.clone(),
+            );
+        }
+        let mut sql = format!("SELECT {IDENTITY_COLUMNS}");
+        if !conditions.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&conditions.join(" AND "));
+        }
+        sql.push_str(" ORDER BY i.system, i.name");
+        if let Some(limit) = filter.limit {
+            sql.push_str(&format!(" LIMIT {limit}"));
+        }
+        let mut statement = self.connection.prepare(&sql)?;
+        let mut rows = statement.query(rusqlite::params_from_iter(values.iter()))?;
+        let mut identities = Vec::new();
+        while let Some(row) = rows.next()? {
+            identities.push(identity_from_row(row)?);
+        }
+        Ok(identities)
+    }
+
+    fn update_identity(
+        &mut self,
+        actor: &Actor,
+        reference: &str,
+        patch: &IdentityPatch,
+        reason: Option<&str>,
+    ) -> Result<Identity, StoreError> {
+        self.write(|tx, key| ops::update_identity(tx, key, actor, reference, patch, reason))
+    }
+
+    fn transition_identity(
+        &mut self,
+        actor: &Actor,
+        reference: &str,
+        to: LifecycleState,
+        reason: &str,
+    ) -> Result<Identity, StoreError> {
+        self.write(|tx, key| ops::transition_identity(tx, key, actor, reference, to, reason))
+    }
+
+    fn add_credential(
+        &mut self,
+        actor: &Actor,
+        reference: &str,
+        credential: NewCredential,
+    ) -> Result<Credential, StoreError> {
+        self.write(|tx, key| ops::add_credential(tx, key, actor, reference, &credential))
+    }
+
+    fn credentials(&mut self, reference: &str) -> Result<IdentityDetail, StoreError> {
+        self.read(|tx| ops::credentials(tx, reference))
+    }
+
+    fn revoke_credential(
+        &mut self,
+        actor: &Actor,
+        reference: &str,
+        credential: &str,
+        reason: &str,
+    ) -> Result<Credential, StoreError> {
+        self.write(|tx, key| ops::revoke_credential(tx, key, actor, reference, credential, reason))
+    }
+
+    fn import(
+        &mut self,
+        actor: &Actor,
+        _source: &str,
+        parties: &[NewParty],
+        identities: &mut dyn Iterator<Item = ImportIdentity>,
+    ) -> Result<ImportSummary, StoreError> {
+        self.write(|tx, key| ops::import(tx, key, actor, parties, identities))
+    }
+
+    fn for_each_event(
+        &mut self,
+        filter: &EventFilter,
+        visit: &mut dyn FnMut(AuditEvent) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let (sql, values) = event_query(filter);
+        let transaction = self.connection.transaction()?;
+        let mut statement = transaction.prepare(&sql)?;
+        let mut rows = statement.query(rusqlite::params_from_iter(values.iter()))?;
+        while let Some(row) = rows.next()? {
+            visit(event_from_row(row)?)?;
+        }
+        Ok(())
+    }
+
+    fn checkpoints(&mut self) -> Result<Vec<Checkpoint>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT seq, head_hash, created_at, signature FROM audit_checkpoints ORDER BY seq")?;
+        let mut rows = statement.query([])?;
+        let mut checkpoints = Vec::new();
+        while let Some(row) = rows.next()? {
+            let head_hash: Vec<u8> = row.get(1)?;
+            let signature: Vec<u8> = row.get(3)?;
+            checkpoints.push(Checkpoint {
+                seq: row.get(0)?,
+                head_hash: head_hash
+                    .try_into()
+                    .map_err(|_| corrupt("audit_checkpoints", "head_hash is not 32 bytes"))?,
+                created_at: from_micros(row.get(2)?),
+                signature: signature
+                    .try_into()
+                    .map_err(|_| corrupt("audit_checkpoints", "signature is not 64 bytes"))?,
+            });
+        }
+        Ok(checkpoints)
+    }
+}
+
+/// Builds the event query for `filter` with positional `?N` parameters (shared with
+/// PostgreSQL by swapping the placeholder style).
+pub(crate) fn event_query(filter: &EventFilter) -> (String, Vec<i64>) {
+    let mut conditions = Vec::new();
+    let mut values = Vec::new();
+    let mut text_condition = None;
+    if let Some(kind) = &filter.subject_kind {
+        // Subject kinds are fixed words chosen by steward; keep them out of the numeric
+        // parameter list by validating them here.
+        if kind.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+            text_condition = Some(format!("subject_kind = '{kind}'"));
+        }
+    }
+    if let Some(condition) = text_condition {
+        conditions.push(condition);
+    }
+    if let Some(id) = filter.subject_id {
+        values.push(id);
+        conditions.push(format!("subject_id = ?{}", values.len()));
+    }
+    if let Some(since) = filter.since_seq {
+        values.push(since);
+        conditions.push(format!("seq >= ?{}", values.len()));
+    }
+    let columns = "seq, at, actor, action, subject_kind, subject_id, subject_name, reason, before, after, prev_hash, hash";
+    let mut inner = format!("SELECT {columns} FROM audit_events");
+    if !conditions.is_empty() {
+        inner.push_str(" WHERE ");
+        inner.push_str(&conditions.join(" AND "));
+    }
+    let sql = match filter.limit {
+        Some(limit) => format!("SELECT * FROM ({inner} ORDER BY seq DESC LIMIT {limit}) AS newest ORDER BY seq"),
+        None => format!("{inner} ORDER BY seq"),
+    };
+    (sql, values)
+}

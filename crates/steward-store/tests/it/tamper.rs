@@ -1,0 +1,145 @@
+//! Tampering with the audit tables directly, as an attacker with database access would.
+
+use crate::harness::*;
+use steward_core::LifecycleState;
+
+conformance_tests!(
+    triggers_reject_update_and_delete,
+    an_edit_after_dropping_triggers_is_named,
+    a_deleted_event_is_named,
+    a_deleted_tail_is_found_through_its_checkpoint,
+    reordered_events_are_named,
+    an_inserted_event_is_named,
+    a_rewritten_chain_fails_its_signed_checkpoint,
+);
+
+fn build(db: &TestDb) {
+    let mut store = db.open();
+    for name in ["a", "b", "c", "d", "e"] {
+        store.add_identity(&actor(), new_identity(name, "aws", None)).unwrap();
+    }
+    store.transition_identity(&actor(), "c", LifecycleState::Suspended, "r").unwrap();
+}
+
+fn drop_triggers(db: &TestDb) {
+    if db.is_postgres() {
+        db.execute(
+            "DROP TRIGGER audit_events_append_only ON audit_events;
+             DROP TRIGGER audit_checkpoints_append_only ON audit_checkpoints;",
+        )
+        .unwrap();
+    } else {
+        db.execute(
+            "DROP TRIGGER audit_events_append_only_update; DROP TRIGGER audit_events_append_only_delete;
+             DROP TRIGGER audit_checkpoints_append_only_update; DROP TRIGGER audit_checkpoints_append_only_delete;",
+        )
+        .unwrap();
+    }
+}
+
+fn first_bad_seq(db: &TestDb) -> i64 {
+    let mut store = db.open();
+    let problem = store.verify_audit(&signing_key().verifying_key()).unwrap().unwrap_err();
+    problem.seq
+}
+
+fn triggers_reject_update_and_delete(db: &TestDb) {
+    build(db);
+    let error = db.execute("UPDATE audit_events SET actor = 'mallory' WHERE seq = 2").unwrap_err();
+    assert!(error.contains("append-only"), "{error}");
+    let error = db.execute("DELETE FROM audit_events WHERE seq = 2").unwrap_err();
+    assert!(error.contains("append-only"), "{error}");
+    let error = db.execute("DELETE FROM audit_checkpoints").unwrap_err();
+    assert!(error.contains("append-only"), "{error}");
+    if db.is_postgres() {
+        assert!(db.execute("TRUNCATE audit_events").unwrap_err().contains("append-only"));
+    }
+    assert!(db.open().verify_audit(&signing_key().verifying_key()).unwrap().is_ok());
+}
+
+fn an_edit_after_dropping_triggers_is_named(db: &TestDb) {
+    build(db);
+    drop_triggers(db);
+    db.execute("UPDATE audit_events SET actor = 'mallory' WHERE seq = 3").unwrap();
+    assert_eq!(first_bad_seq(db), 3);
+}
+
+fn a_deleted_event_is_named(db: &TestDb) {
+    build(db);
+    drop_triggers(db);
+    db.execute("DELETE FROM audit_events WHERE seq = 2").unwrap();
+    assert_eq!(first_bad_seq(db), 2);
+}
+
+fn a_deleted_tail_is_found_through_its_checkpoint(db: &TestDb) {
+    build(db);
+    drop_triggers(db);
+    db.execute("DELETE FROM audit_events WHERE seq >= 5").unwrap();
+    assert_eq!(first_bad_seq(db), 5);
+}
+
+fn reordered_events_are_named(db: &TestDb) {
+    build(db);
+    drop_triggers(db);
+    db.execute(
+        "UPDATE audit_events SET seq = -1 WHERE seq = 2;
+         UPDATE audit_events SET seq = 2 WHERE seq = 4;
+         UPDATE audit_events SET seq = 4 WHERE seq = -1;",
+    )
+    .unwrap();
+    assert_eq!(first_bad_seq(db), 2);
+}
+
+fn an_inserted_event_is_named(db: &TestDb) {
+    build(db);
+    drop_triggers(db);
+    // Shift events 4.. up by one and insert a forged event 4 that claims to follow 3.
+    db.execute(
+        "UPDATE audit_events SET seq = seq + 1000 WHERE seq >= 4;
+         UPDATE audit_events SET seq = seq - 999 WHERE seq >= 1000;
+         INSERT INTO audit_events (seq, at, actor, action, subject_kind, subject_id, subject_name, prev_hash, hash)
+             SELECT 4, at, 'mallory', 'identity.delete', subject_kind, subject_id, subject_name, hash, hash
+             FROM audit_events WHERE seq = 3;",
+    )
+    .unwrap();
+    assert_eq!(first_bad_seq(db), 4);
+}
+
+fn a_rewritten_chain_fails_its_signed_checkpoint(db: &TestDb) {
+    build(db);
+    drop_triggers(db);
+    // Recompute every hash after an edit (as an attacker with the algorithm but not the
+    // signing key would), by rebuilding the chain through the library and writing it back.
+    let mut store = db.open();
+    let mut events = Vec::new();
+    store
+        .for_each_event(&Default::default(), &mut |event| {
+            events.push(event);
+            Ok(())
+        })
+        .unwrap();
+    drop(store);
+    events[2].draft.actor = "mallory".into();
+    let mut prev = events[1].hash;
+    let mut statements = String::new();
+    for event in &mut events[2..] {
+        event.prev_hash = prev;
+        event.hash = steward_core::audit::event_hash(&prev, event.seq, &event.draft);
+        prev = event.hash;
+        let (prev_hex, hash_hex) = (hex(&event.prev_hash), hex(&event.hash));
+        let literal = |text: String| if db.is_postgres() { format!("'\\x{text}'::bytea") } else { format!("X'{text}'") };
+        statements.push_str(&format!(
+            "UPDATE audit_events SET actor = '{}', prev_hash = {}, hash = {} WHERE seq = {};",
+            event.draft.actor,
+            literal(prev_hex),
+            literal(hash_hex),
+            event.seq
+        ));
+    }
+    db.execute(&statements).unwrap();
+    assert_eq!(first_bad_seq(db), 3);
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}

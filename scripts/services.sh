@@ -1,0 +1,60 @@
+# shellcheck shell=bash
+# Starts and stops the real services steward's tests and benchmarks need, on private
+# ports under a temporary directory. Source this file, then call start_postgres DIR.
+# Every function installs what is missing (Debian packages) before starting.
+
+STEWARD_SERVICES_APT_UPDATED=${STEWARD_SERVICES_APT_UPDATED:-}
+
+ensure_packages() {
+    local missing=()
+    local package
+    for package in "$@"; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "installing: ${missing[*]}" >&2
+        if [ -z "$STEWARD_SERVICES_APT_UPDATED" ]; then
+            apt-get update -qq >&2
+            STEWARD_SERVICES_APT_UPDATED=1
+        fi
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
+    fi
+}
+
+# Prints a free TCP port on 127.0.0.1 (bind port 0 and read it back).
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# start_postgres DIR: initialises and starts PostgreSQL as the postgres user in DIR/pg on a
+# free port with its socket in DIR, and exports STEWARD_TEST_PG_URL (a superuser URL to
+# the postgres database). Call stop_postgres DIR to stop it.
+start_postgres() {
+    local dir=$1
+    ensure_packages postgresql
+    local bin
+    bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+    local port
+    port=$(free_port)
+    mkdir -p "$dir"
+    chown postgres "$dir"
+    chmod 700 "$dir"
+    runuser -u postgres -- "$bin/initdb" -D "$dir/pg" -A trust -U postgres >"$dir/initdb.log" 2>&1 \
+        || { cat "$dir/initdb.log" >&2; return 1; }
+    runuser -u postgres -- "$bin/pg_ctl" -D "$dir/pg" -w -t 60 \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+        -l "$dir/pg.log" start >/dev/null \
+        || { tail -n 50 "$dir/pg.log" >&2; return 1; }
+    export STEWARD_TEST_PG_URL="postgres://postgres@127.0.0.1:$port/postgres"
+    export STEWARD_TEST_PG_BIN="$bin"
+    echo "postgres running on 127.0.0.1:$port (data $dir/pg)" >&2
+}
+
+stop_postgres() {
+    local dir=$1
+    local bin
+    bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+    if [ -n "$bin" ] && [ -f "$dir/pg/postmaster.pid" ]; then
+        runuser -u postgres -- "$bin/pg_ctl" -D "$dir/pg" -m fast stop >/dev/null 2>&1 || true
+    fi
+}
