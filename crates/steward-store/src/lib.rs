@@ -20,7 +20,7 @@ mod sqlite_backend;
 use jiff::Timestamp;
 use steward_core::audit::{AuditEvent, ChainProblem, ChainSummary, ChainVerifier, Checkpoint, SigningKey, VerifyingKey};
 use steward_core::{
-    Credential, Identity, IdentityKind, IdentityPatch, LifecycleState, NewCredential, NewIdentity,
+    Credential, Fingerprint, Identity, IdentityKind, Location, LocationKind, IdentityPatch, LifecycleState, NewCredential, NewIdentity,
     NewParty, Party, PartyStatus, Tier,
 };
 
@@ -168,6 +168,18 @@ pub trait Store: Send {
         credential: &str,
         reason: &str,
     ) -> Result<Credential, StoreError>;
+
+    /// Records a copy of a secret (by fingerprint) at a place; it is attached to the
+    /// credential with the same fingerprint when the inventory has one.
+    fn record_location(
+        &mut self,
+        actor: &Actor,
+        fingerprint: &Fingerprint,
+        kind: LocationKind,
+        locator: &str,
+    ) -> Result<Location, StoreError>;
+    /// Known locations of an identity's credentials.
+    fn locations(&mut self, reference: &str) -> Result<Vec<Location>, StoreError>;
 
     /// Imports parties and identities in one transaction: either everything is written
     /// or nothing is. Identities stream through in chunks, so memory stays bounded.

@@ -9,7 +9,7 @@ use steward_core::audit::{AuditEvent, Checkpoint, EventDraft, Hash, SigningKey, 
 use steward_core::lifecycle::{TransitionContext, check_transition};
 use steward_core::party::{team_handle, validate_handle};
 use steward_core::{
-    Credential, CredentialId, CredentialStatus, Identity, IdentityId, IdentityPatch,
+    Credential, CredentialId, Fingerprint, Location, LocationKind, CredentialStatus, Identity, IdentityId, IdentityPatch,
     LifecycleState, NewCredential, NewIdentity, NewParty, Party, PartyId, PartyKind, PartyStatus,
 };
 
@@ -55,6 +55,11 @@ pub(crate) trait Tx {
     fn update_credential(&mut self, credential: &Credential) -> Result<(), StoreError>;
     fn credentials_of(&mut self, identity: IdentityId) -> Result<Vec<Credential>, StoreError>;
     fn live_location_count(&mut self, identity: IdentityId) -> Result<usize, StoreError>;
+    fn credentials_by_fingerprint(&mut self, fingerprint: &Fingerprint) -> Result<Vec<Credential>, StoreError>;
+    /// Inserts a location or, when (fingerprint, kind, locator) exists, moves its
+    /// `last_seen` forward.
+    fn upsert_location(&mut self, location: &Location) -> Result<Location, StoreError>;
+    fn locations_of(&mut self, identity: IdentityId) -> Result<Vec<Location>, StoreError>;
     /// The last event's (seq, hash), or (0, zeroes). Serialises concurrent writers.
     fn audit_head(&mut self) -> Result<(i64, Hash), StoreError>;
     fn insert_events(&mut self, events: &[AuditEvent]) -> Result<(), StoreError>;
@@ -595,4 +600,50 @@ pub(crate) fn revoke_credential(
     ));
     log.finish(tx, actor.now)?;
     Ok(after)
+}
+
+/// Records that a copy of the secret with `fingerprint` was seen at `locator` at
+/// `actor.now`, attaching it to the inventory credential with that fingerprint if any.
+pub(crate) fn record_location(
+    tx: &mut dyn Tx,
+    key: Option<&SigningKey>,
+    actor: &Actor,
+    fingerprint: &Fingerprint,
+    kind: LocationKind,
+    locator: &str,
+) -> Result<Location, StoreError> {
+    let mut log = EventLog::begin(tx, key)?;
+    if locator.is_empty() || locator.len() > 4096 {
+        return Err(steward_core::DomainError::InvalidField {
+            field: "locator",
+            reason: "must be 1-4096 characters".into(),
+        }
+        .into());
+    }
+    let credential = tx.credentials_by_fingerprint(fingerprint)?.into_iter().next();
+    let location = tx.upsert_location(&Location {
+        id: 0,
+        credential_id: credential.as_ref().map(|credential| credential.id),
+        fingerprint: fingerprint.clone(),
+        kind,
+        locator: locator.to_string(),
+        first_seen: actor.now,
+        last_seen: actor.now,
+        removed_at: None,
+    })?;
+    let (subject_kind, subject_id, subject_name) = match &credential {
+        Some(credential) => {
+            let identity = resolve_identity(tx, &credential.identity_id.0.to_string())?;
+            ("identity", credential.identity_id.0, identity_subject(&identity))
+        }
+        None => ("location", location.id, format!("{kind}:{locator}")),
+    };
+    log.record(draft(actor, "location.record", subject_kind, subject_id, subject_name, None, None, Some(snapshot(&location))));
+    log.finish(tx, actor.now)?;
+    Ok(location)
+}
+
+pub(crate) fn locations(tx: &mut dyn Tx, reference: &str) -> Result<Vec<Location>, StoreError> {
+    let identity = resolve_identity(tx, reference)?;
+    tx.locations_of(identity.id)
 }

@@ -17,7 +17,7 @@ use postgres::{Client, NoTls, Row};
 use std::error::Error as StdError;
 use steward_core::audit::{AuditEvent, Checkpoint, EventDraft, Hash, SigningKey};
 use steward_core::{
-    Credential, CredentialId, Fingerprint, Identity, IdentityId, IdentityPatch, LifecycleState,
+    Credential, CredentialId, Fingerprint, Location, LocationKind, Identity, IdentityId, IdentityPatch, LifecycleState,
     NewCredential, NewIdentity, NewParty, Party, PartyId, PartyStatus, Provenance, Roles, Scope,
 };
 
@@ -290,6 +290,22 @@ fn credential_from_row(row: &Row) -> Result<Credential, StoreError> {
     })
 }
 
+const LOCATION_COLUMNS: &str =
+    "id, credential_id, fingerprint, kind, locator, first_seen, last_seen, removed_at";
+
+fn location_from_row(row: &Row) -> Result<Location, StoreError> {
+    Ok(Location {
+        id: row.try_get(0)?,
+        credential_id: row.try_get::<_, Option<i64>>(1)?.map(CredentialId),
+        fingerprint: Fingerprint::parse(row.try_get(2)?).map_err(|error| corrupt("locations", error))?,
+        kind: parse_column("locations", row.try_get(3)?)?,
+        locator: row.try_get(4)?,
+        first_seen: row.try_get::<_, PgTimestamp>(5)?.0,
+        last_seen: row.try_get::<_, PgTimestamp>(6)?.0,
+        removed_at: get_timestamp(row, 7)?,
+    })
+}
+
 fn party_from_row(row: &Row) -> Result<Party, StoreError> {
     Ok(Party {
         id: PartyId(row.try_get(0)?),
@@ -558,6 +574,42 @@ impl Tx for PgTx<'_> {
         Ok(row.try_get::<_, i64>(0)? as usize)
     }
 
+    fn credentials_by_fingerprint(&mut self, fingerprint: &Fingerprint) -> Result<Vec<Credential>, StoreError> {
+        let sql = format!("SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE fingerprint = $1 ORDER BY id");
+        self.transaction.query(&sql, &[&fingerprint.as_str()])?.iter().map(credential_from_row).collect()
+    }
+
+    fn upsert_location(&mut self, location: &Location) -> Result<Location, StoreError> {
+        let sql = format!(
+            "INSERT INTO locations AS l (credential_id, fingerprint, kind, locator, first_seen, last_seen)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (fingerprint, kind, locator) DO UPDATE
+                SET last_seen = GREATEST(l.last_seen, excluded.last_seen),
+                    credential_id = COALESCE(l.credential_id, excluded.credential_id)
+             RETURNING {LOCATION_COLUMNS}"
+        );
+        let row = self.transaction.query_one(
+            &sql,
+            &[
+                &location.credential_id.map(|id| id.0),
+                &location.fingerprint.as_str(),
+                &location.kind.as_str(),
+                &location.locator,
+                &PgTimestamp(location.first_seen),
+                &PgTimestamp(location.last_seen),
+            ],
+        )?;
+        location_from_row(&row)
+    }
+
+    fn locations_of(&mut self, identity: IdentityId) -> Result<Vec<Location>, StoreError> {
+        let sql = format!(
+            "SELECT {LOCATION_COLUMNS} FROM locations
+             WHERE credential_id IN (SELECT id FROM credentials WHERE identity_id = $1) ORDER BY id"
+        );
+        self.transaction.query(&sql, &[&identity.0])?.iter().map(location_from_row).collect()
+    }
+
     fn audit_head(&mut self) -> Result<(i64, Hash), StoreError> {
         self.transaction.execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])?;
         let head = self
@@ -732,6 +784,20 @@ impl Store for PostgresStore {
         reason: &str,
     ) -> Result<Credential, StoreError> {
         self.write(|tx, key| ops::revoke_credential(tx, key, actor, reference, credential, reason))
+    }
+
+    fn record_location(
+        &mut self,
+        actor: &Actor,
+        fingerprint: &Fingerprint,
+        kind: LocationKind,
+        locator: &str,
+    ) -> Result<Location, StoreError> {
+        self.write(|tx, key| ops::record_location(tx, key, actor, fingerprint, kind, locator))
+    }
+
+    fn locations(&mut self, reference: &str) -> Result<Vec<Location>, StoreError> {
+        self.read(|tx| ops::locations(tx, reference))
     }
 
     fn import(

@@ -12,7 +12,7 @@ use std::path::Path;
 use steward_core::audit::{AuditEvent, Checkpoint, EventDraft, Hash, SigningKey};
 use steward_core::time::{from_micros, to_micros};
 use steward_core::{
-    Credential, CredentialId, Fingerprint, Identity, IdentityId, IdentityPatch, LifecycleState,
+    Credential, CredentialId, Fingerprint, Location, LocationKind, Identity, IdentityId, IdentityPatch, LifecycleState,
     NewCredential, NewIdentity, NewParty, Party, PartyId, PartyStatus, Provenance, Roles, Scope,
 };
 
@@ -188,6 +188,22 @@ fn credential_from_row(row: &Row<'_>) -> Result<Credential, StoreError> {
         expires_at: micros(8)?,
         last_used_at: micros(9)?,
         revoked_at: micros(10)?,
+    })
+}
+
+const LOCATION_COLUMNS: &str =
+    "id, credential_id, fingerprint, kind, locator, first_seen, last_seen, removed_at";
+
+fn location_from_row(row: &Row<'_>) -> Result<Location, StoreError> {
+    Ok(Location {
+        id: row.get(0)?,
+        credential_id: row.get::<_, Option<i64>>(1)?.map(CredentialId),
+        fingerprint: Fingerprint::parse(&row.get::<_, String>(2)?).map_err(|error| corrupt("locations", error))?,
+        kind: parse_column("locations", row.get::<_, String>(3)?)?,
+        locator: row.get(4)?,
+        first_seen: from_micros(row.get(5)?),
+        last_seen: from_micros(row.get(6)?),
+        removed_at: row.get::<_, Option<i64>>(7)?.map(from_micros),
     })
 }
 
@@ -448,6 +464,52 @@ impl Tx for SqliteTx<'_> {
         Ok(count as usize)
     }
 
+    fn credentials_by_fingerprint(&mut self, fingerprint: &Fingerprint) -> Result<Vec<Credential>, StoreError> {
+        let mut statement = self.transaction.prepare_cached(&format!(
+            "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE fingerprint = ?1 ORDER BY id"
+        ))?;
+        let mut rows = statement.query([fingerprint.as_str()])?;
+        let mut credentials = Vec::new();
+        while let Some(row) = rows.next()? {
+            credentials.push(credential_from_row(row)?);
+        }
+        Ok(credentials)
+    }
+
+    fn upsert_location(&mut self, location: &Location) -> Result<Location, StoreError> {
+        let mut statement = self.transaction.prepare_cached(&format!(
+            "INSERT INTO locations (credential_id, fingerprint, kind, locator, first_seen, last_seen)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (fingerprint, kind, locator) DO UPDATE
+                SET last_seen = max(last_seen, excluded.last_seen),
+                    credential_id = COALESCE(credential_id, excluded.credential_id)
+             RETURNING {LOCATION_COLUMNS}"
+        ))?;
+        let mut rows = statement.query(params![
+            location.credential_id.map(|id| id.0),
+            location.fingerprint.as_str(),
+            location.kind.as_str(),
+            location.locator,
+            to_micros(location.first_seen),
+            to_micros(location.last_seen),
+        ])?;
+        let row = rows.next()?.ok_or_else(|| corrupt("locations", "upsert returned no row"))?;
+        location_from_row(row)
+    }
+
+    fn locations_of(&mut self, identity: IdentityId) -> Result<Vec<Location>, StoreError> {
+        let mut statement = self.transaction.prepare_cached(&format!(
+            "SELECT {LOCATION_COLUMNS} FROM locations
+             WHERE credential_id IN (SELECT id FROM credentials WHERE identity_id = ?1) ORDER BY id"
+        ))?;
+        let mut rows = statement.query([identity.0])?;
+        let mut locations = Vec::new();
+        while let Some(row) = rows.next()? {
+            locations.push(location_from_row(row)?);
+        }
+        Ok(locations)
+    }
+
     fn audit_head(&mut self) -> Result<(i64, Hash), StoreError> {
         let head: Option<(i64, Vec<u8>)> = self
             .transaction
@@ -635,6 +697,20 @@ impl Store for SqliteStore {
         reason: &str,
     ) -> Result<Credential, StoreError> {
         self.write(|tx, key| ops::revoke_credential(tx, key, actor, reference, credential, reason))
+    }
+
+    fn record_location(
+        &mut self,
+        actor: &Actor,
+        fingerprint: &Fingerprint,
+        kind: LocationKind,
+        locator: &str,
+    ) -> Result<Location, StoreError> {
+        self.write(|tx, key| ops::record_location(tx, key, actor, fingerprint, kind, locator))
+    }
+
+    fn locations(&mut self, reference: &str) -> Result<Vec<Location>, StoreError> {
+        self.read(|tx| ops::locations(tx, reference))
     }
 
     fn import(

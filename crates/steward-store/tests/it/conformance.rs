@@ -21,6 +21,7 @@ conformance_tests!(
     audit_log_filters_by_subject_and_limit,
     every_mutation_keeps_the_chain_verifiable,
     a_newer_schema_is_refused,
+    locations_attach_to_credentials_and_block_archival,
 );
 
 fn parties_are_created_with_their_team_and_reject_duplicates(db: &TestDb) {
@@ -279,4 +280,29 @@ fn a_newer_schema_is_refused(db: &TestDb) {
         format!("database schema version 99 is newer than this steward supports ({})", steward_store::SCHEMA_VERSION)
             + "; upgrade steward"
     );
+}
+
+fn locations_attach_to_credentials_and_block_archival(db: &TestDb) {
+    let mut store = db.open();
+    store.add_identity(&actor(), new_identity("svc", "aws", None)).unwrap();
+    let credential = store.add_credential(&actor(), "svc", new_credential("AKIALEAK")).unwrap();
+    let fingerprint = credential.fingerprint.clone().unwrap();
+    let kind = steward_core::LocationKind::RepositoryFile;
+    let first = store.record_location(&actor(), &fingerprint, kind, "repo@abc:config.py:3").unwrap();
+    let later = steward_store::Actor { now: at("2026-12-01T00:00:00Z"), ..actor() };
+    let again = store.record_location(&later, &fingerprint, kind, "repo@abc:config.py:3").unwrap();
+    assert_eq!(again.id, first.id);
+    assert_eq!((again.first_seen, again.last_seen), (actor().now, later.now));
+    assert_eq!(again.credential_id, Some(credential.id));
+    assert_eq!(store.locations("svc").unwrap().len(), 1);
+    store.transition_identity(&actor(), "svc", LifecycleState::Offboarding, "retire").unwrap();
+    store.revoke_credential(&actor(), "svc", "AKIALEAK", "retire").unwrap();
+    store.transition_identity(&actor(), "svc", LifecycleState::Revoked, "retire").unwrap();
+    let error = store.transition_identity(&actor(), "svc", LifecycleState::Archived, "done").unwrap_err();
+    assert!(error.to_string().contains("1 known location(s)"), "{error}");
+    // A secret nobody owns is still recorded, without a credential.
+    let unknown = steward_core::Fingerprint::parse(&"ab".repeat(32)).unwrap();
+    let orphan = store.record_location(&actor(), &unknown, kind, "repo@def:.env:1").unwrap();
+    assert_eq!(orphan.credential_id, None);
+    assert!(store.verify_audit(&signing_key().verifying_key()).unwrap().is_ok());
 }
