@@ -1,0 +1,512 @@
+//! Command-line definitions (clap). Values are parsed into domain types here, so a bad
+//! tier, date or scope is a usage error (exit 2) naming the flag.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use steward_core::{CredentialKind, CredentialStatus, IdentityKind, LifecycleState, LocationKind, PartyKind, PartyStatus, Tier};
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  success
+  1  the command was well-formed but could not be carried out (unknown identity, illegal
+     transition, duplicate, database unreachable, audit verification failed)
+  2  malformed command line or input file (bad flag or value, malformed import file)
+
+Environment:
+  STEWARD_DATA_DIR       data directory (same as --data-dir)
+  STEWARD_DATABASE_URL   database URL (same as --database-url)
+  STEWARD_ACTOR          actor recorded in the audit trail (same as --actor)
+  STEWARD_FINGERPRINT_KEY, STEWARD_AUDIT_KEY
+                         installation keys as 64 hex digits, instead of the key files
+                         (for PostgreSQL deployments without a shared data directory)";
+
+/// steward: governance for non-human identities (service accounts, API keys, OAuth apps
+/// and tokens, deploy keys, workload identities, bots and AI agents).
+#[derive(Debug, Parser)]
+#[command(name = "steward", version, about, long_about = None, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Options every command takes.
+    #[command(flatten)]
+    pub globals: Globals,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Aligned columns for people.
+    Table,
+    /// One JSON document.
+    Json,
+    /// One JSON object per line.
+    Jsonl,
+    /// Comma-separated values with a header row.
+    Csv,
+    /// YAML (export only).
+    Yaml,
+}
+
+/// Options shared by every command.
+#[derive(Debug, Args)]
+pub struct Globals {
+    /// Data directory: keys and the SQLite database [default: the per-user data directory, e.g. ~/.local/share/steward]
+    #[arg(long, global = true, env = "STEWARD_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL: postgres://… selects PostgreSQL [default: SQLite at <data-dir>/steward.db]
+    #[arg(long, global = true, env = "STEWARD_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Who is acting, as recorded in the audit trail [default: the OS user]
+    #[arg(long, global = true, env = "STEWARD_ACTOR", value_name = "NAME")]
+    pub actor: Option<String>,
+    /// Output format
+    #[arg(short = 'o', long = "output", global = true, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the data directory, the installation keys and the database
+    Init(InitArgs),
+    /// Build a realistic demo estate (fixed seed, fixed date) and print its summary
+    Demo(DemoArgs),
+    /// People and teams who own, steward and approve identities
+    #[command(subcommand)]
+    Party(PartyCommand),
+    /// Non-human identities: register, list, show, change, move through the lifecycle
+    #[command(subcommand)]
+    Nhi(NhiCommand),
+    /// Credentials (secrets, keys) of identities: only fingerprints are kept
+    #[command(subcommand)]
+    Credential(CredentialCommand),
+    /// Import parties and identities from a YAML, JSON or CSV file, all or nothing
+    Import(ImportArgs),
+    /// Export the inventory in the import format (json, yaml or csv)
+    Export(ExportArgs),
+    /// The tamper-evident audit trail
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `steward init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {}
+
+/// `steward demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Number of identities to generate (at least 200)
+    #[arg(long, default_value_t = 240, value_parser = clap::value_parser!(u32).range(200..=1_000_000))]
+    pub identities: u32,
+}
+
+/// `steward party …`.
+#[derive(Debug, Subcommand)]
+pub enum PartyCommand {
+    /// Add a person (e-mail) or team (team-<name>)
+    Add(PartyAddArgs),
+    /// List parties
+    List,
+    /// Show one party
+    Show {
+        /// Party handle
+        handle: String,
+    },
+    /// Mark a party departed (or active again)
+    Set(PartySetArgs),
+}
+
+/// `steward party add`.
+#[derive(Debug, Args)]
+pub struct PartyAddArgs {
+    /// Handle: an e-mail address for a person, team-<name> for a team
+    pub handle: String,
+    /// Display name
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Team of a person (created as team-<team> if missing)
+    #[arg(long)]
+    pub team: Option<String>,
+    /// Kind [default: team for team-… handles, else person]
+    #[arg(long, value_parser = parse_text::<PartyKind>)]
+    pub kind: Option<PartyKind>,
+    /// Status
+    #[arg(long, default_value = "active", value_parser = parse_text::<PartyStatus>)]
+    pub status: PartyStatus,
+}
+
+/// `steward party set`.
+#[derive(Debug, Args)]
+pub struct PartySetArgs {
+    /// Party handle
+    pub handle: String,
+    /// New status: active or departed
+    #[arg(long, value_parser = parse_text::<PartyStatus>)]
+    pub status: PartyStatus,
+    /// Why (recorded in the audit trail)
+    #[arg(long)]
+    pub reason: Option<String>,
+}
+
+/// `steward nhi …`.
+#[derive(Debug, Subcommand)]
+pub enum NhiCommand {
+    /// Register an identity
+    Add(Box<NhiAddArgs>),
+    /// List identities (filters combine)
+    List(NhiListArgs),
+    /// Show an identity with its credentials and known copies
+    Show {
+        /// Identity: id, name, or system/name
+        identity: String,
+    },
+    /// Change descriptive fields, roles, dates or labels ("none" clears a field)
+    Set(Box<NhiSetArgs>),
+    /// Move an identity through its lifecycle
+    Transition(NhiTransitionArgs),
+}
+
+/// `steward nhi add`.
+#[derive(Debug, Args)]
+pub struct NhiAddArgs {
+    /// Name, unique within its system
+    #[arg(long)]
+    pub name: String,
+    /// Kind
+    #[arg(long, value_parser = parse_text::<IdentityKind>, help = format!("Kind: {}", IdentityKind::accepted()))]
+    pub kind: IdentityKind,
+    /// Issuing system (aws, gcp, azure, github, kubernetes, postgres, redis, ldap, vault, …)
+    #[arg(long)]
+    pub system: String,
+    /// Id of the identity in its system (ARN, unique id, app id…)
+    #[arg(long)]
+    pub external_id: Option<String>,
+    /// Environment (prod, staging, dev, …)
+    #[arg(long = "env", default_value = "prod")]
+    pub environment: String,
+    /// Privilege tier: critical, high, medium, low
+    #[arg(long, value_parser = parse_text::<Tier>)]
+    pub tier: Tier,
+    /// Initial state: proposed (a request) or active (exists already)
+    #[arg(long, default_value = "active", value_parser = parse_initial_state)]
+    pub state: LifecycleState,
+    /// Why it exists
+    #[arg(long)]
+    pub purpose: Option<String>,
+    /// What it may touch: key=value,… (system, data, api, env, customer, workflow, …)
+    #[arg(long, value_parser = parse_scope)]
+    pub scope: Option<steward_core::Scope>,
+    /// Business owner (party handle)
+    #[arg(long)]
+    pub owner: Option<String>,
+    /// Technical steward (party handle)
+    #[arg(long)]
+    pub steward: Option<String>,
+    /// Backup approver (party handle); repeat or separate with commas
+    #[arg(long = "backup", value_delimiter = ',')]
+    pub backups: Vec<String>,
+    /// Control owner: the IAM/PAM team that enforces removal (party handle)
+    #[arg(long)]
+    pub control_owner: Option<String>,
+    /// Created at its system (YYYY-MM-DD or RFC 3339) [default: now]
+    #[arg(long, value_parser = parse_instant)]
+    pub created: Option<jiff::Timestamp>,
+    /// Expiry (YYYY-MM-DD or RFC 3339)
+    #[arg(long, value_parser = parse_instant)]
+    pub expires: Option<jiff::Timestamp>,
+    /// Next review (YYYY-MM-DD) [default: now + the tier's review interval]
+    #[arg(long, value_parser = parse_date)]
+    pub review_due: Option<jiff::civil::Date>,
+    /// Label key=value; repeat for more
+    #[arg(long = "label", value_parser = parse_label)]
+    pub labels: Vec<(String, String)>,
+}
+
+/// `steward nhi list`.
+#[derive(Debug, Args)]
+pub struct NhiListArgs {
+    /// Only this system
+    #[arg(long)]
+    pub system: Option<String>,
+    /// Only this tier
+    #[arg(long, value_parser = parse_text::<Tier>)]
+    pub tier: Option<Tier>,
+    /// Only this environment
+    #[arg(long = "env")]
+    pub environment: Option<String>,
+    /// Only this lifecycle state
+    #[arg(long, value_parser = parse_text::<LifecycleState>)]
+    pub state: Option<LifecycleState>,
+    /// Only this kind
+    #[arg(long, value_parser = parse_text::<IdentityKind>)]
+    pub kind: Option<IdentityKind>,
+    /// Only identities where this party holds any role
+    #[arg(long)]
+    pub party: Option<String>,
+    /// At most this many
+    #[arg(long)]
+    pub limit: Option<u64>,
+}
+
+/// A value for `nhi set`: a new value, or "none" to clear the field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Update<T> {
+    /// Clear the field.
+    Clear,
+    /// Set the field.
+    Set(T),
+}
+
+impl<T> Update<T> {
+    /// As the `Option` the domain patch uses (`None` clears).
+    pub fn into_option(self) -> Option<T> {
+        match self {
+            Update::Clear => None,
+            Update::Set(value) => Some(value),
+        }
+    }
+}
+
+/// `steward nhi set`.
+#[derive(Debug, Args)]
+pub struct NhiSetArgs {
+    /// Identity: id, name, or system/name
+    pub identity: String,
+    /// Purpose ("none" clears)
+    #[arg(long, value_parser = parse_clearable_text)]
+    pub purpose: Option<Update<String>>,
+    /// Scope key=value,… (replaces the scope; "none" clears)
+    #[arg(long, value_parser = parse_clearable_scope)]
+    pub scope: Option<Update<steward_core::Scope>>,
+    /// Tier
+    #[arg(long, value_parser = parse_text::<Tier>)]
+    pub tier: Option<Tier>,
+    /// Environment
+    #[arg(long = "env")]
+    pub environment: Option<String>,
+    /// External id ("none" clears)
+    #[arg(long, value_parser = parse_clearable_text)]
+    pub external_id: Option<Update<String>>,
+    /// Expiry (YYYY-MM-DD or RFC 3339; "none" clears)
+    #[arg(long, value_parser = parse_clearable_instant)]
+    pub expires: Option<Update<jiff::Timestamp>>,
+    /// Next review (YYYY-MM-DD; "none" clears)
+    #[arg(long, value_parser = parse_clearable_date)]
+    pub review_due: Option<Update<jiff::civil::Date>>,
+    /// Business owner ("none" clears)
+    #[arg(long, value_parser = parse_clearable_text)]
+    pub owner: Option<Update<String>>,
+    /// Technical steward ("none" clears)
+    #[arg(long, value_parser = parse_clearable_text)]
+    pub steward: Option<Update<String>>,
+    /// Backup approvers, comma-separated (replaces the list; "none" clears)
+    #[arg(long = "backup", value_parser = parse_clearable_text)]
+    pub backups: Option<Update<String>>,
+    /// Control owner ("none" clears)
+    #[arg(long, value_parser = parse_clearable_text)]
+    pub control_owner: Option<Update<String>>,
+    /// Set a label key=value; repeat for more
+    #[arg(long = "label", value_parser = parse_label)]
+    pub labels: Vec<(String, String)>,
+    /// Remove a label; repeat for more
+    #[arg(long = "unset-label")]
+    pub unset_labels: Vec<String>,
+    /// Record that the owner re-attested the identity now
+    #[arg(long)]
+    pub attest: bool,
+    /// Why (recorded in the audit trail)
+    #[arg(long)]
+    pub reason: Option<String>,
+}
+
+/// `steward nhi transition`.
+#[derive(Debug, Args)]
+pub struct NhiTransitionArgs {
+    /// Identity: id, name, or system/name
+    pub identity: String,
+    /// Target state: proposed, active, suspended, offboarding, revoked, archived
+    #[arg(long, value_parser = parse_text::<LifecycleState>)]
+    pub to: LifecycleState,
+    /// Why (required; recorded in the audit trail)
+    #[arg(long)]
+    pub reason: String,
+}
+
+/// `steward credential …`.
+#[derive(Debug, Subcommand)]
+pub enum CredentialCommand {
+    /// Add a credential; with --secret-stdin only its fingerprint and a redacted preview are kept
+    Add(CredentialAddArgs),
+    /// List an identity's credentials
+    List {
+        /// Identity: id, name, or system/name
+        identity: String,
+    },
+    /// Mark a credential revoked (after revoking it at its system)
+    Revoke(CredentialRevokeArgs),
+    /// Record a known copy of a credential's secret (read from stdin) at a place
+    Locate(CredentialLocateArgs),
+}
+
+/// `steward credential add`.
+#[derive(Debug, Args)]
+pub struct CredentialAddArgs {
+    /// Identity: id, name, or system/name
+    pub identity: String,
+    /// Kind
+    #[arg(long, default_value = "access_key", value_parser = parse_text::<CredentialKind>, help = format!("Kind: {}", CredentialKind::accepted()))]
+    pub kind: CredentialKind,
+    /// Public identifier (access key id, key id, token prefix…)
+    #[arg(long)]
+    pub public_id: Option<String>,
+    /// Read the secret from standard input (never from a flag, which would leak into shell history)
+    #[arg(long)]
+    pub secret_stdin: bool,
+    /// Created (YYYY-MM-DD or RFC 3339) [default: now]
+    #[arg(long, value_parser = parse_instant)]
+    pub created: Option<jiff::Timestamp>,
+    /// Expiry (YYYY-MM-DD or RFC 3339)
+    #[arg(long, value_parser = parse_instant)]
+    pub expires: Option<jiff::Timestamp>,
+    /// Status
+    #[arg(long, default_value = "active", value_parser = parse_text::<CredentialStatus>)]
+    pub status: CredentialStatus,
+}
+
+/// `steward credential revoke`.
+#[derive(Debug, Args)]
+pub struct CredentialRevokeArgs {
+    /// Identity: id, name, or system/name
+    pub identity: String,
+    /// Credential: its id or public id
+    pub credential: String,
+    /// Why (required; recorded in the audit trail)
+    #[arg(long)]
+    pub reason: String,
+}
+
+/// `steward credential locate`.
+#[derive(Debug, Args)]
+pub struct CredentialLocateArgs {
+    /// Kind of place
+    #[arg(long, value_parser = parse_text::<LocationKind>, help = format!("Kind of place: {}", LocationKind::accepted()))]
+    pub kind: LocationKind,
+    /// Exact place: path:line, repo@commit:path:line, channel/ts, ticket#comment…
+    #[arg(long)]
+    pub at: String,
+    /// Read the secret from standard input (required: the copy is matched by fingerprint)
+    #[arg(long, required = true)]
+    pub secret_stdin: bool,
+}
+
+/// `steward import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// File to import (.yaml/.yml, .json or .csv); see the README for the format
+    pub file: PathBuf,
+    /// Format [default: from the file extension]
+    #[arg(long, value_enum)]
+    pub format: Option<FileFormat>,
+}
+
+/// `steward export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {}
+
+/// Inventory file formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FileFormat {
+    /// YAML document
+    Yaml,
+    /// JSON document
+    Json,
+    /// CSV, one identity per row
+    Csv,
+}
+
+/// `steward audit …`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Show audit events, oldest first
+    Log(AuditLogArgs),
+    /// Verify the hash chain and the signed checkpoints; exits 1 naming the first bad event
+    Verify(AuditVerifyArgs),
+}
+
+/// `steward audit log`.
+#[derive(Debug, Args)]
+pub struct AuditLogArgs {
+    /// Only events about this identity (id, name or system/name)
+    #[arg(long)]
+    pub subject: Option<String>,
+    /// Only events about this party (handle)
+    #[arg(long, conflicts_with = "subject")]
+    pub party: Option<String>,
+    /// Only events from this sequence number on
+    #[arg(long)]
+    pub since: Option<i64>,
+    /// Only the newest N events
+    #[arg(long)]
+    pub limit: Option<u64>,
+}
+
+/// `steward audit verify`.
+#[derive(Debug, Args)]
+pub struct AuditVerifyArgs {
+    /// Verify with this public key file (hex) instead of the data directory's
+    #[arg(long, value_name = "FILE")]
+    pub public_key: Option<PathBuf>,
+}
+
+fn parse_text<T: std::str::FromStr<Err = steward_core::DomainError>>(text: &str) -> Result<T, String> {
+    text.parse().map_err(|error: steward_core::DomainError| error.to_string())
+}
+
+fn parse_initial_state(text: &str) -> Result<LifecycleState, String> {
+    match parse_text::<LifecycleState>(text)? {
+        state @ (LifecycleState::Proposed | LifecycleState::Active) => Ok(state),
+        other => Err(format!("a new identity starts proposed or active, not {other}")),
+    }
+}
+
+fn parse_scope(text: &str) -> Result<steward_core::Scope, String> {
+    steward_core::Scope::parse(text).map_err(|error| error.to_string())
+}
+
+fn parse_instant(text: &str) -> Result<jiff::Timestamp, String> {
+    steward_core::time::parse_instant(text)
+}
+
+fn parse_date(text: &str) -> Result<jiff::civil::Date, String> {
+    steward_core::time::parse_date(text)
+}
+
+fn parse_label(text: &str) -> Result<(String, String), String> {
+    let (key, value) = text.split_once('=').ok_or_else(|| format!("'{text}' is not key=value"))?;
+    if key.is_empty() {
+        return Err(format!("'{text}' has an empty key"));
+    }
+    Ok((key.to_string(), value.to_string()))
+}
+
+fn clearable<T>(text: &str, parse: impl Fn(&str) -> Result<T, String>) -> Result<Update<T>, String> {
+    if text == "none" { Ok(Update::Clear) } else { parse(text).map(Update::Set) }
+}
+
+fn parse_clearable_text(text: &str) -> Result<Update<String>, String> {
+    clearable(text, |text| Ok(text.to_string()))
+}
+
+fn parse_clearable_scope(text: &str) -> Result<Update<steward_core::Scope>, String> {
+    clearable(text, parse_scope)
+}
+
+fn parse_clearable_instant(text: &str) -> Result<Update<jiff::Timestamp>, String> {
+    clearable(text, parse_instant)
+}
+
+fn parse_clearable_date(text: &str) -> Result<Update<jiff::civil::Date>, String> {
+    clearable(text, parse_date)
+}

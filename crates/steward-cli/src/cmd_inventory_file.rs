@@ -1,0 +1,126 @@
+//! `steward import` and `steward export`: the inventory in steward's own file format.
+
+use crate::cli::{ExportArgs, Globals, ImportArgs, OutputFormat};
+use crate::inventory_file::{CSV_COLUMNS, detect_format, read_inventory};
+use crate::output::{cell, instant_cell, write_stdout};
+use crate::records::{CredentialRecord, FILE_FORMAT_VERSION, IdentityRecord, InventoryFile, PartyRecord};
+use crate::settings::Settings;
+use std::process::ExitCode;
+use steward_store::{IdentityFilter, StoreError};
+
+pub fn import(globals: &Globals, args: &ImportArgs) -> anyhow::Result<ExitCode> {
+    let settings = Settings::resolve(globals)?;
+    let format = detect_format(&args.file, args.format)?;
+    let file = args.file.display().to_string();
+    let (parsed, _text) = read_inventory(&args.file, format, settings.actor.now)?;
+    let (mut store, _) = settings.open_store()?;
+    let keys: Vec<(String, String)> = parsed
+        .identities
+        .iter()
+        .map(|record| (record.identity.system.clone(), record.identity.name.clone()))
+        .collect();
+    let lines = parsed.lines.clone();
+    let line_of = |index: usize| lines.get(index).copied().flatten().map(|line| format!(":{line}")).unwrap_or_default();
+    let started = std::time::Instant::now();
+    let mut records = parsed.identities.into_iter();
+    let summary = store.import(&settings.actor, &file, &parsed.parties, &mut records).map_err(|error| match error {
+        StoreError::ImportRecord { index, name, message } => {
+            crate::usage(format!("{file}{}: identities[{}] ({name}): {message}; nothing was imported", line_of(index - 1), index - 1))
+        }
+        StoreError::DuplicateIdentity { system, name } => {
+            let matching: Vec<usize> = keys
+                .iter()
+                .enumerate()
+                .filter(|(_, key)| key.0 == system && key.1 == name)
+                .map(|(index, _)| index)
+                .collect();
+            let index = if matching.len() > 1 { matching[1] } else { matching.first().copied().unwrap_or(0) };
+            let why = if matching.len() > 1 { "appears twice in the file" } else { "already exists" };
+            crate::usage(format!(
+                "{file}{}: identities[{index}].name: identity '{system}/{name}' {why}; nothing was imported",
+                line_of(index)
+            ))
+        }
+        other => other.into(),
+    })?;
+    eprintln!(
+        "imported {} identities, {} credentials, {} new parties from {file} ({} audit events, {:.2} s)",
+        summary.identities,
+        summary.credentials,
+        summary.parties,
+        summary.events,
+        started.elapsed().as_secs_f64()
+    );
+    if settings.output != OutputFormat::Table {
+        crate::output::print_record(settings.output, &summary, &[])?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn export(globals: &Globals, _args: &ExportArgs) -> anyhow::Result<ExitCode> {
+    let settings = Settings::resolve(globals)?;
+    let mut store = settings.open_store_read_only()?;
+    let parties: Vec<PartyRecord> = store.parties()?.iter().map(PartyRecord::from_party).collect();
+    let mut identities = Vec::new();
+    for identity in store.identities(&IdentityFilter::default())? {
+        let mut record = IdentityRecord::from_identity(&identity);
+        record.credentials = store
+            .credentials(&identity.id.0.to_string())?
+            .credentials
+            .iter()
+            .map(CredentialRecord::from_credential)
+            .collect();
+        identities.push(record);
+    }
+    let inventory = InventoryFile { version: FILE_FORMAT_VERSION, parties, identities };
+    match settings.output {
+        OutputFormat::Table | OutputFormat::Json => write_stdout(|out| {
+            serde_json::to_writer_pretty(&mut *out, &inventory)?;
+            writeln!(out)
+        })?,
+        OutputFormat::Yaml => {
+            let text = serde_norway::to_string(&inventory)?;
+            write_stdout(|out| out.write_all(text.as_bytes()))?;
+        }
+        OutputFormat::Csv => write_stdout(|out| {
+            let mut writer = csv::Writer::from_writer(out);
+            writer.write_record(CSV_COLUMNS)?;
+            for record in &inventory.identities {
+                writer.write_record(csv_row(record))?;
+            }
+            writer.flush()
+        })?,
+        OutputFormat::Jsonl => {
+            return Err(crate::usage("export writes json, yaml or csv (an inventory file), not jsonl"));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn csv_row(record: &IdentityRecord) -> Vec<String> {
+    let pairs = |map: Vec<(String, String)>| map.into_iter().map(|(key, value)| format!("{key}={value}")).collect::<Vec<_>>().join(";");
+    vec![
+        cell(&record.id),
+        record.name.clone(),
+        record.kind.to_string(),
+        record.system.clone(),
+        cell(&record.external_id),
+        record.environment.clone(),
+        record.tier.to_string(),
+        record.state.to_string(),
+        cell(&record.business_owner),
+        cell(&record.technical_steward),
+        record.backup_approvers.join(";"),
+        cell(&record.control_owner),
+        cell(&record.purpose),
+        pairs(record.scope.iter().flat_map(|(key, values)| values.0.iter().map(move |value| (key.clone(), value.clone()))).collect()),
+        pairs(record.labels.iter().map(|(key, value)| (key.clone(), value.clone())).collect()),
+        instant_cell(record.created_at),
+        instant_cell(record.expires_at),
+        cell(&record.review_due),
+        instant_cell(record.last_attested_at),
+        instant_cell(record.last_used_at),
+        instant_cell(record.last_rotated_at),
+        cell(&record.source),
+    ]
+}

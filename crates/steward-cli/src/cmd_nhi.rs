@@ -1,0 +1,215 @@
+//! `steward nhi …`: register, list, show, change and transition identities.
+
+use crate::cli::{Globals, NhiAddArgs, NhiCommand, NhiListArgs, NhiSetArgs, Update};
+use crate::output::{cell, instant_cell, print_listing, print_record, write_stdout};
+use crate::records::{CredentialRecord, IdentityRecord, LocationRecord};
+use crate::settings::Settings;
+use serde::Serialize;
+use std::process::ExitCode;
+use steward_core::{IdentityPatch, NewIdentity, Policy, Provenance, Roles};
+use steward_store::IdentityFilter;
+
+const HEADERS: &[&str] = &[
+    "id", "name", "kind", "system", "external_id", "environment", "tier", "state", "business_owner",
+    "technical_steward", "backup_approvers", "control_owner", "purpose", "scope", "expires_at", "review_due",
+    "last_used_at",
+];
+
+/// Columns shown in table output (CSV and JSON carry all of [`HEADERS`]).
+const TABLE_COLUMNS: &[&str] =
+    &["id", "name", "kind", "system", "environment", "tier", "state", "business_owner", "technical_steward", "review_due"];
+
+fn scope_text(record: &IdentityRecord) -> String {
+    record
+        .scope
+        .iter()
+        .flat_map(|(key, values)| values.0.iter().map(move |value| format!("{key}={value}")))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn row(record: &IdentityRecord) -> Vec<String> {
+    vec![
+        cell(&record.id),
+        record.name.clone(),
+        record.kind.to_string(),
+        record.system.clone(),
+        cell(&record.external_id),
+        record.environment.clone(),
+        record.tier.to_string(),
+        record.state.to_string(),
+        cell(&record.business_owner),
+        cell(&record.technical_steward),
+        record.backup_approvers.join(","),
+        cell(&record.control_owner),
+        cell(&record.purpose),
+        scope_text(record),
+        instant_cell(record.expires_at),
+        cell(&record.review_due),
+        instant_cell(record.last_used_at),
+    ]
+}
+
+fn table_row(record: &IdentityRecord) -> Vec<String> {
+    let full = row(record);
+    TABLE_COLUMNS
+        .iter()
+        .map(|column| full[HEADERS.iter().position(|header| header == column).expect("known column")].clone())
+        .collect()
+}
+
+pub fn run(globals: &Globals, command: &NhiCommand) -> anyhow::Result<ExitCode> {
+    let settings = Settings::resolve(globals)?;
+    match command {
+        NhiCommand::Add(args) => add(&settings, args)?,
+        NhiCommand::List(args) => list(&settings, args)?,
+        NhiCommand::Show { identity } => show(&settings, identity)?,
+        NhiCommand::Set(args) => set(&settings, args)?,
+        NhiCommand::Transition(args) => {
+            let (mut store, _) = settings.open_store()?;
+            let before = store.identity(&args.identity)?.state;
+            let identity = store.transition_identity(&settings.actor, &args.identity, args.to, &args.reason)?;
+            println!("{}/{}: {} -> {}", identity.system, identity.name, before, identity.state);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_identity(settings: &Settings, identity: &steward_core::Identity) -> anyhow::Result<()> {
+    let record = IdentityRecord::from_identity(identity);
+    let fields: Vec<(&str, String)> = HEADERS.iter().copied().zip(row(&record)).collect();
+    print_record(settings.output, &record, &fields)
+}
+
+fn add(settings: &Settings, args: &NhiAddArgs) -> anyhow::Result<()> {
+    let now = settings.actor.now;
+    let identity = NewIdentity {
+        name: args.name.clone(),
+        kind: args.kind,
+        system: args.system.clone(),
+        external_id: args.external_id.clone(),
+        environment: args.environment.clone(),
+        tier: args.tier,
+        state: args.state,
+        purpose: args.purpose.clone(),
+        scope: args.scope.clone().unwrap_or_default(),
+        labels: args.labels.iter().cloned().collect(),
+        roles: Roles {
+            business_owner: args.owner.clone(),
+            technical_steward: args.steward.clone(),
+            backup_approvers: args.backups.clone(),
+            control_owner: args.control_owner.clone(),
+        },
+        created_at: args.created.unwrap_or(now),
+        expires_at: args.expires,
+        review_due: Some(args.review_due.unwrap_or_else(|| Policy::default().default_review_due(args.tier, now))),
+        last_attested_at: None,
+        last_used_at: None,
+        last_rotated_at: None,
+        provenance: Provenance { source: "manual".into(), observed_at: now },
+    };
+    let (mut store, _) = settings.open_store()?;
+    let identity = store.add_identity(&settings.actor, identity)?;
+    print_identity(settings, &identity)
+}
+
+fn list(settings: &Settings, args: &NhiListArgs) -> anyhow::Result<()> {
+    let mut store = settings.open_store_read_only()?;
+    let filter = IdentityFilter {
+        system: args.system.clone(),
+        tier: args.tier,
+        environment: args.environment.clone(),
+        state: args.state,
+        kind: args.kind,
+        party: args.party.clone(),
+        limit: args.limit,
+    };
+    let records: Vec<IdentityRecord> = store.identities(&filter)?.iter().map(IdentityRecord::from_identity).collect();
+    match settings.output {
+        crate::cli::OutputFormat::Table => print_listing(settings.output, &records, TABLE_COLUMNS, table_row),
+        format => print_listing(format, &records, HEADERS, row),
+    }
+}
+
+/// `nhi show -o json`: the identity with its credentials and known copies.
+#[derive(Serialize)]
+struct IdentityDetailRecord {
+    #[serde(flatten)]
+    identity: IdentityRecord,
+    locations: Vec<LocationRecord>,
+}
+
+fn show(settings: &Settings, reference: &str) -> anyhow::Result<()> {
+    let mut store = settings.open_store_read_only()?;
+    let detail = store.credentials(reference)?;
+    let locations: Vec<LocationRecord> =
+        store.locations(reference)?.iter().map(LocationRecord::from_location).collect();
+    let mut record = IdentityRecord::from_identity(&detail.identity);
+    record.credentials = detail.credentials.iter().map(CredentialRecord::from_credential).collect();
+    match settings.output {
+        crate::cli::OutputFormat::Table => {
+            let mut fields: Vec<(&str, String)> = HEADERS.iter().copied().zip(row(&record)).collect();
+            fields.extend([
+                ("created_at", instant_cell(record.created_at)),
+                ("last_attested_at", instant_cell(record.last_attested_at)),
+                ("last_rotated_at", instant_cell(record.last_rotated_at)),
+                ("labels", record.labels.iter().map(|(key, value)| format!("{key}={value}")).collect::<Vec<_>>().join(",")),
+                ("source", cell(&record.source)),
+            ]);
+            print_record(settings.output, &record, &fields)?;
+            write_stdout(|out| {
+                writeln!(out, "\ncredentials ({}):", record.credentials.len())?;
+                for credential in &record.credentials {
+                    let values = crate::cmd_credential::row(credential);
+                    writeln!(
+                        out,
+                        "  #{} {} {} [{}] preview {} created {} expires {}",
+                        values[0], values[1], values[2], values[3], values[4], values[6], values[7]
+                    )?;
+                }
+                writeln!(out, "\nknown copies ({}):", locations.len())?;
+                for location in &locations {
+                    writeln!(
+                        out,
+                        "  {} {} (first seen {}, last seen {})",
+                        location.kind,
+                        location.locator,
+                        instant_cell(location.first_seen),
+                        instant_cell(location.last_seen)
+                    )?;
+                }
+                Ok(())
+            })
+        }
+        format => print_record(format, &IdentityDetailRecord { identity: record, locations }, &[]),
+    }
+}
+
+fn set(settings: &Settings, args: &NhiSetArgs) -> anyhow::Result<()> {
+    let backups = args.backups.clone().map(|update| match update {
+        Update::Clear => Vec::new(),
+        Update::Set(text) => text.split(',').map(str::trim).filter(|handle| !handle.is_empty()).map(str::to_string).collect(),
+    });
+    let patch = IdentityPatch {
+        purpose: args.purpose.clone().map(Update::into_option),
+        scope: args.scope.clone().map(|update| update.into_option().unwrap_or_default()),
+        tier: args.tier,
+        environment: args.environment.clone(),
+        external_id: args.external_id.clone().map(Update::into_option),
+        expires_at: args.expires.clone().map(Update::into_option),
+        review_due: args.review_due.clone().map(Update::into_option),
+        set_labels: args.labels.iter().cloned().collect(),
+        remove_labels: args.unset_labels.clone(),
+        business_owner: args.owner.clone().map(Update::into_option),
+        technical_steward: args.steward.clone().map(Update::into_option),
+        backup_approvers: backups,
+        control_owner: args.control_owner.clone().map(Update::into_option),
+        attested_at: args.attest.then_some(settings.actor.now),
+    };
+    if patch.is_empty() {
+        return Err(crate::usage("nhi set: nothing to change (give at least one field flag; see --help)"));
+    }
+    let (mut store, _) = settings.open_store()?;
+    let identity = store.update_identity(&settings.actor, &args.identity, &patch, args.reason.as_deref())?;
+    print_identity(settings, &identity)
+}

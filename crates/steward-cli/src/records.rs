@@ -1,0 +1,416 @@
+//! Wire shapes of steward's own file and output formats (JSON, YAML, CSV): identities,
+//! parties and credentials as a user reads and writes them. Kept apart from the domain
+//! types so the formats can stay stable while the domain evolves.
+//!
+//! The same [`IdentityRecord`] is printed by `nhi list -o json`, written by `export` and
+//! read by `import`, so an export imports into another installation unchanged.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use steward_core::{
+    Credential, CredentialKind, CredentialStatus, Fingerprint, Identity, IdentityKind, LifecycleState,
+    NewCredential, NewIdentity, NewParty, Party, PartyKind, PartyStatus, Provenance, Roles, Scope, Tier,
+};
+
+/// The version of the inventory file format this binary reads and writes.
+pub const FILE_FORMAT_VERSION: u32 = 1;
+
+/// An inventory file: `version`, `parties`, `identities`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InventoryFile {
+    /// Format version; must be 1.
+    pub version: u32,
+    /// People and teams.
+    #[serde(default)]
+    pub parties: Vec<PartyRecord>,
+    /// Identities with their credentials.
+    #[serde(default)]
+    pub identities: Vec<IdentityRecord>,
+}
+
+/// A party as written in files and printed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartyRecord {
+    /// E-mail address or `team-<name>`.
+    pub handle: String,
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// person or team (inferred from the handle when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<PartyKind>,
+    /// Team handle or name, for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+    /// active (default) or departed.
+    #[serde(default = "default_party_status")]
+    pub status: PartyStatus,
+}
+
+fn default_party_status() -> PartyStatus {
+    PartyStatus::Active
+}
+
+impl PartyRecord {
+    /// From a stored party.
+    pub fn from_party(party: &Party) -> Self {
+        PartyRecord {
+            handle: party.handle.clone(),
+            display_name: party.display_name.clone(),
+            kind: Some(party.kind),
+            team: party.team.clone(),
+            status: party.status,
+        }
+    }
+
+    /// To a party to create.
+    pub fn to_new_party(&self) -> NewParty {
+        let inferred = NewParty::from_handle(&self.handle);
+        NewParty {
+            display_name: self.display_name.clone(),
+            kind: self.kind.unwrap_or(inferred.kind),
+            team: self.team.clone(),
+            status: self.status,
+            ..inferred
+        }
+    }
+}
+
+/// Scope values: a single string or a list in files; always a list when written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeValues(pub Vec<String>);
+
+impl Serialize for ScopeValues {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for ScopeValues {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum OneOrMany {
+            One(String),
+            Many(Vec<String>),
+        }
+        Ok(match OneOrMany::deserialize(deserializer)? {
+            OneOrMany::One(value) => ScopeValues(vec![value]),
+            OneOrMany::Many(values) => ScopeValues(values),
+        })
+    }
+}
+
+/// Instants in files: RFC 3339 or a plain date (midnight UTC); written as RFC 3339.
+mod instant {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Option<jiff::Timestamp>, serializer: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(at) => serializer.serialize_str(&steward_core::time::format_instant(*at)),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<jiff::Timestamp>, D::Error> {
+        let text: Option<String> = Option::deserialize(deserializer)?;
+        text.filter(|text| !text.is_empty())
+            .map(|text| steward_core::time::parse_instant(&text).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+/// Dates in files: `YYYY-MM-DD`.
+mod date {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Option<jiff::civil::Date>, serializer: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(date) => serializer.serialize_str(&date.to_string()),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<jiff::civil::Date>, D::Error> {
+        let text: Option<String> = Option::deserialize(deserializer)?;
+        text.filter(|text| !text.is_empty())
+            .map(|text| steward_core::time::parse_date(&text).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+fn default_environment() -> String {
+    "prod".to_string()
+}
+
+fn default_state() -> LifecycleState {
+    LifecycleState::Active
+}
+
+/// An identity as written in files and printed by `nhi list -o json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityRecord {
+    /// Store id (printed; ignored on import, where ids are assigned anew).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<i64>,
+    /// Name, unique within its system.
+    pub name: String,
+    /// Kind.
+    pub kind: IdentityKind,
+    /// Issuing system.
+    pub system: String,
+    /// Id at the system.
+    #[serde(default)]
+    pub external_id: Option<String>,
+    /// Environment (default prod).
+    #[serde(default = "default_environment")]
+    pub environment: String,
+    /// Tier.
+    pub tier: Tier,
+    /// Lifecycle state (default active).
+    #[serde(default = "default_state")]
+    pub state: LifecycleState,
+    /// Business owner handle.
+    #[serde(default)]
+    pub business_owner: Option<String>,
+    /// Technical steward handle.
+    #[serde(default)]
+    pub technical_steward: Option<String>,
+    /// Backup approver handles.
+    #[serde(default)]
+    pub backup_approvers: Vec<String>,
+    /// Control owner handle.
+    #[serde(default)]
+    pub control_owner: Option<String>,
+    /// Purpose.
+    #[serde(default)]
+    pub purpose: Option<String>,
+    /// Scope: key → value or list of values.
+    #[serde(default)]
+    pub scope: BTreeMap<String, ScopeValues>,
+    /// Labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Created at the system (default: import time).
+    #[serde(default, with = "instant")]
+    pub created_at: Option<jiff::Timestamp>,
+    /// Expiry.
+    #[serde(default, with = "instant")]
+    pub expires_at: Option<jiff::Timestamp>,
+    /// Next review date.
+    #[serde(default, with = "date")]
+    pub review_due: Option<jiff::civil::Date>,
+    /// Last attestation.
+    #[serde(default, with = "instant")]
+    pub last_attested_at: Option<jiff::Timestamp>,
+    /// Last use.
+    #[serde(default, with = "instant")]
+    pub last_used_at: Option<jiff::Timestamp>,
+    /// Last rotation.
+    #[serde(default, with = "instant")]
+    pub last_rotated_at: Option<jiff::Timestamp>,
+    /// Source that asserted it (default `import:<file>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Credentials (export and import; omitted from listings).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub credentials: Vec<CredentialRecord>,
+}
+
+impl IdentityRecord {
+    /// From a stored identity (credentials added by the caller when wanted).
+    pub fn from_identity(identity: &Identity) -> Self {
+        IdentityRecord {
+            id: Some(identity.id.0),
+            name: identity.name.clone(),
+            kind: identity.kind,
+            system: identity.system.clone(),
+            external_id: identity.external_id.clone(),
+            environment: identity.environment.clone(),
+            tier: identity.tier,
+            state: identity.state,
+            business_owner: identity.roles.business_owner.clone(),
+            technical_steward: identity.roles.technical_steward.clone(),
+            backup_approvers: identity.roles.backup_approvers.clone(),
+            control_owner: identity.roles.control_owner.clone(),
+            purpose: identity.purpose.clone(),
+            scope: identity
+                .scope
+                .0
+                .iter()
+                .map(|(key, values)| (key.clone(), ScopeValues(values.clone())))
+                .collect(),
+            labels: identity.labels.clone(),
+            created_at: Some(identity.created_at),
+            expires_at: identity.expires_at,
+            review_due: identity.review_due,
+            last_attested_at: identity.last_attested_at,
+            last_used_at: identity.last_used_at,
+            last_rotated_at: identity.last_rotated_at,
+            source: Some(identity.provenance.source.clone()),
+            credentials: Vec::new(),
+        }
+    }
+
+    /// To an identity to create; `field` errors name the field at fault.
+    pub fn to_new_identity(&self, default_source: &str, now: jiff::Timestamp) -> Result<NewIdentity, (String, String)> {
+        let mut scope = Scope::default();
+        for (key, values) in &self.scope {
+            for value in &values.0 {
+                scope.insert(key, value).map_err(|error| ("scope".to_string(), error.to_string()))?;
+            }
+        }
+        let identity = NewIdentity {
+            name: self.name.clone(),
+            kind: self.kind,
+            system: self.system.clone(),
+            external_id: self.external_id.clone().filter(|id| !id.is_empty()),
+            environment: self.environment.clone(),
+            tier: self.tier,
+            state: self.state,
+            purpose: self.purpose.clone().filter(|purpose| !purpose.is_empty()),
+            scope,
+            labels: self.labels.clone(),
+            roles: Roles {
+                business_owner: self.business_owner.clone().filter(|handle| !handle.is_empty()),
+                technical_steward: self.technical_steward.clone().filter(|handle| !handle.is_empty()),
+                backup_approvers: self.backup_approvers.clone(),
+                control_owner: self.control_owner.clone().filter(|handle| !handle.is_empty()),
+            },
+            created_at: self.created_at.unwrap_or(now),
+            expires_at: self.expires_at,
+            review_due: self.review_due,
+            last_attested_at: self.last_attested_at,
+            last_used_at: self.last_used_at,
+            last_rotated_at: self.last_rotated_at,
+            provenance: Provenance {
+                source: self.source.clone().unwrap_or_else(|| default_source.to_string()),
+                observed_at: now,
+            },
+        };
+        identity.validate().map_err(|error| match error {
+            steward_core::DomainError::InvalidField { field, reason } => (field.to_string(), reason),
+            other => ("identity".to_string(), other.to_string()),
+        })?;
+        Ok(identity)
+    }
+}
+
+fn default_credential_status() -> CredentialStatus {
+    CredentialStatus::Active
+}
+
+/// A credential as written in files and printed. Never holds a secret: only its keyed
+/// fingerprint and a redacted preview.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialRecord {
+    /// Store id (printed; ignored on import).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<i64>,
+    /// Kind.
+    pub kind: CredentialKind,
+    /// Public identifier.
+    #[serde(default)]
+    pub public_id: Option<String>,
+    /// HMAC-SHA256 fingerprint under this installation's key (64 hex digits).
+    #[serde(default)]
+    pub fingerprint: Option<String>,
+    /// Redacted preview.
+    #[serde(default)]
+    pub preview: Option<String>,
+    /// Status (default active).
+    #[serde(default = "default_credential_status")]
+    pub status: CredentialStatus,
+    /// Created (default: import time).
+    #[serde(default, with = "instant")]
+    pub created_at: Option<jiff::Timestamp>,
+    /// Expiry.
+    #[serde(default, with = "instant")]
+    pub expires_at: Option<jiff::Timestamp>,
+    /// Last use.
+    #[serde(default, with = "instant")]
+    pub last_used_at: Option<jiff::Timestamp>,
+    /// Revocation time.
+    #[serde(default, with = "instant")]
+    pub revoked_at: Option<jiff::Timestamp>,
+}
+
+impl CredentialRecord {
+    /// From a stored credential.
+    pub fn from_credential(credential: &Credential) -> Self {
+        CredentialRecord {
+            id: Some(credential.id.0),
+            kind: credential.kind,
+            public_id: credential.public_id.clone(),
+            fingerprint: credential.fingerprint.as_ref().map(|fingerprint| fingerprint.as_str().to_string()),
+            preview: credential.preview.clone(),
+            status: credential.status,
+            created_at: Some(credential.created_at),
+            expires_at: credential.expires_at,
+            last_used_at: credential.last_used_at,
+            revoked_at: credential.revoked_at,
+        }
+    }
+
+    /// To a credential to create.
+    pub fn to_new_credential(&self, now: jiff::Timestamp) -> Result<NewCredential, (String, String)> {
+        let fingerprint = self
+            .fingerprint
+            .as_deref()
+            .map(Fingerprint::parse)
+            .transpose()
+            .map_err(|error| ("fingerprint".to_string(), error.to_string()))?;
+        let credential = NewCredential {
+            kind: self.kind,
+            public_id: self.public_id.clone(),
+            fingerprint,
+            preview: self.preview.clone(),
+            status: self.status,
+            created_at: self.created_at.unwrap_or(now),
+            expires_at: self.expires_at,
+            last_used_at: self.last_used_at,
+        };
+        credential.validate().map_err(|error| match error {
+            steward_core::DomainError::InvalidField { field, reason } => (field.to_string(), reason),
+            other => ("credential".to_string(), other.to_string()),
+        })?;
+        Ok(credential)
+    }
+}
+
+/// A location as printed.
+#[derive(Debug, Clone, Serialize)]
+pub struct LocationRecord {
+    /// Store id.
+    pub id: i64,
+    /// Credential id, if the copy belongs to a known credential.
+    pub credential_id: Option<i64>,
+    /// Kind of place.
+    pub kind: steward_core::LocationKind,
+    /// Exact place.
+    pub locator: String,
+    /// First seen.
+    #[serde(with = "instant")]
+    pub first_seen: Option<jiff::Timestamp>,
+    /// Last seen.
+    #[serde(with = "instant")]
+    pub last_seen: Option<jiff::Timestamp>,
+}
+
+impl LocationRecord {
+    /// From a stored location.
+    pub fn from_location(location: &steward_core::Location) -> Self {
+        LocationRecord {
+            id: location.id,
+            credential_id: location.credential_id.map(|id| id.0),
+            kind: location.kind,
+            locator: location.locator.clone(),
+            first_seen: Some(location.first_seen),
+            last_seen: Some(location.last_seen),
+        }
+    }
+}

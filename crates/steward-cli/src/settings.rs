@@ -1,0 +1,115 @@
+//! Resolves where steward keeps its data and who is acting: defaults < environment
+//! (`STEWARD_*`) < flags (clap merges the last two). Reads the clock once, here.
+
+use crate::cli::{Globals, OutputFormat};
+use crate::keys::{self, Keys};
+use anyhow::Context;
+use std::path::PathBuf;
+use steward_store::{Actor, Store};
+
+/// Everything a command needs to know about its environment.
+pub struct Settings {
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Database URL (a path for SQLite).
+    pub database_url: String,
+    /// Who acts, and when.
+    pub actor: Actor,
+    /// Output format.
+    pub output: OutputFormat,
+}
+
+/// The default data directory: the per-user data directory plus `steward`.
+pub fn default_data_dir() -> PathBuf {
+    dirs::data_dir()
+        .or_else(|| dirs::home_dir().map(|home| home.join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("steward")
+}
+
+fn os_user() -> String {
+    ["USER", "USERNAME", "LOGNAME"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|value| !value.is_empty()))
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// The current time, or `STEWARD_NOW` (RFC 3339 or a date) for reproducible runs.
+pub fn now() -> anyhow::Result<jiff::Timestamp> {
+    match std::env::var("STEWARD_NOW") {
+        Ok(text) => steward_core::time::parse_instant(&text)
+            .map_err(|error| crate::usage(format!("STEWARD_NOW: {error}"))),
+        Err(_) => Ok(jiff::Timestamp::now()),
+    }
+}
+
+impl Settings {
+    /// Resolves the settings from the global options.
+    pub fn resolve(globals: &Globals) -> anyhow::Result<Settings> {
+        let data_dir = globals.data_dir.clone().unwrap_or_else(default_data_dir);
+        let database_url = globals
+            .database_url
+            .clone()
+            .unwrap_or_else(|| data_dir.join("steward.db").display().to_string());
+        Ok(Settings {
+            data_dir,
+            database_url,
+            actor: Actor {
+                name: globals.actor.clone().unwrap_or_else(os_user),
+                now: now()?,
+            },
+            output: globals.output,
+        })
+    }
+
+    /// Whether the database is SQLite (a file in or outside the data directory).
+    pub fn is_sqlite(&self) -> bool {
+        !(self.database_url.starts_with("postgres://") || self.database_url.starts_with("postgresql://"))
+    }
+
+    /// Loads the installation keys.
+    pub fn keys(&self) -> anyhow::Result<Keys> {
+        keys::load_keys(&self.data_dir)
+    }
+
+    /// Opens the store with the audit signing key (for commands that write).
+    pub fn open_store(&self) -> anyhow::Result<(Box<dyn Store>, Keys)> {
+        let keys = self.keys()?;
+        self.check_sqlite_file()?;
+        let store = steward_store::open(&self.database_url, Some(keys.signing.clone()))?;
+        Ok((store, keys))
+    }
+
+    /// Opens the store without keys (read-only commands; auditors may hold no keys).
+    pub fn open_store_read_only(&self) -> anyhow::Result<Box<dyn Store>> {
+        self.check_sqlite_file()?;
+        Ok(steward_store::open(&self.database_url, None)?)
+    }
+
+    fn check_sqlite_file(&self) -> anyhow::Result<()> {
+        if self.is_sqlite() {
+            let path = PathBuf::from(self.database_url.strip_prefix("sqlite://").unwrap_or(&self.database_url));
+            if !path.exists() {
+                anyhow::bail!(
+                    "no database at {}; run `steward init --data-dir {}` first",
+                    path.display(),
+                    self.data_dir.display()
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates the data directory (mode 0700).
+    pub fn create_data_dir(&self) -> anyhow::Result<()> {
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("cannot create data directory {}", self.data_dir.display()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&self.data_dir, std::fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("cannot restrict {}", self.data_dir.display()))?;
+        }
+        Ok(())
+    }
+}
