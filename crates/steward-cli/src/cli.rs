@@ -3,7 +3,9 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
-use steward_core::{CredentialKind, CredentialStatus, IdentityKind, LifecycleState, LocationKind, PartyKind, PartyStatus, Tier};
+use steward_core::{
+    CredentialKind, CredentialStatus, IdentityKind, LifecycleState, LocationKind, PartyKind, PartyStatus, Tier,
+};
 
 const AFTER_HELP: &str = "\
 Exit codes:
@@ -461,7 +463,8 @@ pub struct AuditVerifyArgs {
 }
 
 fn parse_text<T: std::str::FromStr<Err = steward_core::DomainError>>(text: &str) -> Result<T, String> {
-    text.parse().map_err(|error: steward_core::DomainError| error.to_string())
+    text.parse()
+        .map_err(|error: steward_core::DomainError| error.to_string())
 }
 
 fn parse_initial_state(text: &str) -> Result<LifecycleState, String> {
@@ -484,7 +487,9 @@ fn parse_date(text: &str) -> Result<jiff::civil::Date, String> {
 }
 
 fn parse_label(text: &str) -> Result<(String, String), String> {
-    let (key, value) = text.split_once('=').ok_or_else(|| format!("'{text}' is not key=value"))?;
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("'{text}' is not key=value"))?;
     if key.is_empty() {
         return Err(format!("'{text}' has an empty key"));
     }
@@ -492,7 +497,11 @@ fn parse_label(text: &str) -> Result<(String, String), String> {
 }
 
 fn clearable<T>(text: &str, parse: impl Fn(&str) -> Result<T, String>) -> Result<Update<T>, String> {
-    if text == "none" { Ok(Update::Clear) } else { parse(text).map(Update::Set) }
+    if text == "none" {
+        Ok(Update::Clear)
+    } else {
+        parse(text).map(Update::Set)
+    }
 }
 
 fn parse_clearable_text(text: &str) -> Result<Update<String>, String> {

@@ -92,7 +92,11 @@ pub fn run(globals: &Globals, command: &AuditCommand) -> anyhow::Result<ExitCode
                             first_bad_seq: i64,
                             reason: &'a str,
                         }
-                        let broken = Broken { verified: false, first_bad_seq: problem.seq, reason: &problem.reason };
+                        let broken = Broken {
+                            verified: false,
+                            first_bad_seq: problem.seq,
+                            reason: &problem.reason,
+                        };
                         print_record(settings.output, &broken, &[])?;
                     }
                     Err(anyhow::Error::new(problem))
@@ -104,7 +108,11 @@ pub fn run(globals: &Globals, command: &AuditCommand) -> anyhow::Result<ExitCode
 
 fn log(settings: &Settings, args: &AuditLogArgs) -> anyhow::Result<ExitCode> {
     let mut store = settings.open_store_read_only()?;
-    let mut filter = EventFilter { since_seq: args.since, limit: args.limit, ..Default::default() };
+    let mut filter = EventFilter {
+        since_seq: args.since,
+        limit: args.limit,
+        ..Default::default()
+    };
     if let Some(reference) = &args.subject {
         filter.subject_kind = Some("identity".into());
         filter.subject_id = Some(store.identity(reference)?.id.0);

@@ -10,8 +10,18 @@ use std::io::Read;
 use std::process::ExitCode;
 use steward_core::{Fingerprint, FingerprintKey, NewCredential, redact_secret};
 
-pub(crate) const HEADERS: &[&str] =
-    &["id", "kind", "public_id", "status", "preview", "fingerprint", "created_at", "expires_at", "last_used_at", "revoked_at"];
+pub(crate) const HEADERS: &[&str] = &[
+    "id",
+    "kind",
+    "public_id",
+    "status",
+    "preview",
+    "fingerprint",
+    "created_at",
+    "expires_at",
+    "last_used_at",
+    "revoked_at",
+];
 
 pub(crate) fn row(credential: &CredentialRecord) -> Vec<String> {
     vec![
@@ -20,7 +30,11 @@ pub(crate) fn row(credential: &CredentialRecord) -> Vec<String> {
         cell(&credential.public_id),
         credential.status.to_string(),
         cell(&credential.preview),
-        credential.fingerprint.as_deref().map(|text| text[..16.min(text.len())].to_string()).unwrap_or_default(),
+        credential
+            .fingerprint
+            .as_deref()
+            .map(|text| text[..16.min(text.len())].to_string())
+            .unwrap_or_default(),
         instant_cell(credential.created_at),
         instant_cell(credential.expires_at),
         instant_cell(credential.last_used_at),
@@ -61,13 +75,17 @@ pub fn run(globals: &Globals, command: &CredentialCommand) -> anyhow::Result<Exi
         CredentialCommand::List { identity } => {
             let mut store = settings.open_store_read_only()?;
             let detail = store.credentials(identity)?;
-            let records: Vec<CredentialRecord> =
-                detail.credentials.iter().map(CredentialRecord::from_credential).collect();
+            let records: Vec<CredentialRecord> = detail
+                .credentials
+                .iter()
+                .map(CredentialRecord::from_credential)
+                .collect();
             print_listing(settings.output, &records, HEADERS, row)?;
         }
         CredentialCommand::Revoke(args) => {
             let (mut store, _) = settings.open_store()?;
-            let credential = store.revoke_credential(&settings.actor, &args.identity, &args.credential, &args.reason)?;
+            let credential =
+                store.revoke_credential(&settings.actor, &args.identity, &args.credential, &args.reason)?;
             let record = CredentialRecord::from_credential(&credential);
             let fields: Vec<(&str, String)> = HEADERS.iter().copied().zip(row(&record)).collect();
             print_record(settings.output, &record, &fields)?;

@@ -48,11 +48,20 @@ pub fn run(globals: &Globals, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     }
     settings.create_data_dir()?;
     crate::keys::create_keys(&settings.data_dir)?;
-    std::fs::write(settings.data_dir.join(DEMO_MARKER), "made by steward demo; `steward demo` may replace it\n")
-        .with_context(|| format!("cannot write {}", settings.data_dir.display()))?;
+    std::fs::write(
+        settings.data_dir.join(DEMO_MARKER),
+        "made by steward demo; `steward demo` may replace it\n",
+    )
+    .with_context(|| format!("cannot write {}", settings.data_dir.display()))?;
     let keys = settings.keys()?;
     let mut store = steward_store::open(&settings.database_url, Some(keys.signing.clone()))?;
-    if !store.identities(&IdentityFilter { limit: Some(1), ..Default::default() })?.is_empty() {
+    if !store
+        .identities(&IdentityFilter {
+            limit: Some(1),
+            ..Default::default()
+        })?
+        .is_empty()
+    {
         anyhow::bail!("the demo needs an empty database, and {} is not", settings.database_url);
     }
     let started = std::time::Instant::now();
@@ -67,21 +76,41 @@ pub fn run(globals: &Globals, args: &DemoArgs) -> anyhow::Result<ExitCode> {
         writeln!(
             out,
             "demo estate ready in {data_dir} ({:.1} s): {} identities, {} credentials, {} parties ({} departed), {} known copies, {} audit events",
-            elapsed, summary.identities, summary.credentials, summary.parties, summary.departed_parties,
-            summary.locations, summary.audit_events
+            elapsed,
+            summary.identities,
+            summary.credentials,
+            summary.parties,
+            summary.departed_parties,
+            summary.locations,
+            summary.audit_events
         )?;
-        for (title, counts) in [("by system", &summary.by_system), ("by state", &summary.by_state), ("by tier", &summary.by_tier)] {
+        for (title, counts) in [
+            ("by system", &summary.by_system),
+            ("by state", &summary.by_state),
+            ("by tier", &summary.by_tier),
+        ] {
             writeln!(out, "\n{title}:")?;
             let width = counts.keys().map(String::len).max().unwrap_or(0);
             for (key, count) in counts {
                 writeln!(out, "  {key:width$}  {count:>5}")?;
             }
         }
-        writeln!(out, "\nplanted problems (label demo.problem), {} rules:", summary.planted_problems.len())?;
-        let line: Vec<String> = summary.planted_problems.iter().map(|(rule, count)| format!("{rule} {count}")).collect();
+        writeln!(
+            out,
+            "\nplanted problems (label demo.problem), {} rules:",
+            summary.planted_problems.len()
+        )?;
+        let line: Vec<String> = summary
+            .planted_problems
+            .iter()
+            .map(|(rule, count)| format!("{rule} {count}"))
+            .collect();
         writeln!(out, "  {}", line.join(", "))?;
         writeln!(out, "\nexplore it:")?;
-        writeln!(out, "  steward --data-dir {data_dir} nhi list --system aws --tier critical")?;
+        writeln!(
+            out,
+            "  steward --data-dir {data_dir} nhi list --system aws --tier critical"
+        )?;
         writeln!(out, "  steward --data-dir {data_dir} nhi show aws/billing-export-prod")?;
         writeln!(out, "  steward --data-dir {data_dir} audit verify")
     })?;

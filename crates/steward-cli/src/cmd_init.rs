@@ -22,7 +22,10 @@ pub fn run(globals: &Globals, _args: &InitArgs) -> anyhow::Result<ExitCode> {
             crate::keys::key_dir(&settings.data_dir).display()
         );
     } else {
-        println!("{} is already initialised (database {database})", settings.data_dir.display());
+        println!(
+            "{} is already initialised (database {database})",
+            settings.data_dir.display()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

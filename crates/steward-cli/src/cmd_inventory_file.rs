@@ -20,29 +20,48 @@ pub fn import(globals: &Globals, args: &ImportArgs) -> anyhow::Result<ExitCode> 
         .map(|record| (record.identity.system.clone(), record.identity.name.clone()))
         .collect();
     let lines = parsed.lines.clone();
-    let line_of = |index: usize| lines.get(index).copied().flatten().map(|line| format!(":{line}")).unwrap_or_default();
+    let line_of = |index: usize| {
+        lines
+            .get(index)
+            .copied()
+            .flatten()
+            .map(|line| format!(":{line}"))
+            .unwrap_or_default()
+    };
     let started = std::time::Instant::now();
     let mut records = parsed.identities.into_iter();
-    let summary = store.import(&settings.actor, &file, &parsed.parties, &mut records).map_err(|error| match error {
-        StoreError::ImportRecord { index, name, message } => {
-            crate::usage(format!("{file}{}: identities[{}] ({name}): {message}; nothing was imported", line_of(index - 1), index - 1))
-        }
-        StoreError::DuplicateIdentity { system, name } => {
-            let matching: Vec<usize> = keys
-                .iter()
-                .enumerate()
-                .filter(|(_, key)| key.0 == system && key.1 == name)
-                .map(|(index, _)| index)
-                .collect();
-            let index = if matching.len() > 1 { matching[1] } else { matching.first().copied().unwrap_or(0) };
-            let why = if matching.len() > 1 { "appears twice in the file" } else { "already exists" };
-            crate::usage(format!(
-                "{file}{}: identities[{index}].name: identity '{system}/{name}' {why}; nothing was imported",
-                line_of(index)
-            ))
-        }
-        other => other.into(),
-    })?;
+    let summary = store
+        .import(&settings.actor, &file, &parsed.parties, &mut records)
+        .map_err(|error| match error {
+            StoreError::ImportRecord { index, name, message } => crate::usage(format!(
+                "{file}{}: identities[{}] ({name}): {message}; nothing was imported",
+                line_of(index - 1),
+                index - 1
+            )),
+            StoreError::DuplicateIdentity { system, name } => {
+                let matching: Vec<usize> = keys
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, key)| key.0 == system && key.1 == name)
+                    .map(|(index, _)| index)
+                    .collect();
+                let index = if matching.len() > 1 {
+                    matching[1]
+                } else {
+                    matching.first().copied().unwrap_or(0)
+                };
+                let why = if matching.len() > 1 {
+                    "appears twice in the file"
+                } else {
+                    "already exists"
+                };
+                crate::usage(format!(
+                    "{file}{}: identities[{index}].name: identity '{system}/{name}' {why}; nothing was imported",
+                    line_of(index)
+                ))
+            }
+            other => other.into(),
+        })?;
     eprintln!(
         "imported {} identities, {} credentials, {} new parties from {file} ({} audit events, {:.2} s)",
         summary.identities,
@@ -72,7 +91,11 @@ pub fn export(globals: &Globals, _args: &ExportArgs) -> anyhow::Result<ExitCode>
             .collect();
         identities.push(record);
     }
-    let inventory = InventoryFile { version: FILE_FORMAT_VERSION, parties, identities };
+    let inventory = InventoryFile {
+        version: FILE_FORMAT_VERSION,
+        parties,
+        identities,
+    };
     match settings.output {
         OutputFormat::Table | OutputFormat::Json => write_stdout(|out| {
             serde_json::to_writer_pretty(&mut *out, &inventory)?;
@@ -91,14 +114,21 @@ pub fn export(globals: &Globals, _args: &ExportArgs) -> anyhow::Result<ExitCode>
             writer.flush()
         })?,
         OutputFormat::Jsonl => {
-            return Err(crate::usage("export writes json, yaml or csv (an inventory file), not jsonl"));
+            return Err(crate::usage(
+                "export writes json, yaml or csv (an inventory file), not jsonl",
+            ));
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn csv_row(record: &IdentityRecord) -> Vec<String> {
-    let pairs = |map: Vec<(String, String)>| map.into_iter().map(|(key, value)| format!("{key}={value}")).collect::<Vec<_>>().join(";");
+    let pairs = |map: Vec<(String, String)>| {
+        map.into_iter()
+            .map(|(key, value)| format!("{key}={value}"))
+            .collect::<Vec<_>>()
+            .join(";")
+    };
     vec![
         cell(&record.id),
         record.name.clone(),
@@ -113,8 +143,20 @@ fn csv_row(record: &IdentityRecord) -> Vec<String> {
         record.backup_approvers.join(";"),
         cell(&record.control_owner),
         cell(&record.purpose),
-        pairs(record.scope.iter().flat_map(|(key, values)| values.0.iter().map(move |value| (key.clone(), value.clone()))).collect()),
-        pairs(record.labels.iter().map(|(key, value)| (key.clone(), value.clone())).collect()),
+        pairs(
+            record
+                .scope
+                .iter()
+                .flat_map(|(key, values)| values.0.iter().map(move |value| (key.clone(), value.clone())))
+                .collect(),
+        ),
+        pairs(
+            record
+                .labels
+                .iter()
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect(),
+        ),
         instant_cell(record.created_at),
         instant_cell(record.expires_at),
         cell(&record.review_due),

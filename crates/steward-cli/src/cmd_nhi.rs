@@ -10,14 +10,38 @@ use steward_core::{IdentityPatch, NewIdentity, Policy, Provenance, Roles};
 use steward_store::IdentityFilter;
 
 const HEADERS: &[&str] = &[
-    "id", "name", "kind", "system", "external_id", "environment", "tier", "state", "business_owner",
-    "technical_steward", "backup_approvers", "control_owner", "purpose", "scope", "expires_at", "review_due",
+    "id",
+    "name",
+    "kind",
+    "system",
+    "external_id",
+    "environment",
+    "tier",
+    "state",
+    "business_owner",
+    "technical_steward",
+    "backup_approvers",
+    "control_owner",
+    "purpose",
+    "scope",
+    "expires_at",
+    "review_due",
     "last_used_at",
 ];
 
 /// Columns shown in table output (CSV and JSON carry all of [`HEADERS`]).
-const TABLE_COLUMNS: &[&str] =
-    &["id", "name", "kind", "system", "environment", "tier", "state", "business_owner", "technical_steward", "review_due"];
+const TABLE_COLUMNS: &[&str] = &[
+    "id",
+    "name",
+    "kind",
+    "system",
+    "environment",
+    "tier",
+    "state",
+    "business_owner",
+    "technical_steward",
+    "review_due",
+];
 
 fn scope_text(record: &IdentityRecord) -> String {
     record
@@ -54,7 +78,13 @@ fn table_row(record: &IdentityRecord) -> Vec<String> {
     let full = row(record);
     TABLE_COLUMNS
         .iter()
-        .map(|column| full[HEADERS.iter().position(|header| header == column).expect("known column")].clone())
+        .map(|column| {
+            full[HEADERS
+                .iter()
+                .position(|header| header == column)
+                .expect("known column")]
+            .clone()
+        })
         .collect()
 }
 
@@ -69,7 +99,10 @@ pub fn run(globals: &Globals, command: &NhiCommand) -> anyhow::Result<ExitCode> 
             let (mut store, _) = settings.open_store()?;
             let before = store.identity(&args.identity)?.state;
             let identity = store.transition_identity(&settings.actor, &args.identity, args.to, &args.reason)?;
-            println!("{}/{}: {} -> {}", identity.system, identity.name, before, identity.state);
+            println!(
+                "{}/{}: {} -> {}",
+                identity.system, identity.name, before, identity.state
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -102,11 +135,17 @@ fn add(settings: &Settings, args: &NhiAddArgs) -> anyhow::Result<()> {
         },
         created_at: args.created.unwrap_or(now),
         expires_at: args.expires,
-        review_due: Some(args.review_due.unwrap_or_else(|| Policy::default().default_review_due(args.tier, now))),
+        review_due: Some(
+            args.review_due
+                .unwrap_or_else(|| Policy::default().default_review_due(args.tier, now)),
+        ),
         last_attested_at: None,
         last_used_at: None,
         last_rotated_at: None,
-        provenance: Provenance { source: "manual".into(), observed_at: now },
+        provenance: Provenance {
+            source: "manual".into(),
+            observed_at: now,
+        },
     };
     let (mut store, _) = settings.open_store()?;
     let identity = store.add_identity(&settings.actor, identity)?;
@@ -124,7 +163,11 @@ fn list(settings: &Settings, args: &NhiListArgs) -> anyhow::Result<()> {
         party: args.party.clone(),
         limit: args.limit,
     };
-    let records: Vec<IdentityRecord> = store.identities(&filter)?.iter().map(IdentityRecord::from_identity).collect();
+    let records: Vec<IdentityRecord> = store
+        .identities(&filter)?
+        .iter()
+        .map(IdentityRecord::from_identity)
+        .collect();
     match settings.output {
         crate::cli::OutputFormat::Table => print_listing(settings.output, &records, TABLE_COLUMNS, table_row),
         format => print_listing(format, &records, HEADERS, row),
@@ -142,10 +185,17 @@ struct IdentityDetailRecord {
 fn show(settings: &Settings, reference: &str) -> anyhow::Result<()> {
     let mut store = settings.open_store_read_only()?;
     let detail = store.credentials(reference)?;
-    let locations: Vec<LocationRecord> =
-        store.locations(reference)?.iter().map(LocationRecord::from_location).collect();
+    let locations: Vec<LocationRecord> = store
+        .locations(reference)?
+        .iter()
+        .map(LocationRecord::from_location)
+        .collect();
     let mut record = IdentityRecord::from_identity(&detail.identity);
-    record.credentials = detail.credentials.iter().map(CredentialRecord::from_credential).collect();
+    record.credentials = detail
+        .credentials
+        .iter()
+        .map(CredentialRecord::from_credential)
+        .collect();
     match settings.output {
         crate::cli::OutputFormat::Table => {
             let mut fields: Vec<(&str, String)> = HEADERS.iter().copied().zip(row(&record)).collect();
@@ -153,7 +203,15 @@ fn show(settings: &Settings, reference: &str) -> anyhow::Result<()> {
                 ("created_at", instant_cell(record.created_at)),
                 ("last_attested_at", instant_cell(record.last_attested_at)),
                 ("last_rotated_at", instant_cell(record.last_rotated_at)),
-                ("labels", record.labels.iter().map(|(key, value)| format!("{key}={value}")).collect::<Vec<_>>().join(",")),
+                (
+                    "labels",
+                    record
+                        .labels
+                        .iter()
+                        .map(|(key, value)| format!("{key}={value}"))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                ),
                 ("source", cell(&record.source)),
             ]);
             print_record(settings.output, &record, &fields)?;
@@ -181,18 +239,33 @@ fn show(settings: &Settings, reference: &str) -> anyhow::Result<()> {
                 Ok(())
             })
         }
-        format => print_record(format, &IdentityDetailRecord { identity: record, locations }, &[]),
+        format => print_record(
+            format,
+            &IdentityDetailRecord {
+                identity: record,
+                locations,
+            },
+            &[],
+        ),
     }
 }
 
 fn set(settings: &Settings, args: &NhiSetArgs) -> anyhow::Result<()> {
     let backups = args.backups.clone().map(|update| match update {
         Update::Clear => Vec::new(),
-        Update::Set(text) => text.split(',').map(str::trim).filter(|handle| !handle.is_empty()).map(str::to_string).collect(),
+        Update::Set(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|handle| !handle.is_empty())
+            .map(str::to_string)
+            .collect(),
     });
     let patch = IdentityPatch {
         purpose: args.purpose.clone().map(Update::into_option),
-        scope: args.scope.clone().map(|update| update.into_option().unwrap_or_default()),
+        scope: args
+            .scope
+            .clone()
+            .map(|update| update.into_option().unwrap_or_default()),
         tier: args.tier,
         environment: args.environment.clone(),
         external_id: args.external_id.clone().map(Update::into_option),
@@ -207,7 +280,9 @@ fn set(settings: &Settings, args: &NhiSetArgs) -> anyhow::Result<()> {
         attested_at: args.attest.then_some(settings.actor.now),
     };
     if patch.is_empty() {
-        return Err(crate::usage("nhi set: nothing to change (give at least one field flag; see --help)"));
+        return Err(crate::usage(
+            "nhi set: nothing to change (give at least one field flag; see --help)",
+        ));
     }
     let (mut store, _) = settings.open_store()?;
     let identity = store.update_identity(&settings.actor, &args.identity, &patch, args.reason.as_deref())?;

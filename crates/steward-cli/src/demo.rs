@@ -96,7 +96,9 @@ const UPPER_DIGITS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 const HEX: &[u8] = b"0123456789abcdef";
 
-const TEAMS: &[&str] = &["payments", "platform", "data", "growth", "support", "security", "ml", "identity"];
+const TEAMS: &[&str] = &[
+    "payments", "platform", "data", "growth", "support", "security", "ml", "identity",
+];
 
 const PEOPLE: &[(&str, &str, &str)] = &[
     ("alice.ng", "Alice Ng", "payments"),
@@ -142,34 +144,144 @@ struct Template {
 }
 
 const TEMPLATES: &[Template] = &[
-    Template { system: "aws", kind: IdentityKind::ServiceAccount, credential: Some(CredentialKind::AccessKey), workloads: &["billing-export", "s3-backup", "cost-report", "log-shipper", "terraform-ci", "invoice-sync"], data: &["invoices", "backups", "logs", "billing"] },
-    Template { system: "aws", kind: IdentityKind::WorkloadIdentity, credential: None, workloads: &["eks-orders", "lambda-thumbnails", "ecs-payments", "batch-etl"], data: &["orders", "images", "payments", "warehouse"] },
-    Template { system: "gcp", kind: IdentityKind::ServiceAccount, credential: Some(CredentialKind::PrivateKey), workloads: &["bigquery-loader", "gcs-archiver", "vertex-trainer", "pubsub-bridge"], data: &["analytics", "archives", "models", "events"] },
-    Template { system: "gcp", kind: IdentityKind::ApiKey, credential: Some(CredentialKind::ApiKey), workloads: &["maps-frontend", "translate-support"], data: &["geodata", "tickets"] },
-    Template { system: "azure", kind: IdentityKind::ServiceAccount, credential: Some(CredentialKind::ClientSecret), workloads: &["ad-sync", "blob-reporting", "graph-mailer"], data: &["directory", "reports", "mail"] },
-    Template { system: "kubernetes", kind: IdentityKind::ServiceAccount, credential: Some(CredentialKind::Token), workloads: &["argo-deployer", "prometheus", "cert-manager", "external-dns", "ingress-controller"], data: &["cluster", "metrics", "certificates", "dns"] },
-    Template { system: "github", kind: IdentityKind::DeployKey, credential: Some(CredentialKind::SshKey), workloads: &["infra-repo", "website-repo", "charts-repo"], data: &["source"] },
-    Template { system: "github", kind: IdentityKind::PersonalAccessToken, credential: Some(CredentialKind::Token), workloads: &["release-bot", "dependabot-sync", "docs-publisher"], data: &["source", "packages"] },
-    Template { system: "github", kind: IdentityKind::Bot, credential: Some(CredentialKind::PrivateKey), workloads: &["merge-queue-app", "changelog-app"], data: &["source"] },
-    Template { system: "postgres", kind: IdentityKind::ServiceAccount, credential: Some(CredentialKind::Password), workloads: &["orders-api", "reporting-ro", "migrations", "replication"], data: &["orders", "customers", "payments"] },
-    Template { system: "redis", kind: IdentityKind::ServiceAccount, credential: Some(CredentialKind::Password), workloads: &["session-cache", "rate-limiter", "queue-worker"], data: &["sessions", "counters", "jobs"] },
-    Template { system: "ldap", kind: IdentityKind::ServiceAccount, credential: Some(CredentialKind::Password), workloads: &["jenkins-bind", "vpn-bind", "wiki-bind"], data: &["directory"] },
-    Template { system: "vault", kind: IdentityKind::ServiceAccount, credential: Some(CredentialKind::Token), workloads: &["approle-payments", "approle-ci", "pki-issuer"], data: &["secrets", "certificates"] },
-    Template { system: "slack", kind: IdentityKind::Bot, credential: Some(CredentialKind::Token), workloads: &["incident-bot", "deploy-notifier", "standup-bot"], data: &["messages"] },
-    Template { system: "openai", kind: IdentityKind::AiAgent, credential: Some(CredentialKind::ApiKey), workloads: &["support-triage-agent", "code-review-agent", "sql-assistant"], data: &["tickets", "source", "warehouse"] },
+    Template {
+        system: "aws",
+        kind: IdentityKind::ServiceAccount,
+        credential: Some(CredentialKind::AccessKey),
+        workloads: &[
+            "billing-export",
+            "s3-backup",
+            "cost-report",
+            "log-shipper",
+            "terraform-ci",
+            "invoice-sync",
+        ],
+        data: &["invoices", "backups", "logs", "billing"],
+    },
+    Template {
+        system: "aws",
+        kind: IdentityKind::WorkloadIdentity,
+        credential: None,
+        workloads: &["eks-orders", "lambda-thumbnails", "ecs-payments", "batch-etl"],
+        data: &["orders", "images", "payments", "warehouse"],
+    },
+    Template {
+        system: "gcp",
+        kind: IdentityKind::ServiceAccount,
+        credential: Some(CredentialKind::PrivateKey),
+        workloads: &["bigquery-loader", "gcs-archiver", "vertex-trainer", "pubsub-bridge"],
+        data: &["analytics", "archives", "models", "events"],
+    },
+    Template {
+        system: "gcp",
+        kind: IdentityKind::ApiKey,
+        credential: Some(CredentialKind::ApiKey),
+        workloads: &["maps-frontend", "translate-support"],
+        data: &["geodata", "tickets"],
+    },
+    Template {
+        system: "azure",
+        kind: IdentityKind::ServiceAccount,
+        credential: Some(CredentialKind::ClientSecret),
+        workloads: &["ad-sync", "blob-reporting", "graph-mailer"],
+        data: &["directory", "reports", "mail"],
+    },
+    Template {
+        system: "kubernetes",
+        kind: IdentityKind::ServiceAccount,
+        credential: Some(CredentialKind::Token),
+        workloads: &[
+            "argo-deployer",
+            "prometheus",
+            "cert-manager",
+            "external-dns",
+            "ingress-controller",
+        ],
+        data: &["cluster", "metrics", "certificates", "dns"],
+    },
+    Template {
+        system: "github",
+        kind: IdentityKind::DeployKey,
+        credential: Some(CredentialKind::SshKey),
+        workloads: &["infra-repo", "website-repo", "charts-repo"],
+        data: &["source"],
+    },
+    Template {
+        system: "github",
+        kind: IdentityKind::PersonalAccessToken,
+        credential: Some(CredentialKind::Token),
+        workloads: &["release-bot", "dependabot-sync", "docs-publisher"],
+        data: &["source", "packages"],
+    },
+    Template {
+        system: "github",
+        kind: IdentityKind::Bot,
+        credential: Some(CredentialKind::PrivateKey),
+        workloads: &["merge-queue-app", "changelog-app"],
+        data: &["source"],
+    },
+    Template {
+        system: "postgres",
+        kind: IdentityKind::ServiceAccount,
+        credential: Some(CredentialKind::Password),
+        workloads: &["orders-api", "reporting-ro", "migrations", "replication"],
+        data: &["orders", "customers", "payments"],
+    },
+    Template {
+        system: "redis",
+        kind: IdentityKind::ServiceAccount,
+        credential: Some(CredentialKind::Password),
+        workloads: &["session-cache", "rate-limiter", "queue-worker"],
+        data: &["sessions", "counters", "jobs"],
+    },
+    Template {
+        system: "ldap",
+        kind: IdentityKind::ServiceAccount,
+        credential: Some(CredentialKind::Password),
+        workloads: &["jenkins-bind", "vpn-bind", "wiki-bind"],
+        data: &["directory"],
+    },
+    Template {
+        system: "vault",
+        kind: IdentityKind::ServiceAccount,
+        credential: Some(CredentialKind::Token),
+        workloads: &["approle-payments", "approle-ci", "pki-issuer"],
+        data: &["secrets", "certificates"],
+    },
+    Template {
+        system: "slack",
+        kind: IdentityKind::Bot,
+        credential: Some(CredentialKind::Token),
+        workloads: &["incident-bot", "deploy-notifier", "standup-bot"],
+        data: &["messages"],
+    },
+    Template {
+        system: "openai",
+        kind: IdentityKind::AiAgent,
+        credential: Some(CredentialKind::ApiKey),
+        workloads: &["support-triage-agent", "code-review-agent", "sql-assistant"],
+        data: &["tickets", "source", "warehouse"],
+    },
 ];
 
 /// Builds the demo into an empty store. `identities` is at least 200.
 pub fn build_demo(store: &mut dyn Store, key: &FingerprintKey, identities: u32) -> Result<DemoSummary, StoreError> {
     let now: jiff::Timestamp = DEMO_NOW.parse().expect("valid demo date");
-    let actor = Actor { name: "demo".into(), now };
+    let actor = Actor {
+        name: "demo".into(),
+        now,
+    };
     let days_ago = |days: i64| steward_core::time::add_days(now, -days);
-    let mut random = Random(0x5EED_0F_57E3A2D);
+    let mut random = Random(0x0005_EED0_F57E_3A2D);
     let policy = Policy::default();
 
     let mut parties: Vec<NewParty> = TEAMS
         .iter()
-        .map(|team| NewParty { display_name: Some(format!("{team} team")), kind: PartyKind::Team, ..NewParty::from_handle(&format!("team-{team}")) })
+        .map(|team| NewParty {
+            display_name: Some(format!("{team} team")),
+            kind: PartyKind::Team,
+            ..NewParty::from_handle(&format!("team-{team}"))
+        })
         .collect();
     for (user, name, team) in PEOPLE {
         parties.push(NewParty {
@@ -178,7 +290,8 @@ pub fn build_demo(store: &mut dyn Store, key: &FingerprintKey, identities: u32) 
             ..NewParty::from_handle(&email(user))
         });
     }
-    let active_people: Vec<&(&str, &str, &str)> = PEOPLE.iter().filter(|(user, _, _)| !DEPARTED.contains(user)).collect();
+    let active_people: Vec<&(&str, &str, &str)> =
+        PEOPLE.iter().filter(|(user, _, _)| !DEPARTED.contains(user)).collect();
 
     let mut records = Vec::with_capacity(identities as usize);
     // Secrets kept in memory only long enough to plant shared copies and leaks.
@@ -197,7 +310,14 @@ pub fn build_demo(store: &mut dyn Store, key: &FingerprintKey, identities: u32) 
         let count = name_counts.entry(format!("{}/{base}", template.system)).or_default();
         *count += 1;
         let name = if *count == 1 { base } else { format!("{base}-{count}") };
-        let tier = *random.pick(&[Tier::Critical, Tier::High, Tier::High, Tier::Medium, Tier::Medium, Tier::Low]);
+        let tier = *random.pick(&[
+            Tier::Critical,
+            Tier::High,
+            Tier::High,
+            Tier::Medium,
+            Tier::Medium,
+            Tier::Low,
+        ]);
         let (user, _, team) = **random.pick(&active_people);
         let backup = loop {
             let (candidate, _, _) = **random.pick(&active_people);
@@ -207,7 +327,9 @@ pub fn build_demo(store: &mut dyn Store, key: &FingerprintKey, identities: u32) 
         };
         let data = *random.pick(template.data);
         let mut scope = Scope::default();
-        scope.insert("system", workload.split('-').next().unwrap_or(workload)).expect("valid scope");
+        scope
+            .insert("system", workload.split('-').next().unwrap_or(workload))
+            .expect("valid scope");
         scope.insert("data", data).expect("valid scope");
         scope.insert("env", environment).expect("valid scope");
         let created_days = 30 + random.below(900) as i64;
@@ -231,11 +353,16 @@ pub fn build_demo(store: &mut dyn Store, key: &FingerprintKey, identities: u32) 
             },
             created_at: days_ago(created_days),
             expires_at: None,
-            review_due: Some(steward_core::time::utc_date(days_ago(-(10 + random.below(tier_policy.review_interval_days as u64 - 10) as i64)))),
+            review_due: Some(steward_core::time::utc_date(days_ago(
+                -(10 + random.below(tier_policy.review_interval_days as u64 - 10) as i64),
+            ))),
             last_attested_at: Some(days_ago(random.below(60) as i64)),
             last_used_at: Some(days_ago(random.below(5) as i64)),
             last_rotated_at: None,
-            provenance: Provenance { source: "demo".into(), observed_at: now },
+            provenance: Provenance {
+                source: "demo".into(),
+                observed_at: now,
+            },
         };
         // A compliant credential: younger than the tier's cadence, expiring within its max TTL.
         let mut credentials = Vec::new();
@@ -258,7 +385,15 @@ pub fn build_demo(store: &mut dyn Store, key: &FingerprintKey, identities: u32) 
         }
         if let Some(problem) = problem {
             identity.labels.insert("demo.problem".into(), problem.into());
-            plant(problem, &mut identity, &mut credentials, &mut identity_secrets, &mut random, key, now);
+            plant(
+                problem,
+                &mut identity,
+                &mut credentials,
+                &mut identity_secrets,
+                &mut random,
+                key,
+                now,
+            );
         }
         if problem.is_none() && index % 25 == 5 {
             // A request waiting for approval: no credential issued yet.
@@ -278,10 +413,15 @@ pub fn build_demo(store: &mut dyn Store, key: &FingerprintKey, identities: u32) 
 
     // Shared and cross-environment secrets: consecutive examples of the rule share one.
     for rule in ["shared", "cross-environment"] {
-        let members: Vec<usize> = (0..records.len()).filter(|index| problems[*index] == Some(rule)).collect();
+        let members: Vec<usize> = (0..records.len())
+            .filter(|index| problems[*index] == Some(rule))
+            .collect();
         for pair in members.chunks(2) {
             if let [first, second] = pair {
-                let shared = secrets[*first].first().cloned().unwrap_or_else(|| secret_for(CredentialKind::ApiKey, &mut random));
+                let shared = secrets[*first]
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| secret_for(CredentialKind::ApiKey, &mut random));
                 if rule == "cross-environment" {
                     records[*first].identity.environment = "prod".into();
                     records[*second].identity.environment = "staging".into();
@@ -318,7 +458,10 @@ pub fn build_demo(store: &mut dyn Store, key: &FingerprintKey, identities: u32) 
 
     // Copies of secrets: leaks in code, chat and tickets; a revoked key still referenced.
     let places = [
-        (LocationKind::RepositoryFile, "git@example.com:acme/monolith.git@3f2a9c1:config/settings.py:42"),
+        (
+            LocationKind::RepositoryFile,
+            "git@example.com:acme/monolith.git@3f2a9c1:config/settings.py:42",
+        ),
         (LocationKind::ChatMessage, "slack:#deployments/1730901234.000200"),
         (LocationKind::Ticket, "jira:OPS-1432#comment-99812"),
         (LocationKind::Document, "confluence:Runbooks/Payments+Failover"),
@@ -335,7 +478,12 @@ pub fn build_demo(store: &mut dyn Store, key: &FingerprintKey, identities: u32) 
                 summary.locations += 1;
                 if problem == "revoked-but-referenced" {
                     if let Some(credential) = store.credentials(&reference)?.credentials.first() {
-                        store.revoke_credential(&actor, &reference, &credential.id.0.to_string(), "rotated after incident INC-2291")?;
+                        store.revoke_credential(
+                            &actor,
+                            &reference,
+                            &credential.id.0.to_string(),
+                            "rotated after incident INC-2291",
+                        )?;
                     }
                 }
             }
@@ -394,7 +542,12 @@ fn external_id(template: &Template, workload: &str, random: &mut Random) -> Stri
         ("aws", _) => format!("AIDA{}", random.text(UPPER_DIGITS, 17)),
         ("gcp", IdentityKind::ServiceAccount) => format!("{workload}@acme-prod.iam.gserviceaccount.com"),
         ("kubernetes", _) => format!("system:serviceaccount:{workload}:{workload}"),
-        ("azure", _) => format!("{}-{}-4{}", random.text(HEX, 8), random.text(HEX, 4), random.text(HEX, 3)),
+        ("azure", _) => format!(
+            "{}-{}-4{}",
+            random.text(HEX, 8),
+            random.text(HEX, 4),
+            random.text(HEX, 3)
+        ),
         _ => format!("{}-{}", template.system, random.text(HEX, 12)),
     }
 }
@@ -448,7 +601,9 @@ fn plant(
             identity.roles.business_owner = None;
             identity.roles.technical_steward = None;
         }
-        "owner-departed" => identity.roles.business_owner = Some(email(DEPARTED[random.below(DEPARTED.len() as u64) as usize])),
+        "owner-departed" => {
+            identity.roles.business_owner = Some(email(DEPARTED[random.below(DEPARTED.len() as u64) as usize]))
+        }
         "no-backup-approver" => {
             identity.tier = Tier::Critical;
             identity.roles.backup_approvers.clear();
@@ -492,13 +647,19 @@ fn plant(
             identity.labels.insert("grants.unused_days".into(), "180".into());
         }
         "human-use" => {
-            identity.labels.insert("usage.interactive_login".into(), "console, Mozilla/5.0 (Macintosh)".into());
+            identity.labels.insert(
+                "usage.interactive_login".into(),
+                "console, Mozilla/5.0 (Macintosh)".into(),
+            );
         }
         "customer-key-orphaned" => {
             identity.kind = IdentityKind::ApiKey;
             identity.system = "customer-api".into();
-            identity.scope = Scope::parse("customer=globex,workflow=invoice-export,data=invoices").expect("valid scope");
-            identity.labels.insert("customer.contract_end".into(), "2026-06-30".into());
+            identity.scope =
+                Scope::parse("customer=globex,workflow=invoice-export,data=invoices").expect("valid scope");
+            identity
+                .labels
+                .insert("customer.contract_end".into(), "2026-06-30".into());
             ensure_credential(credentials, secrets);
         }
         "third-party-unreviewed" => {
@@ -509,7 +670,9 @@ fn plant(
             identity.last_attested_at = None;
         }
         "anomalous-use" => {
-            identity.labels.insert("usage.anomaly".into(), "calls from a new ASN at 03:12 UTC".into());
+            identity
+                .labels
+                .insert("usage.anomaly".into(), "calls from a new ASN at 03:12 UTC".into());
         }
         _ => {}
     }

@@ -3,7 +3,7 @@
 //! before anything is written, and the import itself is one transaction.
 
 use crate::cli::FileFormat;
-use crate::records::{IdentityRecord, InventoryFile, FILE_FORMAT_VERSION, ScopeValues};
+use crate::records::{FILE_FORMAT_VERSION, IdentityRecord, InventoryFile, ScopeValues};
 use std::collections::BTreeMap;
 use std::path::Path;
 use steward_core::NewParty;
@@ -24,7 +24,11 @@ pub fn detect_format(path: &Path, explicit: Option<FileFormat>) -> anyhow::Resul
     if let Some(format) = explicit {
         return Ok(format);
     }
-    let extension = path.extension().and_then(|extension| extension.to_str()).unwrap_or("").to_ascii_lowercase();
+    let extension = path
+        .extension()
+        .and_then(|extension| extension.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     match extension.as_str() {
         "yaml" | "yml" => Ok(FileFormat::Yaml),
         "json" => Ok(FileFormat::Json),
@@ -46,8 +50,49 @@ fn bare_message(message: String) -> String {
 
 fn document_error(file: &str, line: Option<usize>, path: String, message: String) -> anyhow::Error {
     let location = line.map(|line| format!(":{line}")).unwrap_or_default();
-    let field = if path.is_empty() || path == "." { String::new() } else { format!("{path}: ") };
-    crate::usage(format!("{file}{location}: {field}{}", bare_message(message)))
+    let mut message = bare_message(message);
+    // serde_norway prefixes its own (shorter) path; ours is printed already.
+    if let Some((prefix, rest)) = message.split_once(": ") {
+        if !prefix.is_empty() && path.starts_with(prefix) {
+            message = rest.to_string();
+        }
+    }
+    let field = if path.is_empty() || path == "." {
+        String::new()
+    } else {
+        format!("{path}: ")
+    };
+    crate::usage(format!("{file}{location}: {field}{message}"))
+}
+
+/// YAML parsers report a bad value at the start of its enclosing mapping; move the line
+/// forward to the key named by the last segment of `path`, when it is there.
+fn refine_yaml_line(text: &str, line: usize, path: &str) -> usize {
+    let Some(key) = path.rsplit('.').next().filter(|key| !key.contains('[') && !key.is_empty()) else {
+        return line;
+    };
+    let key_prefix = format!("{key}:");
+    let mut lines = text.lines().enumerate().skip(line.saturating_sub(1));
+    let Some((_, first)) = lines.next() else { return line };
+    let first_content = first.trim_start_matches([' ', '-']);
+    if first_content.starts_with(&key_prefix) {
+        return line;
+    }
+    let indent = first.len() - first_content.len();
+    for (number, candidate) in lines {
+        let content = candidate.trim_start_matches([' ', '-']);
+        if content.is_empty() || content.starts_with('#') {
+            continue;
+        }
+        let candidate_indent = candidate.len() - content.len();
+        if candidate_indent < indent || (candidate_indent == indent && candidate.trim_start().starts_with('-')) {
+            break;
+        }
+        if candidate_indent == indent && content.starts_with(&key_prefix) {
+            return number + 1;
+        }
+    }
+    line
 }
 
 /// Finds the line where the `index`-th identity (named `name`) is declared in a YAML or
@@ -69,7 +114,11 @@ pub fn locate_identity_line(text: &str, records: &[(String, String)], index: usi
         let key_rest = trimmed
             .strip_prefix("name:")
             .or_else(|| trimmed.strip_prefix("\"name\":"))
-            .map(|rest| rest.trim().trim_end_matches(',').trim_matches(|c| c == '"' || c == '\''));
+            .map(|rest| {
+                rest.trim()
+                    .trim_end_matches(',')
+                    .trim_matches(|c| c == '"' || c == '\'')
+            });
         if key_rest == Some(name.as_str()) {
             if seen == occurrence {
                 return Some(number + 1);
@@ -87,9 +136,14 @@ fn convert(file: &str, text: &str, inventory: InventoryFile, now: jiff::Timestam
             inventory.version
         )));
     }
-    let names: Vec<(String, String)> =
-        inventory.identities.iter().map(|record| (record.system.clone(), record.name.clone())).collect();
-    let lines: Vec<Option<usize>> = (0..names.len()).map(|index| locate_identity_line(text, &names, index)).collect();
+    let names: Vec<(String, String)> = inventory
+        .identities
+        .iter()
+        .map(|record| (record.system.clone(), record.name.clone()))
+        .collect();
+    let lines: Vec<Option<usize>> = (0..names.len())
+        .map(|index| locate_identity_line(text, &names, index))
+        .collect();
     let mut parties = Vec::with_capacity(inventory.parties.len());
     for (index, party) in inventory.parties.iter().enumerate() {
         steward_core::party::validate_handle(&party.handle)
@@ -102,7 +156,9 @@ fn convert(file: &str, text: &str, inventory: InventoryFile, now: jiff::Timestam
         let fail = |field: String, message: String| {
             document_error(file, lines[index], format!("identities[{index}].{field}"), message)
         };
-        let identity = record.to_new_identity(&source, now).map_err(|(field, message)| fail(field, message))?;
+        let identity = record
+            .to_new_identity(&source, now)
+            .map_err(|(field, message)| fail(field, message))?;
         let mut credentials = Vec::with_capacity(record.credentials.len());
         for (position, credential) in record.credentials.iter().enumerate() {
             credentials.push(
@@ -113,18 +169,45 @@ fn convert(file: &str, text: &str, inventory: InventoryFile, now: jiff::Timestam
         }
         identities.push(ImportIdentity { identity, credentials });
     }
-    Ok(ParsedInventory { parties, identities, lines })
+    Ok(ParsedInventory {
+        parties,
+        identities,
+        lines,
+    })
 }
 
 /// Columns of the CSV format (one identity per row; lists separated by `;`).
 pub const CSV_COLUMNS: &[&str] = &[
-    "id", "name", "kind", "system", "external_id", "environment", "tier", "state", "business_owner",
-    "technical_steward", "backup_approvers", "control_owner", "purpose", "scope", "labels", "created_at",
-    "expires_at", "review_due", "last_attested_at", "last_used_at", "last_rotated_at", "source",
+    "id",
+    "name",
+    "kind",
+    "system",
+    "external_id",
+    "environment",
+    "tier",
+    "state",
+    "business_owner",
+    "technical_steward",
+    "backup_approvers",
+    "control_owner",
+    "purpose",
+    "scope",
+    "labels",
+    "created_at",
+    "expires_at",
+    "review_due",
+    "last_attested_at",
+    "last_used_at",
+    "last_rotated_at",
+    "source",
 ];
 
 fn split_list(text: &str) -> Vec<String> {
-    text.split([';', ',']).map(str::trim).filter(|item| !item.is_empty()).map(str::to_string).collect()
+    text.split([';', ','])
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 fn csv_record(headers: &[String], values: &csv::StringRecord) -> Result<IdentityRecord, (String, String)> {
@@ -143,15 +226,19 @@ fn csv_record(headers: &[String], values: &csv::StringRecord) -> Result<Identity
                     let (key, item) = pair
                         .split_once('=')
                         .ok_or_else(|| (header.clone(), format!("'{pair}' is not key=value")))?;
-                    map.entry(key.trim().to_string()).or_default().push(item.trim().to_string());
+                    map.entry(key.trim().to_string())
+                        .or_default()
+                        .push(item.trim().to_string());
                 }
                 if header == "labels" {
                     let labels: BTreeMap<String, String> =
                         map.into_iter().map(|(key, values)| (key, values.join(";"))).collect();
                     serde_json::json!(labels)
                 } else {
-                    let scope: BTreeMap<String, ScopeValues> =
-                        map.into_iter().map(|(key, values)| (key, ScopeValues(values))).collect();
+                    let scope: BTreeMap<String, ScopeValues> = map
+                        .into_iter()
+                        .map(|(key, values)| (key, ScopeValues(values)))
+                        .collect();
                     serde_json::to_value(scope).expect("scope serializes")
                 }
             }
@@ -162,7 +249,10 @@ fn csv_record(headers: &[String], values: &csv::StringRecord) -> Result<Identity
     let value = serde_json::Value::Object(object);
     serde_path_to_error::deserialize(value).map_err(|error| {
         let path = error.path().to_string();
-        (if path == "." { "record".to_string() } else { path }, bare_message(error.into_inner().to_string()))
+        (
+            if path == "." { "record".to_string() } else { path },
+            bare_message(error.into_inner().to_string()),
+        )
     })
 }
 
@@ -187,21 +277,37 @@ fn read_csv(file: &str, text: &str, now: jiff::Timestamp) -> anyhow::Result<Pars
     let mut lines = Vec::new();
     for result in reader.records() {
         let values = result.map_err(|error| {
-            let line = error.position().map(|position| format!(":{}", position.line())).unwrap_or_default();
+            let line = error
+                .position()
+                .map(|position| format!(":{}", position.line()))
+                .unwrap_or_default();
             crate::usage(format!("{file}{line}: {error}"))
         })?;
         let line = values.position().map(|position| position.line() as usize);
         let fail = |field: String, message: String| document_error(file, line, format!("column {field}"), message);
         let record = csv_record(&headers, &values).map_err(|(field, message)| fail(field, message))?;
-        let identity = record.to_new_identity(&source, now).map_err(|(field, message)| fail(field, message))?;
-        identities.push(ImportIdentity { identity, credentials: Vec::new() });
+        let identity = record
+            .to_new_identity(&source, now)
+            .map_err(|(field, message)| fail(field, message))?;
+        identities.push(ImportIdentity {
+            identity,
+            credentials: Vec::new(),
+        });
         lines.push(line);
     }
-    Ok(ParsedInventory { parties: Vec::new(), identities, lines })
+    Ok(ParsedInventory {
+        parties: Vec::new(),
+        identities,
+        lines,
+    })
 }
 
 /// Reads and validates an inventory file.
-pub fn read_inventory(path: &Path, format: FileFormat, now: jiff::Timestamp) -> anyhow::Result<(ParsedInventory, String)> {
+pub fn read_inventory(
+    path: &Path,
+    format: FileFormat,
+    now: jiff::Timestamp,
+) -> anyhow::Result<(ParsedInventory, String)> {
     let file = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|error| anyhow::anyhow!("cannot read {file}: {error}"))?;
     let text = String::from_utf8(bytes).map_err(|error| {
@@ -225,7 +331,7 @@ pub fn read_inventory(path: &Path, format: FileFormat, now: jiff::Timestamp) -> 
             let inventory: InventoryFile = serde_path_to_error::deserialize(deserializer).map_err(|error| {
                 let path = error.path().to_string();
                 let inner = error.into_inner();
-                let line = inner.location().map(|location| location.line());
+                let line = inner.location().map(|location| refine_yaml_line(&text, location.line(), &path));
                 document_error(&file, line, path, inner.to_string())
             })?;
             convert(&file, &text, inventory, now)?
@@ -249,7 +355,8 @@ mod tests {
         assert_eq!(locate_identity_line(yaml, &records, 0), Some(5));
         assert_eq!(locate_identity_line(yaml, &records, 1), Some(7));
         assert_eq!(locate_identity_line(yaml, &records, 2), Some(9));
-        let json = "{\n \"version\": 1,\n \"identities\": [\n  {\n   \"name\": \"one\",\n   \"system\": \"aws\"\n  }\n ]\n}";
+        let json =
+            "{\n \"version\": 1,\n \"identities\": [\n  {\n   \"name\": \"one\",\n   \"system\": \"aws\"\n  }\n ]\n}";
         assert_eq!(locate_identity_line(json, &records[..1], 0), Some(5));
     }
 }

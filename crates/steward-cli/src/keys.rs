@@ -39,7 +39,9 @@ fn write_key_file(path: &Path, text: &str, mode: u32) -> anyhow::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(mode);
     }
-    let mut file = options.open(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
     file.write_all(text.as_bytes())
         .and_then(|_| file.sync_all())
         .with_context(|| format!("cannot write {}", path.display()))
@@ -59,11 +61,19 @@ pub fn create_keys(data_dir: &Path) -> anyhow::Result<bool> {
             .with_context(|| format!("cannot restrict {}", dir.display()))?;
     }
     if !dir.join(FINGERPRINT_FILE).exists() {
-        write_key_file(&dir.join(FINGERPRINT_FILE), &format!("{}\n", hex::encode(random_key()?)), 0o600)?;
+        write_key_file(
+            &dir.join(FINGERPRINT_FILE),
+            &format!("{}\n", hex::encode(random_key()?)),
+            0o600,
+        )?;
     }
     if !dir.join(SIGNING_FILE).exists() {
         let signing = SigningKey::from_bytes(&random_key()?);
-        write_key_file(&dir.join(SIGNING_FILE), &format!("{}\n", hex::encode(signing.to_bytes())), 0o600)?;
+        write_key_file(
+            &dir.join(SIGNING_FILE),
+            &format!("{}\n", hex::encode(signing.to_bytes())),
+            0o600,
+        )?;
         let _ = std::fs::remove_file(dir.join(VERIFYING_FILE));
         write_key_file(
             &dir.join(VERIFYING_FILE),

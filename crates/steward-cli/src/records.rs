@@ -8,8 +8,8 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use steward_core::{
-    Credential, CredentialKind, CredentialStatus, Fingerprint, Identity, IdentityKind, LifecycleState,
-    NewCredential, NewIdentity, NewParty, Party, PartyKind, PartyStatus, Provenance, Roles, Scope, Tier,
+    Credential, CredentialKind, CredentialStatus, Fingerprint, Identity, IdentityKind, LifecycleState, NewCredential,
+    NewIdentity, NewParty, Party, PartyKind, PartyStatus, Provenance, Roles, Scope, Tier,
 };
 
 /// The version of the inventory file format this binary reads and writes.
@@ -260,7 +260,9 @@ impl IdentityRecord {
         let mut scope = Scope::default();
         for (key, values) in &self.scope {
             for value in &values.0 {
-                scope.insert(key, value).map_err(|error| ("scope".to_string(), error.to_string()))?;
+                scope
+                    .insert(key, value)
+                    .map_err(|error| ("scope".to_string(), error.to_string()))?;
             }
         }
         let identity = NewIdentity {
@@ -346,7 +348,10 @@ impl CredentialRecord {
             id: Some(credential.id.0),
             kind: credential.kind,
             public_id: credential.public_id.clone(),
-            fingerprint: credential.fingerprint.as_ref().map(|fingerprint| fingerprint.as_str().to_string()),
+            fingerprint: credential
+                .fingerprint
+                .as_ref()
+                .map(|fingerprint| fingerprint.as_str().to_string()),
             preview: credential.preview.clone(),
             status: credential.status,
             created_at: Some(credential.created_at),

@@ -37,8 +37,9 @@ fn os_user() -> String {
 /// The current time, or `STEWARD_NOW` (RFC 3339 or a date) for reproducible runs.
 pub fn now() -> anyhow::Result<jiff::Timestamp> {
     match std::env::var("STEWARD_NOW") {
-        Ok(text) => steward_core::time::parse_instant(&text)
-            .map_err(|error| crate::usage(format!("STEWARD_NOW: {error}"))),
+        Ok(text) => {
+            steward_core::time::parse_instant(&text).map_err(|error| crate::usage(format!("STEWARD_NOW: {error}")))
+        }
         Err(_) => Ok(jiff::Timestamp::now()),
     }
 }
@@ -88,7 +89,11 @@ impl Settings {
 
     fn check_sqlite_file(&self) -> anyhow::Result<()> {
         if self.is_sqlite() {
-            let path = PathBuf::from(self.database_url.strip_prefix("sqlite://").unwrap_or(&self.database_url));
+            let path = PathBuf::from(
+                self.database_url
+                    .strip_prefix("sqlite://")
+                    .unwrap_or(&self.database_url),
+            );
             if !path.exists() {
                 anyhow::bail!(
                     "no database at {}; run `steward init --data-dir {}` first",

@@ -150,8 +150,7 @@ impl Checkpoint {
     /// Whether the signature is valid under `key`.
     pub fn signature_is_valid(&self, key: &VerifyingKey) -> bool {
         let message = checkpoint_message(self.seq, &self.head_hash, self.created_at);
-        key.verify(&message, &Signature::from_bytes(&self.signature))
-            .is_ok()
+        key.verify(&message, &Signature::from_bytes(&self.signature)).is_ok()
     }
 }
 
@@ -195,20 +194,16 @@ pub struct ChainVerifier {
 
 impl ChainVerifier {
     /// Starts a verification; every checkpoint's signature is checked here.
-    pub fn new(
-        verifying_key: VerifyingKey,
-        mut checkpoints: Vec<Checkpoint>,
-    ) -> Result<Self, ChainProblem> {
+    pub fn new(verifying_key: VerifyingKey, mut checkpoints: Vec<Checkpoint>) -> Result<Self, ChainProblem> {
         for checkpoint in &checkpoints {
             if !checkpoint.signature_is_valid(&verifying_key) {
                 return Err(ChainProblem {
                     seq: checkpoint.seq,
-                    reason: "checkpoint signature is invalid (forged or altered checkpoint)"
-                        .into(),
+                    reason: "checkpoint signature is invalid (forged or altered checkpoint)".into(),
                 });
             }
         }
-        checkpoints.sort_by(|a, b| b.seq.cmp(&a.seq));
+        checkpoints.sort_by_key(|checkpoint| std::cmp::Reverse(checkpoint.seq));
         Ok(ChainVerifier {
             verifying_key,
             pending_checkpoints: checkpoints,
@@ -250,10 +245,7 @@ impl ChainVerifier {
             return Err(if intact && seq > 1 && self.prev_event_intact {
                 ChainProblem {
                     seq: seq - 1,
-                    reason: format!(
-                        "event {} was altered: event {seq} chains to a different hash",
-                        seq - 1
-                    ),
+                    reason: format!("event {} was altered: event {seq} chains to a different hash", seq - 1),
                 }
             } else {
                 ChainProblem {
@@ -413,7 +405,12 @@ mod tests {
         let events = chain(3);
         let mut checkpoint = checkpoint_at(&events, 3);
         checkpoint.seq = 2;
-        assert!(verify(&events, vec![checkpoint]).unwrap_err().reason.contains("signature"));
+        assert!(
+            verify(&events, vec![checkpoint])
+                .unwrap_err()
+                .reason
+                .contains("signature")
+        );
     }
 
     #[test]

@@ -98,8 +98,7 @@ pub struct Fingerprint(String);
 impl Fingerprint {
     /// Fingerprints `secret` under `key`.
     pub fn compute(key: &FingerprintKey, secret: &[u8]) -> Fingerprint {
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(&key.0).expect("hmac accepts keys of any length");
+        let mut mac = Hmac::<Sha256>::new_from_slice(&key.0).expect("hmac accepts keys of any length");
         mac.update(secret);
         Fingerprint(hex::encode(mac.finalize().into_bytes()))
     }
@@ -259,8 +258,14 @@ mod tests {
         let key_a = FingerprintKey::from_bytes([1; 32]);
         let key_b = FingerprintKey::from_bytes([2; 32]);
         let secret = b"wJalrXUtnFEMI/K7MDENG/bPxRfiCYzzzzzzzzzz";
-        assert_eq!(Fingerprint::compute(&key_a, secret), Fingerprint::compute(&key_a, secret));
-        assert_ne!(Fingerprint::compute(&key_a, secret), Fingerprint::compute(&key_b, secret));
+        assert_eq!(
+            Fingerprint::compute(&key_a, secret),
+            Fingerprint::compute(&key_a, secret)
+        );
+        assert_ne!(
+            Fingerprint::compute(&key_a, secret),
+            Fingerprint::compute(&key_b, secret)
+        );
         assert_eq!(Fingerprint::compute(&key_a, secret).as_str().len(), 64);
     }
 

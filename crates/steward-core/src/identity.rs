@@ -78,7 +78,9 @@ impl Scope {
     pub fn insert(&mut self, key: &str, value: &str) -> Result<(), DomainError> {
         let key_ok = !key.is_empty()
             && key.len() <= 64
-            && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
         if !key_ok {
             return Err(DomainError::InvalidField {
                 field: "scope",
@@ -248,8 +250,7 @@ impl NewIdentity {
         }
         let roles = &self.roles;
         if roles.backup_approvers.iter().any(|backup| {
-            Some(backup) == roles.business_owner.as_ref()
-                || Some(backup) == roles.technical_steward.as_ref()
+            Some(backup) == roles.business_owner.as_ref() || Some(backup) == roles.technical_steward.as_ref()
         }) {
             return Err(DomainError::InvalidField {
                 field: "backup_approvers",

@@ -20,13 +20,12 @@ pub mod policy;
 pub mod time;
 
 pub use credential::{
-    Credential, CredentialId, CredentialKind, CredentialStatus, Fingerprint, FingerprintKey,
-    Location, LocationKind, NewCredential, redact_secret,
+    Credential, CredentialId, CredentialKind, CredentialStatus, Fingerprint, FingerprintKey, Location, LocationKind,
+    NewCredential, redact_secret,
 };
 pub use error::DomainError;
 pub use identity::{
-    Identity, IdentityId, IdentityKind, IdentityPatch, NewIdentity, Provenance, Roles, Scope, Tier,
-    validate_name,
+    Identity, IdentityId, IdentityKind, IdentityPatch, NewIdentity, Provenance, Roles, Scope, Tier, validate_name,
 };
 pub use lifecycle::{LifecycleState, TransitionContext};
 pub use party::{NewParty, Party, PartyId, PartyKind, PartyStatus, Role};

@@ -46,10 +46,7 @@ impl LifecycleState {
     pub fn is_live(self) -> bool {
         matches!(
             self,
-            LifecycleState::Proposed
-                | LifecycleState::Active
-                | LifecycleState::Suspended
-                | LifecycleState::Offboarding
+            LifecycleState::Proposed | LifecycleState::Active | LifecycleState::Suspended | LifecycleState::Offboarding
         )
     }
 }
@@ -75,11 +72,7 @@ pub fn check_transition(
     context: TransitionContext,
 ) -> Result<(), DomainError> {
     if !from.can_move_to(to) {
-        let allowed = from
-            .successors()
-            .iter()
-            .map(|state| state.as_str())
-            .collect::<Vec<_>>();
+        let allowed = from.successors().iter().map(|state| state.as_str()).collect::<Vec<_>>();
         return Err(DomainError::IllegalTransition {
             from,
             to,
@@ -102,10 +95,7 @@ pub fn check_transition(
     if to == LifecycleState::Archived && context.live_locations > 0 {
         return Err(DomainError::TransitionBlocked {
             to,
-            reason: format!(
-                "{} known location(s) of its credentials remain",
-                context.live_locations
-            ),
+            reason: format!("{} known location(s) of its credentials remain", context.live_locations),
         });
     }
     Ok(())
@@ -159,22 +149,28 @@ mod tests {
 
     #[test]
     fn revocation_waits_for_active_credentials() {
-        let context = TransitionContext { active_credentials: 2, live_locations: 0 };
-        let error =
-            check_transition(LifecycleState::Offboarding, LifecycleState::Revoked, context)
-                .unwrap_err();
+        let context = TransitionContext {
+            active_credentials: 2,
+            live_locations: 0,
+        };
+        let error = check_transition(LifecycleState::Offboarding, LifecycleState::Revoked, context).unwrap_err();
         assert!(error.to_string().contains("2 credential(s) still active"));
     }
 
     #[test]
     fn archive_waits_for_remaining_copies() {
-        let context = TransitionContext { active_credentials: 0, live_locations: 1 };
+        let context = TransitionContext {
+            active_credentials: 0,
+            live_locations: 1,
+        };
         assert!(check_transition(LifecycleState::Revoked, LifecycleState::Archived, context).is_err());
-        assert!(check_transition(
-            LifecycleState::Revoked,
-            LifecycleState::Archived,
-            TransitionContext::default()
-        )
-        .is_ok());
+        assert!(
+            check_transition(
+                LifecycleState::Revoked,
+                LifecycleState::Archived,
+                TransitionContext::default()
+            )
+            .is_ok()
+        );
     }
 }

@@ -40,8 +40,7 @@ pub fn parse_instant(text: &str) -> Result<Timestamp, String> {
 
 /// Parses a calendar date `YYYY-MM-DD`.
 pub fn parse_date(text: &str) -> Result<Date, String> {
-    text.parse()
-        .map_err(|_| format!("'{text}' is not a date (YYYY-MM-DD)"))
+    text.parse().map_err(|_| format!("'{text}' is not a date (YYYY-MM-DD)"))
 }
 
 /// Formats an instant as RFC 3339 with second precision, e.g. `2026-11-27T10:00:00Z`.

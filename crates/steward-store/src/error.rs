@@ -68,7 +68,9 @@ pub enum StoreError {
         reason: String,
     },
     /// A mutation was attempted without the audit signing key.
-    #[error("the audit signing key is not loaded, so nothing can be written (run `steward init` or set STEWARD_AUDIT_KEY)")]
+    #[error(
+        "the audit signing key is not loaded, so nothing can be written (run `steward init` or set STEWARD_AUDIT_KEY)"
+    )]
     NoSigningKey,
     /// A stored row could not be decoded.
     #[error("corrupt row in {table}: {detail}")]

@@ -18,10 +18,12 @@ mod postgres_backend;
 mod sqlite_backend;
 
 use jiff::Timestamp;
-use steward_core::audit::{AuditEvent, ChainProblem, ChainSummary, ChainVerifier, Checkpoint, SigningKey, VerifyingKey};
+use steward_core::audit::{
+    AuditEvent, ChainProblem, ChainSummary, ChainVerifier, Checkpoint, SigningKey, VerifyingKey,
+};
 use steward_core::{
-    Credential, Fingerprint, Identity, IdentityKind, Location, LocationKind, IdentityPatch, LifecycleState, NewCredential, NewIdentity,
-    NewParty, Party, PartyStatus, Tier,
+    Credential, Fingerprint, Identity, IdentityKind, IdentityPatch, LifecycleState, Location, LocationKind,
+    NewCredential, NewIdentity, NewParty, Party, PartyStatus, Tier,
 };
 
 pub use error::StoreError;
@@ -202,10 +204,7 @@ pub trait Store: Send {
 
     /// Verifies the whole audit chain and its checkpoints under `key`. The outer error is
     /// a storage failure; the inner one names the first bad sequence number.
-    fn verify_audit(
-        &mut self,
-        key: &VerifyingKey,
-    ) -> Result<Result<ChainSummary, ChainProblem>, StoreError> {
+    fn verify_audit(&mut self, key: &VerifyingKey) -> Result<Result<ChainSummary, ChainProblem>, StoreError> {
         let checkpoints = self.checkpoints()?;
         let mut verifier = match ChainVerifier::new(*key, checkpoints) {
             Ok(verifier) => verifier,

@@ -9,8 +9,8 @@ use steward_core::audit::{AuditEvent, Checkpoint, EventDraft, Hash, SigningKey, 
 use steward_core::lifecycle::{TransitionContext, check_transition};
 use steward_core::party::{team_handle, validate_handle};
 use steward_core::{
-    Credential, CredentialId, Fingerprint, Location, LocationKind, CredentialStatus, Identity, IdentityId, IdentityPatch,
-    LifecycleState, NewCredential, NewIdentity, NewParty, Party, PartyId, PartyKind, PartyStatus,
+    Credential, CredentialId, CredentialStatus, Fingerprint, Identity, IdentityId, IdentityPatch, LifecycleState,
+    Location, LocationKind, NewCredential, NewIdentity, NewParty, Party, PartyId, PartyKind, PartyStatus,
 };
 
 /// Rows are written in chunks of this many identities during imports.
@@ -156,12 +156,13 @@ fn identity_subject(identity: &Identity) -> String {
     format!("{}/{}", identity.system, identity.name)
 }
 
+/// What an event is about: kind, store id, human name.
+type Subject<'a> = (&'a str, i64, String);
+
 fn draft(
     actor: &Actor,
     action: &str,
-    subject_kind: &str,
-    subject_id: i64,
-    subject_name: String,
+    (subject_kind, subject_id, subject_name): Subject<'_>,
     reason: Option<&str>,
     before: Option<String>,
     after: Option<String>,
@@ -244,7 +245,11 @@ fn create_party(
     };
     let party = NewParty {
         team: team_handle,
-        kind: if party.handle.starts_with("team-") { PartyKind::Team } else { party.kind },
+        kind: if party.handle.starts_with("team-") {
+            PartyKind::Team
+        } else {
+            party.kind
+        },
         ..party.clone()
     };
     let id = tx.insert_party(&party, team_id)?;
@@ -256,7 +261,14 @@ fn create_party(
         team: party.team.clone(),
         status: party.status,
     };
-    log.record(draft(actor, "party.create", "party", id.0, stored.handle.clone(), None, None, Some(snapshot(&stored))));
+    log.record(draft(
+        actor,
+        "party.create",
+        ("party", id.0, stored.handle.clone()),
+        None,
+        None,
+        Some(snapshot(&stored)),
+    ));
     Ok((stored, created + 1))
 }
 
@@ -288,13 +300,14 @@ pub(crate) fn set_party_status(
         return Ok(before);
     }
     tx.update_party_status(before.id, status)?;
-    let after = Party { status, ..before.clone() };
+    let after = Party {
+        status,
+        ..before.clone()
+    };
     log.record(draft(
         actor,
         "party.status",
-        "party",
-        after.id.0,
-        after.handle.clone(),
+        ("party", after.id.0, after.handle.clone()),
         reason,
         Some(snapshot(&before)),
         Some(snapshot(&after)),
@@ -364,9 +377,7 @@ fn create_identities(
         log.record(draft(
             actor,
             "identity.create",
-            "identity",
-            identity.id.0,
-            identity_subject(identity),
+            ("identity", identity.id.0, identity_subject(identity)),
             None,
             None,
             Some(after),
@@ -399,7 +410,10 @@ pub(crate) fn add_identity(
 ) -> Result<Identity, StoreError> {
     let mut log = EventLog::begin(tx, key)?;
     let mut resolver = PartyResolver::default();
-    let record = ImportIdentity { identity, credentials: Vec::new() };
+    let record = ImportIdentity {
+        identity,
+        credentials: Vec::new(),
+    };
     let (mut identities, _) = create_identities(tx, &mut log, &mut resolver, actor, None, vec![record])?;
     log.finish(tx, actor.now)?;
     Ok(identities.pop().expect("one identity created"))
@@ -477,13 +491,15 @@ pub(crate) fn update_identity(
     };
     candidate.validate()?;
     tx.update_identity(&row)?;
-    let action = if patch.attested_at.is_some() { "identity.attest" } else { "identity.update" };
+    let action = if patch.attested_at.is_some() {
+        "identity.attest"
+    } else {
+        "identity.update"
+    };
     log.record(draft(
         actor,
         action,
-        "identity",
-        after.id.0,
-        identity_subject(&after),
+        ("identity", after.id.0, identity_subject(&after)),
         reason,
         Some(snapshot(&before)),
         Some(snapshot(&after)),
@@ -504,19 +520,27 @@ pub(crate) fn transition_identity(
     let before = resolve_identity(tx, reference)?;
     let credentials = tx.credentials_of(before.id)?;
     let context = TransitionContext {
-        active_credentials: credentials.iter().filter(|credential| credential.status.is_usable()).count(),
-        live_locations: if to == LifecycleState::Archived { tx.live_location_count(before.id)? } else { 0 },
+        active_credentials: credentials
+            .iter()
+            .filter(|credential| credential.status.is_usable())
+            .count(),
+        live_locations: if to == LifecycleState::Archived {
+            tx.live_location_count(before.id)?
+        } else {
+            0
+        },
     };
     check_transition(before.state, to, context)?;
-    let after = Identity { state: to, ..before.clone() };
+    let after = Identity {
+        state: to,
+        ..before.clone()
+    };
     let row = PartyResolver::default().row(tx, &after)?;
     tx.update_identity(&row)?;
     log.record(draft(
         actor,
         "identity.transition",
-        "identity",
-        after.id.0,
-        identity_subject(&after),
+        ("identity", after.id.0, identity_subject(&after)),
         Some(reason),
         Some(snapshot(&serde_json::json!({ "state": before.state }))),
         Some(snapshot(&serde_json::json!({ "state": after.state }))),
@@ -541,9 +565,7 @@ pub(crate) fn add_credential(
     log.record(draft(
         actor,
         "credential.add",
-        "identity",
-        identity.id.0,
-        identity_subject(&identity),
+        ("identity", identity.id.0, identity_subject(&identity)),
         None,
         None,
         Some(snapshot(&stored)),
@@ -591,9 +613,7 @@ pub(crate) fn revoke_credential(
     log.record(draft(
         actor,
         "credential.revoke",
-        "identity",
-        identity.id.0,
-        identity_subject(&identity),
+        ("identity", identity.id.0, identity_subject(&identity)),
         Some(reason),
         Some(snapshot(&before)),
         Some(snapshot(&after)),
@@ -631,14 +651,21 @@ pub(crate) fn record_location(
         last_seen: actor.now,
         removed_at: None,
     })?;
-    let (subject_kind, subject_id, subject_name) = match &credential {
+    let subject = match &credential {
         Some(credential) => {
             let identity = resolve_identity(tx, &credential.identity_id.0.to_string())?;
             ("identity", credential.identity_id.0, identity_subject(&identity))
         }
         None => ("location", location.id, format!("{kind}:{locator}")),
     };
-    log.record(draft(actor, "location.record", subject_kind, subject_id, subject_name, None, None, Some(snapshot(&location))));
+    log.record(draft(
+        actor,
+        "location.record",
+        subject,
+        None,
+        None,
+        Some(snapshot(&location)),
+    ));
     log.finish(tx, actor.now)?;
     Ok(location)
 }

@@ -5,10 +5,7 @@
 use crate::error::{StoreError, redact_url};
 use crate::ops::{self, IdSequence, IdentityRef, IdentityRow, Tx};
 use crate::sqlite_backend::event_query;
-use crate::{
-    Actor, EventFilter, IdentityDetail, IdentityFilter, ImportIdentity, ImportSummary,
-    SCHEMA_VERSION, Store,
-};
+use crate::{Actor, EventFilter, IdentityDetail, IdentityFilter, ImportIdentity, ImportSummary, SCHEMA_VERSION, Store};
 use bytes::BufMut;
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::fallible_iterator::FallibleIterator;
@@ -17,7 +14,7 @@ use postgres::{Client, NoTls, Row};
 use std::error::Error as StdError;
 use steward_core::audit::{AuditEvent, Checkpoint, EventDraft, Hash, SigningKey};
 use steward_core::{
-    Credential, CredentialId, Fingerprint, Location, LocationKind, Identity, IdentityId, IdentityPatch, LifecycleState,
+    Credential, CredentialId, Fingerprint, Identity, IdentityId, IdentityPatch, LifecycleState, Location, LocationKind,
     NewCredential, NewIdentity, NewParty, Party, PartyId, PartyStatus, Provenance, Roles, Scope,
 };
 
@@ -49,7 +46,9 @@ impl ToSql for PgTimestamp {
 impl<'a> FromSql<'a> for PgTimestamp {
     fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn StdError + Sync + Send>> {
         let micros = i64::from_be_bytes(raw.try_into()?);
-        Ok(PgTimestamp(jiff::Timestamp::from_microsecond(micros + PG_EPOCH_OFFSET_MICROS)?))
+        Ok(PgTimestamp(jiff::Timestamp::from_microsecond(
+            micros + PG_EPOCH_OFFSET_MICROS,
+        )?))
     }
     fn accepts(ty: &Type) -> bool {
         *ty == Type::TIMESTAMPTZ
@@ -61,11 +60,9 @@ impl<'a> FromSql<'a> for PgTimestamp {
 struct PgDate(jiff::civil::Date);
 
 fn unix_days(date: jiff::civil::Date) -> i32 {
-    let days = date
-        .since(jiff::civil::date(1970, 1, 1))
+    date.since(jiff::civil::date(1970, 1, 1))
         .map(|span| span.get_days())
-        .unwrap_or(0);
-    days
+        .unwrap_or(0)
 }
 
 impl ToSql for PgDate {
@@ -156,7 +153,10 @@ impl PostgresStore {
             .query_one("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &[])?
             .get(0);
         if current > SCHEMA_VERSION {
-            return Err(StoreError::SchemaTooNew { found: current, supported: SCHEMA_VERSION });
+            return Err(StoreError::SchemaTooNew {
+                found: current,
+                supported: SCHEMA_VERSION,
+            });
         }
         for (index, (name, sql)) in MIGRATIONS.iter().enumerate() {
             let version = index as i64 + 1;
@@ -221,7 +221,10 @@ const PARTY_COLUMNS: &str = "p.id, p.handle, p.display_name, p.kind, t.handle, p
     FROM parties p LEFT JOIN parties t ON t.id = p.team_id";
 
 fn corrupt(table: &'static str, detail: impl ToString) -> StoreError {
-    StoreError::Corrupt { table, detail: detail.to_string() }
+    StoreError::Corrupt {
+        table,
+        detail: detail.to_string(),
+    }
 }
 
 fn parse_column<T: std::str::FromStr>(table: &'static str, text: &str) -> Result<T, StoreError>
@@ -290,8 +293,7 @@ fn credential_from_row(row: &Row) -> Result<Credential, StoreError> {
     })
 }
 
-const LOCATION_COLUMNS: &str =
-    "id, credential_id, fingerprint, kind, locator, first_seen, last_seen, removed_at";
+const LOCATION_COLUMNS: &str = "id, credential_id, fingerprint, kind, locator, first_seen, last_seen, removed_at";
 
 fn location_from_row(row: &Row) -> Result<Location, StoreError> {
     Ok(Location {
@@ -343,7 +345,9 @@ fn event_from_row(row: &Row) -> Result<AuditEvent, StoreError> {
 /// Maps a unique violation on (system, name) to [`StoreError::DuplicateIdentity`], reading
 /// the key from the server's detail (`Key (system, name)=(aws, x) already exists.`).
 fn duplicate_identity(error: postgres::Error) -> StoreError {
-    let Some(db) = error.as_db_error() else { return error.into() };
+    let Some(db) = error.as_db_error() else {
+        return error.into();
+    };
     if db.code() != &postgres::error::SqlState::UNIQUE_VIOLATION
         || db.constraint() != Some("identities_system_name_key")
     {
@@ -355,7 +359,10 @@ fn duplicate_identity(error: postgres::Error) -> StoreError {
         .and_then(|rest| rest.split_once(") already exists").map(|(key, _)| key))
         .and_then(|key| key.split_once(", "));
     match key {
-        Some((system, name)) => StoreError::DuplicateIdentity { system: system.to_string(), name: name.to_string() },
+        Some((system, name)) => StoreError::DuplicateIdentity {
+            system: system.to_string(),
+            name: name.to_string(),
+        },
         None => error.into(),
     }
 }
@@ -382,7 +389,11 @@ impl PgTx<'_> {
 impl Tx for PgTx<'_> {
     fn party_by_handle(&mut self, handle: &str) -> Result<Option<Party>, StoreError> {
         let sql = format!("SELECT {PARTY_COLUMNS} WHERE p.handle = $1");
-        self.transaction.query_opt(&sql, &[&handle])?.as_ref().map(party_from_row).transpose()
+        self.transaction
+            .query_opt(&sql, &[&handle])?
+            .as_ref()
+            .map(party_from_row)
+            .transpose()
     }
 
     fn insert_party(&mut self, party: &NewParty, team: Option<PartyId>) -> Result<PartyId, StoreError> {
@@ -394,8 +405,10 @@ impl Tx for PgTx<'_> {
     }
 
     fn update_party_status(&mut self, id: PartyId, status: PartyStatus) -> Result<(), StoreError> {
-        self.transaction
-            .execute("UPDATE parties SET status = $1 WHERE id = $2", &[&status.as_str(), &id.0])?;
+        self.transaction.execute(
+            "UPDATE parties SET status = $1 WHERE id = $2",
+            &[&status.as_str(), &id.0],
+        )?;
         Ok(())
     }
 
@@ -438,10 +451,28 @@ impl Tx for PgTx<'_> {
                 observed_at) FROM STDIN BINARY",
         )?;
         let types = [
-            Type::INT8, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT,
-            Type::TEXT, Type::TEXT, Type::JSONB, Type::JSONB, Type::INT8, Type::INT8, Type::INT8,
-            Type::TIMESTAMPTZ, Type::TIMESTAMPTZ, Type::DATE, Type::TIMESTAMPTZ, Type::TIMESTAMPTZ,
-            Type::TIMESTAMPTZ, Type::TEXT, Type::TIMESTAMPTZ,
+            Type::INT8,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            Type::JSONB,
+            Type::JSONB,
+            Type::INT8,
+            Type::INT8,
+            Type::INT8,
+            Type::TIMESTAMPTZ,
+            Type::TIMESTAMPTZ,
+            Type::DATE,
+            Type::TIMESTAMPTZ,
+            Type::TIMESTAMPTZ,
+            Type::TIMESTAMPTZ,
+            Type::TEXT,
+            Type::TIMESTAMPTZ,
         ];
         let mut writer = BinaryCopyInWriter::new(sink, &types);
         for row in rows {
@@ -509,8 +540,10 @@ impl Tx for PgTx<'_> {
                 &PgTimestamp(identity.provenance.observed_at),
             ],
         )?;
-        self.transaction
-            .execute("DELETE FROM identity_backup_approvers WHERE identity_id = $1", &[&identity.id.0])?;
+        self.transaction.execute(
+            "DELETE FROM identity_backup_approvers WHERE identity_id = $1",
+            &[&identity.id.0],
+        )?;
         self.insert_backups(std::slice::from_ref(row))
     }
 
@@ -523,8 +556,17 @@ impl Tx for PgTx<'_> {
                 created_at, expires_at, last_used_at, revoked_at) FROM STDIN BINARY",
         )?;
         let types = [
-            Type::INT8, Type::INT8, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT,
-            Type::TIMESTAMPTZ, Type::TIMESTAMPTZ, Type::TIMESTAMPTZ, Type::TIMESTAMPTZ,
+            Type::INT8,
+            Type::INT8,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TIMESTAMPTZ,
+            Type::TIMESTAMPTZ,
+            Type::TIMESTAMPTZ,
+            Type::TIMESTAMPTZ,
         ];
         let mut writer = BinaryCopyInWriter::new(sink, &types);
         for credential in credentials {
@@ -561,8 +603,13 @@ impl Tx for PgTx<'_> {
     }
 
     fn credentials_of(&mut self, identity: IdentityId) -> Result<Vec<Credential>, StoreError> {
-        let sql = format!("SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE identity_id = $1 ORDER BY created_at, id");
-        self.transaction.query(&sql, &[&identity.0])?.iter().map(credential_from_row).collect()
+        let sql =
+            format!("SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE identity_id = $1 ORDER BY created_at, id");
+        self.transaction
+            .query(&sql, &[&identity.0])?
+            .iter()
+            .map(credential_from_row)
+            .collect()
     }
 
     fn live_location_count(&mut self, identity: IdentityId) -> Result<usize, StoreError> {
@@ -576,7 +623,11 @@ impl Tx for PgTx<'_> {
 
     fn credentials_by_fingerprint(&mut self, fingerprint: &Fingerprint) -> Result<Vec<Credential>, StoreError> {
         let sql = format!("SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE fingerprint = $1 ORDER BY id");
-        self.transaction.query(&sql, &[&fingerprint.as_str()])?.iter().map(credential_from_row).collect()
+        self.transaction
+            .query(&sql, &[&fingerprint.as_str()])?
+            .iter()
+            .map(credential_from_row)
+            .collect()
     }
 
     fn upsert_location(&mut self, location: &Location) -> Result<Location, StoreError> {
@@ -607,11 +658,16 @@ impl Tx for PgTx<'_> {
             "SELECT {LOCATION_COLUMNS} FROM locations
              WHERE credential_id IN (SELECT id FROM credentials WHERE identity_id = $1) ORDER BY id"
         );
-        self.transaction.query(&sql, &[&identity.0])?.iter().map(location_from_row).collect()
+        self.transaction
+            .query(&sql, &[&identity.0])?
+            .iter()
+            .map(location_from_row)
+            .collect()
     }
 
     fn audit_head(&mut self) -> Result<(i64, Hash), StoreError> {
-        self.transaction.execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])?;
+        self.transaction
+            .execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])?;
         let head = self
             .transaction
             .query_opt("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1", &[])?;
@@ -627,8 +683,18 @@ impl Tx for PgTx<'_> {
                 before, after, prev_hash, hash) FROM STDIN BINARY",
         )?;
         let types = [
-            Type::INT8, Type::TIMESTAMPTZ, Type::TEXT, Type::TEXT, Type::TEXT, Type::INT8, Type::TEXT,
-            Type::TEXT, Type::TEXT, Type::TEXT, Type::BYTEA, Type::BYTEA,
+            Type::INT8,
+            Type::TIMESTAMPTZ,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            Type::INT8,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            Type::BYTEA,
+            Type::BYTEA,
         ];
         let mut writer = BinaryCopyInWriter::new(sink, &types);
         for event in events {
@@ -676,11 +742,18 @@ impl Store for PostgresStore {
     }
 
     fn party(&mut self, handle: &str) -> Result<Party, StoreError> {
-        self.read(|tx| tx.party_by_handle(handle)?.ok_or_else(|| StoreError::UnknownParty(handle.to_string())))
+        self.read(|tx| {
+            tx.party_by_handle(handle)?
+                .ok_or_else(|| StoreError::UnknownParty(handle.to_string()))
+        })
     }
 
     fn parties(&mut self) -> Result<Vec<Party>, StoreError> {
-        self.query_list(&format!("SELECT {PARTY_COLUMNS} ORDER BY p.handle"), &[], party_from_row)
+        self.query_list(
+            &format!("SELECT {PARTY_COLUMNS} ORDER BY p.handle"),
+            &[],
+            party_from_row,
+        )
     }
 
     fn set_party_status(

@@ -3,16 +3,13 @@
 
 use crate::error::StoreError;
 use crate::ops::{self, IdSequence, IdentityRef, IdentityRow, Tx};
-use crate::{
-    Actor, EventFilter, IdentityDetail, IdentityFilter, ImportIdentity, ImportSummary,
-    SCHEMA_VERSION, Store,
-};
+use crate::{Actor, EventFilter, IdentityDetail, IdentityFilter, ImportIdentity, ImportSummary, SCHEMA_VERSION, Store};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use std::path::Path;
 use steward_core::audit::{AuditEvent, Checkpoint, EventDraft, Hash, SigningKey};
 use steward_core::time::{from_micros, to_micros};
 use steward_core::{
-    Credential, CredentialId, Fingerprint, Location, LocationKind, Identity, IdentityId, IdentityPatch, LifecycleState,
+    Credential, CredentialId, Fingerprint, Identity, IdentityId, IdentityPatch, LifecycleState, Location, LocationKind,
     NewCredential, NewIdentity, NewParty, Party, PartyId, PartyStatus, Provenance, Roles, Scope,
 };
 
@@ -43,7 +40,10 @@ impl SqliteStore {
                  PRAGMA temp_store = MEMORY;",
             )
             .map_err(connect_error)?;
-        let mut store = SqliteStore { connection, signing_key };
+        let mut store = SqliteStore {
+            connection,
+            signing_key,
+        };
         store.migrate()?;
         Ok(store)
     }
@@ -56,13 +56,15 @@ impl SqliteStore {
             "CREATE TABLE IF NOT EXISTS schema_migrations (
                  version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
         )?;
-        let current: i64 = transaction.query_row(
-            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
-            [],
-            |row| row.get(0),
-        )?;
+        let current: i64 =
+            transaction.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |row| {
+                row.get(0)
+            })?;
         if current > SCHEMA_VERSION {
-            return Err(StoreError::SchemaTooNew { found: current, supported: SCHEMA_VERSION });
+            return Err(StoreError::SchemaTooNew {
+                found: current,
+                supported: SCHEMA_VERSION,
+            });
         }
         for (index, (name, sql)) in MIGRATIONS.iter().enumerate() {
             let version = index as i64 + 1;
@@ -87,7 +89,9 @@ impl SqliteStore {
         let transaction = self
             .connection
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut tx = SqliteTx { transaction: &transaction };
+        let mut tx = SqliteTx {
+            transaction: &transaction,
+        };
         let value = work(&mut tx, self.signing_key.as_ref())?;
         transaction.commit()?;
         Ok(value)
@@ -96,7 +100,9 @@ impl SqliteStore {
     /// Runs `work` in a read transaction (a consistent snapshot).
     fn read<T>(&mut self, work: impl FnOnce(&mut dyn Tx) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let transaction = self.connection.transaction()?;
-        let mut tx = SqliteTx { transaction: &transaction };
+        let mut tx = SqliteTx {
+            transaction: &transaction,
+        };
         work(&mut tx)
     }
 }
@@ -117,7 +123,10 @@ pub(crate) const IDENTITY_COLUMNS: &str = "i.id, i.name, i.kind, i.system, i.ext
     LEFT JOIN parties co ON co.id = i.control_owner_id";
 
 fn corrupt(table: &'static str, detail: impl ToString) -> StoreError {
-    StoreError::Corrupt { table, detail: detail.to_string() }
+    StoreError::Corrupt {
+        table,
+        detail: detail.to_string(),
+    }
 }
 
 fn parse_column<T: std::str::FromStr>(table: &'static str, text: String) -> Result<T, StoreError>
@@ -161,7 +170,10 @@ fn identity_from_row(row: &Row<'_>) -> Result<Identity, StoreError> {
         last_attested_at: micros(18)?,
         last_used_at: micros(19)?,
         last_rotated_at: micros(20)?,
-        provenance: Provenance { source: row.get(21)?, observed_at: from_micros(row.get(22)?) },
+        provenance: Provenance {
+            source: row.get(21)?,
+            observed_at: from_micros(row.get(22)?),
+        },
     })
 }
 
@@ -191,8 +203,7 @@ fn credential_from_row(row: &Row<'_>) -> Result<Credential, StoreError> {
     })
 }
 
-const LOCATION_COLUMNS: &str =
-    "id, credential_id, fingerprint, kind, locator, first_seen, last_seen, removed_at";
+const LOCATION_COLUMNS: &str = "id, credential_id, fingerprint, kind, locator, first_seen, last_seen, removed_at";
 
 fn location_from_row(row: &Row<'_>) -> Result<Location, StoreError> {
     Ok(Location {
@@ -224,7 +235,9 @@ const PARTY_COLUMNS: &str = "p.id, p.handle, p.display_name, p.kind, t.handle, p
 fn event_from_row(row: &Row<'_>) -> Result<AuditEvent, StoreError> {
     let hash = |index: usize| -> Result<Hash, StoreError> {
         let bytes: Vec<u8> = row.get(index)?;
-        bytes.try_into().map_err(|_| corrupt("audit_events", "hash is not 32 bytes"))
+        bytes
+            .try_into()
+            .map_err(|_| corrupt("audit_events", "hash is not 32 bytes"))
     };
     Ok(AuditEvent {
         seq: row.get(0)?,
@@ -311,14 +324,22 @@ impl Tx for SqliteTx<'_> {
     fn insert_party(&mut self, party: &NewParty, team: Option<PartyId>) -> Result<PartyId, StoreError> {
         self.transaction.execute(
             "INSERT INTO parties (handle, display_name, kind, team_id, status) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![party.handle, party.display_name, party.kind.as_str(), team.map(|id| id.0), party.status.as_str()],
+            params![
+                party.handle,
+                party.display_name,
+                party.kind.as_str(),
+                team.map(|id| id.0),
+                party.status.as_str()
+            ],
         )?;
         Ok(PartyId(self.transaction.last_insert_rowid()))
     }
 
     fn update_party_status(&mut self, id: PartyId, status: PartyStatus) -> Result<(), StoreError> {
-        self.transaction
-            .execute("UPDATE parties SET status = ?1 WHERE id = ?2", params![status.as_str(), id.0])?;
+        self.transaction.execute(
+            "UPDATE parties SET status = ?1 WHERE id = ?2",
+            params![status.as_str(), id.0],
+        )?;
         Ok(())
     }
 
@@ -326,9 +347,11 @@ impl Tx for SqliteTx<'_> {
         let (condition, first, second) = match reference {
             IdentityRef::Id(id) => ("i.id = ?1", id.to_string(), None),
             IdentityRef::Name(name) => ("i.name = ?1", name.to_string(), None),
-            IdentityRef::SystemName(system, name) => {
-                ("i.system = ?1 AND i.name = ?2", system.to_string(), Some(name.to_string()))
-            }
+            IdentityRef::SystemName(system, name) => (
+                "i.system = ?1 AND i.name = ?2",
+                system.to_string(),
+                Some(name.to_string()),
+            ),
         };
         let mut statement = self
             .transaction
@@ -351,9 +374,11 @@ impl Tx for SqliteTx<'_> {
             IdSequence::Identities => "identities",
             IdSequence::Credentials => "credentials",
         };
-        let highest: i64 = self
-            .transaction
-            .query_row(&format!("SELECT COALESCE(MAX(id), 0) FROM {table}"), [], |row| row.get(0))?;
+        let highest: i64 =
+            self.transaction
+                .query_row(&format!("SELECT COALESCE(MAX(id), 0) FROM {table}"), [], |row| {
+                    row.get(0)
+                })?;
         Ok((highest + 1..=highest + count as i64).collect())
     }
 
@@ -493,7 +518,9 @@ impl Tx for SqliteTx<'_> {
             to_micros(location.first_seen),
             to_micros(location.last_seen),
         ])?;
-        let row = rows.next()?.ok_or_else(|| corrupt("locations", "upsert returned no row"))?;
+        let row = rows
+            .next()?
+            .ok_or_else(|| corrupt("locations", "upsert returned no row"))?;
         location_from_row(row)
     }
 
@@ -513,15 +540,18 @@ impl Tx for SqliteTx<'_> {
     fn audit_head(&mut self) -> Result<(i64, Hash), StoreError> {
         let head: Option<(i64, Vec<u8>)> = self
             .transaction
-            .query_row("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1", [], |row| {
-                Ok((row.get(0)?, row.get(1)?))
-            })
+            .query_row(
+                "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
             .optional()?;
         match head {
             None => Ok((0, steward_core::audit::GENESIS_HASH)),
             Some((seq, hash)) => Ok((
                 seq,
-                hash.try_into().map_err(|_| corrupt("audit_events", "hash is not 32 bytes"))?,
+                hash.try_into()
+                    .map_err(|_| corrupt("audit_events", "hash is not 32 bytes"))?,
             )),
         }
     }
@@ -576,7 +606,10 @@ impl Store for SqliteStore {
     }
 
     fn party(&mut self, handle: &str) -> Result<Party, StoreError> {
-        self.read(|tx| tx.party_by_handle(handle)?.ok_or_else(|| StoreError::UnknownParty(handle.to_string())))
+        self.read(|tx| {
+            tx.party_by_handle(handle)?
+                .ok_or_else(|| StoreError::UnknownParty(handle.to_string()))
+        })
     }
 
     fn parties(&mut self) -> Result<Vec<Party>, StoreError> {
@@ -786,7 +819,8 @@ pub(crate) fn event_query(filter: &EventFilter) -> (String, Vec<i64>) {
         values.push(since);
         conditions.push(format!("seq >= ?{}", values.len()));
     }
-    let columns = "seq, at, actor, action, subject_kind, subject_id, subject_name, reason, before, after, prev_hash, hash";
+    let columns =
+        "seq, at, actor, action, subject_kind, subject_id, subject_name, reason, before, after, prev_hash, hash";
     let mut inner = format!("SELECT {columns} FROM audit_events");
     if !conditions.is_empty() {
         inner.push_str(" WHERE ");

@@ -1,9 +1,7 @@
 //! Behaviour every backend must share.
 
 use crate::harness::*;
-use steward_core::{
-    CredentialStatus, IdentityPatch, LifecycleState, NewParty, PartyKind, PartyStatus, Tier,
-};
+use steward_core::{CredentialStatus, IdentityPatch, LifecycleState, NewParty, PartyKind, PartyStatus, Tier};
 use steward_store::{EventFilter, IdentityFilter, ImportIdentity, StoreError};
 
 conformance_tests!(
@@ -64,21 +62,33 @@ fn identities_round_trip_every_field(db: &TestDb) {
 
 fn duplicate_name_in_a_system_is_rejected_and_nothing_changes(db: &TestDb) {
     let mut store = db.open();
-    store.add_identity(&actor(), new_identity("deployer", "github", None)).unwrap();
+    store
+        .add_identity(&actor(), new_identity("deployer", "github", None))
+        .unwrap();
     let events_before = db.count("audit_events");
-    let error = store.add_identity(&actor(), new_identity("deployer", "github", None)).unwrap_err();
+    let error = store
+        .add_identity(&actor(), new_identity("deployer", "github", None))
+        .unwrap_err();
     assert_eq!(error.to_string(), "identity 'github/deployer' already exists");
     assert_eq!(db.count("identities"), 1);
     assert_eq!(db.count("audit_events"), events_before);
     // The same name in another system is a different identity.
-    store.add_identity(&actor(), new_identity("deployer", "gitlab", None)).unwrap();
+    store
+        .add_identity(&actor(), new_identity("deployer", "gitlab", None))
+        .unwrap();
 }
 
 fn references_resolve_by_id_name_and_system_name(db: &TestDb) {
     let mut store = db.open();
-    let a = store.add_identity(&actor(), new_identity("shared-name", "aws", None)).unwrap();
-    store.add_identity(&actor(), new_identity("shared-name", "gcp", None)).unwrap();
-    store.add_identity(&actor(), new_identity("unique", "gcp", None)).unwrap();
+    let a = store
+        .add_identity(&actor(), new_identity("shared-name", "aws", None))
+        .unwrap();
+    store
+        .add_identity(&actor(), new_identity("shared-name", "gcp", None))
+        .unwrap();
+    store
+        .add_identity(&actor(), new_identity("unique", "gcp", None))
+        .unwrap();
     assert_eq!(store.identity(&a.id.0.to_string()).unwrap().system, "aws");
     assert_eq!(store.identity("gcp/shared-name").unwrap().system, "gcp");
     assert_eq!(store.identity("unique").unwrap().system, "gcp");
@@ -87,14 +97,21 @@ fn references_resolve_by_id_name_and_system_name(db: &TestDb) {
         error.to_string(),
         "ambiguous identity 'shared-name': it exists in systems aws, gcp; use system/name or the id"
     );
-    assert_eq!(store.identity("missing").unwrap_err().to_string(), "unknown identity 'missing'");
+    assert_eq!(
+        store.identity("missing").unwrap_err().to_string(),
+        "unknown identity 'missing'"
+    );
 }
 
 fn listing_filters_by_system_tier_state_and_party(db: &TestDb) {
     let mut store = db.open();
     store.add_party(&actor(), person("alice@example.com")).unwrap();
     store.add_party(&actor(), person("bob@example.com")).unwrap();
-    for (name, system, tier) in [("a", "aws", Tier::Critical), ("b", "aws", Tier::High), ("c", "gcp", Tier::Critical)] {
+    for (name, system, tier) in [
+        ("a", "aws", Tier::Critical),
+        ("b", "aws", Tier::High),
+        ("c", "gcp", Tier::Critical),
+    ] {
         let mut new = new_identity(name, system, Some("alice@example.com"));
         new.tier = tier;
         if name == "c" {
@@ -105,17 +122,50 @@ fn listing_filters_by_system_tier_state_and_party(db: &TestDb) {
     }
     let names = |filter: IdentityFilter| -> Vec<String> {
         let mut store = db.open();
-        store.identities(&filter).unwrap().into_iter().map(|identity| identity.name).collect()
+        store
+            .identities(&filter)
+            .unwrap()
+            .into_iter()
+            .map(|identity| identity.name)
+            .collect()
     };
     assert_eq!(names(IdentityFilter::default()), vec!["a", "b", "c"]);
     assert_eq!(
-        names(IdentityFilter { system: Some("aws".into()), tier: Some(Tier::Critical), ..Default::default() }),
+        names(IdentityFilter {
+            system: Some("aws".into()),
+            tier: Some(Tier::Critical),
+            ..Default::default()
+        }),
         vec!["a"]
     );
-    assert_eq!(names(IdentityFilter { party: Some("bob@example.com".into()), ..Default::default() }), vec!["c"]);
-    assert_eq!(names(IdentityFilter { party: Some("alice@example.com".into()), ..Default::default() }), vec!["a", "b"]);
-    assert_eq!(names(IdentityFilter { state: Some(LifecycleState::Suspended), ..Default::default() }), Vec::<String>::new());
-    assert_eq!(names(IdentityFilter { limit: Some(2), ..Default::default() }), vec!["a", "b"]);
+    assert_eq!(
+        names(IdentityFilter {
+            party: Some("bob@example.com".into()),
+            ..Default::default()
+        }),
+        vec!["c"]
+    );
+    assert_eq!(
+        names(IdentityFilter {
+            party: Some("alice@example.com".into()),
+            ..Default::default()
+        }),
+        vec!["a", "b"]
+    );
+    assert_eq!(
+        names(IdentityFilter {
+            state: Some(LifecycleState::Suspended),
+            ..Default::default()
+        }),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        names(IdentityFilter {
+            limit: Some(2),
+            ..Default::default()
+        }),
+        vec!["a", "b"]
+    );
 }
 
 fn updates_change_fields_and_record_before_and_after(db: &TestDb) {
@@ -128,13 +178,24 @@ fn updates_change_fields_and_record_before_and_after(db: &TestDb) {
         expires_at: Some(Some(at("2027-06-01T00:00:00Z"))),
         ..Default::default()
     };
-    let updated = store.update_identity(&actor(), "svc", &patch, Some("owner found")).unwrap();
+    let updated = store
+        .update_identity(&actor(), "svc", &patch, Some("owner found"))
+        .unwrap();
     assert_eq!(updated.purpose.as_deref(), Some("new purpose"));
     assert_eq!(updated.roles.business_owner.as_deref(), Some("alice@example.com"));
     assert_eq!(store.identity("svc").unwrap(), updated);
     let mut events = Vec::new();
-    let filter = EventFilter { subject_kind: Some("identity".into()), subject_id: Some(created.id.0), ..Default::default() };
-    store.for_each_event(&filter, &mut |event| { events.push(event); Ok(()) }).unwrap();
+    let filter = EventFilter {
+        subject_kind: Some("identity".into()),
+        subject_id: Some(created.id.0),
+        ..Default::default()
+    };
+    store
+        .for_each_event(&filter, &mut |event| {
+            events.push(event);
+            Ok(())
+        })
+        .unwrap();
     let actions: Vec<&str> = events.iter().map(|event| event.draft.action.as_str()).collect();
     assert_eq!(actions, vec!["identity.create", "identity.update"]);
     let update = &events[1].draft;
@@ -142,8 +203,14 @@ fn updates_change_fields_and_record_before_and_after(db: &TestDb) {
     assert!(update.before.as_ref().unwrap().contains("nightly export"));
     assert!(update.after.as_ref().unwrap().contains("new purpose"));
     // An unknown party in a patch is refused and changes nothing.
-    let bad = IdentityPatch { business_owner: Some(Some("nobody".into())), ..Default::default() };
-    assert!(matches!(store.update_identity(&actor(), "svc", &bad, None), Err(StoreError::UnknownParty(_))));
+    let bad = IdentityPatch {
+        business_owner: Some(Some("nobody".into())),
+        ..Default::default()
+    };
+    assert!(matches!(
+        store.update_identity(&actor(), "svc", &bad, None),
+        Err(StoreError::UnknownParty(_))
+    ));
     assert_eq!(store.identity("svc").unwrap(), updated);
 }
 
@@ -151,14 +218,18 @@ fn legal_transitions_are_recorded_and_illegal_ones_change_nothing(db: &TestDb) {
     let mut store = db.open();
     store.add_identity(&actor(), new_identity("svc", "aws", None)).unwrap();
     let events_before = db.count("audit_events");
-    let error = store.transition_identity(&actor(), "svc", LifecycleState::Archived, "skip").unwrap_err();
+    let error = store
+        .transition_identity(&actor(), "svc", LifecycleState::Archived, "skip")
+        .unwrap_err();
     assert_eq!(
         error.to_string(),
         "illegal transition active -> archived (allowed from active: suspended, offboarding)"
     );
     assert_eq!(db.count("audit_events"), events_before);
     assert_eq!(store.identity("svc").unwrap().state, LifecycleState::Active);
-    let suspended = store.transition_identity(&actor(), "svc", LifecycleState::Suspended, "incident 42").unwrap();
+    let suspended = store
+        .transition_identity(&actor(), "svc", LifecycleState::Suspended, "incident 42")
+        .unwrap();
     assert_eq!(suspended.state, LifecycleState::Suspended);
     assert_eq!(store.identity("svc").unwrap().state, LifecycleState::Suspended);
     assert_eq!(db.count("audit_events"), events_before + 1);
@@ -167,28 +238,48 @@ fn legal_transitions_are_recorded_and_illegal_ones_change_nothing(db: &TestDb) {
 fn revocation_waits_for_credentials(db: &TestDb) {
     let mut store = db.open();
     store.add_identity(&actor(), new_identity("svc", "aws", None)).unwrap();
-    store.add_credential(&actor(), "svc", new_credential("AKIAEXAMPLE000000001")).unwrap();
-    store.transition_identity(&actor(), "svc", LifecycleState::Offboarding, "retired").unwrap();
-    let error = store.transition_identity(&actor(), "svc", LifecycleState::Revoked, "done").unwrap_err();
+    store
+        .add_credential(&actor(), "svc", new_credential("AKIAEXAMPLE000000001"))
+        .unwrap();
+    store
+        .transition_identity(&actor(), "svc", LifecycleState::Offboarding, "retired")
+        .unwrap();
+    let error = store
+        .transition_identity(&actor(), "svc", LifecycleState::Revoked, "done")
+        .unwrap_err();
     assert!(error.to_string().contains("1 credential(s) still active"), "{error}");
-    let revoked = store.revoke_credential(&actor(), "svc", "AKIAEXAMPLE000000001", "retired").unwrap();
+    let revoked = store
+        .revoke_credential(&actor(), "svc", "AKIAEXAMPLE000000001", "retired")
+        .unwrap();
     assert_eq!(revoked.status, CredentialStatus::Revoked);
     assert_eq!(revoked.revoked_at, Some(actor().now));
-    store.transition_identity(&actor(), "svc", LifecycleState::Revoked, "done").unwrap();
-    store.transition_identity(&actor(), "svc", LifecycleState::Archived, "verified").unwrap();
-    let error = store.transition_identity(&actor(), "svc", LifecycleState::Active, "again").unwrap_err();
+    store
+        .transition_identity(&actor(), "svc", LifecycleState::Revoked, "done")
+        .unwrap();
+    store
+        .transition_identity(&actor(), "svc", LifecycleState::Archived, "verified")
+        .unwrap();
+    let error = store
+        .transition_identity(&actor(), "svc", LifecycleState::Active, "again")
+        .unwrap_err();
     assert!(error.to_string().contains("none, it is final"));
 }
 
 fn credentials_keep_fingerprints_only(db: &TestDb) {
     let mut store = db.open();
     store.add_identity(&actor(), new_identity("svc", "aws", None)).unwrap();
-    let first = store.add_credential(&actor(), "svc", new_credential("AKIAFIRST")).unwrap();
+    let first = store
+        .add_credential(&actor(), "svc", new_credential("AKIAFIRST"))
+        .unwrap();
     let mut second = new_credential("AKIASECOND");
     second.created_at = at("2026-01-01T00:00:00Z");
     store.add_credential(&actor(), "svc", second).unwrap();
     let detail = store.credentials("svc").unwrap();
-    let ids: Vec<_> = detail.credentials.iter().map(|credential| credential.public_id.clone().unwrap()).collect();
+    let ids: Vec<_> = detail
+        .credentials
+        .iter()
+        .map(|credential| credential.public_id.clone().unwrap())
+        .collect();
     assert_eq!(ids, vec!["AKIAFIRST", "AKIASECOND"]);
     assert_eq!(detail.credentials[0], first);
     assert_eq!(detail.credentials[0].fingerprint.as_ref().unwrap().as_str().len(), 64);
@@ -199,15 +290,27 @@ fn credentials_keep_fingerprints_only(db: &TestDb) {
 fn imports_are_all_or_nothing(db: &TestDb) {
     let mut store = db.open();
     let parties = vec![person("alice@example.com")];
-    let good = ImportIdentity { identity: new_identity("one", "aws", Some("alice@example.com")), credentials: vec![new_credential("AKIA1")] };
-    let bad = ImportIdentity { identity: new_identity("two", "aws", Some("ghost@example.com")), credentials: vec![] };
+    let good = ImportIdentity {
+        identity: new_identity("one", "aws", Some("alice@example.com")),
+        credentials: vec![new_credential("AKIA1")],
+    };
+    let bad = ImportIdentity {
+        identity: new_identity("two", "aws", Some("ghost@example.com")),
+        credentials: vec![],
+    };
     let mut records = vec![good.clone(), bad].into_iter();
     let error = store.import(&actor(), "file.yaml", &parties, &mut records).unwrap_err();
     assert_eq!(
         error.to_string(),
         "import record 2 ('aws/two'): unknown party 'ghost@example.com' (add it first with `steward party add`)"
     );
-    for table in ["parties", "identities", "credentials", "audit_events", "audit_checkpoints"] {
+    for table in [
+        "parties",
+        "identities",
+        "credentials",
+        "audit_events",
+        "audit_checkpoints",
+    ] {
         assert_eq!(db.count(table), 0, "{table} must be empty after a failed import");
     }
     // A duplicate inside the same file is refused too.
@@ -219,17 +322,29 @@ fn imports_are_all_or_nothing(db: &TestDb) {
 
 fn imports_write_one_event_per_identity_and_one_checkpoint(db: &TestDb) {
     let mut store = db.open();
-    let parties = vec![NewParty { team: Some("payments".into()), ..person("alice@example.com") }];
+    let parties = vec![NewParty {
+        team: Some("payments".into()),
+        ..person("alice@example.com")
+    }];
     let count = 10_000;
     let mut records = (0..count).map(|index| ImportIdentity {
         identity: new_identity(&format!("svc-{index:05}"), "aws", Some("alice@example.com")),
-        credentials: vec![new_credential(&format!("AKIA{index:016}")), new_credential(&format!("AKIB{index:016}"))],
+        credentials: vec![
+            new_credential(&format!("AKIA{index:016}")),
+            new_credential(&format!("AKIB{index:016}")),
+        ],
     });
     let summary = store.import(&actor(), "bulk", &parties, &mut records).unwrap();
-    assert_eq!((summary.parties, summary.identities, summary.credentials), (2, count, 2 * count));
+    assert_eq!(
+        (summary.parties, summary.identities, summary.credentials),
+        (2, count, 2 * count)
+    );
     assert_eq!(summary.events, count + 2);
     assert_eq!(db.count("audit_checkpoints"), 1);
-    assert_eq!(store.identity("svc-09999").unwrap().roles.business_owner.as_deref(), Some("alice@example.com"));
+    assert_eq!(
+        store.identity("svc-09999").unwrap().roles.business_owner.as_deref(),
+        Some("alice@example.com")
+    );
     assert_eq!(store.credentials("svc-00042").unwrap().credentials.len(), 2);
     let summary = store.verify_audit(&signing_key().verifying_key()).unwrap().unwrap();
     assert_eq!(summary.events, count + 2);
@@ -239,22 +354,60 @@ fn audit_log_filters_by_subject_and_limit(db: &TestDb) {
     let mut store = db.open();
     let a = store.add_identity(&actor(), new_identity("a", "aws", None)).unwrap();
     store.add_identity(&actor(), new_identity("b", "aws", None)).unwrap();
-    store.transition_identity(&actor(), "a", LifecycleState::Suspended, "r1").unwrap();
-    store.transition_identity(&actor(), "a", LifecycleState::Active, "r2").unwrap();
+    store
+        .transition_identity(&actor(), "a", LifecycleState::Suspended, "r1")
+        .unwrap();
+    store
+        .transition_identity(&actor(), "a", LifecycleState::Active, "r2")
+        .unwrap();
     let mut seqs = Vec::new();
-    let filter = EventFilter { subject_kind: Some("identity".into()), subject_id: Some(a.id.0), limit: Some(2), ..Default::default() };
-    store.for_each_event(&filter, &mut |event| { seqs.push((event.seq, event.draft.reason)); Ok(()) }).unwrap();
+    let filter = EventFilter {
+        subject_kind: Some("identity".into()),
+        subject_id: Some(a.id.0),
+        limit: Some(2),
+        ..Default::default()
+    };
+    store
+        .for_each_event(&filter, &mut |event| {
+            seqs.push((event.seq, event.draft.reason));
+            Ok(())
+        })
+        .unwrap();
     assert_eq!(seqs, vec![(3, Some("r1".to_string())), (4, Some("r2".to_string()))]);
 }
 
 fn every_mutation_keeps_the_chain_verifiable(db: &TestDb) {
     let mut store = db.open();
-    store.add_party(&actor(), NewParty { team: Some("ops".into()), ..person("ops@example.com") }).unwrap();
-    store.add_identity(&actor(), new_identity("svc", "aws", Some("ops@example.com"))).unwrap();
+    store
+        .add_party(
+            &actor(),
+            NewParty {
+                team: Some("ops".into()),
+                ..person("ops@example.com")
+            },
+        )
+        .unwrap();
+    store
+        .add_identity(&actor(), new_identity("svc", "aws", Some("ops@example.com")))
+        .unwrap();
     store.add_credential(&actor(), "svc", new_credential("AKIAX")).unwrap();
-    store.update_identity(&actor(), "svc", &IdentityPatch { tier: Some(Tier::Low), ..Default::default() }, None).unwrap();
-    store.transition_identity(&actor(), "svc", LifecycleState::Suspended, "why").unwrap();
-    store.set_party_status(&actor(), "ops@example.com", PartyStatus::Departed, None).unwrap();
+    store
+        .update_identity(
+            &actor(),
+            "svc",
+            &IdentityPatch {
+                tier: Some(Tier::Low),
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap();
+    store
+        .transition_identity(&actor(), "svc", LifecycleState::Suspended, "why")
+        .unwrap();
+    store
+        .set_party_status(&actor(), "ops@example.com", PartyStatus::Departed, None)
+        .unwrap();
     let summary = store.verify_audit(&signing_key().verifying_key()).unwrap().unwrap();
     assert_eq!(summary.events, 7);
     assert_eq!(summary.checkpoints, 6);
@@ -277,32 +430,51 @@ fn a_newer_schema_is_refused(db: &TestDb) {
     let error = steward_store::open(&db.url(), Some(signing_key())).err().unwrap();
     assert_eq!(
         error.to_string(),
-        format!("database schema version 99 is newer than this steward supports ({})", steward_store::SCHEMA_VERSION)
-            + "; upgrade steward"
+        format!(
+            "database schema version 99 is newer than this steward supports ({})",
+            steward_store::SCHEMA_VERSION
+        ) + "; upgrade steward"
     );
 }
 
 fn locations_attach_to_credentials_and_block_archival(db: &TestDb) {
     let mut store = db.open();
     store.add_identity(&actor(), new_identity("svc", "aws", None)).unwrap();
-    let credential = store.add_credential(&actor(), "svc", new_credential("AKIALEAK")).unwrap();
+    let credential = store
+        .add_credential(&actor(), "svc", new_credential("AKIALEAK"))
+        .unwrap();
     let fingerprint = credential.fingerprint.clone().unwrap();
     let kind = steward_core::LocationKind::RepositoryFile;
-    let first = store.record_location(&actor(), &fingerprint, kind, "repo@abc:config.py:3").unwrap();
-    let later = steward_store::Actor { now: at("2026-12-01T00:00:00Z"), ..actor() };
-    let again = store.record_location(&later, &fingerprint, kind, "repo@abc:config.py:3").unwrap();
+    let first = store
+        .record_location(&actor(), &fingerprint, kind, "repo@abc:config.py:3")
+        .unwrap();
+    let later = steward_store::Actor {
+        now: at("2026-12-01T00:00:00Z"),
+        ..actor()
+    };
+    let again = store
+        .record_location(&later, &fingerprint, kind, "repo@abc:config.py:3")
+        .unwrap();
     assert_eq!(again.id, first.id);
     assert_eq!((again.first_seen, again.last_seen), (actor().now, later.now));
     assert_eq!(again.credential_id, Some(credential.id));
     assert_eq!(store.locations("svc").unwrap().len(), 1);
-    store.transition_identity(&actor(), "svc", LifecycleState::Offboarding, "retire").unwrap();
+    store
+        .transition_identity(&actor(), "svc", LifecycleState::Offboarding, "retire")
+        .unwrap();
     store.revoke_credential(&actor(), "svc", "AKIALEAK", "retire").unwrap();
-    store.transition_identity(&actor(), "svc", LifecycleState::Revoked, "retire").unwrap();
-    let error = store.transition_identity(&actor(), "svc", LifecycleState::Archived, "done").unwrap_err();
+    store
+        .transition_identity(&actor(), "svc", LifecycleState::Revoked, "retire")
+        .unwrap();
+    let error = store
+        .transition_identity(&actor(), "svc", LifecycleState::Archived, "done")
+        .unwrap_err();
     assert!(error.to_string().contains("1 known location(s)"), "{error}");
     // A secret nobody owns is still recorded, without a credential.
     let unknown = steward_core::Fingerprint::parse(&"ab".repeat(32)).unwrap();
-    let orphan = store.record_location(&actor(), &unknown, kind, "repo@def:.env:1").unwrap();
+    let orphan = store
+        .record_location(&actor(), &unknown, kind, "repo@def:.env:1")
+        .unwrap();
     assert_eq!(orphan.credential_id, None);
     assert!(store.verify_audit(&signing_key().verifying_key()).unwrap().is_ok());
 }

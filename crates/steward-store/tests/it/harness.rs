@@ -3,8 +3,8 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use steward_core::audit::SigningKey;
 use steward_core::{
-    CredentialKind, CredentialStatus, IdentityKind, LifecycleState, NewCredential, NewIdentity,
-    NewParty, Provenance, Roles, Scope, Tier,
+    CredentialKind, CredentialStatus, IdentityKind, LifecycleState, NewCredential, NewIdentity, NewParty, Provenance,
+    Roles, Scope, Tier,
 };
 use steward_store::{Actor, Store};
 
@@ -17,13 +17,22 @@ pub fn at(text: &str) -> jiff::Timestamp {
 }
 
 pub fn actor() -> Actor {
-    Actor { name: "tester".into(), now: at("2026-11-27T10:00:00Z") }
+    Actor {
+        name: "tester".into(),
+        now: at("2026-11-27T10:00:00Z"),
+    }
 }
 
 /// A database under test and a way to reach it with raw SQL.
 pub enum TestDb {
-    Sqlite { _dir: tempfile::TempDir, path: std::path::PathBuf },
-    Postgres { admin_url: String, name: String },
+    Sqlite {
+        _dir: tempfile::TempDir,
+        path: std::path::PathBuf,
+    },
+    Postgres {
+        admin_url: String,
+        name: String,
+    },
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -39,7 +48,9 @@ impl TestDb {
     pub fn postgres() -> Option<TestDb> {
         let Ok(admin_url) = std::env::var("STEWARD_TEST_PG_URL") else {
             if std::env::var("CI").is_ok_and(|value| value == "true") {
-                panic!("CI=true but STEWARD_TEST_PG_URL is not set: PostgreSQL tests must run in CI (use scripts/test)");
+                panic!(
+                    "CI=true but STEWARD_TEST_PG_URL is not set: PostgreSQL tests must run in CI (use scripts/test)"
+                );
             }
             eprintln!("skipping PostgreSQL half: STEWARD_TEST_PG_URL is not set (scripts/test sets it)");
             return None;
@@ -78,7 +89,10 @@ impl TestDb {
             TestDb::Postgres { .. } => {
                 let mut client = postgres::Client::connect(&self.url(), postgres::NoTls).unwrap();
                 client.batch_execute(sql).map_err(|error| {
-                    error.as_db_error().map(|db| db.message().to_string()).unwrap_or(error.to_string())
+                    error
+                        .as_db_error()
+                        .map(|db| db.message().to_string())
+                        .unwrap_or(error.to_string())
                 })
             }
         }
@@ -158,7 +172,10 @@ pub fn new_identity(name: &str, system: &str, owner: Option<&str>) -> NewIdentit
         last_attested_at: None,
         last_used_at: Some(at("2026-11-01T08:00:00Z")),
         last_rotated_at: None,
-        provenance: Provenance { source: "test".into(), observed_at: at("2026-11-27T10:00:00Z") },
+        provenance: Provenance {
+            source: "test".into(),
+            observed_at: at("2026-11-27T10:00:00Z"),
+        },
     }
 }
 

@@ -3,6 +3,6 @@
 //! without it the PostgreSQL half is skipped with a message, except under `CI=true`,
 //! where a missing PostgreSQL fails the run.
 
-mod harness;
 mod conformance;
+mod harness;
 mod tamper;

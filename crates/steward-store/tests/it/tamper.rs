@@ -18,7 +18,9 @@ fn build(db: &TestDb) {
     for name in ["a", "b", "c", "d", "e"] {
         store.add_identity(&actor(), new_identity(name, "aws", None)).unwrap();
     }
-    store.transition_identity(&actor(), "c", LifecycleState::Suspended, "r").unwrap();
+    store
+        .transition_identity(&actor(), "c", LifecycleState::Suspended, "r")
+        .unwrap();
 }
 
 fn drop_triggers(db: &TestDb) {
@@ -45,7 +47,9 @@ fn first_bad_seq(db: &TestDb) -> i64 {
 
 fn triggers_reject_update_and_delete(db: &TestDb) {
     build(db);
-    let error = db.execute("UPDATE audit_events SET actor = 'mallory' WHERE seq = 2").unwrap_err();
+    let error = db
+        .execute("UPDATE audit_events SET actor = 'mallory' WHERE seq = 2")
+        .unwrap_err();
     assert!(error.contains("append-only"), "{error}");
     let error = db.execute("DELETE FROM audit_events WHERE seq = 2").unwrap_err();
     assert!(error.contains("append-only"), "{error}");
@@ -60,7 +64,8 @@ fn triggers_reject_update_and_delete(db: &TestDb) {
 fn an_edit_after_dropping_triggers_is_named(db: &TestDb) {
     build(db);
     drop_triggers(db);
-    db.execute("UPDATE audit_events SET actor = 'mallory' WHERE seq = 3").unwrap();
+    db.execute("UPDATE audit_events SET actor = 'mallory' WHERE seq = 3")
+        .unwrap();
     assert_eq!(first_bad_seq(db), 3);
 }
 
@@ -127,7 +132,13 @@ fn a_rewritten_chain_fails_its_signed_checkpoint(db: &TestDb) {
         event.hash = steward_core::audit::event_hash(&prev, event.seq, &event.draft);
         prev = event.hash;
         let (prev_hex, hash_hex) = (hex(&event.prev_hash), hex(&event.hash));
-        let literal = |text: String| if db.is_postgres() { format!("'\\x{text}'::bytea") } else { format!("X'{text}'") };
+        let literal = |text: String| {
+            if db.is_postgres() {
+                format!("'\\x{text}'::bytea")
+            } else {
+                format!("X'{text}'")
+            }
+        };
         statements.push_str(&format!(
             "UPDATE audit_events SET actor = '{}', prev_hash = {}, hash = {} WHERE seq = {};",
             event.draft.actor,

@@ -1,0 +1,126 @@
+//! Bad input: one clear line, the right exit code, and the store unchanged.
+
+use crate::harness::*;
+
+fn events(steward: &Steward) -> i64 {
+    steward.count("audit_events")
+}
+
+#[test]
+fn an_unknown_identity_is_named() {
+    let steward = Steward::new();
+    let output = steward.run(&["nhi", "show", "nope"]).fails_with(1);
+    assert_eq!(output.stderr.trim(), "error: unknown identity 'nope'");
+    steward.run(&["nhi", "transition", "nope", "--to", "suspended", "--reason", "x"]).fails_with(1);
+}
+
+#[test]
+fn an_illegal_transition_changes_nothing() {
+    let steward = Steward::new();
+    steward.add_example_parties();
+    steward.add_example_identity();
+    let before = events(&steward);
+    let output = steward.run(&["nhi", "transition", "billing-export", "--to", "archived", "--reason", "skip"]).fails_with(1);
+    assert_eq!(
+        output.stderr.trim(),
+        "error: illegal transition active -> archived (allowed from active: suspended, offboarding)"
+    );
+    assert_eq!(events(&steward), before);
+    let shown = steward.run(&["nhi", "show", "billing-export", "-o", "json"]).ok().json();
+    assert_eq!(shown["state"], "active");
+}
+
+#[test]
+fn a_duplicate_name_in_a_system_is_refused() {
+    let steward = Steward::new();
+    steward.add_example_parties();
+    steward.add_example_identity();
+    let before = (events(&steward), steward.count("identities"));
+    let output = steward
+        .run(&["nhi", "add", "--name", "billing-export", "--kind", "api_key", "--system", "aws", "--tier", "low"])
+        .fails_with(1);
+    assert_eq!(output.stderr.trim(), "error: identity 'aws/billing-export' already exists");
+    assert_eq!((events(&steward), steward.count("identities")), before);
+}
+
+#[test]
+fn malformed_flag_values_are_usage_errors() {
+    let steward = Steward::new();
+    let output = steward
+        .run(&["nhi", "add", "--name", "x", "--kind", "service_account", "--system", "aws", "--tier", "hgih"])
+        .fails_with_usage();
+    assert!(output.stderr.contains("invalid tier 'hgih' (expected one of: critical, high, medium, low)"), "{}", output.stderr);
+    let output = steward
+        .run(&["nhi", "add", "--name", "a b", "--kind", "service_account", "--system", "aws", "--tier", "low"])
+        .fails_with(2);
+    assert!(output.stderr.contains("invalid name: 'a b'"), "{}", output.stderr);
+    steward
+        .run(&["nhi", "add", "--name", "x", "--kind", "robot", "--system", "aws", "--tier", "low"])
+        .fails_with_usage();
+    steward
+        .run(&["nhi", "add", "--name", "x", "--kind", "bot", "--system", "aws", "--tier", "low", "--expires", "soon"])
+        .fails_with_usage();
+    steward.run(&["nhi", "add", "--name", "x", "--kind", "bot", "--system", "aws", "--tier", "low", "--owner", "ghost"]).fails_with(1);
+    assert_eq!(steward.count("identities"), 0);
+}
+
+#[test]
+fn a_database_newer_than_the_binary_is_refused() {
+    let steward = Steward::new();
+    rusqlite::Connection::open(steward.db_path())
+        .unwrap()
+        .execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)", [])
+        .unwrap();
+    let output = steward.run(&["nhi", "list"]).fails_with(1);
+    assert!(
+        output.stderr.contains("database schema version 999 is newer than this steward supports"),
+        "{}",
+        output.stderr
+    );
+}
+
+#[test]
+fn an_unreachable_postgres_fails_fast_with_one_line() {
+    let steward = Steward::new();
+    // A port nothing listens on: bind, read, close.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("postgres://steward:hunter2@127.0.0.1:{port}/steward");
+    let started = std::time::Instant::now();
+    let output = steward.run(&["--database-url", &url, "nhi", "list"]).fails_with(1);
+    assert!(started.elapsed().as_secs() < 10);
+    assert!(output.stderr.contains("cannot open database postgres://steward:***@127.0.0.1"), "{}", output.stderr);
+    assert!(!output.stderr.contains("hunter2"), "the password must not be printed");
+}
+
+#[test]
+fn audit_verify_names_the_first_tampered_event_even_without_triggers() {
+    let steward = Steward::new();
+    steward.add_example_parties();
+    steward.add_example_identity();
+    steward.run(&["nhi", "transition", "billing-export", "--to", "suspended", "--reason", "incident"]).ok();
+    let connection = rusqlite::Connection::open(steward.db_path()).unwrap();
+    let refused = connection.execute("UPDATE audit_events SET actor = 'mallory' WHERE seq = 4", []);
+    assert!(refused.unwrap_err().to_string().contains("append-only"));
+    connection
+        .execute_batch(
+            "DROP TRIGGER audit_events_append_only_update;
+             UPDATE audit_events SET actor = 'mallory' WHERE seq = 4;",
+        )
+        .unwrap();
+    drop(connection);
+    let output = steward.run(&["audit", "verify"]).fails_with(1);
+    assert_eq!(output.stderr.trim(), "error: audit chain broken at seq 4: content does not match its hash (edited)");
+    let json = steward.run(&["audit", "verify", "-o", "json"]);
+    assert_eq!(json.code, 1);
+    assert_eq!(json.json()["first_bad_seq"], 4);
+}
+
+impl Output {
+    /// Clap's own usage errors span several lines (with a hint); only the code is fixed.
+    #[track_caller]
+    fn fails_with_usage(self) -> Output {
+        assert_eq!(self.code, 2, "expected usage error, stderr: {}", self.stderr);
+        assert!(self.stderr.starts_with("error: "), "{}", self.stderr);
+        self
+    }
+}
