@@ -56,7 +56,7 @@ pub struct Globals {
     /// Data directory: keys and the SQLite database [default: the per-user data directory, e.g. ~/.local/share/steward]
     #[arg(long, global = true, env = "STEWARD_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Database URL: postgres://… selects PostgreSQL [default: SQLite at <data-dir>/steward.db]
+    /// Database URL: postgres://… selects PostgreSQL [default: SQLite at DATA_DIR/steward.db]
     #[arg(long, global = true, env = "STEWARD_DATABASE_URL", value_name = "URL")]
     pub database_url: Option<String>,
     /// Who is acting, as recorded in the audit trail [default: the OS user]
@@ -107,7 +107,7 @@ pub struct DemoArgs {
 /// `steward party …`.
 #[derive(Debug, Subcommand)]
 pub enum PartyCommand {
-    /// Add a person (e-mail) or team (team-<name>)
+    /// Add a person (e-mail) or team (team-NAME)
     Add(PartyAddArgs),
     /// List parties
     List,
@@ -123,12 +123,12 @@ pub enum PartyCommand {
 /// `steward party add`.
 #[derive(Debug, Args)]
 pub struct PartyAddArgs {
-    /// Handle: an e-mail address for a person, team-<name> for a team
+    /// Handle: an e-mail address for a person, team-NAME for a team
     pub handle: String,
     /// Display name
     #[arg(long)]
     pub name: Option<String>,
-    /// Team of a person (created as team-<team> if missing)
+    /// Team of a person (created as team-TEAM if missing)
     #[arg(long)]
     pub team: Option<String>,
     /// Kind [default: team for team-… handles, else person]

@@ -68,7 +68,11 @@ fn document_error(file: &str, line: Option<usize>, path: String, message: String
 /// YAML parsers report a bad value at the start of its enclosing mapping; move the line
 /// forward to the key named by the last segment of `path`, when it is there.
 fn refine_yaml_line(text: &str, line: usize, path: &str) -> usize {
-    let Some(key) = path.rsplit('.').next().filter(|key| !key.contains('[') && !key.is_empty()) else {
+    let Some(key) = path
+        .rsplit('.')
+        .next()
+        .filter(|key| !key.contains('[') && !key.is_empty())
+    else {
         return line;
     };
     let key_prefix = format!("{key}:");
@@ -331,7 +335,9 @@ pub fn read_inventory(
             let inventory: InventoryFile = serde_path_to_error::deserialize(deserializer).map_err(|error| {
                 let path = error.path().to_string();
                 let inner = error.into_inner();
-                let line = inner.location().map(|location| refine_yaml_line(&text, location.line(), &path));
+                let line = inner
+                    .location()
+                    .map(|location| refine_yaml_line(&text, location.line(), &path));
                 document_error(&file, line, path, inner.to_string())
             })?;
             convert(&file, &text, inventory, now)?

@@ -11,7 +11,9 @@ fn an_unknown_identity_is_named() {
     let steward = Steward::new();
     let output = steward.run(&["nhi", "show", "nope"]).fails_with(1);
     assert_eq!(output.stderr.trim(), "error: unknown identity 'nope'");
-    steward.run(&["nhi", "transition", "nope", "--to", "suspended", "--reason", "x"]).fails_with(1);
+    steward
+        .run(&["nhi", "transition", "nope", "--to", "suspended", "--reason", "x"])
+        .fails_with(1);
 }
 
 #[test]
@@ -20,13 +22,26 @@ fn an_illegal_transition_changes_nothing() {
     steward.add_example_parties();
     steward.add_example_identity();
     let before = events(&steward);
-    let output = steward.run(&["nhi", "transition", "billing-export", "--to", "archived", "--reason", "skip"]).fails_with(1);
+    let output = steward
+        .run(&[
+            "nhi",
+            "transition",
+            "billing-export",
+            "--to",
+            "archived",
+            "--reason",
+            "skip",
+        ])
+        .fails_with(1);
     assert_eq!(
         output.stderr.trim(),
         "error: illegal transition active -> archived (allowed from active: suspended, offboarding)"
     );
     assert_eq!(events(&steward), before);
-    let shown = steward.run(&["nhi", "show", "billing-export", "-o", "json"]).ok().json();
+    let shown = steward
+        .run(&["nhi", "show", "billing-export", "-o", "json"])
+        .ok()
+        .json();
     assert_eq!(shown["state"], "active");
 }
 
@@ -37,9 +52,23 @@ fn a_duplicate_name_in_a_system_is_refused() {
     steward.add_example_identity();
     let before = (events(&steward), steward.count("identities"));
     let output = steward
-        .run(&["nhi", "add", "--name", "billing-export", "--kind", "api_key", "--system", "aws", "--tier", "low"])
+        .run(&[
+            "nhi",
+            "add",
+            "--name",
+            "billing-export",
+            "--kind",
+            "api_key",
+            "--system",
+            "aws",
+            "--tier",
+            "low",
+        ])
         .fails_with(1);
-    assert_eq!(output.stderr.trim(), "error: identity 'aws/billing-export' already exists");
+    assert_eq!(
+        output.stderr.trim(),
+        "error: identity 'aws/billing-export' already exists"
+    );
     assert_eq!((events(&steward), steward.count("identities")), before);
 }
 
@@ -47,20 +76,67 @@ fn a_duplicate_name_in_a_system_is_refused() {
 fn malformed_flag_values_are_usage_errors() {
     let steward = Steward::new();
     let output = steward
-        .run(&["nhi", "add", "--name", "x", "--kind", "service_account", "--system", "aws", "--tier", "hgih"])
+        .run(&[
+            "nhi",
+            "add",
+            "--name",
+            "x",
+            "--kind",
+            "service_account",
+            "--system",
+            "aws",
+            "--tier",
+            "hgih",
+        ])
         .fails_with_usage();
-    assert!(output.stderr.contains("invalid tier 'hgih' (expected one of: critical, high, medium, low)"), "{}", output.stderr);
+    assert!(
+        output
+            .stderr
+            .contains("invalid tier 'hgih' (expected one of: critical, high, medium, low)"),
+        "{}",
+        output.stderr
+    );
     let output = steward
-        .run(&["nhi", "add", "--name", "a b", "--kind", "service_account", "--system", "aws", "--tier", "low"])
+        .run(&[
+            "nhi",
+            "add",
+            "--name",
+            "a b",
+            "--kind",
+            "service_account",
+            "--system",
+            "aws",
+            "--tier",
+            "low",
+        ])
         .fails_with(2);
     assert!(output.stderr.contains("invalid name: 'a b'"), "{}", output.stderr);
     steward
-        .run(&["nhi", "add", "--name", "x", "--kind", "robot", "--system", "aws", "--tier", "low"])
+        .run(&[
+            "nhi", "add", "--name", "x", "--kind", "robot", "--system", "aws", "--tier", "low",
+        ])
         .fails_with_usage();
     steward
-        .run(&["nhi", "add", "--name", "x", "--kind", "bot", "--system", "aws", "--tier", "low", "--expires", "soon"])
+        .run(&[
+            "nhi",
+            "add",
+            "--name",
+            "x",
+            "--kind",
+            "bot",
+            "--system",
+            "aws",
+            "--tier",
+            "low",
+            "--expires",
+            "soon",
+        ])
         .fails_with_usage();
-    steward.run(&["nhi", "add", "--name", "x", "--kind", "bot", "--system", "aws", "--tier", "low", "--owner", "ghost"]).fails_with(1);
+    steward
+        .run(&[
+            "nhi", "add", "--name", "x", "--kind", "bot", "--system", "aws", "--tier", "low", "--owner", "ghost",
+        ])
+        .fails_with(1);
     assert_eq!(steward.count("identities"), 0);
 }
 
@@ -69,11 +145,16 @@ fn a_database_newer_than_the_binary_is_refused() {
     let steward = Steward::new();
     rusqlite::Connection::open(steward.db_path())
         .unwrap()
-        .execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)", [])
+        .execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)",
+            [],
+        )
         .unwrap();
     let output = steward.run(&["nhi", "list"]).fails_with(1);
     assert!(
-        output.stderr.contains("database schema version 999 is newer than this steward supports"),
+        output
+            .stderr
+            .contains("database schema version 999 is newer than this steward supports"),
         "{}",
         output.stderr
     );
@@ -83,12 +164,22 @@ fn a_database_newer_than_the_binary_is_refused() {
 fn an_unreachable_postgres_fails_fast_with_one_line() {
     let steward = Steward::new();
     // A port nothing listens on: bind, read, close.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let url = format!("postgres://steward:hunter2@127.0.0.1:{port}/steward");
     let started = std::time::Instant::now();
     let output = steward.run(&["--database-url", &url, "nhi", "list"]).fails_with(1);
     assert!(started.elapsed().as_secs() < 10);
-    assert!(output.stderr.contains("cannot open database postgres://steward:***@127.0.0.1"), "{}", output.stderr);
+    assert!(
+        output
+            .stderr
+            .contains("cannot open database postgres://steward:***@127.0.0.1"),
+        "{}",
+        output.stderr
+    );
     assert!(!output.stderr.contains("hunter2"), "the password must not be printed");
 }
 
@@ -97,7 +188,17 @@ fn audit_verify_names_the_first_tampered_event_even_without_triggers() {
     let steward = Steward::new();
     steward.add_example_parties();
     steward.add_example_identity();
-    steward.run(&["nhi", "transition", "billing-export", "--to", "suspended", "--reason", "incident"]).ok();
+    steward
+        .run(&[
+            "nhi",
+            "transition",
+            "billing-export",
+            "--to",
+            "suspended",
+            "--reason",
+            "incident",
+        ])
+        .ok();
     let connection = rusqlite::Connection::open(steward.db_path()).unwrap();
     let refused = connection.execute("UPDATE audit_events SET actor = 'mallory' WHERE seq = 4", []);
     assert!(refused.unwrap_err().to_string().contains("append-only"));
@@ -109,7 +210,10 @@ fn audit_verify_names_the_first_tampered_event_even_without_triggers() {
         .unwrap();
     drop(connection);
     let output = steward.run(&["audit", "verify"]).fails_with(1);
-    assert_eq!(output.stderr.trim(), "error: audit chain broken at seq 4: content does not match its hash (edited)");
+    assert_eq!(
+        output.stderr.trim(),
+        "error: audit chain broken at seq 4: content does not match its hash (edited)"
+    );
     let json = steward.run(&["audit", "verify", "-o", "json"]);
     assert_eq!(json.code, 1);
     assert_eq!(json.json()["first_bad_seq"], 4);

@@ -11,11 +11,29 @@ fn the_demo_builds_a_realistic_deterministic_estate() {
     assert!(summary["departed_parties"].as_u64().unwrap() >= 1);
     let planted = summary["planted_problems"].as_object().unwrap();
     for rule in [
-        "no-owner", "owner-departed", "no-backup-approver", "undocumented", "rotation-overdue", "long-lived",
-        "review-overdue", "dormant", "never-used", "shared", "cross-environment", "leaked", "revoked-but-referenced",
-        "over-privileged", "human-use", "customer-key-orphaned", "third-party-unreviewed", "anomalous-use",
+        "no-owner",
+        "owner-departed",
+        "no-backup-approver",
+        "undocumented",
+        "rotation-overdue",
+        "long-lived",
+        "review-overdue",
+        "dormant",
+        "never-used",
+        "shared",
+        "cross-environment",
+        "leaked",
+        "revoked-but-referenced",
+        "over-privileged",
+        "human-use",
+        "customer-key-orphaned",
+        "third-party-unreviewed",
+        "anomalous-use",
     ] {
-        assert!(planted.get(rule).and_then(|count| count.as_u64()).unwrap_or(0) > 0, "no example of {rule}");
+        assert!(
+            planted.get(rule).and_then(|count| count.as_u64()).unwrap_or(0) > 0,
+            "no example of {rule}"
+        );
     }
     let states = summary["by_state"].as_object().unwrap();
     for state in ["proposed", "active", "suspended", "offboarding", "revoked", "archived"] {
@@ -23,13 +41,22 @@ fn the_demo_builds_a_realistic_deterministic_estate() {
     }
     steward.run(&["audit", "verify"]).ok();
     insta::assert_json_snapshot!("demo_summary", summary);
-    let listing = steward.run(&["nhi", "list", "--system", "aws", "--tier", "critical"]).ok().stdout;
+    let listing = steward
+        .run(&["nhi", "list", "--system", "aws", "--tier", "critical"])
+        .ok()
+        .stdout;
     insta::assert_snapshot!("demo_aws_critical", listing);
 
     // Same seed, same estate: a second run replaces the first and prints the same.
     let again = steward.run(&["demo", "-o", "json"]).ok().json();
     assert_eq!(again, summary);
-    assert_eq!(steward.run(&["nhi", "list", "--system", "aws", "--tier", "critical"]).ok().stdout, listing);
+    assert_eq!(
+        steward
+            .run(&["nhi", "list", "--system", "aws", "--tier", "critical"])
+            .ok()
+            .stdout,
+        listing
+    );
 }
 
 #[test]
@@ -64,13 +91,18 @@ fn the_demo_shows_planted_problems_in_the_data() {
         .collect();
     assert!(!owner_departed.is_empty());
     for identity in owner_departed {
-        assert!(departed.contains(&identity["business_owner"].as_str().unwrap().to_string()), "{identity}");
+        assert!(
+            departed.contains(&identity["business_owner"].as_str().unwrap().to_string()),
+            "{identity}"
+        );
     }
 }
 
 #[test]
 fn the_demo_runs_on_postgres_too() {
-    let Some((url, _guard)) = postgres_database() else { return };
+    let Some((url, _guard)) = postgres_database() else {
+        return;
+    };
     let mut steward = Steward::uninitialised();
     steward.database_url = Some(url);
     let summary = steward.run(&["demo", "-o", "json"]).ok().json();

@@ -13,14 +13,27 @@ pub struct Output {
 impl Output {
     #[track_caller]
     pub fn ok(self) -> Output {
-        assert_eq!(self.code, 0, "expected success, stderr: {}\nstdout: {}", self.stderr, self.stdout);
+        assert_eq!(
+            self.code, 0,
+            "expected success, stderr: {}\nstdout: {}",
+            self.stderr, self.stdout
+        );
         self
     }
 
     #[track_caller]
     pub fn fails_with(self, code: i32) -> Output {
-        assert_eq!(self.code, code, "expected exit {code}, stderr: {}\nstdout: {}", self.stderr, self.stdout);
-        assert_eq!(self.stderr.trim_end().lines().count(), 1, "errors are one line: {}", self.stderr);
+        assert_eq!(
+            self.code, code,
+            "expected exit {code}, stderr: {}\nstdout: {}",
+            self.stderr, self.stdout
+        );
+        assert_eq!(
+            self.stderr.trim_end().lines().count(),
+            1,
+            "errors are one line: {}",
+            self.stderr
+        );
         assert!(self.stderr.starts_with("error: "), "{}", self.stderr);
         self
     }
@@ -45,7 +58,10 @@ impl Steward {
     }
 
     pub fn uninitialised() -> Steward {
-        Steward { dir: tempfile::tempdir().unwrap(), database_url: None }
+        Steward {
+            dir: tempfile::tempdir().unwrap(),
+            database_url: None,
+        }
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -105,18 +121,57 @@ impl Steward {
 
     /// Adds the parties of the README example.
     pub fn add_example_parties(&self) {
-        self.run(&["party", "add", "alice@example.com", "--name", "Alice Ng", "--team", "payments"]).ok();
-        self.run(&["party", "add", "bob@example.com", "--name", "Bob Stone", "--team", "payments"]).ok();
+        self.run(&[
+            "party",
+            "add",
+            "alice@example.com",
+            "--name",
+            "Alice Ng",
+            "--team",
+            "payments",
+        ])
+        .ok();
+        self.run(&[
+            "party",
+            "add",
+            "bob@example.com",
+            "--name",
+            "Bob Stone",
+            "--team",
+            "payments",
+        ])
+        .ok();
     }
 
     /// Registers the README's example identity.
     pub fn add_example_identity(&self) {
         self.run(&[
-            "nhi", "add", "--name", "billing-export", "--kind", "service_account", "--system", "aws",
-            "--external-id", "AIDAEXAMPLE0000000001", "--env", "prod", "--tier", "high",
-            "--purpose", "nightly export of invoices to the finance bucket",
-            "--scope", "system=billing,data=invoices", "--owner", "alice@example.com",
-            "--steward", "team-payments", "--backup", "bob@example.com", "--review-due", "2027-03-01",
+            "nhi",
+            "add",
+            "--name",
+            "billing-export",
+            "--kind",
+            "service_account",
+            "--system",
+            "aws",
+            "--external-id",
+            "AIDAEXAMPLE0000000001",
+            "--env",
+            "prod",
+            "--tier",
+            "high",
+            "--purpose",
+            "nightly export of invoices to the finance bucket",
+            "--scope",
+            "system=billing,data=invoices",
+            "--owner",
+            "alice@example.com",
+            "--steward",
+            "team-payments",
+            "--backup",
+            "bob@example.com",
+            "--review-due",
+            "2027-03-01",
         ])
         .ok();
     }
@@ -132,12 +187,19 @@ impl Steward {
 /// A fresh PostgreSQL database URL, or `None` outside CI without a server.
 pub fn postgres_database() -> Option<(String, PostgresDrop)> {
     let Ok(admin) = std::env::var("STEWARD_TEST_PG_URL") else {
-        assert!(std::env::var("CI").map_or(true, |value| value != "true"), "CI=true needs STEWARD_TEST_PG_URL");
+        assert!(
+            std::env::var("CI").map_or(true, |value| value != "true"),
+            "CI=true needs STEWARD_TEST_PG_URL"
+        );
         eprintln!("skipping PostgreSQL CLI test: STEWARD_TEST_PG_URL is not set");
         return None;
     };
     static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let name = format!("steward_cli_{}_{}", std::process::id(), COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
+    let name = format!(
+        "steward_cli_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    );
     let mut client = postgres::Client::connect(&admin, postgres::NoTls).unwrap();
     client.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
     let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);

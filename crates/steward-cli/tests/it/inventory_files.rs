@@ -42,8 +42,17 @@ fn a_yaml_inventory_imports_and_exports_round_trip() {
     let steward = Steward::new();
     let file = steward.write_file("inventory.yaml", INVENTORY_YAML);
     let output = steward.run(&["import", file.to_str().unwrap()]).ok();
-    assert!(output.stderr.contains("imported 2 identities, 1 credentials, 3 new parties"), "{}", output.stderr);
-    let shown = steward.run(&["nhi", "show", "aws/billing-export", "-o", "json"]).ok().json();
+    assert!(
+        output
+            .stderr
+            .contains("imported 2 identities, 1 credentials, 3 new parties"),
+        "{}",
+        output.stderr
+    );
+    let shown = steward
+        .run(&["nhi", "show", "aws/billing-export", "-o", "json"])
+        .ok()
+        .json();
     assert_eq!(shown["scope"]["data"], serde_json::json!(["invoices", "ledger"]));
     assert_eq!(shown["credentials"][0]["created_at"], "2026-01-01T00:00:00Z");
     assert_eq!(shown["source"], format!("import:{}", file.display()));
@@ -54,7 +63,11 @@ fn a_yaml_inventory_imports_and_exports_round_trip() {
         let other = Steward::new();
         let path = other.write_file(&format!("export.{format}"), &exported);
         other.run(&["import", path.to_str().unwrap()]).ok();
-        assert_eq!(other.run(&["export", "-o", format]).ok().stdout, exported, "{format} round trip");
+        assert_eq!(
+            other.run(&["export", "-o", format]).ok().stdout,
+            exported,
+            "{format} round trip"
+        );
     }
 }
 
@@ -72,9 +85,17 @@ fn json_and_csv_inventories_import() {
     let file = steward.write_file("inventory.csv", csv);
     steward.run(&["import", file.to_str().unwrap()]).ok();
     let listed = steward.run(&["nhi", "list", "-o", "json"]).ok().json();
-    let names: Vec<&str> = listed.as_array().unwrap().iter().map(|identity| identity["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|identity| identity["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, vec!["orders-api", "cache", "svc"]);
-    assert_eq!(listed[0]["labels"], serde_json::json!({"cost": "42", "owner": "payments"}));
+    assert_eq!(
+        listed[0]["labels"],
+        serde_json::json!({"cost": "42", "owner": "payments"})
+    );
     assert_eq!(listed[0]["backup_approvers"], serde_json::json!(["bob@example.com"]));
     // CSV export re-imports too.
     let exported = steward.run(&["export", "-o", "csv"]).ok().stdout;
@@ -108,30 +129,53 @@ fn malformed_files_name_file_line_and_field_and_import_nothing() {
         "inventory.yaml:30: identities[1].tier: invalid tier 'mediun' (expected one of: critical, high, medium, low)",
     );
     let missing_kind = INVENTORY_YAML.replace("    kind: deploy_key\n", "");
-    assert_rejected("inventory.yaml", &missing_kind, "inventory.yaml:27: identities[1]: missing field `kind`");
+    assert_rejected(
+        "inventory.yaml",
+        &missing_kind,
+        "inventory.yaml:27: identities[1]: missing field `kind`",
+    );
     let bad_date = INVENTORY_YAML.replace("review_due: 2027-03-01", "review_due: 2027-02-30");
-    assert_rejected("inventory.yaml", &bad_date, "inventory.yaml:21: identities[0].review_due:");
+    assert_rejected(
+        "inventory.yaml",
+        &bad_date,
+        "inventory.yaml:21: identities[0].review_due:",
+    );
     let unknown_field = INVENTORY_YAML.replace("    purpose:", "    porpose:");
-    assert_rejected("inventory.yaml", &unknown_field, "inventory.yaml:14: identities[0].porpose: unknown field `porpose`, expected one of");
+    assert_rejected(
+        "inventory.yaml",
+        &unknown_field,
+        "inventory.yaml:14: identities[0].porpose: unknown field `porpose`, expected one of",
+    );
     let unknown_party = INVENTORY_YAML.replace("business_owner: bob@example.com", "business_owner: carol@example.com");
     assert_rejected(
         "inventory.yaml",
         &unknown_party,
         "inventory.yaml:27: identities[1] (github/deployer): unknown party 'carol@example.com'",
     );
-    let duplicate = format!(
-        "{INVENTORY_YAML}  - name: deployer\n    kind: deploy_key\n    system: github\n    tier: low\n"
-    );
+    let duplicate =
+        format!("{INVENTORY_YAML}  - name: deployer\n    kind: deploy_key\n    system: github\n    tier: low\n");
     assert_rejected(
         "inventory.yaml",
         &duplicate,
         "inventory.yaml:32: identities[2].name: identity 'github/deployer' appears twice in the file; nothing was imported",
     );
     let bad_scope = INVENTORY_YAML.replace("      system: billing", "      System: billing");
-    assert_rejected("inventory.yaml", &bad_scope, "identities[0].scope: invalid scope: key 'System'");
+    assert_rejected(
+        "inventory.yaml",
+        &bad_scope,
+        "identities[0].scope: invalid scope: key 'System'",
+    );
     let bad_fingerprint = INVENTORY_YAML.replace("        public_id: AKIAEXAMPLE000000001", "        fingerprint: abc");
-    assert_rejected("inventory.yaml", &bad_fingerprint, "identities[0].credentials[0].fingerprint: invalid fingerprint");
-    assert_rejected("inventory.yaml", "version: 2\n", "inventory.yaml: version: 2 is not supported");
+    assert_rejected(
+        "inventory.yaml",
+        &bad_fingerprint,
+        "identities[0].credentials[0].fingerprint: invalid fingerprint",
+    );
+    assert_rejected(
+        "inventory.yaml",
+        "version: 2\n",
+        "inventory.yaml: version: 2 is not supported",
+    );
     assert_rejected("inventory.yaml", "version: 1\nidentities: [\n", "inventory.yaml:3:");
     assert_rejected(
         "inventory.json",
@@ -143,8 +187,16 @@ fn malformed_files_name_file_line_and_field_and_import_nothing() {
         "name,kind,system,tier\nok,bot,aws,low\nbad,bot,aws,extreme\n",
         "inventory.csv:3: column tier: invalid tier 'extreme'",
     );
-    assert_rejected("inventory.csv", "name,kind,sistem,tier\n", "inventory.csv:1: unknown column 'sistem'");
-    assert_rejected("inventory.csv", "name,kind,system,tier\nx,bot,aws\n", "inventory.csv:2:");
+    assert_rejected(
+        "inventory.csv",
+        "name,kind,sistem,tier\n",
+        "inventory.csv:1: unknown column 'sistem'",
+    );
+    assert_rejected(
+        "inventory.csv",
+        "name,kind,system,tier\nx,bot,aws\n",
+        "inventory.csv:2:",
+    );
     assert_rejected("inventory.txt", "", "cannot tell the format from the extension");
 }
 
@@ -155,6 +207,12 @@ fn an_identity_that_already_exists_aborts_the_whole_import() {
     steward.run(&["import", file.to_str().unwrap()]).ok();
     let before = (steward.count("identities"), steward.count("audit_events"));
     let output = steward.run(&["import", file.to_str().unwrap()]).fails_with(2);
-    assert!(output.stderr.contains("identities[0].name: identity 'aws/billing-export' already exists"), "{}", output.stderr);
+    assert!(
+        output
+            .stderr
+            .contains("identities[0].name: identity 'aws/billing-export' already exists"),
+        "{}",
+        output.stderr
+    );
     assert_eq!((steward.count("identities"), steward.count("audit_events")), before);
 }

@@ -22,7 +22,11 @@ fn init_creates_private_keys_and_is_idempotent() {
 fn commands_before_init_say_how_to_start() {
     let steward = Steward::uninitialised();
     let output = steward.run(&["nhi", "list"]).fails_with(1);
-    assert!(output.stderr.contains("run `steward init --data-dir"), "{}", output.stderr);
+    assert!(
+        output.stderr.contains("run `steward init --data-dir"),
+        "{}",
+        output.stderr
+    );
 }
 
 #[test]
@@ -32,54 +36,127 @@ fn the_readme_walk_through_works() {
     steward.add_example_identity();
     steward
         .run_with_stdin(
-            &["credential", "add", "billing-export", "--public-id", "AKIAEXAMPLE000000001", "--secret-stdin", "--expires", "2027-01-01"],
+            &[
+                "credential",
+                "add",
+                "billing-export",
+                "--public-id",
+                "AKIAEXAMPLE000000001",
+                "--secret-stdin",
+                "--expires",
+                "2027-01-01",
+            ],
             Some(SECRET),
         )
         .ok();
 
-    let listed = steward.run(&["nhi", "list", "--system", "aws", "--tier", "high", "-o", "json"]).ok().json();
+    let listed = steward
+        .run(&["nhi", "list", "--system", "aws", "--tier", "high", "-o", "json"])
+        .ok()
+        .json();
     let identity = &listed.as_array().unwrap()[0];
     for field in [
-        "id", "name", "kind", "system", "external_id", "environment", "tier", "state", "business_owner",
-        "technical_steward", "backup_approvers", "purpose", "expires_at", "review_due",
+        "id",
+        "name",
+        "kind",
+        "system",
+        "external_id",
+        "environment",
+        "tier",
+        "state",
+        "business_owner",
+        "technical_steward",
+        "backup_approvers",
+        "purpose",
+        "expires_at",
+        "review_due",
     ] {
-        assert!(identity.get(field).is_some(), "nhi list -o json lacks {field}: {identity}");
+        assert!(
+            identity.get(field).is_some(),
+            "nhi list -o json lacks {field}: {identity}"
+        );
     }
     assert_eq!(identity["business_owner"], "alice@example.com");
     assert_eq!(identity["technical_steward"], "team-payments");
     assert_eq!(identity["backup_approvers"], serde_json::json!(["bob@example.com"]));
     assert_eq!(identity["review_due"], "2027-03-01");
-    assert_eq!(identity["scope"], serde_json::json!({"data": ["invoices"], "system": ["billing"]}));
+    assert_eq!(
+        identity["scope"],
+        serde_json::json!({"data": ["invoices"], "system": ["billing"]})
+    );
 
     let csv = steward.run(&["nhi", "list", "-o", "csv"]).ok().stdout;
-    assert!(csv.starts_with("id,name,kind,system,external_id,environment,tier,state,business_owner"), "{csv}");
+    assert!(
+        csv.starts_with("id,name,kind,system,external_id,environment,tier,state,business_owner"),
+        "{csv}"
+    );
     assert!(csv.contains("billing-export,service_account,aws"), "{csv}");
     let table = steward.run(&["nhi", "list"]).ok().stdout;
     assert!(table.lines().next().unwrap().starts_with("ID  NAME"), "{table}");
 
-    let shown = steward.run(&["nhi", "show", "billing-export", "-o", "json"]).ok().json();
+    let shown = steward
+        .run(&["nhi", "show", "billing-export", "-o", "json"])
+        .ok()
+        .json();
     let credential = &shown["credentials"][0];
     assert_eq!(credential["public_id"], "AKIAEXAMPLE000000001");
     assert_eq!(credential["preview"], "wJal…(42 chars)");
     assert_eq!(credential["fingerprint"].as_str().unwrap().len(), 64);
 
     let updated = steward
-        .run(&["nhi", "set", "billing-export", "--purpose", "weekly export", "--expires", "2027-06-01", "-o", "json"])
+        .run(&[
+            "nhi",
+            "set",
+            "billing-export",
+            "--purpose",
+            "weekly export",
+            "--expires",
+            "2027-06-01",
+            "-o",
+            "json",
+        ])
         .ok()
         .json();
     assert_eq!(updated["purpose"], "weekly export");
     assert_eq!(updated["expires_at"], "2027-06-01T00:00:00Z");
-    let cleared = steward.run(&["nhi", "set", "billing-export", "--expires", "none", "-o", "json"]).ok().json();
+    let cleared = steward
+        .run(&["nhi", "set", "billing-export", "--expires", "none", "-o", "json"])
+        .ok()
+        .json();
     assert_eq!(cleared["expires_at"], serde_json::Value::Null);
 
-    let moved = steward.run(&["nhi", "transition", "billing-export", "--to", "suspended", "--reason", "incident 42"]).ok();
+    let moved = steward
+        .run(&[
+            "nhi",
+            "transition",
+            "billing-export",
+            "--to",
+            "suspended",
+            "--reason",
+            "incident 42",
+        ])
+        .ok();
     assert_eq!(moved.stdout.trim(), "aws/billing-export: active -> suspended");
 
-    let log = steward.run(&["audit", "log", "--subject", "billing-export", "-o", "json"]).ok().json();
-    let actions: Vec<&str> = log.as_array().unwrap().iter().map(|event| event["action"].as_str().unwrap()).collect();
+    let log = steward
+        .run(&["audit", "log", "--subject", "billing-export", "-o", "json"])
+        .ok()
+        .json();
+    let actions: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["action"].as_str().unwrap())
+        .collect();
     assert_eq!(
         actions,
-        vec!["identity.create", "credential.add", "identity.update", "identity.update", "identity.transition"]
+        vec![
+            "identity.create",
+            "credential.add",
+            "identity.update",
+            "identity.update",
+            "identity.transition"
+        ]
     );
     let transition = log.as_array().unwrap().last().unwrap();
     assert_eq!(transition["actor"], "tester");
@@ -87,7 +164,13 @@ fn the_readme_walk_through_works() {
     assert_eq!(transition["before"], serde_json::json!({"state": "active"}));
 
     let verified = steward.run(&["audit", "verify"]).ok();
-    assert!(verified.stdout.starts_with("audit trail verified: 8 events, 7 signed checkpoints"), "{}", verified.stdout);
+    assert!(
+        verified
+            .stdout
+            .starts_with("audit trail verified: 8 events, 7 signed checkpoints"),
+        "{}",
+        verified.stdout
+    );
 
     // The secret is nowhere: not in any output, not in the database or its WAL, not in
     // the audit trail.
@@ -112,10 +195,32 @@ fn a_copy_of_a_known_secret_is_attached_to_its_credential() {
     let steward = Steward::new();
     steward.add_example_parties();
     steward.add_example_identity();
-    steward.run_with_stdin(&["credential", "add", "billing-export", "--public-id", "AKIA1", "--secret-stdin"], Some(SECRET)).ok();
+    steward
+        .run_with_stdin(
+            &[
+                "credential",
+                "add",
+                "billing-export",
+                "--public-id",
+                "AKIA1",
+                "--secret-stdin",
+            ],
+            Some(SECRET),
+        )
+        .ok();
     let location = steward
         .run_with_stdin(
-            &["credential", "locate", "--kind", "repository_file", "--at", "acme/app@1a2b3c:config.py:7", "--secret-stdin", "-o", "json"],
+            &[
+                "credential",
+                "locate",
+                "--kind",
+                "repository_file",
+                "--at",
+                "acme/app@1a2b3c:config.py:7",
+                "--secret-stdin",
+                "-o",
+                "json",
+            ],
             Some(&format!("{SECRET}\n")),
         )
         .ok()
@@ -124,7 +229,18 @@ fn a_copy_of_a_known_secret_is_attached_to_its_credential() {
     let shown = steward.run(&["nhi", "show", "billing-export"]).ok().stdout;
     assert!(shown.contains("repository_file acme/app@1a2b3c:config.py:7"), "{shown}");
     let orphan = steward
-        .run_with_stdin(&["credential", "locate", "--kind", "chat_message", "--at", "slack:#ops/1.2", "--secret-stdin"], Some("other-secret-value"))
+        .run_with_stdin(
+            &[
+                "credential",
+                "locate",
+                "--kind",
+                "chat_message",
+                "--at",
+                "slack:#ops/1.2",
+                "--secret-stdin",
+            ],
+            Some("other-secret-value"),
+        )
         .ok();
     assert!(orphan.stderr.contains("unmanaged copy"), "{}", orphan.stderr);
 }
@@ -133,29 +249,93 @@ fn a_copy_of_a_known_secret_is_attached_to_its_credential() {
 fn parties_can_depart_and_be_listed() {
     let steward = Steward::new();
     steward.add_example_parties();
-    steward.run(&["party", "set", "bob@example.com", "--status", "departed", "--reason", "left"]).ok();
+    steward
+        .run(&[
+            "party",
+            "set",
+            "bob@example.com",
+            "--status",
+            "departed",
+            "--reason",
+            "left",
+        ])
+        .ok();
     let parties = steward.run(&["party", "list", "-o", "json"]).ok().json();
-    let handles: Vec<&str> = parties.as_array().unwrap().iter().map(|party| party["handle"].as_str().unwrap()).collect();
+    let handles: Vec<&str> = parties
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|party| party["handle"].as_str().unwrap())
+        .collect();
     assert_eq!(handles, vec!["alice@example.com", "bob@example.com", "team-payments"]);
     assert_eq!(parties[1]["status"], "departed");
-    let log = steward.run(&["audit", "log", "--party", "bob@example.com", "-o", "jsonl"]).ok().stdout;
+    let log = steward
+        .run(&["audit", "log", "--party", "bob@example.com", "-o", "jsonl"])
+        .ok()
+        .stdout;
     assert_eq!(log.lines().count(), 2, "{log}");
 }
 
 #[test]
 fn the_same_commands_work_on_postgres() {
-    let Some((url, _guard)) = postgres_database() else { return };
+    let Some((url, _guard)) = postgres_database() else {
+        return;
+    };
     let mut steward = Steward::uninitialised();
     steward.database_url = Some(url);
     steward.run(&["init"]).ok();
-    assert!(!steward.db_path().exists(), "PostgreSQL mode must not create a SQLite file");
+    assert!(
+        !steward.db_path().exists(),
+        "PostgreSQL mode must not create a SQLite file"
+    );
     steward.add_example_parties();
     steward.add_example_identity();
-    steward.run_with_stdin(&["credential", "add", "billing-export", "--public-id", "AKIA1", "--secret-stdin"], Some(SECRET)).ok();
-    steward.run(&["nhi", "transition", "billing-export", "--to", "suspended", "--reason", "incident 42"]).ok();
-    let listed = steward.run(&["nhi", "list", "--system", "aws", "-o", "json"]).ok().json();
+    steward
+        .run_with_stdin(
+            &[
+                "credential",
+                "add",
+                "billing-export",
+                "--public-id",
+                "AKIA1",
+                "--secret-stdin",
+            ],
+            Some(SECRET),
+        )
+        .ok();
+    steward
+        .run(&[
+            "nhi",
+            "transition",
+            "billing-export",
+            "--to",
+            "suspended",
+            "--reason",
+            "incident 42",
+        ])
+        .ok();
+    let listed = steward
+        .run(&["nhi", "list", "--system", "aws", "-o", "json"])
+        .ok()
+        .json();
     assert_eq!(listed[0]["state"], "suspended");
-    steward.run(&["nhi", "transition", "billing-export", "--to", "archived", "--reason", "x"]).fails_with(1);
+    steward
+        .run(&[
+            "nhi",
+            "transition",
+            "billing-export",
+            "--to",
+            "archived",
+            "--reason",
+            "x",
+        ])
+        .fails_with(1);
     let verified = steward.run(&["audit", "verify"]).ok();
-    assert!(verified.stdout.starts_with("audit trail verified: 6 events, 5 signed checkpoints"), "{}", verified.stdout);
+    assert!(
+        verified
+            .stdout
+            .starts_with("audit trail verified: 6 events, 5 signed checkpoints"),
+        "{}",
+        verified.stdout
+    );
 }
