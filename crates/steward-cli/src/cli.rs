@@ -25,7 +25,7 @@ Environment:
 /// steward: governance for non-human identities (service accounts, API keys, OAuth apps
 /// and tokens, deploy keys, workload identities, bots and AI agents).
 #[derive(Debug, Parser)]
-#[command(name = "steward", version, about, long_about = None, after_help = AFTER_HELP)]
+#[command(name = "steward", version, after_help = AFTER_HELP)]
 pub struct Cli {
     /// Options every command takes.
     #[command(flatten)]
