@@ -1,9 +1,11 @@
 //! `steward import` and `steward export`: the inventory in steward's own file format.
 
 use crate::cli::{ExportArgs, Globals, ImportArgs, OutputFormat};
-use crate::inventory_file::{CSV_COLUMNS, detect_format, read_inventory};
-use crate::output::{cell, instant_cell, write_stdout};
-use crate::records::{CredentialRecord, FILE_FORMAT_VERSION, IdentityRecord, InventoryFile, PartyRecord};
+use crate::inventory_file::{detect_format, read_inventory};
+use crate::output::write_stdout;
+use crate::records::{
+    CredentialRecord, FILE_FORMAT_VERSION, IDENTITY_COLUMNS, IdentityRecord, InventoryFile, PartyRecord,
+};
 use crate::settings::Settings;
 use std::process::ExitCode;
 use steward_store::{IdentityFilter, StoreError};
@@ -107,9 +109,9 @@ pub fn export(globals: &Globals, _args: &ExportArgs) -> anyhow::Result<ExitCode>
         }
         OutputFormat::Csv => write_stdout(|out| {
             let mut writer = csv::Writer::from_writer(out);
-            writer.write_record(CSV_COLUMNS)?;
+            writer.write_record(IDENTITY_COLUMNS)?;
             for record in &inventory.identities {
-                writer.write_record(csv_row(record))?;
+                writer.write_record(record.text_values())?;
             }
             writer.flush()
         })?,
@@ -120,49 +122,4 @@ pub fn export(globals: &Globals, _args: &ExportArgs) -> anyhow::Result<ExitCode>
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn csv_row(record: &IdentityRecord) -> Vec<String> {
-    let pairs = |map: Vec<(String, String)>| {
-        map.into_iter()
-            .map(|(key, value)| format!("{key}={value}"))
-            .collect::<Vec<_>>()
-            .join(";")
-    };
-    vec![
-        cell(&record.id),
-        record.name.clone(),
-        record.kind.to_string(),
-        record.system.clone(),
-        cell(&record.external_id),
-        record.environment.clone(),
-        record.tier.to_string(),
-        record.state.to_string(),
-        cell(&record.business_owner),
-        cell(&record.technical_steward),
-        record.backup_approvers.join(";"),
-        cell(&record.control_owner),
-        cell(&record.purpose),
-        pairs(
-            record
-                .scope
-                .iter()
-                .flat_map(|(key, values)| values.0.iter().map(move |value| (key.clone(), value.clone())))
-                .collect(),
-        ),
-        pairs(
-            record
-                .labels
-                .iter()
-                .map(|(key, value)| (key.clone(), value.clone()))
-                .collect(),
-        ),
-        instant_cell(record.created_at),
-        instant_cell(record.expires_at),
-        cell(&record.review_due),
-        instant_cell(record.last_attested_at),
-        instant_cell(record.last_used_at),
-        instant_cell(record.last_rotated_at),
-        cell(&record.source),
-    ]
 }

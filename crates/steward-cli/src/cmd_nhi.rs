@@ -1,35 +1,15 @@
 //! `steward nhi …`: register, list, show, change and transition identities.
 
 use crate::cli::{Globals, NhiAddArgs, NhiCommand, NhiListArgs, NhiSetArgs, Update};
-use crate::output::{cell, instant_cell, print_listing, print_record, write_stdout};
-use crate::records::{CredentialRecord, IdentityRecord, LocationRecord};
+use crate::output::{instant_cell, print_listing, print_record, write_stdout};
+use crate::records::{CredentialRecord, IDENTITY_COLUMNS, IdentityRecord, LocationRecord};
 use crate::settings::Settings;
 use serde::Serialize;
 use std::process::ExitCode;
 use steward_core::{IdentityPatch, NewIdentity, Policy, Provenance, Roles};
 use steward_store::IdentityFilter;
 
-const HEADERS: &[&str] = &[
-    "id",
-    "name",
-    "kind",
-    "system",
-    "external_id",
-    "environment",
-    "tier",
-    "state",
-    "business_owner",
-    "technical_steward",
-    "backup_approvers",
-    "control_owner",
-    "purpose",
-    "scope",
-    "expires_at",
-    "review_due",
-    "last_used_at",
-];
-
-/// Columns shown in table output (CSV and JSON carry all of [`HEADERS`]).
+/// Columns shown in table output (CSV and JSON carry everything).
 const TABLE_COLUMNS: &[&str] = &[
     "id",
     "name",
@@ -43,49 +23,22 @@ const TABLE_COLUMNS: &[&str] = &[
     "review_due",
 ];
 
-fn scope_text(record: &IdentityRecord) -> String {
-    record
-        .scope
-        .iter()
-        .flat_map(|(key, values)| values.0.iter().map(move |value| format!("{key}={value}")))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-fn row(record: &IdentityRecord) -> Vec<String> {
-    vec![
-        cell(&record.id),
-        record.name.clone(),
-        record.kind.to_string(),
-        record.system.clone(),
-        cell(&record.external_id),
-        record.environment.clone(),
-        record.tier.to_string(),
-        record.state.to_string(),
-        cell(&record.business_owner),
-        cell(&record.technical_steward),
-        record.backup_approvers.join(","),
-        cell(&record.control_owner),
-        cell(&record.purpose),
-        scope_text(record),
-        instant_cell(record.expires_at),
-        cell(&record.review_due),
-        instant_cell(record.last_used_at),
-    ]
-}
-
 fn table_row(record: &IdentityRecord) -> Vec<String> {
-    let full = row(record);
+    let full = record.text_values();
     TABLE_COLUMNS
         .iter()
         .map(|column| {
-            full[HEADERS
+            full[IDENTITY_COLUMNS
                 .iter()
-                .position(|header| header == column)
+                .position(|known| known == column)
                 .expect("known column")]
             .clone()
         })
         .collect()
+}
+
+fn fields(record: &IdentityRecord) -> Vec<(&'static str, String)> {
+    IDENTITY_COLUMNS.iter().copied().zip(record.text_values()).collect()
 }
 
 pub fn run(globals: &Globals, command: &NhiCommand) -> anyhow::Result<ExitCode> {
@@ -110,8 +63,7 @@ pub fn run(globals: &Globals, command: &NhiCommand) -> anyhow::Result<ExitCode> 
 
 fn print_identity(settings: &Settings, identity: &steward_core::Identity) -> anyhow::Result<()> {
     let record = IdentityRecord::from_identity(identity);
-    let fields: Vec<(&str, String)> = HEADERS.iter().copied().zip(row(&record)).collect();
-    print_record(settings.output, &record, &fields)
+    print_record(settings.output, &record, &fields(&record))
 }
 
 fn add(settings: &Settings, args: &NhiAddArgs) -> anyhow::Result<()> {
@@ -170,7 +122,7 @@ fn list(settings: &Settings, args: &NhiListArgs) -> anyhow::Result<()> {
         .collect();
     match settings.output {
         crate::cli::OutputFormat::Table => print_listing(settings.output, &records, TABLE_COLUMNS, table_row),
-        format => print_listing(format, &records, HEADERS, row),
+        format => print_listing(format, &records, IDENTITY_COLUMNS, IdentityRecord::text_values),
     }
 }
 
@@ -198,23 +150,7 @@ fn show(settings: &Settings, reference: &str) -> anyhow::Result<()> {
         .collect();
     match settings.output {
         crate::cli::OutputFormat::Table => {
-            let mut fields: Vec<(&str, String)> = HEADERS.iter().copied().zip(row(&record)).collect();
-            fields.extend([
-                ("created_at", instant_cell(record.created_at)),
-                ("last_attested_at", instant_cell(record.last_attested_at)),
-                ("last_rotated_at", instant_cell(record.last_rotated_at)),
-                (
-                    "labels",
-                    record
-                        .labels
-                        .iter()
-                        .map(|(key, value)| format!("{key}={value}"))
-                        .collect::<Vec<_>>()
-                        .join(","),
-                ),
-                ("source", cell(&record.source)),
-            ]);
-            print_record(settings.output, &record, &fields)?;
+            print_record(settings.output, &record, &fields(&record))?;
             write_stdout(|out| {
                 writeln!(out, "\ncredentials ({}):", record.credentials.len())?;
                 for credential in &record.credentials {

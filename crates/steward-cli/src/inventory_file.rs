@@ -3,7 +3,7 @@
 //! before anything is written, and the import itself is one transaction.
 
 use crate::cli::FileFormat;
-use crate::records::{FILE_FORMAT_VERSION, IdentityRecord, InventoryFile, ScopeValues};
+use crate::records::{FILE_FORMAT_VERSION, IDENTITY_COLUMNS, IdentityRecord, InventoryFile, ScopeValues};
 use std::collections::BTreeMap;
 use std::path::Path;
 use steward_core::NewParty;
@@ -180,32 +180,6 @@ fn convert(file: &str, text: &str, inventory: InventoryFile, now: jiff::Timestam
     })
 }
 
-/// Columns of the CSV format (one identity per row; lists separated by `;`).
-pub const CSV_COLUMNS: &[&str] = &[
-    "id",
-    "name",
-    "kind",
-    "system",
-    "external_id",
-    "environment",
-    "tier",
-    "state",
-    "business_owner",
-    "technical_steward",
-    "backup_approvers",
-    "control_owner",
-    "purpose",
-    "scope",
-    "labels",
-    "created_at",
-    "expires_at",
-    "review_due",
-    "last_attested_at",
-    "last_used_at",
-    "last_rotated_at",
-    "source",
-];
-
 fn split_list(text: &str) -> Vec<String> {
     text.split([';', ','])
         .map(str::trim)
@@ -269,10 +243,10 @@ fn read_csv(file: &str, text: &str, now: jiff::Timestamp) -> anyhow::Result<Pars
         .map(|header| header.trim().to_string())
         .collect();
     for header in &headers {
-        if !CSV_COLUMNS.contains(&header.as_str()) {
+        if !IDENTITY_COLUMNS.contains(&header.as_str()) {
             return Err(crate::usage(format!(
                 "{file}:1: unknown column '{header}' (known: {})",
-                CSV_COLUMNS.join(", ")
+                IDENTITY_COLUMNS.join(", ")
             )));
         }
     }

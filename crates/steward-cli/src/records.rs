@@ -220,7 +220,74 @@ pub struct IdentityRecord {
     pub credentials: Vec<CredentialRecord>,
 }
 
+/// The columns of an identity in CSV (export, import, `nhi list -o csv`) and in
+/// `nhi show`'s table, in order. Lists inside a cell are separated by `;`.
+pub const IDENTITY_COLUMNS: &[&str] = &[
+    "id",
+    "name",
+    "kind",
+    "system",
+    "external_id",
+    "environment",
+    "tier",
+    "state",
+    "business_owner",
+    "technical_steward",
+    "backup_approvers",
+    "control_owner",
+    "purpose",
+    "scope",
+    "labels",
+    "created_at",
+    "expires_at",
+    "review_due",
+    "last_attested_at",
+    "last_used_at",
+    "last_rotated_at",
+    "source",
+];
+
 impl IdentityRecord {
+    /// The cells of [`IDENTITY_COLUMNS`], as text.
+    pub fn text_values(&self) -> Vec<String> {
+        use crate::output::{cell, instant_cell};
+        let pairs = |pairs: &mut dyn Iterator<Item = (&String, &String)>| {
+            pairs
+                .map(|(key, value)| format!("{key}={value}"))
+                .collect::<Vec<_>>()
+                .join(";")
+        };
+        vec![
+            cell(&self.id),
+            self.name.clone(),
+            self.kind.to_string(),
+            self.system.clone(),
+            cell(&self.external_id),
+            self.environment.clone(),
+            self.tier.to_string(),
+            self.state.to_string(),
+            cell(&self.business_owner),
+            cell(&self.technical_steward),
+            self.backup_approvers.join(";"),
+            cell(&self.control_owner),
+            cell(&self.purpose),
+            pairs(
+                &mut self
+                    .scope
+                    .iter()
+                    .flat_map(|(key, values)| values.0.iter().map(move |value| (key, value))),
+            ),
+            pairs(&mut self.labels.iter()),
+            instant_cell(self.created_at),
+            instant_cell(self.expires_at),
+            cell(&self.review_due),
+            instant_cell(self.last_attested_at),
+            instant_cell(self.last_used_at),
+            instant_cell(self.last_rotated_at),
+            cell(&self.source),
+        ]
+    }
+
     /// From a stored identity (credentials added by the caller when wanted).
     pub fn from_identity(identity: &Identity) -> Self {
         IdentityRecord {

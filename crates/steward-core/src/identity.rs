@@ -237,27 +237,13 @@ pub struct NewIdentity {
 impl NewIdentity {
     /// Checks the fields that do not depend on other records.
     pub fn validate(&self) -> Result<(), DomainError> {
-        validate_name("name", &self.name)?;
-        validate_name("system", &self.system)?;
-        validate_name("environment", &self.environment)?;
-        if let Some(external_id) = &self.external_id {
-            if external_id.is_empty() || external_id.len() > 2048 {
-                return Err(DomainError::InvalidField {
-                    field: "external_id",
-                    reason: "must be 1-2048 characters".into(),
-                });
-            }
-        }
-        let roles = &self.roles;
-        if roles.backup_approvers.iter().any(|backup| {
-            Some(backup) == roles.business_owner.as_ref() || Some(backup) == roles.technical_steward.as_ref()
-        }) {
-            return Err(DomainError::InvalidField {
-                field: "backup_approvers",
-                reason: "a backup approver must differ from the owner and the steward".into(),
-            });
-        }
-        Ok(())
+        validate_fields(
+            &self.name,
+            &self.system,
+            &self.environment,
+            self.external_id.as_deref(),
+            &self.roles,
+        )
     }
 
     /// The identity this would become under `id`.
@@ -284,6 +270,50 @@ impl NewIdentity {
             provenance: self.provenance,
         }
     }
+}
+
+impl Identity {
+    /// Checks the fields that do not depend on other records (after a change).
+    pub fn validate(&self) -> Result<(), DomainError> {
+        validate_fields(
+            &self.name,
+            &self.system,
+            &self.environment,
+            self.external_id.as_deref(),
+            &self.roles,
+        )
+    }
+}
+
+fn validate_fields(
+    name: &str,
+    system: &str,
+    environment: &str,
+    external_id: Option<&str>,
+    roles: &Roles,
+) -> Result<(), DomainError> {
+    validate_name("name", name)?;
+    validate_name("system", system)?;
+    validate_name("environment", environment)?;
+    if let Some(external_id) = external_id {
+        if external_id.is_empty() || external_id.len() > 2048 {
+            return Err(DomainError::InvalidField {
+                field: "external_id",
+                reason: "must be 1-2048 characters".into(),
+            });
+        }
+    }
+    if roles
+        .backup_approvers
+        .iter()
+        .any(|backup| Some(backup) == roles.business_owner.as_ref() || Some(backup) == roles.technical_steward.as_ref())
+    {
+        return Err(DomainError::InvalidField {
+            field: "backup_approvers",
+            reason: "a backup approver must differ from the owner and the steward".into(),
+        });
+    }
+    Ok(())
 }
 
 /// Checks a name-like field (identity name, system, environment): 1-200 characters of

@@ -12,6 +12,7 @@
 //! that each backend implements. This crate does no printing and reads no configuration:
 //! callers pass URLs, keys and the actor in.
 
+mod backend;
 mod error;
 mod ops;
 mod postgres_backend;

@@ -18,13 +18,13 @@ pub(crate) const IMPORT_CHUNK: usize = 4096;
 
 /// Which id sequence to draw from.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum IdSequence {
+pub enum IdSequence {
     Identities,
     Credentials,
 }
 
 /// An identity with its role holders resolved to party ids, ready to be written.
-pub(crate) struct IdentityRow<'a> {
+pub struct IdentityRow<'a> {
     pub identity: &'a Identity,
     pub business_owner: Option<PartyId>,
     pub technical_steward: Option<PartyId>,
@@ -34,14 +34,14 @@ pub(crate) struct IdentityRow<'a> {
 
 /// How a reference names an identity.
 #[derive(Debug, Clone)]
-pub(crate) enum IdentityRef<'a> {
+pub enum IdentityRef<'a> {
     Id(i64),
     Name(&'a str),
     SystemName(&'a str, &'a str),
 }
 
 /// The primitives of one backend transaction.
-pub(crate) trait Tx {
+pub trait Tx {
     fn party_by_handle(&mut self, handle: &str) -> Result<Option<Party>, StoreError>;
     fn insert_party(&mut self, party: &NewParty, team: Option<PartyId>) -> Result<PartyId, StoreError>;
     fn update_party_status(&mut self, id: PartyId, status: PartyStatus) -> Result<(), StoreError>;
@@ -468,28 +468,8 @@ pub(crate) fn update_identity(
     if after == before {
         return Ok(before);
     }
+    after.validate()?;
     let row = PartyResolver::default().row(tx, &after)?;
-    let candidate = NewIdentity {
-        name: after.name.clone(),
-        kind: after.kind,
-        system: after.system.clone(),
-        external_id: after.external_id.clone(),
-        environment: after.environment.clone(),
-        tier: after.tier,
-        state: after.state,
-        purpose: after.purpose.clone(),
-        scope: after.scope.clone(),
-        labels: after.labels.clone(),
-        roles: after.roles.clone(),
-        created_at: after.created_at,
-        expires_at: after.expires_at,
-        review_due: after.review_due,
-        last_attested_at: after.last_attested_at,
-        last_used_at: after.last_used_at,
-        last_rotated_at: after.last_rotated_at,
-        provenance: after.provenance.clone(),
-    };
-    candidate.validate()?;
     tx.update_identity(&row)?;
     let action = if patch.attested_at.is_some() {
         "identity.attest"

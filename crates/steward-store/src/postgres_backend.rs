@@ -2,10 +2,11 @@
 //! database. Bulk imports use binary `COPY`; audit appends take a transaction-scoped
 //! advisory lock so concurrent writers extend the chain one at a time.
 
+use crate::backend::Backend;
 use crate::error::{StoreError, redact_url};
-use crate::ops::{self, IdSequence, IdentityRef, IdentityRow, Tx};
+use crate::ops::{IdSequence, IdentityRef, IdentityRow, Tx};
 use crate::sqlite_backend::event_query;
-use crate::{Actor, EventFilter, IdentityDetail, IdentityFilter, ImportIdentity, ImportSummary, SCHEMA_VERSION, Store};
+use crate::{EventFilter, SCHEMA_VERSION};
 use bytes::BufMut;
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::fallible_iterator::FallibleIterator;
@@ -14,8 +15,8 @@ use postgres::{Client, NoTls, Row};
 use std::error::Error as StdError;
 use steward_core::audit::{AuditEvent, Checkpoint, EventDraft, Hash, SigningKey};
 use steward_core::{
-    Credential, CredentialId, Fingerprint, Identity, IdentityId, IdentityPatch, LifecycleState, Location, LocationKind,
-    NewCredential, NewIdentity, NewParty, Party, PartyId, PartyStatus, Provenance, Roles, Scope,
+    Credential, CredentialId, Fingerprint, Identity, IdentityId, Location, NewParty, Party, PartyId, PartyStatus,
+    Provenance, Roles, Scope,
 };
 
 const MIGRATIONS: &[(&str, &str)] = &[("initial schema", include_str!("sql/postgres/0001_initial.sql"))];
@@ -170,23 +171,6 @@ impl PostgresStore {
         }
         transaction.commit()?;
         Ok(())
-    }
-
-    fn write<T>(
-        &mut self,
-        work: impl FnOnce(&mut dyn Tx, Option<&SigningKey>) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let transaction = self.client.transaction()?;
-        let mut tx = PgTx { transaction };
-        let value = work(&mut tx, self.signing_key.as_ref())?;
-        tx.transaction.commit()?;
-        Ok(value)
-    }
-
-    fn read<T>(&mut self, work: impl FnOnce(&mut dyn Tx) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        let transaction = self.client.build_transaction().read_only(true).start()?;
-        let mut tx = PgTx { transaction };
-        work(&mut tx)
     }
 
     fn query_list<T>(
@@ -367,6 +351,36 @@ fn duplicate_identity(error: postgres::Error) -> StoreError {
     }
 }
 
+/// The 22 identity columns, in table order, as `COPY` values or `$1..$22` parameters.
+macro_rules! identity_values {
+    ($row:expr) => {
+        [
+            &$row.identity.id.0,
+            &$row.identity.name,
+            &$row.identity.kind.as_str(),
+            &$row.identity.system,
+            &$row.identity.external_id,
+            &$row.identity.environment,
+            &$row.identity.tier.as_str(),
+            &$row.identity.state.as_str(),
+            &$row.identity.purpose,
+            &jsonb(&$row.identity.scope),
+            &jsonb(&$row.identity.labels),
+            &$row.business_owner.map(|id| id.0),
+            &$row.technical_steward.map(|id| id.0),
+            &$row.control_owner.map(|id| id.0),
+            &PgTimestamp($row.identity.created_at),
+            &timestamp($row.identity.expires_at),
+            &$row.identity.review_due.map(PgDate),
+            &timestamp($row.identity.last_attested_at),
+            &timestamp($row.identity.last_used_at),
+            &timestamp($row.identity.last_rotated_at),
+            &$row.identity.provenance.source,
+            &PgTimestamp($row.identity.provenance.observed_at),
+        ] as [&(dyn ToSql + Sync); 22]
+    };
+}
+
 impl PgTx<'_> {
     fn insert_backups(&mut self, rows: &[IdentityRow<'_>]) -> Result<(), StoreError> {
         if rows.iter().all(|row| row.backup_approvers.is_empty()) {
@@ -476,38 +490,13 @@ impl Tx for PgTx<'_> {
         ];
         let mut writer = BinaryCopyInWriter::new(sink, &types);
         for row in rows {
-            let identity = row.identity;
-            writer.write(&[
-                &identity.id.0,
-                &identity.name,
-                &identity.kind.as_str(),
-                &identity.system,
-                &identity.external_id,
-                &identity.environment,
-                &identity.tier.as_str(),
-                &identity.state.as_str(),
-                &identity.purpose,
-                &jsonb(&identity.scope),
-                &jsonb(&identity.labels),
-                &row.business_owner.map(|id| id.0),
-                &row.technical_steward.map(|id| id.0),
-                &row.control_owner.map(|id| id.0),
-                &PgTimestamp(identity.created_at),
-                &timestamp(identity.expires_at),
-                &identity.review_due.map(PgDate),
-                &timestamp(identity.last_attested_at),
-                &timestamp(identity.last_used_at),
-                &timestamp(identity.last_rotated_at),
-                &identity.provenance.source,
-                &PgTimestamp(identity.provenance.observed_at),
-            ])?;
+            writer.write(&identity_values!(row))?;
         }
         writer.finish().map_err(duplicate_identity)?;
         self.insert_backups(rows)
     }
 
     fn update_identity(&mut self, row: &IdentityRow<'_>) -> Result<(), StoreError> {
-        let identity = row.identity;
         self.transaction.execute(
             "UPDATE identities SET name = $2, kind = $3, system = $4, external_id = $5,
                 environment = $6, tier = $7, state = $8, purpose = $9, scope = $10, labels = $11,
@@ -515,34 +504,11 @@ impl Tx for PgTx<'_> {
                 created_at = $15, expires_at = $16, review_due = $17, last_attested_at = $18,
                 last_used_at = $19, last_rotated_at = $20, source = $21, observed_at = $22
              WHERE id = $1",
-            &[
-                &identity.id.0,
-                &identity.name,
-                &identity.kind.as_str(),
-                &identity.system,
-                &identity.external_id,
-                &identity.environment,
-                &identity.tier.as_str(),
-                &identity.state.as_str(),
-                &identity.purpose,
-                &jsonb(&identity.scope),
-                &jsonb(&identity.labels),
-                &row.business_owner.map(|id| id.0),
-                &row.technical_steward.map(|id| id.0),
-                &row.control_owner.map(|id| id.0),
-                &PgTimestamp(identity.created_at),
-                &timestamp(identity.expires_at),
-                &identity.review_due.map(PgDate),
-                &timestamp(identity.last_attested_at),
-                &timestamp(identity.last_used_at),
-                &timestamp(identity.last_rotated_at),
-                &identity.provenance.source,
-                &PgTimestamp(identity.provenance.observed_at),
-            ],
+            &identity_values!(row),
         )?;
         self.transaction.execute(
             "DELETE FROM identity_backup_approvers WHERE identity_id = $1",
-            &[&identity.id.0],
+            &[&row.identity.id.0],
         )?;
         self.insert_backups(std::slice::from_ref(row))
     }
@@ -732,23 +698,29 @@ impl Tx for PgTx<'_> {
     }
 }
 
-impl Store for PostgresStore {
-    fn backend_name(&self) -> &'static str {
+impl Backend for PostgresStore {
+    fn name(&self) -> &'static str {
         "postgres"
     }
 
-    fn add_party(&mut self, actor: &Actor, party: NewParty) -> Result<Party, StoreError> {
-        self.write(|tx, key| ops::add_party(tx, key, actor, &party))
+    fn write<T>(
+        &mut self,
+        work: impl FnOnce(&mut dyn Tx, Option<&SigningKey>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let transaction = self.client.transaction()?;
+        let mut tx = PgTx { transaction };
+        let value = work(&mut tx, self.signing_key.as_ref())?;
+        tx.transaction.commit()?;
+        Ok(value)
     }
 
-    fn party(&mut self, handle: &str) -> Result<Party, StoreError> {
-        self.read(|tx| {
-            tx.party_by_handle(handle)?
-                .ok_or_else(|| StoreError::UnknownParty(handle.to_string()))
-        })
+    fn read<T>(&mut self, work: impl FnOnce(&mut dyn Tx) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let transaction = self.client.build_transaction().read_only(true).start()?;
+        let mut tx = PgTx { transaction };
+        work(&mut tx)
     }
 
-    fn parties(&mut self) -> Result<Vec<Party>, StoreError> {
+    fn list_parties(&mut self) -> Result<Vec<Party>, StoreError> {
         self.query_list(
             &format!("SELECT {PARTY_COLUMNS} ORDER BY p.handle"),
             &[],
@@ -756,134 +728,26 @@ impl Store for PostgresStore {
         )
     }
 
-    fn set_party_status(
+    fn list_identities(
         &mut self,
-        actor: &Actor,
-        handle: &str,
-        status: PartyStatus,
-        reason: Option<&str>,
-    ) -> Result<Party, StoreError> {
-        self.write(|tx, key| ops::set_party_status(tx, key, actor, handle, status, reason))
-    }
-
-    fn add_identity(&mut self, actor: &Actor, identity: NewIdentity) -> Result<Identity, StoreError> {
-        self.write(|tx, key| ops::add_identity(tx, key, actor, identity))
-    }
-
-    fn identity(&mut self, reference: &str) -> Result<Identity, StoreError> {
-        self.read(|tx| ops::resolve_identity(tx, reference))
-    }
-
-    fn identities(&mut self, filter: &IdentityFilter) -> Result<Vec<Identity>, StoreError> {
-        let mut conditions: Vec<String> = Vec::new();
-        let mut values: Vec<String> = Vec::new();
-        let mut add = |condition: &str, value: String| {
-            values.push(value);
-            conditions.push(condition.replace('?', &format!("${}", values.len())));
-        };
-        if let Some(system) = &filter.system {
-            add("i.system = ?", system.clone());
-        }
-        if let Some(tier) = filter.tier {
-            add("i.tier = ?", tier.as_str().to_string());
-        }
-        if let Some(environment) = &filter.environment {
-            add("i.environment = ?", environment.clone());
-        }
-        if let Some(state) = filter.state {
-            add("i.state = ?", state.as_str().to_string());
-        }
-        if let Some(kind) = filter.kind {
-            add("i.kind = ?", kind.as_str().to_string());
-        }
-        if let Some(party) = &filter.party {
-            add(
-                "(? IN (bo.handle, ts.handle, co.handle) OR EXISTS (SELECT 1 FROM identity_backup_approvers b
-                     JOIN parties p ON p.id = b.party_id WHERE b.identity_id = i.id AND p.handle = ?))",
-                party.clone(),
-            );
-        }
+        conditions: &str,
+        values: &[String],
+        limit: Option<u64>,
+    ) -> Result<Vec<Identity>, StoreError> {
         let mut sql = format!("SELECT {IDENTITY_COLUMNS}");
         if !conditions.is_empty() {
             sql.push_str(" WHERE ");
-            sql.push_str(&conditions.join(" AND "));
+            sql.push_str(conditions);
         }
         sql.push_str(" ORDER BY i.system, i.name");
-        if let Some(limit) = filter.limit {
+        if let Some(limit) = limit {
             sql.push_str(&format!(" LIMIT {limit}"));
         }
         let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|value| value as &(dyn ToSql + Sync)).collect();
         self.query_list(&sql, &params, identity_from_row)
     }
 
-    fn update_identity(
-        &mut self,
-        actor: &Actor,
-        reference: &str,
-        patch: &IdentityPatch,
-        reason: Option<&str>,
-    ) -> Result<Identity, StoreError> {
-        self.write(|tx, key| ops::update_identity(tx, key, actor, reference, patch, reason))
-    }
-
-    fn transition_identity(
-        &mut self,
-        actor: &Actor,
-        reference: &str,
-        to: LifecycleState,
-        reason: &str,
-    ) -> Result<Identity, StoreError> {
-        self.write(|tx, key| ops::transition_identity(tx, key, actor, reference, to, reason))
-    }
-
-    fn add_credential(
-        &mut self,
-        actor: &Actor,
-        reference: &str,
-        credential: NewCredential,
-    ) -> Result<Credential, StoreError> {
-        self.write(|tx, key| ops::add_credential(tx, key, actor, reference, &credential))
-    }
-
-    fn credentials(&mut self, reference: &str) -> Result<IdentityDetail, StoreError> {
-        self.read(|tx| ops::credentials(tx, reference))
-    }
-
-    fn revoke_credential(
-        &mut self,
-        actor: &Actor,
-        reference: &str,
-        credential: &str,
-        reason: &str,
-    ) -> Result<Credential, StoreError> {
-        self.write(|tx, key| ops::revoke_credential(tx, key, actor, reference, credential, reason))
-    }
-
-    fn record_location(
-        &mut self,
-        actor: &Actor,
-        fingerprint: &Fingerprint,
-        kind: LocationKind,
-        locator: &str,
-    ) -> Result<Location, StoreError> {
-        self.write(|tx, key| ops::record_location(tx, key, actor, fingerprint, kind, locator))
-    }
-
-    fn locations(&mut self, reference: &str) -> Result<Vec<Location>, StoreError> {
-        self.read(|tx| ops::locations(tx, reference))
-    }
-
-    fn import(
-        &mut self,
-        actor: &Actor,
-        _source: &str,
-        parties: &[NewParty],
-        identities: &mut dyn Iterator<Item = ImportIdentity>,
-    ) -> Result<ImportSummary, StoreError> {
-        self.write(|tx, key| ops::import(tx, key, actor, parties, identities))
-    }
-
-    fn for_each_event(
+    fn stream_events(
         &mut self,
         filter: &EventFilter,
         visit: &mut dyn FnMut(AuditEvent) -> Result<(), StoreError>,
@@ -900,7 +764,7 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    fn checkpoints(&mut self) -> Result<Vec<Checkpoint>, StoreError> {
+    fn list_checkpoints(&mut self) -> Result<Vec<Checkpoint>, StoreError> {
         self.query_list(
             "SELECT seq, head_hash, created_at, signature FROM audit_checkpoints ORDER BY seq",
             &[],

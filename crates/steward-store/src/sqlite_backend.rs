@@ -1,16 +1,17 @@
 //! The SQLite backend: the embedded default. One file in WAL mode; writes take the
 //! database lock at `BEGIN IMMEDIATE`, which also serialises audit appends.
 
+use crate::backend::Backend;
 use crate::error::StoreError;
-use crate::ops::{self, IdSequence, IdentityRef, IdentityRow, Tx};
-use crate::{Actor, EventFilter, IdentityDetail, IdentityFilter, ImportIdentity, ImportSummary, SCHEMA_VERSION, Store};
+use crate::ops::{IdSequence, IdentityRef, IdentityRow, Tx};
+use crate::{EventFilter, SCHEMA_VERSION};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use std::path::Path;
 use steward_core::audit::{AuditEvent, Checkpoint, EventDraft, Hash, SigningKey};
 use steward_core::time::{from_micros, to_micros};
 use steward_core::{
-    Credential, CredentialId, Fingerprint, Identity, IdentityId, IdentityPatch, LifecycleState, Location, LocationKind,
-    NewCredential, NewIdentity, NewParty, Party, PartyId, PartyStatus, Provenance, Roles, Scope,
+    Credential, CredentialId, Fingerprint, Identity, IdentityId, Location, NewParty, Party, PartyId, PartyStatus,
+    Provenance, Roles, Scope,
 };
 
 /// Migrations, in order; the position (1-based) is the schema version.
@@ -79,31 +80,6 @@ impl SqliteStore {
         }
         transaction.commit()?;
         Ok(())
-    }
-
-    /// Runs `work` in an immediate (write-locked) transaction, committing on success.
-    fn write<T>(
-        &mut self,
-        work: impl FnOnce(&mut dyn Tx, Option<&SigningKey>) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let transaction = self
-            .connection
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut tx = SqliteTx {
-            transaction: &transaction,
-        };
-        let value = work(&mut tx, self.signing_key.as_ref())?;
-        transaction.commit()?;
-        Ok(value)
-    }
-
-    /// Runs `work` in a read transaction (a consistent snapshot).
-    fn read<T>(&mut self, work: impl FnOnce(&mut dyn Tx) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        let transaction = self.connection.transaction()?;
-        let mut tx = SqliteTx {
-            transaction: &transaction,
-        };
-        work(&mut tx)
     }
 }
 
@@ -596,23 +572,35 @@ impl Tx for SqliteTx<'_> {
     }
 }
 
-impl Store for SqliteStore {
-    fn backend_name(&self) -> &'static str {
+impl Backend for SqliteStore {
+    fn name(&self) -> &'static str {
         "sqlite"
     }
 
-    fn add_party(&mut self, actor: &Actor, party: NewParty) -> Result<Party, StoreError> {
-        self.write(|tx, key| ops::add_party(tx, key, actor, &party))
+    fn write<T>(
+        &mut self,
+        work: impl FnOnce(&mut dyn Tx, Option<&SigningKey>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut tx = SqliteTx {
+            transaction: &transaction,
+        };
+        let value = work(&mut tx, self.signing_key.as_ref())?;
+        transaction.commit()?;
+        Ok(value)
     }
 
-    fn party(&mut self, handle: &str) -> Result<Party, StoreError> {
-        self.read(|tx| {
-            tx.party_by_handle(handle)?
-                .ok_or_else(|| StoreError::UnknownParty(handle.to_string()))
-        })
+    fn read<T>(&mut self, work: impl FnOnce(&mut dyn Tx) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let transaction = self.connection.transaction()?;
+        let mut tx = SqliteTx {
+            transaction: &transaction,
+        };
+        work(&mut tx)
     }
 
-    fn parties(&mut self) -> Result<Vec<Party>, StoreError> {
+    fn list_parties(&mut self) -> Result<Vec<Party>, StoreError> {
         let mut statement = self
             .connection
             .prepare(&format!("SELECT {PARTY_COLUMNS} ORDER BY p.handle"))?;
@@ -624,60 +612,19 @@ impl Store for SqliteStore {
         Ok(parties)
     }
 
-    fn set_party_status(
+    fn list_identities(
         &mut self,
-        actor: &Actor,
-        handle: &str,
-        status: PartyStatus,
-        reason: Option<&str>,
-    ) -> Result<Party, StoreError> {
-        self.write(|tx, key| ops::set_party_status(tx, key, actor, handle, status, reason))
-    }
-
-    fn add_identity(&mut self, actor: &Actor, identity: NewIdentity) -> Result<Identity, StoreError> {
-        self.write(|tx, key| ops::add_identity(tx, key, actor, identity))
-    }
-
-    fn identity(&mut self, reference: &str) -> Result<Identity, StoreError> {
-        self.read(|tx| ops::resolve_identity(tx, reference))
-    }
-
-    fn identities(&mut self, filter: &IdentityFilter) -> Result<Vec<Identity>, StoreError> {
-        let mut conditions = Vec::new();
-        let mut values: Vec<String> = Vec::new();
-        let mut add = |condition: &str, value: String| {
-            values.push(value);
-            conditions.push(condition.replace('?', &format!("?{}", values.len())));
-        };
-        if let Some(system) = &filter.system {
-            add("i.system = ?", system.clone());
-        }
-        if let Some(tier) = filter.tier {
-            add("i.tier = ?", tier.as_str().to_string());
-        }
-        if let Some(environment) = &filter.environment {
-            add("i.environment = ?", environment.clone());
-        }
-        if let Some(state) = filter.state {
-            add("i.state = ?", state.as_str().to_string());
-        }
-        if let Some(kind) = filter.kind {
-            add("i.kind = ?", kind.as_str().to_string());
-        }
-        if let Some(party) = &filter.party {
-            add(
-                "? IN (bo.handle, ts.handle, co.handle, (SELECT p.handle FROM identity_backup_approvers b
-                     JOIN parties p ON p.id = b.party_id WHERE b.identity_id = i.id AND p.handle = ?))",
-                party.clone(),
-            );
-        }
+        conditions: &str,
+        values: &[String],
+        limit: Option<u64>,
+    ) -> Result<Vec<Identity>, StoreError> {
         let mut sql = format!("SELECT {IDENTITY_COLUMNS}");
         if !conditions.is_empty() {
             sql.push_str(" WHERE ");
-            sql.push_str(&conditions.join(" AND "));
+            sql.push_str(conditions);
         }
         sql.push_str(" ORDER BY i.system, i.name");
-        if let Some(limit) = filter.limit {
+        if let Some(limit) = limit {
             sql.push_str(&format!(" LIMIT {limit}"));
         }
         let mut statement = self.connection.prepare(&sql)?;
@@ -689,74 +636,7 @@ impl Store for SqliteStore {
         Ok(identities)
     }
 
-    fn update_identity(
-        &mut self,
-        actor: &Actor,
-        reference: &str,
-        patch: &IdentityPatch,
-        reason: Option<&str>,
-    ) -> Result<Identity, StoreError> {
-        self.write(|tx, key| ops::update_identity(tx, key, actor, reference, patch, reason))
-    }
-
-    fn transition_identity(
-        &mut self,
-        actor: &Actor,
-        reference: &str,
-        to: LifecycleState,
-        reason: &str,
-    ) -> Result<Identity, StoreError> {
-        self.write(|tx, key| ops::transition_identity(tx, key, actor, reference, to, reason))
-    }
-
-    fn add_credential(
-        &mut self,
-        actor: &Actor,
-        reference: &str,
-        credential: NewCredential,
-    ) -> Result<Credential, StoreError> {
-        self.write(|tx, key| ops::add_credential(tx, key, actor, reference, &credential))
-    }
-
-    fn credentials(&mut self, reference: &str) -> Result<IdentityDetail, StoreError> {
-        self.read(|tx| ops::credentials(tx, reference))
-    }
-
-    fn revoke_credential(
-        &mut self,
-        actor: &Actor,
-        reference: &str,
-        credential: &str,
-        reason: &str,
-    ) -> Result<Credential, StoreError> {
-        self.write(|tx, key| ops::revoke_credential(tx, key, actor, reference, credential, reason))
-    }
-
-    fn record_location(
-        &mut self,
-        actor: &Actor,
-        fingerprint: &Fingerprint,
-        kind: LocationKind,
-        locator: &str,
-    ) -> Result<Location, StoreError> {
-        self.write(|tx, key| ops::record_location(tx, key, actor, fingerprint, kind, locator))
-    }
-
-    fn locations(&mut self, reference: &str) -> Result<Vec<Location>, StoreError> {
-        self.read(|tx| ops::locations(tx, reference))
-    }
-
-    fn import(
-        &mut self,
-        actor: &Actor,
-        _source: &str,
-        parties: &[NewParty],
-        identities: &mut dyn Iterator<Item = ImportIdentity>,
-    ) -> Result<ImportSummary, StoreError> {
-        self.write(|tx, key| ops::import(tx, key, actor, parties, identities))
-    }
-
-    fn for_each_event(
+    fn stream_events(
         &mut self,
         filter: &EventFilter,
         visit: &mut dyn FnMut(AuditEvent) -> Result<(), StoreError>,
@@ -771,7 +651,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn checkpoints(&mut self) -> Result<Vec<Checkpoint>, StoreError> {
+    fn list_checkpoints(&mut self) -> Result<Vec<Checkpoint>, StoreError> {
         let mut statement = self
             .connection
             .prepare("SELECT seq, head_hash, created_at, signature FROM audit_checkpoints ORDER BY seq")?;

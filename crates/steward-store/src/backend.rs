@@ -1,0 +1,205 @@
+//! What a storage backend provides, and the one implementation of [`Store`] on top of it.
+//!
+//! A backend supplies transactions (as [`Tx`] primitives) and a few read queries whose
+//! SQL differs; every [`Store`] method is then the same for all backends, so behaviour
+//! cannot drift between SQLite and PostgreSQL.
+
+use crate::ops::{self, Tx};
+use crate::{Actor, EventFilter, IdentityDetail, IdentityFilter, ImportIdentity, ImportSummary, Store, StoreError};
+use steward_core::audit::{AuditEvent, Checkpoint, SigningKey};
+use steward_core::{
+    Credential, Fingerprint, Identity, IdentityPatch, LifecycleState, Location, LocationKind, NewCredential,
+    NewIdentity, NewParty, Party, PartyStatus,
+};
+
+/// The backend side of a store. Public only inside this crate's private module, so it is
+/// not part of the crate's API.
+pub trait Backend: Send {
+    /// `sqlite` or `postgres`.
+    fn name(&self) -> &'static str;
+    /// Runs `work` in a write transaction (serialised with other writers), committing on success.
+    fn write<T>(
+        &mut self,
+        work: impl FnOnce(&mut dyn Tx, Option<&SigningKey>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError>;
+    /// Runs `work` in a read-only transaction (one consistent snapshot).
+    fn read<T>(&mut self, work: impl FnOnce(&mut dyn Tx) -> Result<T, StoreError>) -> Result<T, StoreError>;
+    /// Every party, by handle.
+    fn list_parties(&mut self) -> Result<Vec<Party>, StoreError>;
+    /// Identities for a `WHERE` clause built by [`identity_conditions`] (placeholders
+    /// numbered from 1), ordered by system and name.
+    fn list_identities(
+        &mut self,
+        conditions: &str,
+        values: &[String],
+        limit: Option<u64>,
+    ) -> Result<Vec<Identity>, StoreError>;
+    /// Streams events matching `filter` in sequence order.
+    fn stream_events(
+        &mut self,
+        filter: &EventFilter,
+        visit: &mut dyn FnMut(AuditEvent) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+    /// Every checkpoint, by sequence number.
+    fn list_checkpoints(&mut self) -> Result<Vec<Checkpoint>, StoreError>;
+}
+
+/// The `WHERE` conditions (joined with AND; empty for none) and their values for an
+/// identity filter, with placeholders written `{marker}1`, `{marker}2`… (`?` for SQLite,
+/// `$` for PostgreSQL). Column aliases follow the identity queries: `i` (identities),
+/// `bo`, `ts`, `co` (role holders).
+pub fn identity_conditions(filter: &IdentityFilter, marker: char) -> (String, Vec<String>) {
+    let mut conditions = Vec::new();
+    let mut values: Vec<String> = Vec::new();
+    let mut add = |condition: &str, value: String| {
+        values.push(value);
+        conditions.push(condition.replace('?', &format!("{marker}{}", values.len())));
+    };
+    if let Some(system) = &filter.system {
+        add("i.system = ?", system.clone());
+    }
+    if let Some(tier) = filter.tier {
+        add("i.tier = ?", tier.as_str().to_string());
+    }
+    if let Some(environment) = &filter.environment {
+        add("i.environment = ?", environment.clone());
+    }
+    if let Some(state) = filter.state {
+        add("i.state = ?", state.as_str().to_string());
+    }
+    if let Some(kind) = filter.kind {
+        add("i.kind = ?", kind.as_str().to_string());
+    }
+    if let Some(party) = &filter.party {
+        add(
+            "(? IN (bo.handle, ts.handle, co.handle) OR EXISTS (SELECT 1 FROM identity_backup_approvers b
+                 JOIN parties p ON p.id = b.party_id WHERE b.identity_id = i.id AND p.handle = ?))",
+            party.clone(),
+        );
+    }
+    (conditions.join(" AND "), values)
+}
+
+impl<B: Backend> Store for B {
+    fn backend_name(&self) -> &'static str {
+        self.name()
+    }
+
+    fn add_party(&mut self, actor: &Actor, party: NewParty) -> Result<Party, StoreError> {
+        self.write(|tx, key| ops::add_party(tx, key, actor, &party))
+    }
+
+    fn party(&mut self, handle: &str) -> Result<Party, StoreError> {
+        self.read(|tx| {
+            tx.party_by_handle(handle)?
+                .ok_or_else(|| StoreError::UnknownParty(handle.to_string()))
+        })
+    }
+
+    fn parties(&mut self) -> Result<Vec<Party>, StoreError> {
+        self.list_parties()
+    }
+
+    fn set_party_status(
+        &mut self,
+        actor: &Actor,
+        handle: &str,
+        status: PartyStatus,
+        reason: Option<&str>,
+    ) -> Result<Party, StoreError> {
+        self.write(|tx, key| ops::set_party_status(tx, key, actor, handle, status, reason))
+    }
+
+    fn add_identity(&mut self, actor: &Actor, identity: NewIdentity) -> Result<Identity, StoreError> {
+        self.write(|tx, key| ops::add_identity(tx, key, actor, identity))
+    }
+
+    fn identity(&mut self, reference: &str) -> Result<Identity, StoreError> {
+        self.read(|tx| ops::resolve_identity(tx, reference))
+    }
+
+    fn identities(&mut self, filter: &IdentityFilter) -> Result<Vec<Identity>, StoreError> {
+        let marker = if self.name() == "postgres" { '$' } else { '?' };
+        let (conditions, values) = identity_conditions(filter, marker);
+        self.list_identities(&conditions, &values, filter.limit)
+    }
+
+    fn update_identity(
+        &mut self,
+        actor: &Actor,
+        reference: &str,
+        patch: &IdentityPatch,
+        reason: Option<&str>,
+    ) -> Result<Identity, StoreError> {
+        self.write(|tx, key| ops::update_identity(tx, key, actor, reference, patch, reason))
+    }
+
+    fn transition_identity(
+        &mut self,
+        actor: &Actor,
+        reference: &str,
+        to: LifecycleState,
+        reason: &str,
+    ) -> Result<Identity, StoreError> {
+        self.write(|tx, key| ops::transition_identity(tx, key, actor, reference, to, reason))
+    }
+
+    fn add_credential(
+        &mut self,
+        actor: &Actor,
+        reference: &str,
+        credential: NewCredential,
+    ) -> Result<Credential, StoreError> {
+        self.write(|tx, key| ops::add_credential(tx, key, actor, reference, &credential))
+    }
+
+    fn credentials(&mut self, reference: &str) -> Result<IdentityDetail, StoreError> {
+        self.read(|tx| ops::credentials(tx, reference))
+    }
+
+    fn revoke_credential(
+        &mut self,
+        actor: &Actor,
+        reference: &str,
+        credential: &str,
+        reason: &str,
+    ) -> Result<Credential, StoreError> {
+        self.write(|tx, key| ops::revoke_credential(tx, key, actor, reference, credential, reason))
+    }
+
+    fn record_location(
+        &mut self,
+        actor: &Actor,
+        fingerprint: &Fingerprint,
+        kind: LocationKind,
+        locator: &str,
+    ) -> Result<Location, StoreError> {
+        self.write(|tx, key| ops::record_location(tx, key, actor, fingerprint, kind, locator))
+    }
+
+    fn locations(&mut self, reference: &str) -> Result<Vec<Location>, StoreError> {
+        self.read(|tx| ops::locations(tx, reference))
+    }
+
+    fn import(
+        &mut self,
+        actor: &Actor,
+        _source: &str,
+        parties: &[NewParty],
+        identities: &mut dyn Iterator<Item = ImportIdentity>,
+    ) -> Result<ImportSummary, StoreError> {
+        self.write(|tx, key| ops::import(tx, key, actor, parties, identities))
+    }
+
+    fn for_each_event(
+        &mut self,
+        filter: &EventFilter,
+        visit: &mut dyn FnMut(AuditEvent) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.stream_events(filter, visit)
+    }
+
+    fn checkpoints(&mut self) -> Result<Vec<Checkpoint>, StoreError> {
+        self.list_checkpoints()
+    }
+}
