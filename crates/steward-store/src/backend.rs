@@ -26,14 +26,8 @@ pub trait Backend: Send {
     fn read<T>(&mut self, work: impl FnOnce(&mut dyn Tx) -> Result<T, StoreError>) -> Result<T, StoreError>;
     /// Every party, by handle.
     fn list_parties(&mut self) -> Result<Vec<Party>, StoreError>;
-    /// Identities for a `WHERE` clause built by [`identity_conditions`] (placeholders
-    /// numbered from 1), ordered by system and name.
-    fn list_identities(
-        &mut self,
-        conditions: &str,
-        values: &[String],
-        limit: Option<u64>,
-    ) -> Result<Vec<Identity>, StoreError>;
+    /// Identities matching `filter`, ordered by system and name (see [`identity_list_query`]).
+    fn list_identities(&mut self, filter: &IdentityFilter) -> Result<Vec<Identity>, StoreError>;
     /// Streams events matching `filter` in sequence order.
     fn stream_events(
         &mut self,
@@ -44,11 +38,10 @@ pub trait Backend: Send {
     fn list_checkpoints(&mut self) -> Result<Vec<Checkpoint>, StoreError>;
 }
 
-/// The `WHERE` conditions (joined with AND; empty for none) and their values for an
-/// identity filter, with placeholders written `{marker}1`, `{marker}2`… (`?` for SQLite,
-/// `$` for PostgreSQL). Column aliases follow the identity queries: `i` (identities),
-/// `bo`, `ts`, `co` (role holders).
-pub fn identity_conditions(filter: &IdentityFilter, marker: char) -> (String, Vec<String>) {
+/// The query listing identities that match `filter` and its parameter values.
+/// `select_from` is the backend's `SELECT … FROM identities i LEFT JOIN parties bo/ts/co`;
+/// placeholders are written `{marker}1`, `{marker}2`… (`?` for SQLite, `$` for PostgreSQL).
+pub fn identity_list_query(select_from: &str, filter: &IdentityFilter, marker: char) -> (String, Vec<String>) {
     let mut conditions = Vec::new();
     let mut values: Vec<String> = Vec::new();
     let mut add = |condition: &str, value: String| {
@@ -77,7 +70,54 @@ pub fn identity_conditions(filter: &IdentityFilter, marker: char) -> (String, Ve
             party.clone(),
         );
     }
-    (conditions.join(" AND "), values)
+    let mut sql = format!("SELECT {select_from}");
+    if !conditions.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conditions.join(" AND "));
+    }
+    sql.push_str(" ORDER BY i.system, i.name");
+    if let Some(limit) = filter.limit {
+        sql.push_str(&format!(" LIMIT {limit}"));
+    }
+    (sql, values)
+}
+
+/// The query streaming audit events that match `filter`, in sequence order, with its
+/// parameter values; placeholders as in [`identity_list_query`].
+pub fn event_query(filter: &EventFilter, marker: char) -> (String, Vec<i64>) {
+    let mut conditions = Vec::new();
+    let mut values = Vec::new();
+    let mut text_condition = None;
+    if let Some(kind) = &filter.subject_kind {
+        // Subject kinds are fixed words chosen by steward; keep them out of the numeric
+        // parameter list by validating them here.
+        if kind.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+            text_condition = Some(format!("subject_kind = '{kind}'"));
+        }
+    }
+    if let Some(condition) = text_condition {
+        conditions.push(condition);
+    }
+    if let Some(id) = filter.subject_id {
+        values.push(id);
+        conditions.push(format!("subject_id = {marker}{}", values.len()));
+    }
+    if let Some(since) = filter.since_seq {
+        values.push(since);
+        conditions.push(format!("seq >= {marker}{}", values.len()));
+    }
+    let columns =
+        "seq, at, actor, action, subject_kind, subject_id, subject_name, reason, before, after, prev_hash, hash";
+    let mut inner = format!("SELECT {columns} FROM audit_events");
+    if !conditions.is_empty() {
+        inner.push_str(" WHERE ");
+        inner.push_str(&conditions.join(" AND "));
+    }
+    let sql = match filter.limit {
+        Some(limit) => format!("SELECT * FROM ({inner} ORDER BY seq DESC LIMIT {limit}) AS newest ORDER BY seq"),
+        None => format!("{inner} ORDER BY seq"),
+    };
+    (sql, values)
 }
 
 impl<B: Backend> Store for B {
@@ -119,9 +159,7 @@ impl<B: Backend> Store for B {
     }
 
     fn identities(&mut self, filter: &IdentityFilter) -> Result<Vec<Identity>, StoreError> {
-        let marker = if self.name() == "postgres" { '$' } else { '?' };
-        let (conditions, values) = identity_conditions(filter, marker);
-        self.list_identities(&conditions, &values, filter.limit)
+        self.list_identities(filter)
     }
 
     fn update_identity(

@@ -2,11 +2,10 @@
 //! database. Bulk imports use binary `COPY`; audit appends take a transaction-scoped
 //! advisory lock so concurrent writers extend the chain one at a time.
 
-use crate::backend::Backend;
+use crate::backend::{Backend, event_query, identity_list_query};
 use crate::error::{StoreError, redact_url};
 use crate::ops::{IdSequence, IdentityRef, IdentityRow, Tx};
-use crate::sqlite_backend::event_query;
-use crate::{EventFilter, SCHEMA_VERSION};
+use crate::{EventFilter, IdentityFilter, SCHEMA_VERSION};
 use bytes::BufMut;
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::fallible_iterator::FallibleIterator;
@@ -728,21 +727,8 @@ impl Backend for PostgresStore {
         )
     }
 
-    fn list_identities(
-        &mut self,
-        conditions: &str,
-        values: &[String],
-        limit: Option<u64>,
-    ) -> Result<Vec<Identity>, StoreError> {
-        let mut sql = format!("SELECT {IDENTITY_COLUMNS}");
-        if !conditions.is_empty() {
-            sql.push_str(" WHERE ");
-            sql.push_str(conditions);
-        }
-        sql.push_str(" ORDER BY i.system, i.name");
-        if let Some(limit) = limit {
-            sql.push_str(&format!(" LIMIT {limit}"));
-        }
+    fn list_identities(&mut self, filter: &IdentityFilter) -> Result<Vec<Identity>, StoreError> {
+        let (sql, values) = identity_list_query(IDENTITY_COLUMNS, filter, '$');
         let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|value| value as &(dyn ToSql + Sync)).collect();
         self.query_list(&sql, &params, identity_from_row)
     }
@@ -752,8 +738,7 @@ impl Backend for PostgresStore {
         filter: &EventFilter,
         visit: &mut dyn FnMut(AuditEvent) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let (sql, values) = event_query(filter);
-        let sql = sql.replace("?", "$");
+        let (sql, values) = event_query(filter, '$');
         let mut transaction = self.client.build_transaction().read_only(true).start()?;
         let mut rows = transaction.query_raw(&sql, values.iter())?;
         while let Some(row) = rows.next()? {

@@ -1,10 +1,10 @@
 //! The SQLite backend: the embedded default. One file in WAL mode; writes take the
 //! database lock at `BEGIN IMMEDIATE`, which also serialises audit appends.
 
-use crate::backend::Backend;
+use crate::backend::{Backend, event_query, identity_list_query};
 use crate::error::StoreError;
 use crate::ops::{IdSequence, IdentityRef, IdentityRow, Tx};
-use crate::{EventFilter, SCHEMA_VERSION};
+use crate::{EventFilter, IdentityFilter, SCHEMA_VERSION};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use std::path::Path;
 use steward_core::audit::{AuditEvent, Checkpoint, EventDraft, Hash, SigningKey};
@@ -612,21 +612,8 @@ impl Backend for SqliteStore {
         Ok(parties)
     }
 
-    fn list_identities(
-        &mut self,
-        conditions: &str,
-        values: &[String],
-        limit: Option<u64>,
-    ) -> Result<Vec<Identity>, StoreError> {
-        let mut sql = format!("SELECT {IDENTITY_COLUMNS}");
-        if !conditions.is_empty() {
-            sql.push_str(" WHERE ");
-            sql.push_str(conditions);
-        }
-        sql.push_str(" ORDER BY i.system, i.name");
-        if let Some(limit) = limit {
-            sql.push_str(&format!(" LIMIT {limit}"));
-        }
+    fn list_identities(&mut self, filter: &IdentityFilter) -> Result<Vec<Identity>, StoreError> {
+        let (sql, values) = identity_list_query(IDENTITY_COLUMNS, filter, '?');
         let mut statement = self.connection.prepare(&sql)?;
         let mut rows = statement.query(rusqlite::params_from_iter(values.iter()))?;
         let mut identities = Vec::new();
@@ -641,7 +628,7 @@ impl Backend for SqliteStore {
         filter: &EventFilter,
         visit: &mut dyn FnMut(AuditEvent) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let (sql, values) = event_query(filter);
+        let (sql, values) = event_query(filter, '?');
         let transaction = self.connection.transaction()?;
         let mut statement = transaction.prepare(&sql)?;
         let mut rows = statement.query(rusqlite::params_from_iter(values.iter()))?;
@@ -673,42 +660,4 @@ impl Backend for SqliteStore {
         }
         Ok(checkpoints)
     }
-}
-
-/// Builds the event query for `filter` with positional `?N` parameters (shared with
-/// PostgreSQL by swapping the placeholder style).
-pub(crate) fn event_query(filter: &EventFilter) -> (String, Vec<i64>) {
-    let mut conditions = Vec::new();
-    let mut values = Vec::new();
-    let mut text_condition = None;
-    if let Some(kind) = &filter.subject_kind {
-        // Subject kinds are fixed words chosen by steward; keep them out of the numeric
-        // parameter list by validating them here.
-        if kind.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
-            text_condition = Some(format!("subject_kind = '{kind}'"));
-        }
-    }
-    if let Some(condition) = text_condition {
-        conditions.push(condition);
-    }
-    if let Some(id) = filter.subject_id {
-        values.push(id);
-        conditions.push(format!("subject_id = ?{}", values.len()));
-    }
-    if let Some(since) = filter.since_seq {
-        values.push(since);
-        conditions.push(format!("seq >= ?{}", values.len()));
-    }
-    let columns =
-        "seq, at, actor, action, subject_kind, subject_id, subject_name, reason, before, after, prev_hash, hash";
-    let mut inner = format!("SELECT {columns} FROM audit_events");
-    if !conditions.is_empty() {
-        inner.push_str(" WHERE ");
-        inner.push_str(&conditions.join(" AND "));
-    }
-    let sql = match filter.limit {
-        Some(limit) => format!("SELECT * FROM ({inner} ORDER BY seq DESC LIMIT {limit}) AS newest ORDER BY seq"),
-        None => format!("{inner} ORDER BY seq"),
-    };
-    (sql, values)
 }
