@@ -145,20 +145,26 @@ pub struct Credential {
     /// Kind of secret.
     pub kind: CredentialKind,
     /// Public identifier (access key id, key id, token prefix…), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub public_id: Option<String>,
     /// Keyed fingerprint of the secret, if it was ever seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<Fingerprint>,
     /// Redacted preview of the secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub preview: Option<String>,
     /// Status at its system.
     pub status: CredentialStatus,
     /// Creation time.
     pub created_at: Timestamp,
     /// Expiry, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<Timestamp>,
     /// Last observed use.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_used_at: Option<Timestamp>,
     /// When it was revoked, if it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<Timestamp>,
 }
 
@@ -234,6 +240,7 @@ pub struct Location {
     /// Store id.
     pub id: i64,
     /// The credential copied, if it is known to the inventory.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub credential_id: Option<CredentialId>,
     /// Fingerprint of the copied secret.
     pub fingerprint: Fingerprint,
@@ -246,6 +253,7 @@ pub struct Location {
     /// Last time it was seen.
     pub last_seen: Timestamp,
     /// When it was confirmed removed, if it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub removed_at: Option<Timestamp>,
 }
 

@@ -120,12 +120,16 @@ impl Scope {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Roles {
     /// The one accountable owner.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub business_owner: Option<String>,
     /// The one operating steward.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub technical_steward: Option<String>,
     /// Approvers in the owners' absence.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub backup_approvers: Vec<String>,
     /// The IAM/PAM team that enforces removal.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub control_owner: Option<String>,
 }
 
@@ -162,6 +166,7 @@ pub struct Identity {
     /// The system that issued it (aws, gcp, github, kubernetes, postgres…).
     pub system: String,
     /// Its id in that system (ARN, unique id, app id…).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
     /// Environment (prod, staging, dev…).
     pub environment: String,
@@ -170,24 +175,32 @@ pub struct Identity {
     /// Lifecycle state.
     pub state: LifecycleState,
     /// Why it exists.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub purpose: Option<String>,
     /// What it may touch.
+    #[serde(skip_serializing_if = "Scope::is_empty")]
     pub scope: Scope,
     /// Free-form labels.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
     /// Owners and approvers.
     pub roles: Roles,
     /// When it was created at its system (or registered, if unknown).
     pub created_at: Timestamp,
     /// When it stops being valid (TTL).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<Timestamp>,
     /// When its owner must next re-attest it.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub review_due: Option<Date>,
     /// When it was last attested.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_attested_at: Option<Timestamp>,
     /// When it was last used.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_used_at: Option<Timestamp>,
     /// When a credential of it was last rotated.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_rotated_at: Option<Timestamp>,
     /// Who said it exists.
     pub provenance: Provenance,

@@ -22,6 +22,14 @@ pub trait Backend: Send {
         &mut self,
         work: impl FnOnce(&mut dyn Tx, Option<&SigningKey>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError>;
+    /// Like [`Backend::write`], for transactions that write very many rows (imports);
+    /// backends may tune themselves for the duration.
+    fn write_bulk<T>(
+        &mut self,
+        work: impl FnOnce(&mut dyn Tx, Option<&SigningKey>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.write(work)
+    }
     /// Runs `work` in a read-only transaction (one consistent snapshot).
     fn read<T>(&mut self, work: impl FnOnce(&mut dyn Tx) -> Result<T, StoreError>) -> Result<T, StoreError>;
     /// Every party, by handle.
@@ -38,10 +46,23 @@ pub trait Backend: Send {
     fn list_checkpoints(&mut self) -> Result<Vec<Checkpoint>, StoreError>;
 }
 
-/// The query listing identities that match `filter` and its parameter values.
-/// `select_from` is the backend's `SELECT … FROM identities i LEFT JOIN parties bo/ts/co`;
+/// The queries listing identities that match a filter: `identities` selects them (with
+/// backup approvers left `NULL`), `backups` selects `(identity_id, handle)` of their backup
+/// approvers in order; both take `values`. One query for all backup approvers is much
+/// cheaper than a subquery per row.
+pub struct IdentityListQuery {
+    /// The identities, ordered by system and name.
+    pub identities: String,
+    /// Their backup approvers.
+    pub backups: String,
+    /// Parameter values of both.
+    pub values: Vec<String>,
+}
+
+/// Builds the [`IdentityListQuery`] for `filter`. `select_from` is the backend's
+/// `SELECT … FROM identities i LEFT JOIN parties bo/ts/co` with backups as `NULL`;
 /// placeholders are written `{marker}1`, `{marker}2`… (`?` for SQLite, `$` for PostgreSQL).
-pub fn identity_list_query(select_from: &str, filter: &IdentityFilter, marker: char) -> (String, Vec<String>) {
+pub fn identity_list_query(select_from: &str, filter: &IdentityFilter, marker: char) -> IdentityListQuery {
     let mut conditions = Vec::new();
     let mut values: Vec<String> = Vec::new();
     let mut add = |condition: &str, value: String| {
@@ -70,16 +91,41 @@ pub fn identity_list_query(select_from: &str, filter: &IdentityFilter, marker: c
             party.clone(),
         );
     }
-    let mut sql = format!("SELECT {select_from}");
+    let mut tail = String::new();
     if !conditions.is_empty() {
-        sql.push_str(" WHERE ");
-        sql.push_str(&conditions.join(" AND "));
+        tail.push_str(" WHERE ");
+        tail.push_str(&conditions.join(" AND "));
     }
-    sql.push_str(" ORDER BY i.system, i.name");
+    tail.push_str(" ORDER BY i.system, i.name");
     if let Some(limit) = filter.limit {
-        sql.push_str(&format!(" LIMIT {limit}"));
+        tail.push_str(&format!(" LIMIT {limit}"));
     }
-    (sql, values)
+    let joins = select_from
+        .split_once(" FROM ")
+        .map(|(_, from)| from)
+        .unwrap_or("identities i");
+    IdentityListQuery {
+        identities: format!("SELECT {select_from}{tail}"),
+        backups: format!(
+            "SELECT b.identity_id, p.handle FROM identity_backup_approvers b JOIN parties p ON p.id = b.party_id
+             WHERE b.identity_id IN (SELECT i.id FROM {joins}{tail}) ORDER BY b.identity_id, b.position"
+        ),
+        values,
+    }
+}
+
+/// Fills in backup approvers from `(identity_id, handle)` rows in position order.
+pub fn attach_backups(identities: &mut [Identity], rows: impl IntoIterator<Item = (i64, String)>) {
+    let index: std::collections::HashMap<i64, usize> = identities
+        .iter()
+        .enumerate()
+        .map(|(position, identity)| (identity.id.0, position))
+        .collect();
+    for (identity_id, handle) in rows {
+        if let Some(position) = index.get(&identity_id) {
+            identities[*position].roles.backup_approvers.push(handle);
+        }
+    }
 }
 
 /// The query streaming audit events that match `filter`, in sequence order, with its
@@ -226,7 +272,7 @@ impl<B: Backend> Store for B {
         parties: &[NewParty],
         identities: &mut dyn Iterator<Item = ImportIdentity>,
     ) -> Result<ImportSummary, StoreError> {
-        self.write(|tx, key| ops::import(tx, key, actor, parties, identities))
+        self.write_bulk(|tx, key| ops::import(tx, key, actor, parties, identities))
     }
 
     fn for_each_event(

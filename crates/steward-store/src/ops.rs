@@ -372,7 +372,10 @@ fn create_identities(
         let after = if held.is_empty() {
             snapshot(identity)
         } else {
-            snapshot(&serde_json::json!({ "identity": identity, "credentials": held }))
+            snapshot(&IdentityWithCredentials {
+                identity,
+                credentials: held,
+            })
         };
         log.record(draft(
             actor,
@@ -384,6 +387,13 @@ fn create_identities(
         ));
     }
     Ok((identities, credentials))
+}
+
+/// The `after` snapshot of an identity created together with its credentials.
+#[derive(serde::Serialize)]
+struct IdentityWithCredentials<'a> {
+    identity: &'a Identity,
+    credentials: &'a [Credential],
 }
 
 fn stored_credential(id: CredentialId, identity_id: IdentityId, credential: &NewCredential) -> Credential {

@@ -2,7 +2,7 @@
 //! database. Bulk imports use binary `COPY`; audit appends take a transaction-scoped
 //! advisory lock so concurrent writers extend the chain one at a time.
 
-use crate::backend::{Backend, event_query, identity_list_query};
+use crate::backend::{Backend, attach_backups, event_query, identity_list_query};
 use crate::error::{StoreError, redact_url};
 use crate::ops::{IdSequence, IdentityRef, IdentityRow, Tx};
 use crate::{EventFilter, IdentityFilter, SCHEMA_VERSION};
@@ -138,6 +138,8 @@ impl PostgresStore {
             connect_error(&reason)
         })?;
         let mut store = PostgresStore { client, signing_key };
+        // steward's queries are short index lookups; JIT compilation only adds latency.
+        store.client.batch_execute("SET jit = off")?;
         store.migrate()?;
         Ok(store)
     }
@@ -186,16 +188,24 @@ struct PgTx<'c> {
     transaction: postgres::Transaction<'c>,
 }
 
-const IDENTITY_COLUMNS: &str = "i.id, i.name, i.kind, i.system, i.external_id, i.environment, i.tier,
-    i.state, i.purpose, i.scope::text, i.labels::text, bo.handle, ts.handle, co.handle,
-    (SELECT string_agg(p.handle, ',' ORDER BY b.position) FROM identity_backup_approvers b
-       JOIN parties p ON p.id = b.party_id WHERE b.identity_id = i.id),
+/// The backup approvers of identity `i`, comma-separated in order.
+const BACKUPS_SQL: &str = "(SELECT string_agg(p.handle, ',' ORDER BY b.position) FROM identity_backup_approvers b
+       JOIN parties p ON p.id = b.party_id WHERE b.identity_id = i.id)";
+
+/// `SELECT` list and `FROM` clause of identity queries; `backups` is [`BACKUPS_SQL`] or
+/// `NULL` (listings fetch backup approvers in one separate query).
+fn identity_columns(backups: &str) -> String {
+    format!(
+        "i.id, i.name, i.kind, i.system, i.external_id, i.environment, i.tier,
+    i.state, i.purpose, i.scope::text, i.labels::text, bo.handle, ts.handle, co.handle, {backups},
     i.created_at, i.expires_at, i.review_due, i.last_attested_at, i.last_used_at,
     i.last_rotated_at, i.source, i.observed_at
     FROM identities i
     LEFT JOIN parties bo ON bo.id = i.business_owner_id
     LEFT JOIN parties ts ON ts.id = i.technical_steward_id
-    LEFT JOIN parties co ON co.id = i.control_owner_id";
+    LEFT JOIN parties co ON co.id = i.control_owner_id"
+    )
+}
 
 const CREDENTIAL_COLUMNS: &str = "id, identity_id, kind, public_id, fingerprint, preview, status,
     created_at, expires_at, last_used_at, revoked_at";
@@ -325,14 +335,14 @@ fn event_from_row(row: &Row) -> Result<AuditEvent, StoreError> {
     })
 }
 
-/// Maps a unique violation on (system, name) to [`StoreError::DuplicateIdentity`], reading
-/// the key from the server's detail (`Key (system, name)=(aws, x) already exists.`).
+/// Maps a unique violation on (name, system) to [`StoreError::DuplicateIdentity`], reading
+/// the key from the server's detail (`Key (name, system)=(x, aws) already exists.`).
 fn duplicate_identity(error: postgres::Error) -> StoreError {
     let Some(db) = error.as_db_error() else {
         return error.into();
     };
     if db.code() != &postgres::error::SqlState::UNIQUE_VIOLATION
-        || db.constraint() != Some("identities_system_name_key")
+        || db.constraint() != Some("identities_name_system_key")
     {
         return error.into();
     }
@@ -342,7 +352,7 @@ fn duplicate_identity(error: postgres::Error) -> StoreError {
         .and_then(|rest| rest.split_once(") already exists").map(|(key, _)| key))
         .and_then(|key| key.split_once(", "));
     match key {
-        Some((system, name)) => StoreError::DuplicateIdentity {
+        Some((name, system)) => StoreError::DuplicateIdentity {
             system: system.to_string(),
             name: name.to_string(),
         },
@@ -426,15 +436,16 @@ impl Tx for PgTx<'_> {
     }
 
     fn identities_by_ref(&mut self, reference: &IdentityRef<'_>) -> Result<Vec<Identity>, StoreError> {
+        let columns = identity_columns(BACKUPS_SQL);
         let rows = match reference {
             IdentityRef::Id(id) => self
                 .transaction
-                .query(&format!("SELECT {IDENTITY_COLUMNS} WHERE i.id = $1"), &[id])?,
+                .query(&format!("SELECT {columns} WHERE i.id = $1"), &[id])?,
             IdentityRef::Name(name) => self
                 .transaction
-                .query(&format!("SELECT {IDENTITY_COLUMNS} WHERE i.name = $1"), &[name])?,
+                .query(&format!("SELECT {columns} WHERE i.name = $1"), &[name])?,
             IdentityRef::SystemName(system, name) => self.transaction.query(
-                &format!("SELECT {IDENTITY_COLUMNS} WHERE i.system = $1 AND i.name = $2"),
+                &format!("SELECT {columns} WHERE i.system = $1 AND i.name = $2"),
                 &[system, name],
             )?,
         };
@@ -728,9 +739,22 @@ impl Backend for PostgresStore {
     }
 
     fn list_identities(&mut self, filter: &IdentityFilter) -> Result<Vec<Identity>, StoreError> {
-        let (sql, values) = identity_list_query(IDENTITY_COLUMNS, filter, '$');
-        let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|value| value as &(dyn ToSql + Sync)).collect();
-        self.query_list(&sql, &params, identity_from_row)
+        let query = identity_list_query(&identity_columns("NULL"), filter, '$');
+        let params: Vec<&(dyn ToSql + Sync)> = query.values.iter().map(|value| value as &(dyn ToSql + Sync)).collect();
+        let mut transaction = self.client.build_transaction().read_only(true).start()?;
+        let mut identities: Vec<Identity> = transaction
+            .query(&query.identities, &params)?
+            .iter()
+            .map(identity_from_row)
+            .collect::<Result<_, _>>()?;
+        let backups = transaction
+            .query(&query.backups, &params)?
+            .iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .collect::<Result<Vec<(i64, String)>, StoreError>>()?;
+        transaction.commit()?;
+        attach_backups(&mut identities, backups);
+        Ok(identities)
     }
 
     fn stream_events(

@@ -1,7 +1,7 @@
 //! The SQLite backend: the embedded default. One file in WAL mode; writes take the
 //! database lock at `BEGIN IMMEDIATE`, which also serialises audit appends.
 
-use crate::backend::{Backend, event_query, identity_list_query};
+use crate::backend::{Backend, attach_backups, event_query, identity_list_query};
 use crate::error::StoreError;
 use crate::ops::{IdSequence, IdentityRef, IdentityRow, Tx};
 use crate::{EventFilter, IdentityFilter, SCHEMA_VERSION};
@@ -16,6 +16,11 @@ use steward_core::{
 
 /// Migrations, in order; the position (1-based) is the schema version.
 const MIGRATIONS: &[(&str, &str)] = &[("initial schema", include_str!("sql/sqlite/0001_initial.sql"))];
+
+/// Page cache of ordinary connections, KiB.
+const DEFAULT_CACHE_KIB: u32 = 65_536;
+/// Page cache during bulk imports, KiB.
+const BULK_CACHE_KIB: u32 = 1_048_576;
 
 /// A store in one SQLite file.
 pub struct SqliteStore {
@@ -37,7 +42,7 @@ impl SqliteStore {
                  PRAGMA synchronous = NORMAL;
                  PRAGMA foreign_keys = ON;
                  PRAGMA busy_timeout = 10000;
-                 PRAGMA cache_size = -65536;
+                 PRAGMA cache_size = -65536; -- DEFAULT_CACHE_KIB
                  PRAGMA temp_store = MEMORY;",
             )
             .map_err(connect_error)?;
@@ -87,16 +92,24 @@ struct SqliteTx<'c> {
     transaction: &'c rusqlite::Transaction<'c>,
 }
 
-pub(crate) const IDENTITY_COLUMNS: &str = "i.id, i.name, i.kind, i.system, i.external_id, i.environment, i.tier,
-    i.state, i.purpose, i.scope, i.labels, bo.handle, ts.handle, co.handle,
-    (SELECT group_concat(p.handle, ',' ORDER BY b.position) FROM identity_backup_approvers b
-       JOIN parties p ON p.id = b.party_id WHERE b.identity_id = i.id),
+/// The backup approvers of identity `i`, comma-separated in order.
+const BACKUPS_SQL: &str = "(SELECT group_concat(p.handle, ',' ORDER BY b.position) FROM identity_backup_approvers b
+       JOIN parties p ON p.id = b.party_id WHERE b.identity_id = i.id)";
+
+/// `SELECT` list and `FROM` clause of identity queries; `backups` is [`BACKUPS_SQL`] or
+/// `NULL` (listings fetch backup approvers in one separate query).
+fn identity_columns(backups: &str) -> String {
+    format!(
+        "i.id, i.name, i.kind, i.system, i.external_id, i.environment, i.tier,
+    i.state, i.purpose, i.scope, i.labels, bo.handle, ts.handle, co.handle, {backups},
     i.created_at, i.expires_at, i.review_due, i.last_attested_at, i.last_used_at,
     i.last_rotated_at, i.source, i.observed_at
     FROM identities i
     LEFT JOIN parties bo ON bo.id = i.business_owner_id
     LEFT JOIN parties ts ON ts.id = i.technical_steward_id
-    LEFT JOIN parties co ON co.id = i.control_owner_id";
+    LEFT JOIN parties co ON co.id = i.control_owner_id"
+    )
+}
 
 fn corrupt(table: &'static str, detail: impl ToString) -> StoreError {
     StoreError::Corrupt {
@@ -331,7 +344,7 @@ impl Tx for SqliteTx<'_> {
         };
         let mut statement = self
             .transaction
-            .prepare_cached(&format!("SELECT {IDENTITY_COLUMNS} WHERE {condition}"))?;
+            .prepare_cached(&format!("SELECT {} WHERE {condition}", identity_columns(BACKUPS_SQL)))?;
         let mut rows = match (&reference, second) {
             (IdentityRef::Id(id), _) => statement.query(params![id])?,
             (_, Some(second)) => statement.query(params![first, second])?,
@@ -592,6 +605,21 @@ impl Backend for SqliteStore {
         Ok(value)
     }
 
+    fn write_bulk<T>(
+        &mut self,
+        work: impl FnOnce(&mut dyn Tx, Option<&SigningKey>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        // A large import touches index pages in random order; a page cache that holds them
+        // avoids spilling the same pages to the WAL again and again. Memory is only taken
+        // as pages are touched, and given back when the connection closes.
+        self.connection
+            .execute_batch(&format!("PRAGMA cache_size = -{BULK_CACHE_KIB}"))?;
+        let result = self.write(work);
+        self.connection
+            .execute_batch(&format!("PRAGMA cache_size = -{DEFAULT_CACHE_KIB}"))?;
+        result
+    }
+
     fn read<T>(&mut self, work: impl FnOnce(&mut dyn Tx) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let transaction = self.connection.transaction()?;
         let mut tx = SqliteTx {
@@ -613,13 +641,23 @@ impl Backend for SqliteStore {
     }
 
     fn list_identities(&mut self, filter: &IdentityFilter) -> Result<Vec<Identity>, StoreError> {
-        let (sql, values) = identity_list_query(IDENTITY_COLUMNS, filter, '?');
-        let mut statement = self.connection.prepare(&sql)?;
-        let mut rows = statement.query(rusqlite::params_from_iter(values.iter()))?;
+        let query = identity_list_query(&identity_columns("NULL"), filter, '?');
+        let transaction = self.connection.transaction()?;
         let mut identities = Vec::new();
-        while let Some(row) = rows.next()? {
-            identities.push(identity_from_row(row)?);
+        {
+            let mut statement = transaction.prepare(&query.identities)?;
+            let mut rows = statement.query(rusqlite::params_from_iter(query.values.iter()))?;
+            while let Some(row) = rows.next()? {
+                identities.push(identity_from_row(row)?);
+            }
         }
+        let mut statement = transaction.prepare(&query.backups)?;
+        let backups = statement
+            .query_map(rusqlite::params_from_iter(query.values.iter()), |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })?
+            .collect::<Result<Vec<(i64, String)>, _>>()?;
+        attach_backups(&mut identities, backups);
         Ok(identities)
     }
 

@@ -32,11 +32,12 @@ CREATE TABLE identities (
     last_rotated_at      TIMESTAMPTZ,
     source               TEXT NOT NULL,
     observed_at          TIMESTAMPTZ NOT NULL,
-    CONSTRAINT identities_system_name_key UNIQUE (system, name)
+    -- (name, system) also serves lookups by bare name.
+    CONSTRAINT identities_name_system_key UNIQUE (name, system)
 );
 ALTER SEQUENCE identities_id_seq OWNED BY identities.id;
-CREATE INDEX identities_system_tier ON identities (system, tier);
-CREATE INDEX identities_name ON identities (name);
+-- Serves listings filtered by system and tier in their output order.
+CREATE INDEX identities_system_tier_name ON identities (system, tier, name);
 
 CREATE TABLE identity_backup_approvers (
     identity_id BIGINT NOT NULL REFERENCES identities(id),

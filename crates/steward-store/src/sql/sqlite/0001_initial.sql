@@ -32,10 +32,11 @@ CREATE TABLE identities (
     last_rotated_at      INTEGER,
     source               TEXT NOT NULL,
     observed_at          INTEGER NOT NULL,
-    UNIQUE (system, name)
+    -- (name, system) also serves lookups by bare name.
+    UNIQUE (name, system)
 );
-CREATE INDEX identities_system_tier ON identities (system, tier);
-CREATE INDEX identities_name ON identities (name);
+-- Serves listings filtered by system and tier in their output order.
+CREATE INDEX identities_system_tier_name ON identities (system, tier, name);
 
 CREATE TABLE identity_backup_approvers (
     identity_id INTEGER NOT NULL REFERENCES identities(id),
