@@ -1,0 +1,116 @@
+//! Findings: one per distinct secret (keyed fingerprint), with every place it was seen.
+
+use serde::Serialize;
+use std::collections::HashMap;
+use steward_core::Fingerprint;
+
+/// Where a copy of a secret was seen.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct FindingLocation {
+    /// File path as given or walked.
+    pub path: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, in bytes.
+    pub column: usize,
+}
+
+/// A distinct secret and its copies.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    /// Rule that recognised it (the most specific one when several did).
+    pub rule_id: String,
+    /// Rule name.
+    pub rule_name: String,
+    /// Provider.
+    pub provider: String,
+    /// HMAC-SHA256 of the secret under the installation key.
+    pub fingerprint: Fingerprint,
+    /// Redacted preview.
+    pub preview: String,
+    /// The secret itself, only when asked for (`--show-secrets`, local output only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// Every copy, sorted.
+    pub locations: Vec<FindingLocation>,
+}
+
+/// Counters of a scan.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ScanStats {
+    /// Files scanned.
+    pub files: u64,
+    /// Bytes scanned.
+    pub bytes: u64,
+    /// Files skipped as binary.
+    pub skipped_binary: u64,
+    /// Files skipped for size.
+    pub skipped_large: u64,
+    /// Problems met on the way (unreadable files…), one line each; the scan went on.
+    pub warnings: Vec<String>,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+}
+
+/// The outcome of a scan.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ScanReport {
+    /// Findings, by rule and first location.
+    pub findings: Vec<Finding>,
+    /// Counters.
+    pub stats: ScanStats,
+}
+
+/// One secret occurrence before grouping.
+#[derive(Debug, Clone)]
+pub struct Occurrence {
+    /// Rule index (lower is more specific).
+    pub rule: usize,
+    /// Fingerprint.
+    pub fingerprint: Fingerprint,
+    /// Preview.
+    pub preview: String,
+    /// Secret, when kept.
+    pub secret: Option<String>,
+    /// Place.
+    pub location: FindingLocation,
+}
+
+/// Groups occurrences into findings, one per fingerprint.
+pub fn group(occurrences: Vec<Occurrence>, rules: &crate::RuleSet) -> Vec<Finding> {
+    let mut by_fingerprint: HashMap<Fingerprint, (usize, Finding)> = HashMap::new();
+    for occurrence in occurrences {
+        let rule = &rules.rules[occurrence.rule];
+        let entry = by_fingerprint.entry(occurrence.fingerprint.clone()).or_insert_with(|| {
+            (
+                occurrence.rule,
+                Finding {
+                    rule_id: rule.id.clone(),
+                    rule_name: rule.name.clone(),
+                    provider: rule.provider.clone(),
+                    fingerprint: occurrence.fingerprint.clone(),
+                    preview: occurrence.preview.clone(),
+                    secret: occurrence.secret.clone(),
+                    locations: Vec::new(),
+                },
+            )
+        });
+        if occurrence.rule < entry.0 {
+            entry.0 = occurrence.rule;
+            entry.1.rule_id = rule.id.clone();
+            entry.1.rule_name = rule.name.clone();
+            entry.1.provider = rule.provider.clone();
+        }
+        entry.1.locations.push(occurrence.location);
+    }
+    let mut findings: Vec<Finding> = by_fingerprint
+        .into_values()
+        .map(|(_, mut finding)| {
+            finding.locations.sort();
+            finding.locations.dedup();
+            finding
+        })
+        .collect();
+    findings.sort_by(|a, b| (&a.locations[0], &a.rule_id).cmp(&(&b.locations[0], &b.rule_id)));
+    findings
+}

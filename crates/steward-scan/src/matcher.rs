@@ -1,0 +1,145 @@
+//! One pass over a blob with every rule: an Aho-Corasick automaton over all rules'
+//! keywords (case-insensitive) finds candidate places; each rule whose keyword occurs runs
+//! its regular expression only in a window around the hits (merged when they overlap).
+//! Candidates then pass the rule's checks (entropy, placeholders, checksum) and inline
+//! `steward:allow` comments.
+
+use crate::checks::{is_placeholder, shannon_entropy};
+use crate::rules::{RuleError, RuleSet};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+
+/// How far before a keyword a match may start, in bytes (e.g. `"aws_secret": "…"` where the
+/// keyword is the key, or a quoted prefix).
+const REACH_BEFORE_KEYWORD: usize = 64;
+
+/// Marks a line whose secrets are intentionally allowed.
+pub const ALLOW_MARKER: &[u8] = b"steward:allow";
+
+/// A secret found in a blob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Match {
+    /// Index of the rule in the matcher's rule set.
+    pub rule: usize,
+    /// Byte offset where the secret starts.
+    pub start: usize,
+    /// Byte offset just past the secret.
+    pub end: usize,
+}
+
+/// The compiled matcher.
+pub struct Matcher {
+    rules: RuleSet,
+    automaton: AhoCorasick,
+    /// For each automaton pattern, the rules that use that keyword.
+    rules_by_keyword: Vec<Vec<usize>>,
+}
+
+impl Matcher {
+    /// Builds the automaton for `rules`.
+    pub fn new(rules: RuleSet) -> Result<Matcher, RuleError> {
+        let mut keywords: Vec<String> = Vec::new();
+        let mut rules_by_keyword: Vec<Vec<usize>> = Vec::new();
+        for (index, rule) in rules.rules.iter().enumerate() {
+            for keyword in &rule.keywords {
+                match keywords.iter().position(|known| known == keyword) {
+                    Some(position) => rules_by_keyword[position].push(index),
+                    None => {
+                        keywords.push(keyword.clone());
+                        rules_by_keyword.push(vec![index]);
+                    }
+                }
+            }
+        }
+        let automaton = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .build(&keywords)
+            .map_err(|error| RuleError::Parse {
+                file: "keywords".into(),
+                message: error.to_string(),
+            })?;
+        Ok(Matcher {
+            rules,
+            automaton,
+            rules_by_keyword,
+        })
+    }
+
+    /// The rules.
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+
+    /// Every secret in `blob`, ordered by position, each once.
+    pub fn find(&self, blob: &[u8]) -> Vec<Match> {
+        // Merged windows per rule: (rule, start, end).
+        let mut windows: Vec<(usize, usize, usize)> = Vec::new();
+        let mut last_window_of_rule: Vec<Option<usize>> = vec![None; self.rules.rules.len()];
+        for hit in self.automaton.find_overlapping_iter(blob) {
+            for &rule_index in &self.rules_by_keyword[hit.pattern().as_usize()] {
+                let rule = &self.rules.rules[rule_index];
+                let start = hit.start().saturating_sub(REACH_BEFORE_KEYWORD);
+                let end = (hit.end() + rule.window).min(blob.len());
+                match last_window_of_rule[rule_index] {
+                    Some(position) if windows[position].2 >= start => {
+                        windows[position].2 = windows[position].2.max(end);
+                    }
+                    _ => {
+                        last_window_of_rule[rule_index] = Some(windows.len());
+                        windows.push((rule_index, start, end));
+                    }
+                }
+            }
+        }
+        let mut matches = Vec::new();
+        for (rule_index, start, end) in windows {
+            let rule = &self.rules.rules[rule_index];
+            let window = &blob[start..end];
+            for captures in rule.regex.captures_iter(window) {
+                let Some(secret) = captures.get(rule.secret_group) else {
+                    continue;
+                };
+                let candidate = Match {
+                    rule: rule_index,
+                    start: start + secret.start(),
+                    end: start + secret.end(),
+                };
+                if self.accepts(blob, &candidate) {
+                    matches.push(candidate);
+                }
+            }
+        }
+        matches.sort_unstable();
+        matches.dedup();
+        matches.sort_by_key(|found| (found.start, found.end, found.rule));
+        matches
+    }
+
+    fn accepts(&self, blob: &[u8], found: &Match) -> bool {
+        let rule = &self.rules.rules[found.rule];
+        let secret = &blob[found.start..found.end];
+        if secret.is_empty() || is_placeholder(secret) {
+            return false;
+        }
+        if let Some(minimum) = rule.entropy {
+            if shannon_entropy(secret) < minimum {
+                return false;
+            }
+        }
+        if let Some(validator) = rule.validator {
+            if !validator.accepts(secret) {
+                return false;
+            }
+        }
+        !line_of(blob, found.start)
+            .windows(ALLOW_MARKER.len())
+            .any(|window| window == ALLOW_MARKER)
+    }
+}
+
+/// The line containing `offset`, without its newline.
+pub fn line_of(blob: &[u8], offset: usize) -> &[u8] {
+    let start = memchr::memrchr(b'\n', &blob[..offset]).map_or(0, |position| position + 1);
+    let end = memchr::memchr(b'\n', &blob[offset..]).map_or(blob.len(), |position| offset + position);
+    &blob[start..end]
+}

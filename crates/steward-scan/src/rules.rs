@@ -1,0 +1,263 @@
+//! Rules: what a secret of one provider looks like, in steward's own TOML format.
+//!
+//! ```toml
+//! [[rules]]
+//! id = "github-classic-pat"              # unique, lowercase, dashes
+//! name = "GitHub personal access token (classic)"
+//! provider = "github"
+//! credential = "token"                   # steward credential kind (optional)
+//! keywords = ["ghp_"]                    # literals, matched case-insensitively; one must occur
+//! pattern = '''\b(?P<secret>ghp_[A-Za-z0-9]{36})\b'''   # the secret is group `secret` (or the match)
+//! entropy = 3.5                          # optional minimum Shannon entropy of the secret, bits/byte
+//! validator = "github-checksum"          # optional: a named checksum check
+//! window = 512                           # optional: bytes after a keyword the match may reach (default 256)
+//! examples = ["token: ghp_…"]            # each must produce a finding (tests check this)
+//! counter_examples = ["ghp_xxxxxxxx…"]   # none may produce a finding
+//! ```
+//!
+//! The built-in rules are embedded from `rules/*.toml`; `--rules DIR` adds a directory of
+//! the same files.
+
+use crate::checks::Validator;
+use serde::Deserialize;
+use std::path::Path;
+
+/// Errors in rule files. Messages name the file and the rule.
+#[derive(Debug, thiserror::Error)]
+pub enum RuleError {
+    /// The file is not valid TOML or does not follow the format.
+    #[error("{file}: {message}")]
+    Parse {
+        /// Rule file.
+        file: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A rule is inconsistent.
+    #[error("{file}: rule {id}: {message}")]
+    Invalid {
+        /// Rule file.
+        file: String,
+        /// Rule id.
+        id: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A rules directory could not be read.
+    #[error("cannot read rules from {path}: {message}")]
+    Io {
+        /// Path.
+        path: String,
+        /// Cause.
+        message: String,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFile {
+    rules: Vec<RuleSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleSpec {
+    id: String,
+    name: String,
+    provider: String,
+    #[serde(default)]
+    credential: Option<String>,
+    keywords: Vec<String>,
+    pattern: String,
+    #[serde(default)]
+    entropy: Option<f64>,
+    #[serde(default)]
+    validator: Option<String>,
+    #[serde(default)]
+    window: Option<usize>,
+    examples: Vec<String>,
+    #[serde(default)]
+    counter_examples: Vec<String>,
+}
+
+/// Default reach of a rule's match after its keyword, in bytes.
+pub const DEFAULT_WINDOW: usize = 256;
+
+/// A compiled rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// Unique id.
+    pub id: String,
+    /// Human name.
+    pub name: String,
+    /// Provider (aws, github, slack…).
+    pub provider: String,
+    /// Steward credential kind, when known.
+    pub credential: Option<steward_core::CredentialKind>,
+    /// Lowercase keywords.
+    pub keywords: Vec<String>,
+    /// The compiled pattern.
+    pub regex: regex::bytes::Regex,
+    /// Index of the capture group holding the secret (0: the whole match).
+    pub secret_group: usize,
+    /// Minimum entropy of the secret.
+    pub entropy: Option<f64>,
+    /// Checksum validator.
+    pub validator: Option<Validator>,
+    /// Bytes after a keyword that a match may reach.
+    pub window: usize,
+    /// Texts that must produce a finding.
+    pub examples: Vec<String>,
+    /// Texts that must not.
+    pub counter_examples: Vec<String>,
+    /// File the rule came from.
+    pub file: String,
+}
+
+/// All rules in force.
+#[derive(Debug, Clone, Default)]
+pub struct RuleSet {
+    /// The rules, in load order.
+    pub rules: Vec<Rule>,
+}
+
+const BUILTIN_FILES: &[(&str, &str)] = &[
+    ("cloud.toml", include_str!("../rules/cloud.toml")),
+    ("code-hosting.toml", include_str!("../rules/code-hosting.toml")),
+    ("chat.toml", include_str!("../rules/chat.toml")),
+    (
+        "payments-messaging.toml",
+        include_str!("../rules/payments-messaging.toml"),
+    ),
+    ("ai.toml", include_str!("../rules/ai.toml")),
+    ("registries.toml", include_str!("../rules/registries.toml")),
+    ("infrastructure.toml", include_str!("../rules/infrastructure.toml")),
+    ("observability.toml", include_str!("../rules/observability.toml")),
+    ("databases.toml", include_str!("../rules/databases.toml")),
+    ("keys.toml", include_str!("../rules/keys.toml")),
+    ("generic.toml", include_str!("../rules/generic.toml")),
+];
+
+fn compile(file: &str, spec: RuleSpec) -> Result<Rule, RuleError> {
+    let invalid = |message: String| RuleError::Invalid {
+        file: file.to_string(),
+        id: spec.id.clone(),
+        message,
+    };
+    let id_ok = !spec.id.is_empty()
+        && spec
+            .id
+            .bytes()
+            .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-');
+    if !id_ok {
+        return Err(invalid("id must be lowercase letters, digits and dashes".into()));
+    }
+    if spec.keywords.is_empty() || spec.keywords.iter().any(|keyword| keyword.len() < 2) {
+        return Err(invalid(
+            "needs at least one keyword, each of 2 or more characters".into(),
+        ));
+    }
+    if spec.examples.is_empty() {
+        return Err(invalid("needs at least one example".into()));
+    }
+    let regex = regex::bytes::RegexBuilder::new(&spec.pattern)
+        .size_limit(1 << 22)
+        .build()
+        .map_err(|error| invalid(format!("pattern: {error}")))?;
+    let secret_group = regex
+        .capture_names()
+        .position(|name| name == Some("secret"))
+        .unwrap_or(if regex.captures_len() > 1 { 1 } else { 0 });
+    let validator = spec
+        .validator
+        .as_deref()
+        .map(|name| Validator::from_name(name).ok_or_else(|| invalid(format!("unknown validator '{name}'"))))
+        .transpose()?;
+    let credential = spec
+        .credential
+        .as_deref()
+        .map(|kind| {
+            kind.parse()
+                .map_err(|error: steward_core::DomainError| invalid(error.to_string()))
+        })
+        .transpose()?;
+    Ok(Rule {
+        keywords: spec
+            .keywords
+            .iter()
+            .map(|keyword| keyword.to_ascii_lowercase())
+            .collect(),
+        id: spec.id,
+        name: spec.name,
+        provider: spec.provider,
+        credential,
+        regex,
+        secret_group,
+        entropy: spec.entropy,
+        validator,
+        window: spec.window.unwrap_or(DEFAULT_WINDOW),
+        examples: spec.examples,
+        counter_examples: spec.counter_examples,
+        file: file.to_string(),
+    })
+}
+
+impl RuleSet {
+    /// Parses one rule file's text and adds its rules.
+    pub fn add_file(&mut self, file: &str, text: &str) -> Result<(), RuleError> {
+        let parsed: RuleFile = toml::from_str(text).map_err(|error| RuleError::Parse {
+            file: file.to_string(),
+            message: error.to_string(),
+        })?;
+        for spec in parsed.rules {
+            if self.rules.iter().any(|rule| rule.id == spec.id) {
+                return Err(RuleError::Invalid {
+                    file: file.to_string(),
+                    id: spec.id,
+                    message: "duplicate rule id".into(),
+                });
+            }
+            self.rules.push(compile(file, spec)?);
+        }
+        Ok(())
+    }
+
+    /// The rules embedded in the binary.
+    pub fn builtin() -> Result<RuleSet, RuleError> {
+        let mut set = RuleSet::default();
+        for (file, text) in BUILTIN_FILES {
+            set.add_file(file, text)?;
+        }
+        Ok(set)
+    }
+
+    /// Adds every `*.toml` file of `dir`, in name order.
+    pub fn add_dir(&mut self, dir: &Path) -> Result<(), RuleError> {
+        let io = |error: std::io::Error| RuleError::Io {
+            path: dir.display().to_string(),
+            message: error.to_string(),
+        };
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .map_err(io)?
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .filter(|path| path.extension().is_some_and(|extension| extension == "toml"))
+            .collect();
+        files.sort();
+        for path in files {
+            let text = std::fs::read_to_string(&path).map_err(io)?;
+            self.add_file(&path.display().to_string(), &text)?;
+        }
+        Ok(())
+    }
+
+    /// Number of rules.
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Whether there are no rules.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+}

@@ -1,0 +1,185 @@
+//! Inputs: files and directories, walked and read in parallel (rayon), memory-mapped
+//! when large, with binary sniffing and a size cap. Unreadable inputs become warnings;
+//! the scan goes on.
+
+use crate::finding::{FindingLocation, Occurrence, ScanReport, ScanStats, group};
+use crate::matcher::Matcher;
+use rayon::prelude::*;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use steward_core::{Fingerprint, FingerprintKey, redact_secret};
+
+/// How to scan.
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    /// Files larger than this are skipped (and counted).
+    pub max_file_size: u64,
+    /// Honour `.gitignore`/`.ignore` files while walking.
+    pub respect_gitignore: bool,
+    /// Keep the plain secrets in the report (local output only).
+    pub show_secrets: bool,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions {
+            max_file_size: 256 * 1024 * 1024,
+            respect_gitignore: false,
+            show_secrets: false,
+        }
+    }
+}
+
+/// Files read into memory below this size; mapped above it.
+const MAP_THRESHOLD: u64 = 1 << 20;
+/// Bytes inspected for a NUL to call a file binary.
+const SNIFF_LENGTH: usize = 8192;
+
+/// Walks `paths` (files or directories; `.git` directories are not entered).
+fn collect_files(paths: &[PathBuf], options: &ScanOptions, stats: &mut ScanStats) -> Vec<(PathBuf, u64)> {
+    let mut files = Vec::new();
+    for root in paths {
+        let walker = ignore::WalkBuilder::new(root)
+            .standard_filters(false)
+            .git_ignore(options.respect_gitignore)
+            .git_exclude(options.respect_gitignore)
+            .ignore(options.respect_gitignore)
+            .parents(options.respect_gitignore)
+            .require_git(false)
+            .follow_links(false)
+            .filter_entry(|entry| entry.file_name() != ".git")
+            .build();
+        for entry in walker {
+            match entry {
+                Ok(entry) => {
+                    if entry.file_type().is_some_and(|kind| kind.is_file()) {
+                        let size = entry.metadata().map(|metadata| metadata.len()).unwrap_or(0);
+                        files.push((entry.into_path(), size));
+                    }
+                }
+                Err(error) => stats.warnings.push(format!("warning: {error}")),
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+enum Content {
+    Owned(Vec<u8>),
+    Mapped(memmap2::Mmap),
+}
+
+impl Content {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Content::Owned(bytes) => bytes,
+            Content::Mapped(map) => map,
+        }
+    }
+}
+
+fn read(path: &Path, size: u64) -> std::io::Result<Content> {
+    if size < MAP_THRESHOLD {
+        return std::fs::read(path).map(Content::Owned);
+    }
+    let file = std::fs::File::open(path)?;
+    // SAFETY: the map is read-only and dropped before this scan returns; a file truncated
+    // underneath us by another process is the documented risk of mapping, accepted as for
+    // every mapping scanner (it can at worst end the process with SIGBUS).
+    let map = unsafe { memmap2::Mmap::map(&file)? };
+    Ok(Content::Mapped(map))
+}
+
+/// Finds the secrets of one blob and turns them into occurrences at `path`.
+pub fn scan_blob(
+    matcher: &Matcher,
+    key: &FingerprintKey,
+    path: &str,
+    blob: &[u8],
+    show_secrets: bool,
+) -> Vec<Occurrence> {
+    let matches = matcher.find(blob);
+    let mut occurrences = Vec::with_capacity(matches.len());
+    let mut line = 1;
+    let mut counted_to = 0;
+    for found in matches {
+        // Matches come sorted by start, so lines are counted once over the blob.
+        if found.start >= counted_to {
+            line += memchr::memchr_iter(b'\n', &blob[counted_to..found.start]).count();
+            counted_to = found.start;
+        }
+        let line_start = memchr::memrchr(b'\n', &blob[..found.start]).map_or(0, |position| position + 1);
+        let secret = &blob[found.start..found.end];
+        let text = String::from_utf8_lossy(secret);
+        occurrences.push(Occurrence {
+            rule: found.rule,
+            fingerprint: Fingerprint::compute(key, secret),
+            preview: redact_secret(&text),
+            secret: show_secrets.then(|| text.into_owned()),
+            location: FindingLocation {
+                path: path.to_string(),
+                line,
+                column: found.start - line_start + 1,
+            },
+        });
+    }
+    occurrences
+}
+
+/// Scans files and directories.
+pub fn scan_paths(matcher: &Matcher, key: &FingerprintKey, paths: &[PathBuf], options: &ScanOptions) -> ScanReport {
+    let started = std::time::Instant::now();
+    let mut stats = ScanStats::default();
+    for path in paths {
+        if std::fs::symlink_metadata(path).is_err() {
+            stats
+                .warnings
+                .push(format!("warning: {}: no such file or directory", path.display()));
+        }
+    }
+    let files = collect_files(paths, options, &mut stats);
+    let stats = Mutex::new(stats);
+    let occurrences: Vec<Occurrence> = files
+        .par_iter()
+        .flat_map_iter(|(path, size)| {
+            let shown = path.display().to_string();
+            if *size > options.max_file_size {
+                let mut stats = stats.lock().expect("stats lock");
+                stats.skipped_large += 1;
+                stats.warnings.push(format!(
+                    "warning: {shown}: skipped, {size} bytes is over the {} byte limit",
+                    options.max_file_size
+                ));
+                return Vec::new();
+            }
+            let content = match read(path, *size) {
+                Ok(content) => content,
+                Err(error) => {
+                    stats
+                        .lock()
+                        .expect("stats lock")
+                        .warnings
+                        .push(format!("warning: {shown}: {error}"));
+                    return Vec::new();
+                }
+            };
+            let blob = content.bytes();
+            if memchr::memchr(0, &blob[..blob.len().min(SNIFF_LENGTH)]).is_some() {
+                stats.lock().expect("stats lock").skipped_binary += 1;
+                return Vec::new();
+            }
+            let found = scan_blob(matcher, key, &shown, blob, options.show_secrets);
+            let mut stats = stats.lock().expect("stats lock");
+            stats.files += 1;
+            stats.bytes += blob.len() as u64;
+            found
+        })
+        .collect();
+    let mut stats = stats.into_inner().expect("stats lock");
+    stats.seconds = started.elapsed().as_secs_f64();
+    ScanReport {
+        findings: group(occurrences, matcher.rules()),
+        stats,
+    }
+}

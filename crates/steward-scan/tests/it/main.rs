@@ -1,0 +1,4 @@
+//! Tests of the scanner: every rule's own examples, precision on look-alikes, sources.
+
+mod examples;
+mod scanning;
