@@ -90,6 +90,30 @@ pub enum Command {
     /// The tamper-evident audit trail
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Find leaked secrets in files and directories (exit 0: none, 1: findings, 2: error)
+    Scan(ScanArgs),
+}
+
+/// `steward scan`.
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Files and directories to scan [default: .]
+    pub paths: Vec<PathBuf>,
+    /// Also load every *.toml rule file of this directory (format: see the README)
+    #[arg(long, value_name = "DIR")]
+    pub rules: Option<PathBuf>,
+    /// Honour .gitignore and .ignore files (by default everything is scanned)
+    #[arg(long)]
+    pub respect_gitignore: bool,
+    /// Skip files larger than this many bytes
+    #[arg(long, default_value_t = 256 * 1024 * 1024, value_name = "BYTES")]
+    pub max_file_size: u64,
+    /// Print the secrets themselves (local output only; never stored)
+    #[arg(long)]
+    pub show_secrets: bool,
+    /// Exit 0 even when secrets are found
+    #[arg(long)]
+    pub exit_zero: bool,
 }
 
 /// `steward init`.

@@ -10,6 +10,7 @@ mod cmd_init;
 mod cmd_inventory_file;
 mod cmd_nhi;
 mod cmd_party;
+mod cmd_scan;
 pub mod demo;
 pub mod inventory_file;
 pub mod keys;
@@ -77,5 +78,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import(args) => cmd_inventory_file::import(globals, args),
         Command::Export(args) => cmd_inventory_file::export(globals, args),
         Command::Audit(command) => cmd_audit::run(globals, command),
+        Command::Scan(args) => cmd_scan::run(globals, args),
     }
 }

@@ -89,6 +89,15 @@ pub fn is_placeholder(secret: &[u8]) -> bool {
     false
 }
 
+/// Whether `secret` reads like a name rather than a secret: letters and separators only,
+/// no digit and no other symbol (`personal_access_token`, `PersonalAccessToken`,
+/// `read-only`). Generic rules, which match on context alone, reject these.
+pub fn looks_like_identifier(secret: &[u8]) -> bool {
+    secret
+        .iter()
+        .all(|byte| byte.is_ascii_alphabetic() || matches!(byte, b'_' | b'-' | b'.' | b'/'))
+}
+
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 fn base62_value(byte: u8) -> Option<u64> {

@@ -4,7 +4,7 @@
 //! Candidates then pass the rule's checks (entropy, placeholders, checksum) and inline
 //! `steward:allow` comments.
 
-use crate::checks::{is_placeholder, shannon_entropy};
+use crate::checks::{is_placeholder, looks_like_identifier, shannon_entropy};
 use crate::rules::{RuleError, RuleSet};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
@@ -125,6 +125,9 @@ impl Matcher {
             if shannon_entropy(secret) < minimum {
                 return false;
             }
+        }
+        if rule.provider == "generic" && looks_like_identifier(secret) {
+            return false;
         }
         if let Some(validator) = rule.validator {
             if !validator.accepts(secret) {

@@ -5,4 +5,5 @@ mod bad_input;
 mod demo;
 mod harness;
 mod inventory_files;
+mod scan;
 mod workflow;

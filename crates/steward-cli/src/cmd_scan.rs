@@ -1,0 +1,154 @@
+//! `steward scan`: finds leaked secrets in files and directories and reports them by
+//! fingerprint, never in plain text unless `--show-secrets` is given.
+
+use crate::cli::{Globals, OutputFormat, ScanArgs};
+use crate::output::write_stdout;
+use crate::settings::Settings;
+use serde::Serialize;
+use std::process::ExitCode;
+use steward_core::FingerprintKey;
+use steward_scan::{Finding, Matcher, RuleSet, ScanOptions, scan_paths};
+
+/// Exit code when secrets were found.
+const EXIT_FINDINGS: u8 = 1;
+
+/// The installation's fingerprint key, or a one-off key when there is no installation
+/// (fingerprints are then only comparable within this run).
+fn fingerprint_key(settings: &Settings) -> anyhow::Result<FingerprintKey> {
+    match settings.keys() {
+        Ok(keys) => Ok(keys.fingerprint),
+        Err(_) => {
+            eprintln!(
+                "note: no installation keys in {} (steward init); fingerprints use a one-off key and match nothing else",
+                settings.data_dir.display()
+            );
+            let mut bytes = [0u8; 32];
+            getrandom::fill(&mut bytes).map_err(|error| anyhow::anyhow!("cannot read random bytes: {error}"))?;
+            Ok(FingerprintKey::from_bytes(bytes))
+        }
+    }
+}
+
+/// A finding location as one CSV row.
+#[derive(Serialize)]
+struct FindingRow<'a> {
+    rule_id: &'a str,
+    rule_name: &'a str,
+    fingerprint: &'a str,
+    preview: &'a str,
+    path: &'a str,
+    line: usize,
+    column: usize,
+}
+
+fn print_findings(format: OutputFormat, findings: &[Finding]) -> anyhow::Result<()> {
+    match format {
+        OutputFormat::Table => write_stdout(|out| {
+            if findings.is_empty() {
+                return writeln!(out, "no secrets found");
+            }
+            for finding in findings {
+                let first = &finding.locations[0];
+                let more = finding.locations.len() - 1;
+                writeln!(
+                    out,
+                    "{}  {}  {}  {}:{}:{}{}",
+                    finding.rule_id,
+                    finding.secret.as_deref().unwrap_or(&finding.preview),
+                    &finding.fingerprint.as_str()[..16],
+                    first.path,
+                    first.line,
+                    first.column,
+                    if more > 0 {
+                        format!(" (+{more} more)")
+                    } else {
+                        String::new()
+                    }
+                )?;
+            }
+            Ok(())
+        }),
+        OutputFormat::Json => write_stdout(|out| {
+            serde_json::to_writer_pretty(&mut *out, findings)?;
+            writeln!(out)
+        }),
+        OutputFormat::Jsonl => write_stdout(|out| {
+            for finding in findings {
+                serde_json::to_writer(&mut *out, finding)?;
+                writeln!(out)?;
+            }
+            Ok(())
+        }),
+        OutputFormat::Csv => write_stdout(|out| {
+            let mut writer = csv::Writer::from_writer(out);
+            for finding in findings {
+                for location in &finding.locations {
+                    writer.serialize(FindingRow {
+                        rule_id: &finding.rule_id,
+                        rule_name: &finding.rule_name,
+                        fingerprint: finding.fingerprint.as_str(),
+                        preview: &finding.preview,
+                        path: &location.path,
+                        line: location.line,
+                        column: location.column,
+                    })?;
+                }
+            }
+            writer.flush()
+        }),
+        OutputFormat::Yaml => Err(crate::usage("scan writes table, json, jsonl or csv")),
+    }
+}
+
+/// Runs the scan. Every error exits 2 (1 means "secrets found" for this command).
+pub fn run(globals: &Globals, args: &ScanArgs) -> anyhow::Result<ExitCode> {
+    scan(globals, args).map_err(|error| crate::usage(crate::describe_error(&error)))
+}
+
+fn scan(globals: &Globals, args: &ScanArgs) -> anyhow::Result<ExitCode> {
+    let settings = Settings::resolve(globals)?;
+    let mut rules = RuleSet::builtin()?;
+    if let Some(dir) = &args.rules {
+        rules.add_dir(dir).map_err(|error| crate::usage(error.to_string()))?;
+    }
+    let matcher = Matcher::new(rules)?;
+    let key = fingerprint_key(&settings)?;
+    let paths = if args.paths.is_empty() {
+        vec![".".into()]
+    } else {
+        args.paths.clone()
+    };
+    let options = ScanOptions {
+        max_file_size: args.max_file_size,
+        respect_gitignore: args.respect_gitignore,
+        show_secrets: args.show_secrets,
+    };
+    let report = scan_paths(&matcher, &key, &paths, &options);
+    print_findings(settings.output, &report.findings)?;
+    let stats = &report.stats;
+    for warning in &stats.warnings {
+        eprintln!("{warning}");
+    }
+    let megabytes = stats.bytes as f64 / 1e6;
+    eprintln!(
+        "scanned {} files ({megabytes:.1} MB) in {:.2} s ({:.0} MB/s) with {} rules: {} secrets in {} places; skipped {} binary and {} large files, {} warnings",
+        stats.files,
+        stats.seconds,
+        megabytes / stats.seconds.max(1e-9),
+        matcher.rules().len(),
+        report.findings.len(),
+        report
+            .findings
+            .iter()
+            .map(|finding| finding.locations.len())
+            .sum::<usize>(),
+        stats.skipped_binary,
+        stats.skipped_large,
+        stats.warnings.len()
+    );
+    if report.findings.is_empty() || args.exit_zero {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Ok(ExitCode::from(EXIT_FINDINGS))
+    }
+}
