@@ -114,6 +114,15 @@ pub struct ScanArgs {
     /// Exit 0 even when secrets are found
     #[arg(long)]
     pub exit_zero: bool,
+    /// Scan archives (zip, tar, tar.gz, gz) as bytes instead of expanding them
+    #[arg(long)]
+    pub no_archives: bool,
+    /// Expand archives nested at most this deep
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub archive_depth: u32,
+    /// Stop expanding one archive after this many bytes (zip-bomb guard)
+    #[arg(long, default_value_t = 1 << 30, value_name = "BYTES")]
+    pub archive_max_bytes: u64,
 }
 
 /// `steward init`.

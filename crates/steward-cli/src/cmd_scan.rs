@@ -7,6 +7,7 @@ use crate::settings::Settings;
 use serde::Serialize;
 use std::process::ExitCode;
 use steward_core::FingerprintKey;
+use steward_scan::archive::ArchiveLimits;
 use steward_scan::{Finding, Matcher, RuleSet, ScanOptions, scan_paths};
 
 /// Exit code when secrets were found.
@@ -122,6 +123,11 @@ fn scan(globals: &Globals, args: &ScanArgs) -> anyhow::Result<ExitCode> {
         max_file_size: args.max_file_size,
         respect_gitignore: args.respect_gitignore,
         show_secrets: args.show_secrets,
+        archives: (!args.no_archives).then_some(ArchiveLimits {
+            max_depth: args.archive_depth,
+            max_total_bytes: args.archive_max_bytes,
+            ..ArchiveLimits::default()
+        }),
     };
     let report = scan_paths(&matcher, &key, &paths, &options);
     print_findings(settings.output, &report.findings)?;
@@ -131,8 +137,9 @@ fn scan(globals: &Globals, args: &ScanArgs) -> anyhow::Result<ExitCode> {
     }
     let megabytes = stats.bytes as f64 / 1e6;
     eprintln!(
-        "scanned {} files ({megabytes:.1} MB) in {:.2} s ({:.0} MB/s) with {} rules: {} secrets in {} places; skipped {} binary and {} large files, {} warnings",
+        "scanned {} files ({megabytes:.1} MB, {} archives expanded) in {:.2} s ({:.0} MB/s) with {} rules: {} secrets in {} places; skipped {} binary and {} large files, {} warnings",
         stats.files,
+        stats.archives,
         stats.seconds,
         megabytes / stats.seconds.max(1e-9),
         matcher.rules().len(),

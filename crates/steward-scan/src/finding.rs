@@ -42,6 +42,8 @@ pub struct ScanStats {
     pub files: u64,
     /// Bytes scanned.
     pub bytes: u64,
+    /// Archives expanded (their entries count as files).
+    pub archives: u64,
     /// Files skipped as binary.
     pub skipped_binary: u64,
     /// Files skipped for size.

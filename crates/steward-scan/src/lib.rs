@@ -9,12 +9,14 @@
 //! - [`checks`]: what separates a secret from a look-alike: entropy, placeholders and
 //!   documentation values, provider checksums.
 //! - [`source`]: inputs (directories and files), read in parallel with rayon.
+//! - [`archive`]: zip, tar and gzip archives, nested, expanded in memory under limits.
 //! - [`finding`]: matches grouped into one finding per distinct secret (keyed
 //!   fingerprint, redacted preview) with all its locations.
 //!
 //! The engine is synchronous and does no printing; plain secrets live only in memory
 //! until they are fingerprinted, unless a caller asks for them explicitly.
 
+pub mod archive;
 pub mod checks;
 pub mod finding;
 pub mod matcher;

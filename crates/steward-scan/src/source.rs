@@ -2,6 +2,7 @@
 //! when large, with binary sniffing and a size cap. Unreadable inputs become warnings;
 //! the scan goes on.
 
+use crate::archive::{ArchiveLimits, archive_kind, expand};
 use crate::finding::{FindingLocation, Occurrence, ScanReport, ScanStats, group};
 use crate::matcher::Matcher;
 use rayon::prelude::*;
@@ -18,6 +19,8 @@ pub struct ScanOptions {
     pub respect_gitignore: bool,
     /// Keep the plain secrets in the report (local output only).
     pub show_secrets: bool,
+    /// Expand archives (zip, tar, gz), within these limits; `None` scans them as bytes.
+    pub archives: Option<ArchiveLimits>,
 }
 
 impl Default for ScanOptions {
@@ -26,6 +29,7 @@ impl Default for ScanOptions {
             max_file_size: 256 * 1024 * 1024,
             respect_gitignore: false,
             show_secrets: false,
+            archives: Some(ArchiveLimits::default()),
         }
     }
 }
@@ -89,6 +93,11 @@ fn read(path: &Path, size: u64) -> std::io::Result<Content> {
     // every mapping scanner (it can at worst end the process with SIGBUS).
     let map = unsafe { memmap2::Mmap::map(&file)? };
     Ok(Content::Mapped(map))
+}
+
+/// Whether a blob looks binary: a NUL byte among its first bytes.
+fn is_binary(blob: &[u8]) -> bool {
+    memchr::memchr(0, &blob[..blob.len().min(SNIFF_LENGTH)]).is_some()
 }
 
 /// Finds the secrets of one blob and turns them into occurrences at `path`.
@@ -165,7 +174,27 @@ pub fn scan_paths(matcher: &Matcher, key: &FingerprintKey, paths: &[PathBuf], op
                 }
             };
             let blob = content.bytes();
-            if memchr::memchr(0, &blob[..blob.len().min(SNIFF_LENGTH)]).is_some() {
+            if let (Some(limits), Some(kind)) = (options.archives, archive_kind(blob)) {
+                let mut found = Vec::new();
+                let (mut files, mut bytes, mut binary) = (0, 0, 0);
+                let expansion = expand(kind, &shown, blob, limits, &mut |entry_path, entry| {
+                    if is_binary(entry) {
+                        binary += 1;
+                    } else {
+                        files += 1;
+                        bytes += entry.len() as u64;
+                        found.extend(scan_blob(matcher, key, entry_path, entry, options.show_secrets));
+                    }
+                });
+                let mut stats = stats.lock().expect("stats lock");
+                stats.files += files;
+                stats.bytes += bytes;
+                stats.skipped_binary += binary;
+                stats.archives += 1;
+                stats.warnings.extend(expansion.warnings);
+                return found;
+            }
+            if is_binary(blob) {
                 stats.lock().expect("stats lock").skipped_binary += 1;
                 return Vec::new();
             }

@@ -1,4 +1,5 @@
 //! Tests of the scanner: every rule's own examples, precision on look-alikes, sources.
 
+mod archives;
 mod examples;
 mod scanning;

@@ -1,0 +1,238 @@
+//! Archives (zip, tar, tar.gz/tgz, gz), nested up to a depth limit, expanded in memory —
+//! entries are never written to disk, so path-traversal names are harmless — under a
+//! budget of total expanded bytes and entries per top-level file, which stops zip bombs.
+//! Damaged archives become warnings; whatever was read before the damage is scanned.
+
+use std::io::Read;
+
+/// Limits for one top-level archive.
+#[derive(Debug, Clone, Copy)]
+pub struct ArchiveLimits {
+    /// Archives inside archives, at most this deep (1: no nesting).
+    pub max_depth: u32,
+    /// Expanded bytes, at most, over all entries.
+    pub max_total_bytes: u64,
+    /// Entries, at most.
+    pub max_entries: u64,
+}
+
+impl Default for ArchiveLimits {
+    fn default() -> Self {
+        ArchiveLimits {
+            max_depth: 4,
+            max_total_bytes: 1 << 30,
+            max_entries: 100_000,
+        }
+    }
+}
+
+/// What an archive holds, as far as the budget allowed.
+pub struct Expansion {
+    /// Warnings (damage, limits reached), one line each.
+    pub warnings: Vec<String>,
+}
+
+/// Kinds of archive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArchiveKind {
+    /// PKZIP.
+    Zip,
+    /// POSIX tar.
+    Tar,
+    /// gzip (possibly of a tar).
+    Gzip,
+}
+
+/// Recognises an archive by its magic bytes.
+pub fn archive_kind(bytes: &[u8]) -> Option<ArchiveKind> {
+    if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
+        Some(ArchiveKind::Zip)
+    } else if bytes.starts_with(&[0x1f, 0x8b]) {
+        Some(ArchiveKind::Gzip)
+    } else if bytes.len() > 262 && &bytes[257..262] == b"ustar" {
+        Some(ArchiveKind::Tar)
+    } else {
+        None
+    }
+}
+
+struct Budget {
+    limits: ArchiveLimits,
+    bytes: u64,
+    entries: u64,
+    exhausted: bool,
+}
+
+/// Expands `bytes` (an archive found at `path`) and calls `visit(entry_path, entry_bytes)`
+/// for every regular entry that is not itself an archive within the depth limit.
+/// Entry paths are `outer!inner`.
+pub fn expand(
+    kind: ArchiveKind,
+    path: &str,
+    bytes: &[u8],
+    limits: ArchiveLimits,
+    visit: &mut dyn FnMut(&str, &[u8]),
+) -> Expansion {
+    let mut budget = Budget {
+        limits,
+        bytes: 0,
+        entries: 0,
+        exhausted: false,
+    };
+    let mut warnings = Vec::new();
+    expand_at(kind, path, bytes, 1, &mut budget, &mut warnings, visit);
+    Expansion { warnings }
+}
+
+/// Reads at most what the budget allows; `None` when the entry would exceed it.
+fn read_capped(reader: &mut dyn Read, budget: &mut Budget, path: &str, warnings: &mut Vec<String>) -> Option<Vec<u8>> {
+    let remaining = budget.limits.max_total_bytes.saturating_sub(budget.bytes);
+    let mut content = Vec::new();
+    match reader.take(remaining + 1).read_to_end(&mut content) {
+        Ok(_) => {}
+        Err(error) => {
+            warnings.push(format!("warning: {path}: damaged entry: {error}"));
+            if content.is_empty() {
+                return None;
+            }
+        }
+    }
+    if content.len() as u64 > remaining {
+        budget.exhausted = true;
+        warnings.push(format!(
+            "warning: {path}: archive expansion stopped at the {} byte limit (possible archive bomb)",
+            budget.limits.max_total_bytes
+        ));
+        return None;
+    }
+    budget.bytes += content.len() as u64;
+    Some(content)
+}
+
+fn count_entry(budget: &mut Budget, path: &str, warnings: &mut Vec<String>) -> bool {
+    if budget.exhausted {
+        return false;
+    }
+    budget.entries += 1;
+    if budget.entries > budget.limits.max_entries {
+        budget.exhausted = true;
+        warnings.push(format!(
+            "warning: {path}: archive expansion stopped at the {} entry limit",
+            budget.limits.max_entries
+        ));
+        return false;
+    }
+    true
+}
+
+fn deliver(
+    entry_path: &str,
+    content: &[u8],
+    depth: u32,
+    budget: &mut Budget,
+    warnings: &mut Vec<String>,
+    visit: &mut dyn FnMut(&str, &[u8]),
+) {
+    match archive_kind(content) {
+        Some(kind) if depth < budget.limits.max_depth => {
+            expand_at(kind, entry_path, content, depth + 1, budget, warnings, visit)
+        }
+        Some(_) => warnings.push(format!(
+            "warning: {entry_path}: archive nested deeper than {} levels, not expanded",
+            budget.limits.max_depth
+        )),
+        None => visit(entry_path, content),
+    }
+}
+
+fn expand_at(
+    kind: ArchiveKind,
+    path: &str,
+    bytes: &[u8],
+    depth: u32,
+    budget: &mut Budget,
+    warnings: &mut Vec<String>,
+    visit: &mut dyn FnMut(&str, &[u8]),
+) {
+    match kind {
+        ArchiveKind::Gzip => {
+            let mut decoder = flate2::read::MultiGzDecoder::new(bytes);
+            let inner_path = format!("{path}!{}", gunzipped_name(path));
+            if let Some(content) = read_capped(&mut decoder, budget, path, warnings) {
+                if count_entry(budget, path, warnings) {
+                    deliver(&inner_path, &content, depth, budget, warnings, visit);
+                }
+            }
+        }
+        ArchiveKind::Tar => {
+            let mut archive = tar::Archive::new(bytes);
+            let entries = match archive.entries() {
+                Ok(entries) => entries,
+                Err(error) => return warnings.push(format!("warning: {path}: damaged tar archive: {error}")),
+            };
+            for entry in entries {
+                let mut entry = match entry {
+                    Ok(entry) => entry,
+                    Err(error) => return warnings.push(format!("warning: {path}: damaged tar archive: {error}")),
+                };
+                if !entry.header().entry_type().is_file() {
+                    continue;
+                }
+                let name = entry
+                    .path()
+                    .map(|name| name.display().to_string())
+                    .unwrap_or_else(|_| "<unreadable name>".into());
+                let entry_path = format!("{path}!{name}");
+                if !count_entry(budget, path, warnings) {
+                    return;
+                }
+                match read_capped(&mut entry, budget, &entry_path, warnings) {
+                    Some(content) => deliver(&entry_path, &content, depth, budget, warnings, visit),
+                    None if budget.exhausted => return,
+                    None => {}
+                }
+            }
+        }
+        ArchiveKind::Zip => {
+            let mut archive = match zip::ZipArchive::new(std::io::Cursor::new(bytes)) {
+                Ok(archive) => archive,
+                Err(error) => return warnings.push(format!("warning: {path}: damaged zip archive: {error}")),
+            };
+            for index in 0..archive.len() {
+                let mut file = match archive.by_index(index) {
+                    Ok(file) => file,
+                    Err(error) => {
+                        warnings.push(format!("warning: {path}: zip entry {index}: {error}"));
+                        continue;
+                    }
+                };
+                if !file.is_file() {
+                    continue;
+                }
+                let name = file
+                    .name()
+                    .map(|name| name.into_owned())
+                    .unwrap_or_else(|_| format!("<entry {index}>"));
+                let entry_path = format!("{path}!{name}");
+                if !count_entry(budget, path, warnings) {
+                    return;
+                }
+                match read_capped(&mut file, budget, &entry_path, warnings) {
+                    Some(content) => deliver(&entry_path, &content, depth, budget, warnings, visit),
+                    None if budget.exhausted => return,
+                    None => {}
+                }
+            }
+        }
+    }
+}
+
+/// The name of a gzip's content: the path's file name without `.gz` (`.tgz` becomes `.tar`).
+fn gunzipped_name(path: &str) -> String {
+    let name = path.rsplit(['/', '!']).next().unwrap_or(path);
+    if let Some(stem) = name.strip_suffix(".tgz") {
+        format!("{stem}.tar")
+    } else {
+        name.strip_suffix(".gz").unwrap_or(name).to_string()
+    }
+}

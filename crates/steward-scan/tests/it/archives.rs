@@ -1,0 +1,140 @@
+//! Archives: nested expansion, locations inside archives, limits against bombs, damage.
+
+use std::io::Write;
+use steward_core::FingerprintKey;
+use steward_scan::archive::ArchiveLimits;
+use steward_scan::checks::base62_checksum;
+use steward_scan::{Matcher, RuleSet, ScanOptions, ScanReport, scan_paths};
+
+fn token() -> String {
+    let body = "R7kQ2mX9pL4vN8bT1cY6wZ3hJ5dF0s";
+    format!("ghp_{body}{}", base62_checksum(body.as_bytes()))
+}
+
+fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    for (name, content) in entries {
+        writer.start_file(*name, options).unwrap();
+        writer.write_all(content).unwrap();
+    }
+    writer.finish().unwrap().into_inner()
+}
+
+fn tar_gz_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (name, content) in entries {
+        // Names are written raw, so hostile ones (`../..`) can be built too.
+        let mut header = tar::Header::new_gnu();
+        header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        header.set_size(content.len() as u64);
+        header.set_mode(0o644);
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_cksum();
+        builder.append(&header, *content).unwrap();
+    }
+    let tar = builder.into_inner().unwrap();
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(&tar).unwrap();
+    encoder.finish().unwrap()
+}
+
+fn scan(dir: &std::path::Path, options: ScanOptions) -> ScanReport {
+    let matcher = Matcher::new(RuleSet::builtin().unwrap()).unwrap();
+    scan_paths(
+        &matcher,
+        &FingerprintKey::from_bytes([5; 32]),
+        &[dir.to_path_buf()],
+        &options,
+    )
+}
+
+#[test]
+fn secrets_in_nested_archives_are_found_with_their_inner_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = format!("GH_TOKEN={}\n", token());
+    let inner_zip = zip_of(&[("config/.env", secret.as_bytes()), ("README", b"hello")]);
+    let outer = tar_gz_of(&[("backup/app.zip", &inner_zip), ("backup/notes.txt", secret.as_bytes())]);
+    std::fs::write(dir.path().join("dump.tar.gz"), outer).unwrap();
+    let report = scan(dir.path(), ScanOptions::default());
+    assert_eq!(report.findings.len(), 1, "{:?}", report.stats);
+    let paths: Vec<String> = report.findings[0]
+        .locations
+        .iter()
+        .map(|location| {
+            location
+                .path
+                .strip_prefix(&format!("{}/", dir.path().display()))
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        paths,
+        vec![
+            "dump.tar.gz!dump.tar!backup/app.zip!config/.env",
+            "dump.tar.gz!dump.tar!backup/notes.txt"
+        ]
+    );
+    assert_eq!(report.stats.files, 3);
+    // Without archive expansion the compressed bytes hold nothing readable.
+    let flat = scan(
+        dir.path(),
+        ScanOptions {
+            archives: None,
+            ..Default::default()
+        },
+    );
+    assert!(flat.findings.is_empty());
+}
+
+#[test]
+fn a_zip_bomb_is_stopped_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let zeros = vec![b'a'; 4 * 1024 * 1024];
+    let bomb = zip_of(&[("a.txt", &zeros), ("b.txt", &zeros), ("c.txt", &zeros)]);
+    assert!(bomb.len() < 100_000);
+    std::fs::write(dir.path().join("bomb.zip"), bomb).unwrap();
+    let limits = ArchiveLimits {
+        max_total_bytes: 6 * 1024 * 1024,
+        ..Default::default()
+    };
+    let report = scan(
+        dir.path(),
+        ScanOptions {
+            archives: Some(limits),
+            ..Default::default()
+        },
+    );
+    assert!(
+        report
+            .stats
+            .warnings
+            .iter()
+            .any(|warning| warning.contains("bomb.zip") && warning.contains("byte limit")),
+        "{:?}",
+        report.stats.warnings
+    );
+    assert_eq!(report.stats.files, 1);
+}
+
+#[test]
+fn damaged_archives_and_traversal_names_are_warnings_not_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = format!("token {}\n", token());
+    let archive = tar_gz_of(&[("../../etc/cron.d/evil", secret.as_bytes())]);
+    std::fs::write(dir.path().join("traversal.tgz"), &archive).unwrap();
+    std::fs::write(dir.path().join("truncated.tar.gz"), &archive[..archive.len() / 2]).unwrap();
+    std::fs::write(dir.path().join("broken.zip"), b"PK\x03\x04 this is not really a zip").unwrap();
+    let report = scan(dir.path(), ScanOptions::default());
+    assert_eq!(report.findings.len(), 1);
+    assert!(
+        report.findings[0].locations[0]
+            .path
+            .ends_with("traversal.tgz!traversal.tar!../../etc/cron.d/evil")
+    );
+    assert!(!dir.path().join("../../etc/cron.d/evil").exists());
+    let warnings = report.stats.warnings.join("\n");
+    assert!(warnings.contains("broken.zip"), "{warnings}");
+    assert!(warnings.contains("truncated.tar.gz"), "{warnings}");
+}
