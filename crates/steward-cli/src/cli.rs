@@ -114,6 +114,9 @@ pub struct ScanArgs {
     /// Exit 0 even when secrets are found
     #[arg(long)]
     pub exit_zero: bool,
+    /// Do not scan the git history of directories that are repositories (only the files)
+    #[arg(long)]
+    pub no_history: bool,
     /// Scan archives (zip, tar, tar.gz, gz) as bytes instead of expanding them
     #[arg(long)]
     pub no_archives: bool,

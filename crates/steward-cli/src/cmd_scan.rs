@@ -123,6 +123,7 @@ fn scan(globals: &Globals, args: &ScanArgs) -> anyhow::Result<ExitCode> {
         max_file_size: args.max_file_size,
         respect_gitignore: args.respect_gitignore,
         show_secrets: args.show_secrets,
+        history: !args.no_history,
         archives: (!args.no_archives).then_some(ArchiveLimits {
             max_depth: args.archive_depth,
             max_total_bytes: args.archive_max_bytes,
@@ -137,8 +138,9 @@ fn scan(globals: &Globals, args: &ScanArgs) -> anyhow::Result<ExitCode> {
     }
     let megabytes = stats.bytes as f64 / 1e6;
     eprintln!(
-        "scanned {} files ({megabytes:.1} MB, {} archives expanded) in {:.2} s ({:.0} MB/s) with {} rules: {} secrets in {} places; skipped {} binary and {} large files, {} warnings",
+        "scanned {} files and blobs ({megabytes:.1} MB, {} commits, {} archives expanded) in {:.2} s ({:.0} MB/s) with {} rules: {} secrets in {} places; skipped {} binary and {} large files, {} warnings",
         stats.files,
+        stats.commits,
         stats.archives,
         stats.seconds,
         megabytes / stats.seconds.max(1e-9),

@@ -7,12 +7,29 @@ use steward_core::Fingerprint;
 /// Where a copy of a secret was seen.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct FindingLocation {
-    /// File path as given or walked.
+    /// File path as given or walked; inside a repository's history, the path in the tree;
+    /// inside an archive, `archive!entry`.
     pub path: String,
     /// 1-based line.
     pub line: usize,
     /// 1-based column, in bytes.
     pub column: usize,
+    /// For copies in git history: where the blob first appeared at this path.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub git: Option<GitOrigin>,
+}
+
+/// The commit that introduced a blob at a path.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct GitOrigin {
+    /// Repository path as given.
+    pub repository: String,
+    /// Commit id (hex).
+    pub commit: String,
+    /// Commit author, `Name <email>`.
+    pub author: String,
+    /// Commit author date, RFC 3339.
+    pub date: String,
 }
 
 /// A distinct secret and its copies.
@@ -42,6 +59,10 @@ pub struct ScanStats {
     pub files: u64,
     /// Bytes scanned.
     pub bytes: u64,
+    /// Commits walked in git histories.
+    pub commits: u64,
+    /// Distinct git blobs scanned (also counted in `files`).
+    pub blobs: u64,
     /// Archives expanded (their entries count as files).
     pub archives: u64,
     /// Files skipped as binary.

@@ -10,6 +10,7 @@
 //!   documentation values, provider checksums.
 //! - [`source`]: inputs (directories and files), read in parallel with rayon.
 //! - [`archive`]: zip, tar and gzip archives, nested, expanded in memory under limits.
+//! - [`git`]: every blob of every commit of every ref (via gix), each distinct blob once.
 //! - [`finding`]: matches grouped into one finding per distinct secret (keyed
 //!   fingerprint, redacted preview) with all its locations.
 //!
@@ -19,11 +20,12 @@
 pub mod archive;
 pub mod checks;
 pub mod finding;
+pub mod git;
 pub mod matcher;
 pub mod rules;
 pub mod source;
 
-pub use finding::{Finding, FindingLocation, ScanReport, ScanStats};
+pub use finding::{Finding, FindingLocation, GitOrigin, ScanReport, ScanStats};
 pub use matcher::{Match, Matcher};
 pub use rules::{Rule, RuleError, RuleSet};
 pub use source::{ScanOptions, scan_paths};

@@ -21,6 +21,8 @@ pub struct ScanOptions {
     pub show_secrets: bool,
     /// Expand archives (zip, tar, gz), within these limits; `None` scans them as bytes.
     pub archives: Option<ArchiveLimits>,
+    /// Also scan the full history of directories that are git repositories.
+    pub history: bool,
 }
 
 impl Default for ScanOptions {
@@ -30,6 +32,7 @@ impl Default for ScanOptions {
             respect_gitignore: false,
             show_secrets: false,
             archives: Some(ArchiveLimits::default()),
+            history: true,
         }
     }
 }
@@ -95,6 +98,57 @@ fn read(path: &Path, size: u64) -> std::io::Result<Content> {
     Ok(Content::Mapped(map))
 }
 
+/// What scanning one piece of content (a file or a git blob) found.
+#[derive(Debug, Default)]
+pub struct ContentScan {
+    /// Secret occurrences.
+    pub occurrences: Vec<Occurrence>,
+    /// Text blobs scanned (1, or the entries of an archive).
+    pub files: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Binary blobs skipped.
+    pub skipped: u64,
+    /// Archives expanded.
+    pub archives: u64,
+    /// Problems met.
+    pub warnings: Vec<String>,
+}
+
+/// Scans one piece of content found at `path`: expands it when it is an archive, skips it
+/// when binary, and otherwise looks for secrets.
+pub fn scan_content(
+    matcher: &Matcher,
+    key: &FingerprintKey,
+    path: &str,
+    blob: &[u8],
+    options: &ScanOptions,
+) -> ContentScan {
+    let mut scanned = ContentScan::default();
+    if let (Some(limits), Some(kind)) = (options.archives, archive_kind(blob)) {
+        let expansion = expand(kind, path, blob, limits, &mut |entry_path, entry| {
+            if is_binary(entry) {
+                scanned.skipped += 1;
+            } else {
+                scanned.files += 1;
+                scanned.bytes += entry.len() as u64;
+                scanned
+                    .occurrences
+                    .extend(scan_blob(matcher, key, entry_path, entry, options.show_secrets));
+            }
+        });
+        scanned.archives += 1;
+        scanned.warnings.extend(expansion.warnings);
+    } else if is_binary(blob) {
+        scanned.skipped += 1;
+    } else {
+        scanned.files += 1;
+        scanned.bytes += blob.len() as u64;
+        scanned.occurrences = scan_blob(matcher, key, path, blob, options.show_secrets);
+    }
+    scanned
+}
+
 /// Whether a blob looks binary: a NUL byte among its first bytes.
 fn is_binary(blob: &[u8]) -> bool {
     memchr::memchr(0, &blob[..blob.len().min(SNIFF_LENGTH)]).is_some()
@@ -130,6 +184,7 @@ pub fn scan_blob(
                 path: path.to_string(),
                 line,
                 column: found.start - line_start + 1,
+                git: None,
             },
         });
     }
@@ -173,39 +228,33 @@ pub fn scan_paths(matcher: &Matcher, key: &FingerprintKey, paths: &[PathBuf], op
                     return Vec::new();
                 }
             };
-            let blob = content.bytes();
-            if let (Some(limits), Some(kind)) = (options.archives, archive_kind(blob)) {
-                let mut found = Vec::new();
-                let (mut files, mut bytes, mut binary) = (0, 0, 0);
-                let expansion = expand(kind, &shown, blob, limits, &mut |entry_path, entry| {
-                    if is_binary(entry) {
-                        binary += 1;
-                    } else {
-                        files += 1;
-                        bytes += entry.len() as u64;
-                        found.extend(scan_blob(matcher, key, entry_path, entry, options.show_secrets));
-                    }
-                });
-                let mut stats = stats.lock().expect("stats lock");
-                stats.files += files;
-                stats.bytes += bytes;
-                stats.skipped_binary += binary;
-                stats.archives += 1;
-                stats.warnings.extend(expansion.warnings);
-                return found;
-            }
-            if is_binary(blob) {
-                stats.lock().expect("stats lock").skipped_binary += 1;
-                return Vec::new();
-            }
-            let found = scan_blob(matcher, key, &shown, blob, options.show_secrets);
+            let scanned = scan_content(matcher, key, &shown, content.bytes(), options);
             let mut stats = stats.lock().expect("stats lock");
-            stats.files += 1;
-            stats.bytes += blob.len() as u64;
-            found
+            stats.files += scanned.files;
+            stats.bytes += scanned.bytes;
+            stats.skipped_binary += scanned.skipped;
+            stats.archives += scanned.archives;
+            stats.warnings.extend(scanned.warnings);
+            scanned.occurrences
         })
         .collect();
+    let mut occurrences = occurrences;
     let mut stats = stats.into_inner().expect("stats lock");
+    if options.history {
+        for root in paths
+            .iter()
+            .filter(|root| root.is_dir() && crate::git::is_repository(root))
+        {
+            let history = crate::git::scan_history(matcher, key, root, options);
+            stats.commits += history.commits;
+            stats.blobs += history.blobs;
+            stats.files += history.blobs;
+            stats.bytes += history.bytes;
+            stats.skipped_binary += history.skipped;
+            stats.warnings.extend(history.warnings);
+            occurrences.extend(history.occurrences);
+        }
+    }
     stats.seconds = started.elapsed().as_secs_f64();
     ScanReport {
         findings: group(occurrences, matcher.rules()),

@@ -36,7 +36,7 @@ fn scan_reports_findings_by_fingerprint_with_exit_1() {
         !output.stdout.contains(&token) && !output.stderr.contains(&token),
         "the secret must not be printed"
     );
-    assert!(output.stderr.contains("scanned 3 files"), "{}", output.stderr);
+    assert!(output.stderr.contains("scanned 3 files and blobs"), "{}", output.stderr);
 
     // The same secret as a registered credential has the same fingerprint.
     steward

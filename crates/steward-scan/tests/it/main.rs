@@ -2,4 +2,5 @@
 
 mod archives;
 mod examples;
+mod history;
 mod scanning;
