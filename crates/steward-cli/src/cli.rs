@@ -114,6 +114,13 @@ pub struct ScanArgs {
     /// Exit 0 even when secrets are found
     #[arg(long)]
     pub exit_zero: bool,
+    /// Report only secrets not in this earlier `steward scan -o json` output (same installation key)
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Also record every copy in the inventory: known credentials get locations, revoked
+    /// ones are flagged revoked-but-referenced, unknown ones are listed as unmanaged
+    #[arg(long)]
+    pub record: bool,
     /// Do not scan the git history of directories that are repositories (only the files)
     #[arg(long)]
     pub no_history: bool,

@@ -6,18 +6,109 @@ use crate::output::write_stdout;
 use crate::settings::Settings;
 use serde::Serialize;
 use std::process::ExitCode;
-use steward_core::FingerprintKey;
+use steward_core::{FingerprintKey, LocationKind};
 use steward_scan::archive::ArchiveLimits;
 use steward_scan::{Finding, Matcher, RuleSet, ScanOptions, scan_paths};
+use steward_store::Sighting;
+
+/// Fingerprints of the findings in an earlier `scan -o json` output.
+fn read_baseline(path: &std::path::Path) -> anyhow::Result<std::collections::HashSet<String>> {
+    let text =
+        std::fs::read_to_string(path).map_err(|error| anyhow::anyhow!("cannot read {}: {error}", path.display()))?;
+    let findings: Vec<serde_json::Value> = serde_json::from_str(&text).map_err(|error| {
+        anyhow::anyhow!(
+            "{}:{}: not a `steward scan -o json` output: {error}",
+            path.display(),
+            error.line()
+        )
+    })?;
+    findings
+        .iter()
+        .enumerate()
+        .map(|(index, finding)| {
+            finding["fingerprint"]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| anyhow::anyhow!("{}: finding {index} has no fingerprint", path.display()))
+        })
+        .collect()
+}
+
+/// Where a location is, for the inventory: kind of place and exact locator.
+fn sighting_of(location: &steward_scan::FindingLocation) -> (LocationKind, String) {
+    match &location.git {
+        Some(origin) => (
+            LocationKind::RepositoryFile,
+            format!(
+                "{}@{}:{}:{}",
+                origin.repository, origin.commit, location.path, location.line
+            ),
+        ),
+        None => (
+            LocationKind::ConfigFile,
+            format!("{}:{}:{}", location.path, location.line, location.column),
+        ),
+    }
+}
+
+/// Records every location and prints how the findings join the inventory.
+fn record(settings: &Settings, findings: &[Finding]) -> anyhow::Result<()> {
+    let (mut store, _) = settings.open_store()?;
+    let sightings: Vec<Sighting> = findings
+        .iter()
+        .flat_map(|finding| {
+            finding.locations.iter().map(|location| {
+                let (kind, locator) = sighting_of(location);
+                (finding.fingerprint.clone(), kind, locator)
+            })
+        })
+        .collect();
+    store.record_locations(&settings.actor, &sightings)?;
+    let (mut managed, mut revoked, mut unmanaged) = (0, 0, 0);
+    for finding in findings {
+        let holders = store.credentials_with_fingerprint(&finding.fingerprint)?;
+        let copies = finding.locations.len();
+        if holders.is_empty() {
+            unmanaged += 1;
+            eprintln!(
+                "unmanaged: {} {} ({copies} copies): no identity owns it; adopt it (steward credential add) or revoke it",
+                finding.rule_id, finding.preview
+            );
+        }
+        for (identity, credential) in holders {
+            if credential.status == steward_core::CredentialStatus::Revoked {
+                revoked += 1;
+                eprintln!(
+                    "revoked-but-referenced: {}/{} credential #{} is revoked but {copies} copies remain",
+                    identity.system, identity.name, credential.id.0
+                );
+            } else {
+                managed += 1;
+                eprintln!(
+                    "leaked: {}/{} credential #{} ({}) has {copies} copies",
+                    identity.system, identity.name, credential.id.0, credential.status
+                );
+            }
+        }
+    }
+    eprintln!(
+        "recorded {} locations: {managed} inventory credentials leaked, {revoked} revoked but referenced, {unmanaged} unmanaged secrets",
+        sightings.len()
+    );
+    Ok(())
+}
 
 /// Exit code when secrets were found.
 const EXIT_FINDINGS: u8 = 1;
 
 /// The installation's fingerprint key, or a one-off key when there is no installation
 /// (fingerprints are then only comparable within this run).
-fn fingerprint_key(settings: &Settings) -> anyhow::Result<FingerprintKey> {
+fn fingerprint_key(settings: &Settings, args: &ScanArgs) -> anyhow::Result<FingerprintKey> {
     match settings.keys() {
         Ok(keys) => Ok(keys.fingerprint),
+        Err(error) if args.record || args.baseline.is_some() => {
+            Err(error.context("--record and --baseline need the installation's fingerprint key"))
+        }
         Err(_) => {
             eprintln!(
                 "note: no installation keys in {} (steward init); fingerprints use a one-off key and match nothing else",
@@ -113,7 +204,7 @@ fn scan(globals: &Globals, args: &ScanArgs) -> anyhow::Result<ExitCode> {
         rules.add_dir(dir).map_err(|error| crate::usage(error.to_string()))?;
     }
     let matcher = Matcher::new(rules)?;
-    let key = fingerprint_key(&settings)?;
+    let key = fingerprint_key(&settings, args)?;
     let paths = if args.paths.is_empty() {
         vec![".".into()]
     } else {
@@ -130,8 +221,23 @@ fn scan(globals: &Globals, args: &ScanArgs) -> anyhow::Result<ExitCode> {
             ..ArchiveLimits::default()
         }),
     };
-    let report = scan_paths(&matcher, &key, &paths, &options);
+    let mut report = scan_paths(&matcher, &key, &paths, &options);
+    if let Some(path) = &args.baseline {
+        let known = read_baseline(path)?;
+        let before = report.findings.len();
+        report
+            .findings
+            .retain(|finding| !known.contains(finding.fingerprint.as_str()));
+        eprintln!(
+            "baseline {}: {} known secrets left out",
+            path.display(),
+            before - report.findings.len()
+        );
+    }
     print_findings(settings.output, &report.findings)?;
+    if args.record {
+        record(&settings, &report.findings)?;
+    }
     let stats = &report.stats;
     for warning in &stats.warnings {
         eprintln!("{warning}");

@@ -4,7 +4,7 @@
 //! SQL differs; every [`Store`] method is then the same for all backends, so behaviour
 //! cannot drift between SQLite and PostgreSQL.
 
-use crate::ops::{self, Tx};
+use crate::ops::{self, Sighting, Tx};
 use crate::{Actor, EventFilter, IdentityDetail, IdentityFilter, ImportIdentity, ImportSummary, Store, StoreError};
 use steward_core::audit::{AuditEvent, Checkpoint, SigningKey};
 use steward_core::{
@@ -259,6 +259,17 @@ impl<B: Backend> Store for B {
         locator: &str,
     ) -> Result<Location, StoreError> {
         self.write(|tx, key| ops::record_location(tx, key, actor, fingerprint, kind, locator))
+    }
+
+    fn record_locations(&mut self, actor: &Actor, sightings: &[Sighting]) -> Result<Vec<Location>, StoreError> {
+        self.write(|tx, key| ops::record_locations(tx, key, actor, sightings))
+    }
+
+    fn credentials_with_fingerprint(
+        &mut self,
+        fingerprint: &Fingerprint,
+    ) -> Result<Vec<(Identity, Credential)>, StoreError> {
+        self.read(|tx| ops::credentials_with_fingerprint(tx, fingerprint))
     }
 
     fn locations(&mut self, reference: &str) -> Result<Vec<Location>, StoreError> {

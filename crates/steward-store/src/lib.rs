@@ -28,6 +28,7 @@ use steward_core::{
 };
 
 pub use error::StoreError;
+pub use ops::Sighting;
 pub use postgres_backend::PostgresStore;
 pub use sqlite_backend::SqliteStore;
 
@@ -181,6 +182,13 @@ pub trait Store: Send {
         kind: LocationKind,
         locator: &str,
     ) -> Result<Location, StoreError>;
+    /// Records many copies in one transaction (see [`Store::record_location`]).
+    fn record_locations(&mut self, actor: &Actor, sightings: &[Sighting]) -> Result<Vec<Location>, StoreError>;
+    /// The credentials, with their identities, whose secret has `fingerprint`.
+    fn credentials_with_fingerprint(
+        &mut self,
+        fingerprint: &Fingerprint,
+    ) -> Result<Vec<(Identity, Credential)>, StoreError>;
     /// Known locations of an identity's credentials.
     fn locations(&mut self, reference: &str) -> Result<Vec<Location>, StoreError>;
 

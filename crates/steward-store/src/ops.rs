@@ -612,8 +612,60 @@ pub(crate) fn revoke_credential(
     Ok(after)
 }
 
-/// Records that a copy of the secret with `fingerprint` was seen at `locator` at
-/// `actor.now`, attaching it to the inventory credential with that fingerprint if any.
+/// A sighting of a secret copy: its fingerprint, the kind of place and the exact place.
+pub type Sighting = (Fingerprint, LocationKind, String);
+
+/// Records copies of secrets seen at `actor.now`, each attached to the inventory credential
+/// with the same fingerprint when there is one, in one transaction.
+pub(crate) fn record_locations(
+    tx: &mut dyn Tx,
+    key: Option<&SigningKey>,
+    actor: &Actor,
+    sightings: &[Sighting],
+) -> Result<Vec<Location>, StoreError> {
+    let mut log = EventLog::begin(tx, key)?;
+    let mut recorded = Vec::with_capacity(sightings.len());
+    for (fingerprint, kind, locator) in sightings {
+        if locator.is_empty() || locator.len() > 4096 {
+            return Err(steward_core::DomainError::InvalidField {
+                field: "locator",
+                reason: "must be 1-4096 characters".into(),
+            }
+            .into());
+        }
+        let credential = tx.credentials_by_fingerprint(fingerprint)?.into_iter().next();
+        let location = tx.upsert_location(&Location {
+            id: 0,
+            credential_id: credential.as_ref().map(|credential| credential.id),
+            fingerprint: fingerprint.clone(),
+            kind: *kind,
+            locator: locator.clone(),
+            first_seen: actor.now,
+            last_seen: actor.now,
+            removed_at: None,
+        })?;
+        let subject = match &credential {
+            Some(credential) => {
+                let identity = resolve_identity(tx, &credential.identity_id.0.to_string())?;
+                ("identity", credential.identity_id.0, identity_subject(&identity))
+            }
+            None => ("location", location.id, format!("{kind}:{locator}")),
+        };
+        log.record(draft(
+            actor,
+            "location.record",
+            subject,
+            None,
+            None,
+            Some(snapshot(&location)),
+        ));
+        recorded.push(location);
+    }
+    log.finish(tx, actor.now)?;
+    Ok(recorded)
+}
+
+/// Records one copy (see [`record_locations`]).
 pub(crate) fn record_location(
     tx: &mut dyn Tx,
     key: Option<&SigningKey>,
@@ -622,42 +674,22 @@ pub(crate) fn record_location(
     kind: LocationKind,
     locator: &str,
 ) -> Result<Location, StoreError> {
-    let mut log = EventLog::begin(tx, key)?;
-    if locator.is_empty() || locator.len() > 4096 {
-        return Err(steward_core::DomainError::InvalidField {
-            field: "locator",
-            reason: "must be 1-4096 characters".into(),
-        }
-        .into());
+    let sighting = (fingerprint.clone(), kind, locator.to_string());
+    let mut recorded = record_locations(tx, key, actor, std::slice::from_ref(&sighting))?;
+    Ok(recorded.pop().expect("one location recorded"))
+}
+
+/// The credentials (with their identities) that hold a secret with `fingerprint`.
+pub(crate) fn credentials_with_fingerprint(
+    tx: &mut dyn Tx,
+    fingerprint: &Fingerprint,
+) -> Result<Vec<(Identity, Credential)>, StoreError> {
+    let mut holders = Vec::new();
+    for credential in tx.credentials_by_fingerprint(fingerprint)? {
+        let identity = resolve_identity(tx, &credential.identity_id.0.to_string())?;
+        holders.push((identity, credential));
     }
-    let credential = tx.credentials_by_fingerprint(fingerprint)?.into_iter().next();
-    let location = tx.upsert_location(&Location {
-        id: 0,
-        credential_id: credential.as_ref().map(|credential| credential.id),
-        fingerprint: fingerprint.clone(),
-        kind,
-        locator: locator.to_string(),
-        first_seen: actor.now,
-        last_seen: actor.now,
-        removed_at: None,
-    })?;
-    let subject = match &credential {
-        Some(credential) => {
-            let identity = resolve_identity(tx, &credential.identity_id.0.to_string())?;
-            ("identity", credential.identity_id.0, identity_subject(&identity))
-        }
-        None => ("location", location.id, format!("{kind}:{locator}")),
-    };
-    log.record(draft(
-        actor,
-        "location.record",
-        subject,
-        None,
-        None,
-        Some(snapshot(&location)),
-    ));
-    log.finish(tx, actor.now)?;
-    Ok(location)
+    Ok(holders)
 }
 
 pub(crate) fn locations(tx: &mut dyn Tx, reference: &str) -> Result<Vec<Location>, StoreError> {

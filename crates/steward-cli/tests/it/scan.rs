@@ -122,3 +122,147 @@ fn a_clean_tree_exits_0_and_bad_rules_exit_2() {
     assert_eq!(broken.code, 2);
     assert!(broken.stderr.contains("broken.toml"), "{}", broken.stderr);
 }
+
+fn token_from(body: &str) -> String {
+    format!("ghp_{body}{}", steward_scan::checks::base62_checksum(body.as_bytes()))
+}
+
+#[test]
+fn record_joins_findings_to_the_inventory_and_baselines_hide_known_secrets() {
+    let steward = Steward::new();
+    let tree = steward.dir.path().join("repo");
+    std::fs::create_dir_all(&tree).unwrap();
+    let (known, retired, stray) = (
+        token_from("a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5"),
+        token_from("Z9y8X7w6V5u4T3s2R1q0P9o8N7m6L5"),
+        token_from("Q1w2E3r4T5y6U7i8O9p0A1s2D3f4G5"),
+    );
+    std::fs::write(
+        tree.join("ci.yml"),
+        format!("token: {known}\nold: {retired}\nother: {stray}\n"),
+    )
+    .unwrap();
+    for (name, secret) in [("release-bot", &known), ("legacy-bot", &retired)] {
+        steward
+            .run(&[
+                "nhi", "add", "--name", name, "--kind", "bot", "--system", "github", "--tier", "high",
+            ])
+            .ok();
+        steward
+            .run_with_stdin(
+                &[
+                    "credential",
+                    "add",
+                    name,
+                    "--kind",
+                    "token",
+                    "--public-id",
+                    name,
+                    "--secret-stdin",
+                ],
+                Some(secret),
+            )
+            .ok();
+    }
+    steward
+        .run(&[
+            "credential",
+            "revoke",
+            "legacy-bot",
+            "legacy-bot",
+            "--reason",
+            "rotated",
+        ])
+        .ok();
+
+    let recorded = steward.run(&["scan", tree.to_str().unwrap(), "--record"]);
+    assert_eq!(recorded.code, 1, "{}", recorded.stderr);
+    assert!(
+        recorded
+            .stderr
+            .contains("leaked: github/release-bot credential #1 (active) has 1 copies"),
+        "{}",
+        recorded.stderr
+    );
+    assert!(
+        recorded
+            .stderr
+            .contains("revoked-but-referenced: github/legacy-bot credential #2"),
+        "{}",
+        recorded.stderr
+    );
+    assert!(
+        recorded
+            .stderr
+            .contains("unmanaged: github-classic-pat ghp_…(40 chars) (1 copies)"),
+        "{}",
+        recorded.stderr
+    );
+    assert!(
+        recorded
+            .stderr
+            .contains("recorded 3 locations: 1 inventory credentials leaked, 1 revoked but referenced, 1 unmanaged")
+    );
+    let shown = steward.run(&["nhi", "show", "release-bot"]).ok().stdout;
+    assert!(
+        shown.contains("known copies (1):") && shown.contains("ci.yml:1:8"),
+        "{shown}"
+    );
+    // The copy of the revoked credential now blocks archiving the identity.
+    steward
+        .run(&[
+            "nhi",
+            "transition",
+            "legacy-bot",
+            "--to",
+            "offboarding",
+            "--reason",
+            "retire",
+        ])
+        .ok();
+    steward
+        .run(&[
+            "nhi",
+            "transition",
+            "legacy-bot",
+            "--to",
+            "revoked",
+            "--reason",
+            "retire",
+        ])
+        .ok();
+    steward
+        .run(&[
+            "nhi",
+            "transition",
+            "legacy-bot",
+            "--to",
+            "archived",
+            "--reason",
+            "retire",
+        ])
+        .fails_with(1);
+
+    let baseline = steward.write_file(
+        "baseline.json",
+        &steward.run(&["scan", tree.to_str().unwrap(), "-o", "json"]).stdout,
+    );
+    let again = steward.run(&["scan", tree.to_str().unwrap(), "--baseline", baseline.to_str().unwrap()]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(again.stderr.contains("3 known secrets left out"), "{}", again.stderr);
+    std::fs::write(
+        tree.join("new.txt"),
+        format!("{}\n", token_from("n3W5s7E9c1R3e5T7x9Y1z3A5b7C9d1")),
+    )
+    .unwrap();
+    let fresh = steward.run(&[
+        "scan",
+        tree.to_str().unwrap(),
+        "--baseline",
+        baseline.to_str().unwrap(),
+        "-o",
+        "json",
+    ]);
+    assert_eq!(fresh.code, 1);
+    assert_eq!(fresh.json().as_array().unwrap().len(), 1);
+}
