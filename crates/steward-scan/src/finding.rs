@@ -17,6 +17,21 @@ pub struct FindingLocation {
     /// For copies in git history: where the blob first appeared at this path.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub git: Option<GitOrigin>,
+    /// Slack channel, for copies in a Slack export (line and column are within the message).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// Slack message timestamp.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_ts: Option<String>,
+    /// Jira issue key, for copies in a Jira export.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issue_key: Option<String>,
+    /// Jira comment id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comment_id: Option<String>,
+    /// Field of the message or issue (`text`, `files[0].preview`, `description`, `comment`…).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
 
 /// The commit that introduced a blob at a path.

@@ -10,6 +10,7 @@
 //!   documentation values, provider checksums.
 //! - [`source`]: inputs (directories and files), read in parallel with rayon.
 //! - [`archive`]: zip, tar and gzip archives, nested, expanded in memory under limits.
+//! - [`exports`]: Slack workspace exports and Jira JSON, scanned message by message.
 //! - [`git`]: every blob of every commit of every ref (via gix), each distinct blob once.
 //! - [`finding`]: matches grouped into one finding per distinct secret (keyed
 //!   fingerprint, redacted preview) with all its locations.
@@ -19,6 +20,7 @@
 
 pub mod archive;
 pub mod checks;
+pub mod exports;
 pub mod finding;
 pub mod git;
 pub mod matcher;

@@ -134,7 +134,7 @@ pub fn scan_content(
                 scanned.bytes += entry.len() as u64;
                 scanned
                     .occurrences
-                    .extend(scan_blob(matcher, key, entry_path, entry, options.show_secrets));
+                    .extend(scan_text(matcher, key, entry_path, entry, options.show_secrets));
             }
         });
         scanned.archives += 1;
@@ -144,9 +144,29 @@ pub fn scan_content(
     } else {
         scanned.files += 1;
         scanned.bytes += blob.len() as u64;
-        scanned.occurrences = scan_blob(matcher, key, path, blob, options.show_secrets);
+        scanned.occurrences = scan_text(matcher, key, path, blob, options.show_secrets);
     }
     scanned
+}
+
+/// Scans a text blob: a Slack or Jira export message by message, anything else whole.
+fn scan_text(matcher: &Matcher, key: &FingerprintKey, path: &str, blob: &[u8], show_secrets: bool) -> Vec<Occurrence> {
+    let Some(texts) = crate::exports::split_export(path, blob) else {
+        return scan_blob(matcher, key, path, blob, show_secrets);
+    };
+    let mut occurrences = Vec::new();
+    for text in texts {
+        for mut occurrence in scan_blob(matcher, key, path, text.text.as_bytes(), show_secrets) {
+            let (place, location) = (&text.place, &mut occurrence.location);
+            location.channel = place.channel.clone();
+            location.message_ts = place.message_ts.clone();
+            location.issue_key = place.issue_key.clone();
+            location.comment_id = place.comment_id.clone();
+            location.field = Some(place.field.clone());
+            occurrences.push(occurrence);
+        }
+    }
+    occurrences
 }
 
 /// Whether a blob looks binary: a NUL byte among its first bytes.
@@ -185,6 +205,11 @@ pub fn scan_blob(
                 line,
                 column: found.start - line_start + 1,
                 git: None,
+                channel: None,
+                message_ts: None,
+                issue_key: None,
+                comment_id: None,
+                field: None,
             },
         });
     }

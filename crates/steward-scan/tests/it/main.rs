@@ -2,5 +2,6 @@
 
 mod archives;
 mod examples;
+mod exports;
 mod history;
 mod scanning;
