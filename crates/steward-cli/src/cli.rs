@@ -48,6 +48,8 @@ pub enum OutputFormat {
     Csv,
     /// YAML (export only).
     Yaml,
+    /// SARIF 2.1.0 (scan only), for code-scanning tools.
+    Sarif,
 }
 
 /// Options shared by every command.

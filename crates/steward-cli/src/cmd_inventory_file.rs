@@ -115,7 +115,7 @@ pub fn export(globals: &Globals, _args: &ExportArgs) -> anyhow::Result<ExitCode>
             }
             writer.flush()
         })?,
-        OutputFormat::Jsonl => {
+        OutputFormat::Jsonl | OutputFormat::Sarif => {
             return Err(crate::usage(
                 "export writes json, yaml or csv (an inventory file), not jsonl",
             ));

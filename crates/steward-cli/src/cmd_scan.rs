@@ -133,7 +133,7 @@ struct FindingRow<'a> {
     column: usize,
 }
 
-fn print_findings(format: OutputFormat, findings: &[Finding]) -> anyhow::Result<()> {
+fn print_findings(format: OutputFormat, rules: &RuleSet, findings: &[Finding]) -> anyhow::Result<()> {
     match format {
         OutputFormat::Table => write_stdout(|out| {
             if findings.is_empty() {
@@ -188,7 +188,11 @@ fn print_findings(format: OutputFormat, findings: &[Finding]) -> anyhow::Result<
             }
             writer.flush()
         }),
-        OutputFormat::Yaml => Err(crate::usage("scan writes table, json, jsonl or csv")),
+        OutputFormat::Sarif => write_stdout(|out| {
+            serde_json::to_writer_pretty(&mut *out, &crate::sarif::sarif_log(rules, findings))?;
+            writeln!(out)
+        }),
+        OutputFormat::Yaml => Err(crate::usage("scan writes table, json, jsonl, csv or sarif")),
     }
 }
 
@@ -234,7 +238,7 @@ fn scan(globals: &Globals, args: &ScanArgs) -> anyhow::Result<ExitCode> {
             before - report.findings.len()
         );
     }
-    print_findings(settings.output, &report.findings)?;
+    print_findings(settings.output, matcher.rules(), &report.findings)?;
     if args.record {
         record(&settings, &report.findings)?;
     }

@@ -16,6 +16,7 @@ pub mod inventory_file;
 pub mod keys;
 mod output;
 pub mod records;
+pub mod sarif;
 pub mod settings;
 
 use cli::{Cli, Command};

@@ -102,8 +102,8 @@ pub fn print_listing<T: Serialize>(
             }
             writer.flush()
         }),
-        OutputFormat::Yaml => Err(crate::usage(
-            "-o yaml is only for `steward export`; use table, json, jsonl or csv",
+        OutputFormat::Yaml | OutputFormat::Sarif => Err(crate::usage(
+            "-o yaml is only for `steward export` and -o sarif only for `steward scan`; use table, json, jsonl or csv",
         )),
     }
 }
@@ -133,8 +133,8 @@ pub fn print_record<T: Serialize>(format: OutputFormat, item: &T, fields: &[(&st
             writer.write_record(fields.iter().map(|(_, value)| value.as_str()))?;
             writer.flush()
         }),
-        OutputFormat::Yaml => Err(crate::usage(
-            "-o yaml is only for `steward export`; use table, json, jsonl or csv",
+        OutputFormat::Yaml | OutputFormat::Sarif => Err(crate::usage(
+            "-o yaml is only for `steward export` and -o sarif only for `steward scan`; use table, json, jsonl or csv",
         )),
     }
 }

@@ -12,7 +12,7 @@ pub struct FindingLocation {
     pub path: String,
     /// 1-based line.
     pub line: usize,
-    /// 1-based column, in bytes.
+    /// 1-based column, in characters (Unicode code points).
     pub column: usize,
     /// For copies in git history: where the blob first appeared at this path.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]

@@ -203,7 +203,12 @@ pub fn scan_blob(
             location: FindingLocation {
                 path: path.to_string(),
                 line,
-                column: found.start - line_start + 1,
+                // Columns count characters (UTF-8 continuation bytes do not start one).
+                column: blob[line_start..found.start]
+                    .iter()
+                    .filter(|byte| (**byte & 0xC0) != 0x80)
+                    .count()
+                    + 1,
                 git: None,
                 channel: None,
                 message_ts: None,

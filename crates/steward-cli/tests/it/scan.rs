@@ -266,3 +266,46 @@ fn record_joins_findings_to_the_inventory_and_baselines_hide_known_secrets() {
     assert_eq!(fresh.code, 1);
     assert_eq!(fresh.json().as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn sarif_output_describes_rules_and_results_without_secrets() {
+    let steward = Steward::new();
+    let tree = steward.dir.path().join("repo");
+    std::fs::create_dir_all(&tree).unwrap();
+    let token = token_from("S1a2R3i4F5o6U7t8P9u0T1t2E3s4T5");
+    std::fs::write(tree.join("é config.env"), format!("# café\nGH_TOKEN={token}\n")).unwrap();
+    let output = steward.run(&["scan", tree.to_str().unwrap(), "-o", "sarif"]);
+    assert_eq!(output.code, 1, "{}", output.stderr);
+    assert!(!output.stdout.contains(&token));
+    let log = output.json();
+    assert_eq!(log["version"], "2.1.0");
+    let run = &log["runs"][0];
+    assert_eq!(run["tool"]["driver"]["name"], "steward");
+    let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
+    assert!(rules.len() >= 100);
+    let result = &run["results"][0];
+    assert_eq!(result["ruleId"], "github-classic-pat");
+    assert_eq!(
+        rules[result["ruleIndex"].as_u64().unwrap() as usize]["id"],
+        "github-classic-pat"
+    );
+    let location = &result["locations"][0]["physicalLocation"];
+    assert!(
+        location["artifactLocation"]["uri"]
+            .as_str()
+            .unwrap()
+            .ends_with("/repo/%C3%A9%20config.env"),
+        "{location}"
+    );
+    assert_eq!(location["region"]["startLine"], 2);
+    assert_eq!(location["region"]["startColumn"], 10);
+    assert_eq!(
+        result["partialFingerprints"]["stewardSecretFingerprint/v1"]
+            .as_str()
+            .unwrap()
+            .len(),
+        64
+    );
+    // -o sarif is for scan only.
+    steward.run(&["nhi", "list", "-o", "sarif"]).fails_with(2);
+}

@@ -1,0 +1,118 @@
+//! SARIF 2.1.0 output of `steward scan`, for code-scanning tools: one result per place a
+//! secret was seen, each carrying the secret's keyed fingerprint as a partial fingerprint
+//! (so tools deduplicate across runs) and never the secret itself.
+
+use serde_json::{Value, json};
+use steward_scan::{Finding, FindingLocation, RuleSet};
+
+/// The SARIF schema this output follows.
+pub const SARIF_SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
+
+/// A relative URI reference for a path: backslashes become slashes, and characters that
+/// are not allowed in URIs are percent-encoded.
+fn uri_of(path: &str) -> String {
+    let mut uri = String::with_capacity(path.len() + 7);
+    if path.starts_with('/') {
+        uri.push_str("file://");
+    }
+    for byte in path.replace('\\', "/").bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~/!$&'()*+,;=:@".contains(&byte) {
+            uri.push(byte as char);
+        } else {
+            uri.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    uri
+}
+
+fn location_properties(location: &FindingLocation) -> Value {
+    let mut properties = serde_json::Map::new();
+    if let Some(origin) = &location.git {
+        properties.insert("commit".into(), json!(origin.commit));
+        properties.insert("author".into(), json!(origin.author));
+        properties.insert("date".into(), json!(origin.date));
+    }
+    for (name, value) in [
+        ("channel", &location.channel),
+        ("message_ts", &location.message_ts),
+        ("issue_key", &location.issue_key),
+        ("comment_id", &location.comment_id),
+        ("field", &location.field),
+    ] {
+        if let Some(value) = value {
+            properties.insert(name.into(), json!(value));
+        }
+    }
+    Value::Object(properties)
+}
+
+/// The SARIF log for `findings` found with `rules`.
+pub fn sarif_log(rules: &RuleSet, findings: &[Finding]) -> Value {
+    let descriptors: Vec<Value> = rules
+        .rules
+        .iter()
+        .map(|rule| {
+            json!({
+                "id": rule.id,
+                "name": rule.id.split('-').map(|word| {
+                    let mut chars = word.chars();
+                    chars.next().map(|first| first.to_uppercase().chain(chars).collect::<String>()).unwrap_or_default()
+                }).collect::<String>(),
+                "shortDescription": {"text": rule.name},
+                "fullDescription": {"text": format!("A {} secret was found. Rotate or revoke it at {}, then remove every copy.", rule.name, rule.provider)},
+                "defaultConfiguration": {"level": "error"},
+                "properties": {"provider": rule.provider, "tags": ["security", "secret"], "security-severity": "8.0"}
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for finding in findings {
+        let rule_index = rules.rules.iter().position(|rule| rule.id == finding.rule_id);
+        for location in &finding.locations {
+            let mut result = json!({
+                "ruleId": finding.rule_id,
+                "level": "error",
+                "message": {"text": format!("{} found: {}", finding.rule_name, finding.preview)},
+                "locations": [{
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": uri_of(&location.path)},
+                        "region": {"startLine": location.line, "startColumn": location.column}
+                    }
+                }],
+                "partialFingerprints": {"stewardSecretFingerprint/v1": finding.fingerprint.as_str()},
+                "properties": location_properties(location)
+            });
+            if let Some(index) = rule_index {
+                result["ruleIndex"] = json!(index);
+            }
+            results.push(result);
+        }
+    }
+    json!({
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "steward",
+                "version": env!("CARGO_PKG_VERSION"),
+                "informationUri": "https://example.invalid/steward",
+                "rules": descriptors
+            }},
+            "columnKind": "unicodeCodePoints",
+            "results": results
+        }]
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_become_relative_uris() {
+        assert_eq!(uri_of("src/config.py"), "src/config.py");
+        assert_eq!(uri_of("my dir\\a b.txt"), "my%20dir/a%20b.txt");
+        assert_eq!(uri_of("dump.tar.gz!etc/x"), "dump.tar.gz!etc/x");
+        assert_eq!(uri_of("/srv/app/.env"), "file:///srv/app/.env");
+    }
+}
