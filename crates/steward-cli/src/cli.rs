@@ -116,6 +116,9 @@ pub struct ScanArgs {
     /// Exit 0 even when secrets are found
     #[arg(long)]
     pub exit_zero: bool,
+    /// Scan only what is staged for the next commit (pre-commit hook), in the repository at PATH [default: .]
+    #[arg(long)]
+    pub staged: bool,
     /// Report only secrets not in this earlier `steward scan -o json` output (same installation key)
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,

@@ -225,7 +225,14 @@ fn scan(globals: &Globals, args: &ScanArgs) -> anyhow::Result<ExitCode> {
             ..ArchiveLimits::default()
         }),
     };
-    let mut report = scan_paths(&matcher, &key, &paths, &options);
+    let mut report = if args.staged {
+        let [repo] = paths.as_slice() else {
+            return Err(crate::usage("--staged takes at most one path: the repository"));
+        };
+        steward_scan::staged::scan_staged(&matcher, &key, repo, &options).map_err(anyhow::Error::msg)?
+    } else {
+        scan_paths(&matcher, &key, &paths, &options)
+    };
     if let Some(path) = &args.baseline {
         let known = read_baseline(path)?;
         let before = report.findings.len();

@@ -11,6 +11,7 @@
 //! - [`source`]: inputs (directories and files), read in parallel with rayon.
 //! - [`archive`]: zip, tar and gzip archives, nested, expanded in memory under limits.
 //! - [`exports`]: Slack workspace exports and Jira JSON, scanned message by message.
+//! - [`staged`]: the staged (index) content of a repository, for pre-commit hooks.
 //! - [`git`]: every blob of every commit of every ref (via gix), each distinct blob once.
 //! - [`finding`]: matches grouped into one finding per distinct secret (keyed
 //!   fingerprint, redacted preview) with all its locations.
@@ -26,6 +27,7 @@ pub mod git;
 pub mod matcher;
 pub mod rules;
 pub mod source;
+pub mod staged;
 
 pub use finding::{Finding, FindingLocation, GitOrigin, ScanReport, ScanStats};
 pub use matcher::{Match, Matcher};

@@ -309,3 +309,40 @@ fn sarif_output_describes_rules_and_results_without_secrets() {
     // -o sarif is for scan only.
     steward.run(&["nhi", "list", "-o", "sarif"]).fails_with(2);
 }
+
+#[test]
+fn staged_scans_only_what_the_next_commit_records() {
+    let steward = Steward::uninitialised();
+    let repo = steward.dir.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    let git = |args: &[&str]| {
+        let status = std::process::Command::new("git")
+            .args(args)
+            .current_dir(&repo)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    git(&["init", "-q"]);
+    let staged = token_from("P1r2E3c4O5m6M7i8T9h0O1o2K3s4X5");
+    let unstaged = token_from("U1n2S3t4A5g6E7d8C9h0A1n2G3e4S5");
+    std::fs::write(repo.join("app.env"), format!("TOKEN={staged}\n")).unwrap();
+    git(&["add", "app.env"]);
+    // Edited after staging: the commit would still record the staged secret.
+    std::fs::write(repo.join("app.env"), "TOKEN=${TOKEN}\n").unwrap();
+    std::fs::write(repo.join("scratch.txt"), format!("{unstaged}\n")).unwrap();
+    let output = steward.run(&["scan", "--staged", repo.to_str().unwrap(), "-o", "json"]);
+    assert_eq!(output.code, 1, "{}", output.stderr);
+    let findings = output.json();
+    assert_eq!(findings.as_array().unwrap().len(), 1);
+    assert_eq!(findings[0]["locations"][0]["path"], "app.env");
+    assert_eq!(findings[0]["locations"][0]["column"], 7);
+    git(&["reset", "-q"]);
+    assert_eq!(steward.run(&["scan", "--staged", repo.to_str().unwrap()]).code, 0);
+}
