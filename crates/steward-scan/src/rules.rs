@@ -135,6 +135,7 @@ const BUILTIN_FILES: &[(&str, &str)] = &[
     ("observability.toml", include_str!("../rules/observability.toml")),
     ("databases.toml", include_str!("../rules/databases.toml")),
     ("keys.toml", include_str!("../rules/keys.toml")),
+    ("saas.toml", include_str!("../rules/saas.toml")),
     ("generic.toml", include_str!("../rules/generic.toml")),
 ];
 

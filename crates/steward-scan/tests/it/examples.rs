@@ -53,7 +53,7 @@ fn every_rule_finds_its_examples_and_ignores_its_counter_examples() {
 #[test]
 fn rules_are_many_and_documented() {
     let rules = RuleSet::builtin().unwrap();
-    let minimum = 40;
+    let minimum = 120;
     assert!(rules.len() >= minimum, "only {} rules", rules.len());
     for rule in &rules.rules {
         assert!(!rule.name.is_empty() && !rule.provider.is_empty(), "{}", rule.id);
