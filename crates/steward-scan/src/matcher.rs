@@ -6,7 +6,7 @@
 
 use crate::checks::{is_placeholder, looks_like_identifier, shannon_entropy};
 use crate::rules::{RuleError, RuleSet};
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 
 /// How far before a keyword a match may start, in bytes (e.g. `"aws_secret": "…"` where the
 /// keyword is the key, or a quoted prefix).
@@ -53,6 +53,9 @@ impl Matcher {
         let automaton = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
+            // A full DFA: larger to build (milliseconds), several times faster to run
+            // than the default NFA over ~200 case-insensitive keywords.
+            .kind(Some(AhoCorasickKind::DFA))
             .build(&keywords)
             .map_err(|error| RuleError::Parse {
                 file: "keywords".into(),
