@@ -46,6 +46,27 @@ pub trait Backend: Send {
     fn list_checkpoints(&mut self) -> Result<Vec<Checkpoint>, StoreError>;
 }
 
+/// The migrations still to apply to a database at schema version `current`, as
+/// `(version, name, sql)`; versions are positions in `migrations`, from 1. A database newer
+/// than this binary is refused.
+pub fn pending_migrations<'m>(
+    current: i64,
+    migrations: &'m [(&'m str, &'m str)],
+) -> Result<Vec<(i64, &'m str, &'m str)>, StoreError> {
+    if current > crate::SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found: current,
+            supported: crate::SCHEMA_VERSION,
+        });
+    }
+    Ok(migrations
+        .iter()
+        .enumerate()
+        .map(|(index, (name, sql))| (index as i64 + 1, *name, *sql))
+        .filter(|(version, _, _)| *version > current)
+        .collect())
+}
+
 /// The queries listing identities that match a filter: `identities` selects them (with
 /// backup approvers left `NULL`), `backups` selects `(identity_id, handle)` of their backup
 /// approvers in order; both take `values`. One query for all backup approvers is much

@@ -2,10 +2,10 @@
 //! database. Bulk imports use binary `COPY`; audit appends take a transaction-scoped
 //! advisory lock so concurrent writers extend the chain one at a time.
 
-use crate::backend::{Backend, attach_backups, event_query, identity_list_query};
+use crate::backend::{Backend, attach_backups, event_query, identity_list_query, pending_migrations};
 use crate::error::{StoreError, redact_url};
 use crate::ops::{IdSequence, IdentityRef, IdentityRow, Tx};
-use crate::{EventFilter, IdentityFilter, SCHEMA_VERSION};
+use crate::{EventFilter, IdentityFilter};
 use bytes::BufMut;
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::fallible_iterator::FallibleIterator;
@@ -154,21 +154,12 @@ impl PostgresStore {
         let current: i64 = transaction
             .query_one("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &[])?
             .get(0);
-        if current > SCHEMA_VERSION {
-            return Err(StoreError::SchemaTooNew {
-                found: current,
-                supported: SCHEMA_VERSION,
-            });
-        }
-        for (index, (name, sql)) in MIGRATIONS.iter().enumerate() {
-            let version = index as i64 + 1;
-            if version > current {
-                transaction.batch_execute(sql)?;
-                transaction.execute(
-                    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                    &[&version, name],
-                )?;
-            }
+        for (version, name, sql) in pending_migrations(current, MIGRATIONS)? {
+            transaction.batch_execute(sql)?;
+            transaction.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                &[&version, &name],
+            )?;
         }
         transaction.commit()?;
         Ok(())

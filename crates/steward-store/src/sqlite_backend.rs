@@ -1,10 +1,10 @@
 //! The SQLite backend: the embedded default. One file in WAL mode; writes take the
 //! database lock at `BEGIN IMMEDIATE`, which also serialises audit appends.
 
-use crate::backend::{Backend, attach_backups, event_query, identity_list_query};
+use crate::backend::{Backend, attach_backups, event_query, identity_list_query, pending_migrations};
 use crate::error::StoreError;
 use crate::ops::{IdSequence, IdentityRef, IdentityRow, Tx};
-use crate::{EventFilter, IdentityFilter, SCHEMA_VERSION};
+use crate::{EventFilter, IdentityFilter};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use std::path::Path;
 use steward_core::audit::{AuditEvent, Checkpoint, EventDraft, Hash, SigningKey};
@@ -68,22 +68,13 @@ impl SqliteStore {
             transaction.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |row| {
                 row.get(0)
             })?;
-        if current > SCHEMA_VERSION {
-            return Err(StoreError::SchemaTooNew {
-                found: current,
-                supported: SCHEMA_VERSION,
-            });
-        }
-        for (index, (name, sql)) in MIGRATIONS.iter().enumerate() {
-            let version = index as i64 + 1;
-            if version > current {
-                transaction.execute_batch(sql)?;
-                transaction.execute(
-                    "INSERT INTO schema_migrations (version, name, applied_at)
-                     VALUES (?1, ?2, CAST(unixepoch('subsec') * 1000000 AS INTEGER))",
-                    params![version, name],
-                )?;
-            }
+        for (version, name, sql) in pending_migrations(current, MIGRATIONS)? {
+            transaction.execute_batch(sql)?;
+            transaction.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at)
+                 VALUES (?1, ?2, CAST(unixepoch('subsec') * 1000000 AS INTEGER))",
+                params![version, name],
+            )?;
         }
         transaction.commit()?;
         Ok(())
