@@ -154,16 +154,14 @@ pub fn attach_backups(identities: &mut [Identity], rows: impl IntoIterator<Item 
 pub fn event_query(filter: &EventFilter, marker: char) -> (String, Vec<i64>) {
     let mut conditions = Vec::new();
     let mut values = Vec::new();
-    let mut text_condition = None;
     if let Some(kind) = &filter.subject_kind {
-        // Subject kinds are fixed words chosen by steward; keep them out of the numeric
-        // parameter list by validating them here.
-        if kind.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
-            text_condition = Some(format!("subject_kind = '{kind}'"));
+        // Subject kinds are fixed words chosen by steward, inlined so the parameters stay
+        // all numeric; anything else cannot be a stored kind and matches nothing.
+        if !kind.is_empty() && kind.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+            conditions.push(format!("subject_kind = '{kind}'"));
+        } else {
+            conditions.push("1 = 0".to_string());
         }
-    }
-    if let Some(condition) = text_condition {
-        conditions.push(condition);
     }
     if let Some(id) = filter.subject_id {
         values.push(id);
