@@ -7,10 +7,14 @@
 use crate::checks::{is_placeholder, looks_like_identifier, shannon_entropy};
 use crate::rules::{RuleError, RuleSet};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use rayon::prelude::*;
 
 /// How far before a keyword a match may start, in bytes (e.g. `"aws_secret": "…"` where the
 /// keyword is the key, or a quoted prefix).
 const REACH_BEFORE_KEYWORD: usize = 64;
+
+/// Blobs of at least twice this size are searched in parallel chunks of this size.
+const PARALLEL_CHUNK: usize = 1 << 20;
 
 /// Marks a line whose secrets are intentionally allowed.
 pub const ALLOW_MARKER: &[u8] = b"steward:allow";
@@ -73,8 +77,38 @@ impl Matcher {
         &self.rules
     }
 
-    /// Every secret in `blob`, ordered by position, each once.
+    /// Every secret in `blob`, ordered by position, each once. Large blobs are split into
+    /// overlapping chunks searched in parallel, so one big file does not hold up a scan.
     pub fn find(&self, blob: &[u8]) -> Vec<Match> {
+        if blob.len() < 2 * PARALLEL_CHUNK {
+            return self.find_in(blob);
+        }
+        // Each chunk owns the matches that start inside it and sees `reach` bytes on both
+        // sides, enough for any match and the keyword that opened its window.
+        let reach = self.rules.rules.iter().map(|rule| rule.window).max().unwrap_or(0) + REACH_BEFORE_KEYWORD + 64;
+        let starts: Vec<usize> = (0..blob.len()).step_by(PARALLEL_CHUNK).collect();
+        let mut matches: Vec<Match> = starts
+            .par_iter()
+            .flat_map_iter(|&own_start| {
+                let own_end = (own_start + PARALLEL_CHUNK).min(blob.len());
+                let view_start = own_start.saturating_sub(reach);
+                let view_end = (own_end + reach).min(blob.len());
+                self.find_in(&blob[view_start..view_end])
+                    .into_iter()
+                    .map(move |found| Match {
+                        start: found.start + view_start,
+                        end: found.end + view_start,
+                        ..found
+                    })
+                    .filter(move |found| found.start >= own_start && found.start < own_end)
+            })
+            .collect();
+        matches.sort_by_key(|found| (found.start, found.end, found.rule));
+        matches.dedup();
+        matches
+    }
+
+    fn find_in(&self, blob: &[u8]) -> Vec<Match> {
         // Merged windows per rule: (rule, start, end).
         let mut windows: Vec<(usize, usize, usize)> = Vec::new();
         let mut last_window_of_rule: Vec<Option<usize>> = vec![None; self.rules.rules.len()];

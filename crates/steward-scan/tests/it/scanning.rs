@@ -83,3 +83,44 @@ fn missing_and_oversized_inputs_are_warnings() {
         report.stats.warnings
     );
 }
+
+#[test]
+fn large_blobs_split_across_threads_lose_and_duplicate_nothing() {
+    let matcher = Matcher::new(RuleSet::builtin().unwrap()).unwrap();
+    let chunk = 1 << 20;
+    let mut blob = Vec::new();
+    let mut planted = Vec::new();
+    // Secrets straddling, just before and just after each chunk boundary, and context
+    // rules whose keyword sits in the previous chunk.
+    let bodies = [
+        "aB3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1",
+        "fG4hJ6kL8mN0pQ2rS4tU6vW8xY0zA2",
+        "qW2eR4tY6uI8oP0aS2dF4gH6jK8lZ0",
+        "zX1cV3bN5mA7sD9fG1hJ3kL5qW7eR9",
+    ];
+    for boundary in [chunk, 2 * chunk, 3 * chunk] {
+        // Before, straddling and after the boundary (each token is 42 bytes with its spaces).
+        for (shift, body) in [-300i64, -20, 40, 100].into_iter().zip(bodies) {
+            let offset = (boundary as i64 + shift) as usize;
+            while blob.len() < offset {
+                blob.extend_from_slice(b"lorem ipsum dolor sit amet\n");
+            }
+            blob.truncate(offset);
+            blob.push(b' ');
+            let token = format!("ghp_{body}{}", base62_checksum(body.as_bytes()));
+            planted.push((blob.len(), token.clone()));
+            blob.extend_from_slice(token.as_bytes());
+            blob.push(b'\n');
+        }
+    }
+    while blob.len() < 4 * chunk {
+        blob.extend_from_slice(b"lorem ipsum dolor sit amet\n");
+    }
+    let found = matcher.find(&blob);
+    let offsets: Vec<usize> = found.iter().map(|found| found.start).collect();
+    let expected: Vec<usize> = planted.iter().map(|(offset, _)| *offset).collect();
+    assert_eq!(offsets, expected);
+    for (found, (_, token)) in found.iter().zip(&planted) {
+        assert_eq!(&blob[found.start..found.end], token.as_bytes());
+    }
+}
