@@ -4,4 +4,5 @@ mod archives;
 mod examples;
 mod exports;
 mod history;
+mod robustness;
 mod scanning;
