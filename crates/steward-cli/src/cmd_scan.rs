@@ -98,6 +98,44 @@ fn record(settings: &Settings, findings: &[Finding]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// On a terminal, shows files, bytes, findings and MB/s on stderr while the scan runs.
+/// Returns the stop flag and the display thread.
+fn start_progress(
+    options: &mut ScanOptions,
+) -> Option<(
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    std::thread::JoinHandle<()>,
+)> {
+    use std::io::IsTerminal;
+    use std::sync::atomic::Ordering::Relaxed;
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let progress = std::sync::Arc::new(steward_scan::Progress::default());
+    options.progress = Some(progress.clone());
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = done.clone();
+    let display = std::thread::spawn(move || {
+        let started = std::time::Instant::now();
+        let mut shown = false;
+        while !stop.load(Relaxed) {
+            std::thread::sleep(std::time::Duration::from_millis(150));
+            let megabytes = progress.bytes.load(Relaxed) as f64 / 1e6;
+            eprint!(
+                "\r\x1b[2Kscanning: {} files, {megabytes:.0} MB, {} secrets, {:.0} MB/s",
+                progress.files.load(Relaxed),
+                progress.occurrences.load(Relaxed),
+                megabytes / started.elapsed().as_secs_f64().max(1e-9)
+            );
+            shown = true;
+        }
+        if shown {
+            eprint!("\r\x1b[2K");
+        }
+    });
+    Some((done, display))
+}
+
 /// Exit code when secrets were found.
 const EXIT_FINDINGS: u8 = 1;
 
@@ -214,17 +252,19 @@ fn scan(globals: &Globals, args: &ScanArgs) -> anyhow::Result<ExitCode> {
     } else {
         args.paths.clone()
     };
-    let options = ScanOptions {
+    let mut options = ScanOptions {
         max_file_size: args.max_file_size,
         respect_gitignore: args.respect_gitignore,
         show_secrets: args.show_secrets,
         history: !args.no_history,
+        progress: None,
         archives: (!args.no_archives).then_some(ArchiveLimits {
             max_depth: args.archive_depth,
             max_total_bytes: args.archive_max_bytes,
             ..ArchiveLimits::default()
         }),
     };
+    let progress = start_progress(&mut options);
     let mut report = if args.staged {
         let [repo] = paths.as_slice() else {
             return Err(crate::usage("--staged takes at most one path: the repository"));
@@ -233,6 +273,10 @@ fn scan(globals: &Globals, args: &ScanArgs) -> anyhow::Result<ExitCode> {
     } else {
         scan_paths(&matcher, &key, &paths, &options)
     };
+    if let Some((done, display)) = progress {
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = display.join();
+    }
     if let Some(path) = &args.baseline {
         let known = read_baseline(path)?;
         let before = report.findings.len();

@@ -32,4 +32,4 @@ pub mod staged;
 pub use finding::{Finding, FindingLocation, GitOrigin, ScanReport, ScanStats};
 pub use matcher::{Match, Matcher};
 pub use rules::{Rule, RuleError, RuleSet};
-pub use source::{ScanOptions, scan_paths};
+pub use source::{Progress, ScanOptions, scan_paths};

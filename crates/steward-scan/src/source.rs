@@ -23,6 +23,28 @@ pub struct ScanOptions {
     pub archives: Option<ArchiveLimits>,
     /// Also scan the full history of directories that are git repositories.
     pub history: bool,
+    /// Live counters a caller may display while the scan runs.
+    pub progress: Option<std::sync::Arc<Progress>>,
+}
+
+/// Counters updated while a scan runs (for a progress display; the report has the totals).
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Files and blobs scanned so far.
+    pub files: std::sync::atomic::AtomicU64,
+    /// Bytes scanned so far.
+    pub bytes: std::sync::atomic::AtomicU64,
+    /// Secret occurrences found so far.
+    pub occurrences: std::sync::atomic::AtomicU64,
+}
+
+impl Progress {
+    fn add(&self, scanned: &ContentScan) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.files.fetch_add(scanned.files, Relaxed);
+        self.bytes.fetch_add(scanned.bytes, Relaxed);
+        self.occurrences.fetch_add(scanned.occurrences.len() as u64, Relaxed);
+    }
 }
 
 impl Default for ScanOptions {
@@ -33,6 +55,7 @@ impl Default for ScanOptions {
             show_secrets: false,
             archives: Some(ArchiveLimits::default()),
             history: true,
+            progress: None,
         }
     }
 }
@@ -118,6 +141,20 @@ pub struct ContentScan {
 /// Scans one piece of content found at `path`: expands it when it is an archive, skips it
 /// when binary, and otherwise looks for secrets.
 pub fn scan_content(
+    matcher: &Matcher,
+    key: &FingerprintKey,
+    path: &str,
+    blob: &[u8],
+    options: &ScanOptions,
+) -> ContentScan {
+    let scanned = scan_content_inner(matcher, key, path, blob, options);
+    if let Some(progress) = &options.progress {
+        progress.add(&scanned);
+    }
+    scanned
+}
+
+fn scan_content_inner(
     matcher: &Matcher,
     key: &FingerprintKey,
     path: &str,
