@@ -58,3 +58,20 @@ stop_postgres() {
         runuser -u postgres -- "$bin/pg_ctl" -D "$dir/pg" -m fast stop >/dev/null 2>&1 || true
     fi
 }
+
+# ensure_sarif_multitool: installs Microsoft's SARIF Multitool (npm package
+# @microsoft/sarif-multitool-linux, a self-contained binary) under ~/.cache/steward and
+# exports STEWARD_SARIF_MULTITOOL, used to validate `steward scan -o sarif` against the
+# official SARIF 2.1.0 schema and rules.
+ensure_sarif_multitool() {
+    local dir=${STEWARD_CACHE_DIR:-$HOME/.cache/steward}/sarif-multitool
+    local tool=$dir/node_modules/@microsoft/sarif-multitool-linux/Sarif.Multitool
+    if [ ! -x "$tool" ]; then
+        command -v npm >/dev/null || ensure_packages npm
+        mkdir -p "$dir"
+        echo "installing @microsoft/sarif-multitool-linux" >&2
+        (cd "$dir" && npm install --silent --no-audit --no-fund --prefix "$dir" @microsoft/sarif-multitool-linux@5.7.0 >&2)
+    fi
+    export STEWARD_SARIF_MULTITOOL=$tool
+    export DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1
+}

@@ -25,6 +25,25 @@ fn uri_of(path: &str) -> String {
     uri
 }
 
+/// The SARIF `name` of a rule: its id in PascalCase, which must differ from the id even
+/// ignoring case (SARIF1001), so one-word ids get a `Secret` suffix.
+fn rule_name(id: &str) -> String {
+    let mut name: String = id
+        .split('-')
+        .map(|word| {
+            let mut chars = word.chars();
+            chars
+                .next()
+                .map(|first| first.to_uppercase().chain(chars).collect::<String>())
+                .unwrap_or_default()
+        })
+        .collect();
+    if name.eq_ignore_ascii_case(id) {
+        name.push_str("Secret");
+    }
+    name
+}
+
 fn location_properties(location: &FindingLocation) -> Value {
     let mut properties = serde_json::Map::new();
     if let Some(origin) = &location.git {
@@ -54,10 +73,7 @@ pub fn sarif_log(rules: &RuleSet, findings: &[Finding]) -> Value {
         .map(|rule| {
             json!({
                 "id": rule.id,
-                "name": rule.id.split('-').map(|word| {
-                    let mut chars = word.chars();
-                    chars.next().map(|first| first.to_uppercase().chain(chars).collect::<String>()).unwrap_or_default()
-                }).collect::<String>(),
+                "name": rule_name(&rule.id),
                 "shortDescription": {"text": rule.name},
                 "fullDescription": {"text": format!("A {} secret was found. Rotate or revoke it at {}, then remove every copy.", rule.name, rule.provider)},
                 "defaultConfiguration": {"level": "error"},

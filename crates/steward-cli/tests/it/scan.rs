@@ -346,3 +346,58 @@ fn staged_scans_only_what_the_next_commit_records() {
     git(&["reset", "-q"]);
     assert_eq!(steward.run(&["scan", "--staged", repo.to_str().unwrap()]).code, 0);
 }
+
+#[test]
+fn sarif_output_validates_against_the_official_schema() {
+    let Ok(multitool) = std::env::var("STEWARD_SARIF_MULTITOOL") else {
+        assert!(
+            std::env::var("CI").map_or(true, |value| value != "true"),
+            "CI=true needs STEWARD_SARIF_MULTITOOL (scripts/test)"
+        );
+        eprintln!("skipping SARIF schema validation: STEWARD_SARIF_MULTITOOL is not set (scripts/test sets it)");
+        return;
+    };
+    let steward = Steward::new();
+    let tree = steward.dir.path().join("repo");
+    std::fs::create_dir_all(tree.join("slack/general")).unwrap();
+    let token = token_from("V1a2L3i4D5a6T7e8S9c0H1e2M3a4A5");
+    std::fs::write(
+        tree.join("app.env"),
+        format!("GH={token}\nDB=postgres://app:{}@db/app\n", "k9Lm2Qx7Vb4Np8Rt"),
+    )
+    .unwrap();
+    std::fs::write(
+        tree.join("slack/general/2024-05-01.json"),
+        serde_json::json!([{"ts": "1714550100.000200", "text": format!("use {token}")}]).to_string(),
+    )
+    .unwrap();
+    let output = steward.run(&["scan", tree.to_str().unwrap(), "-o", "sarif"]);
+    assert_eq!(output.code, 1, "{}", output.stderr);
+    let log = steward.write_file("scan.sarif", &output.stdout);
+    let report = steward.dir.path().join("validation.sarif");
+    let status = std::process::Command::new(&multitool)
+        .args([
+            "validate",
+            log.to_str().unwrap(),
+            "-o",
+            report.to_str().unwrap(),
+            "--log",
+            "ForceOverwrite",
+        ])
+        .env("DOTNET_SYSTEM_GLOBALIZATION_INVARIANT", "1")
+        .output()
+        .expect("the SARIF multitool runs");
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stdout));
+    let validation: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let problems: Vec<String> = validation["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|result| format!("{} {} {}", result["ruleId"], result["level"], result["message"]))
+        .collect();
+    assert!(
+        problems.is_empty(),
+        "SARIF validation problems:\n{}",
+        problems.join("\n")
+    );
+}
