@@ -51,6 +51,9 @@ fn location_properties(location: &FindingLocation) -> Value {
         properties.insert("author".into(), json!(origin.author));
         properties.insert("date".into(), json!(origin.date));
     }
+    if let Some(cell) = location.cell {
+        properties.insert("cell".into(), json!(cell));
+    }
     for (name, value) in [
         ("channel", &location.channel),
         ("message_ts", &location.message_ts),

@@ -1,4 +1,5 @@
-//! Chat and ticket exports: Slack workspace exports (channel day files, including edited
+//! Structured documents scanned piece by piece: Jupyter notebooks (cells and outputs),
+//! Slack workspace exports (channel day files, including edited
 //! messages, attachments and file previews) and Jira REST search/export JSON (summary,
 //! description, comments). Each text is scanned on its own so a finding names the channel
 //! and message timestamp, or the issue key and comment id.
@@ -18,6 +19,8 @@ pub struct ExportPlace {
     pub issue_key: Option<String>,
     /// Jira comment id.
     pub comment_id: Option<String>,
+    /// Jupyter notebook cell index, from 0.
+    pub cell: Option<usize>,
     /// Which field of the message or issue (`text`, `files[0].preview`, `description`…).
     pub field: String,
 }
@@ -30,12 +33,17 @@ pub struct ExportText {
     pub text: String,
 }
 
-/// Splits `blob` into texts when it is a Slack day file (`<channel>/<YYYY-MM-DD>.json`) or
+/// Splits `blob` into texts when it is a Jupyter notebook (`.ipynb`: each cell's source and
+/// text outputs), a Slack day file (`<channel>/<YYYY-MM-DD>.json`) or
 /// a Jira search/export document; `None` for anything else.
 pub fn split_export(path: &str, blob: &[u8]) -> Option<Vec<ExportText>> {
     let first = blob.iter().find(|byte| !byte.is_ascii_whitespace())?;
     if *first != b'[' && *first != b'{' {
         return None;
+    }
+    if path.ends_with(".ipynb") {
+        let value: Value = serde_json::from_slice(blob).ok()?;
+        return notebook_texts(&value);
     }
     if let Some(channel) = slack_channel(path) {
         let value: Value = serde_json::from_slice(blob).ok()?;
@@ -196,6 +204,62 @@ fn jira_texts(value: &Value) -> Option<Vec<ExportText>> {
                         ..comment_place
                     },
                     text,
+                });
+            }
+        }
+    }
+    Some(texts)
+}
+
+/// Notebook strings are a string or a list of lines.
+fn joined_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(text) => Some(text.clone()),
+        Value::Array(lines) => Some(lines.iter().filter_map(Value::as_str).collect::<String>()),
+        _ => None,
+    }
+}
+
+fn notebook_texts(value: &Value) -> Option<Vec<ExportText>> {
+    let cells = value.get("cells")?.as_array()?;
+    let mut texts = Vec::new();
+    for (index, cell) in cells.iter().enumerate() {
+        let place = ExportPlace {
+            cell: Some(index),
+            ..Default::default()
+        };
+        if let Some(text) = cell.get("source").and_then(joined_text) {
+            texts.push(ExportText {
+                place: ExportPlace {
+                    field: "source".into(),
+                    ..place.clone()
+                },
+                text,
+            });
+        }
+        for (output_index, output) in cell
+            .get("outputs")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            if let Some(text) = output.get("text").and_then(joined_text) {
+                let field = format!("outputs[{output_index}].text");
+                texts.push(ExportText {
+                    place: ExportPlace { field, ..place.clone() },
+                    text,
+                });
+            }
+            if let Some(plain) = output
+                .get("data")
+                .and_then(|data| data.get("text/plain"))
+                .and_then(joined_text)
+            {
+                let field = format!("outputs[{output_index}].data");
+                texts.push(ExportText {
+                    place: ExportPlace { field, ..place.clone() },
+                    text: plain,
                 });
             }
         }

@@ -29,7 +29,10 @@ pub struct FindingLocation {
     /// Jira comment id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub comment_id: Option<String>,
-    /// Field of the message or issue (`text`, `files[0].preview`, `description`, `comment`…).
+    /// Jupyter notebook cell index, from 0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cell: Option<usize>,
+    /// Field of the message, issue or cell (`text`, `files[0].preview`, `description`, `comment`…).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
 }

@@ -199,6 +199,7 @@ fn scan_text(matcher: &Matcher, key: &FingerprintKey, path: &str, blob: &[u8], s
             location.message_ts = place.message_ts.clone();
             location.issue_key = place.issue_key.clone();
             location.comment_id = place.comment_id.clone();
+            location.cell = place.cell;
             location.field = Some(place.field.clone());
             occurrences.push(occurrence);
         }
@@ -251,6 +252,7 @@ pub fn scan_blob(
                 message_ts: None,
                 issue_key: None,
                 comment_id: None,
+                cell: None,
                 field: None,
             },
         });

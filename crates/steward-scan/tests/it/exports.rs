@@ -136,3 +136,43 @@ fn jira_exports_locate_secrets_by_issue_and_comment() {
         ]
     );
 }
+
+#[test]
+fn notebooks_locate_secrets_by_cell() {
+    let dir = tempfile::tempdir().unwrap();
+    let (in_source, in_output) = (
+        token("n1O2t3E4b5O6o7K8s9C0e1L2l3S4x5"),
+        token("o1U2t3P4u5T6t7E8x9T0s1H2o3W4n5"),
+    );
+    let notebook = serde_json::json!({
+        "nbformat": 4, "nbformat_minor": 5, "metadata": {},
+        "cells": [
+            {"cell_type": "markdown", "metadata": {}, "source": ["# Setup\n"]},
+            {"cell_type": "code", "metadata": {}, "execution_count": 1,
+             "source": ["import requests\n", format!("TOKEN = \"{in_source}\"\n")],
+             "outputs": [{"output_type": "stream", "name": "stdout", "text": [format!("using {in_output}\n")]}]}
+        ]
+    });
+    std::fs::write(
+        dir.path().join("analysis.ipynb"),
+        serde_json::to_string_pretty(&notebook).unwrap(),
+    )
+    .unwrap();
+    let report = scan(dir.path());
+    let mut places: Vec<(Option<usize>, Option<String>, usize, usize)> = report
+        .findings
+        .iter()
+        .map(|finding| {
+            let location = &finding.locations[0];
+            (location.cell, location.field.clone(), location.line, location.column)
+        })
+        .collect();
+    places.sort();
+    assert_eq!(
+        places,
+        vec![
+            (Some(1), Some("outputs[0].text".into()), 1, 7),
+            (Some(1), Some("source".into()), 2, 10)
+        ]
+    );
+}
