@@ -8,7 +8,6 @@ use crate::ops::{IdSequence, IdentityRef, IdentityRow, Tx};
 use crate::{EventFilter, IdentityFilter};
 use bytes::BufMut;
 use postgres::binary_copy::BinaryCopyInWriter;
-use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 use postgres::{Client, NoTls, Row};
 use std::error::Error as StdError;
@@ -307,22 +306,97 @@ fn hash_from(bytes: &[u8], table: &'static str) -> Result<Hash, StoreError> {
     bytes.try_into().map_err(|_| corrupt(table, "hash is not 32 bytes"))
 }
 
-fn event_from_row(row: &Row) -> Result<AuditEvent, StoreError> {
+/// Reads and checks the header of a binary COPY stream.
+fn read_copy_header(reader: &mut impl std::io::Read) -> std::io::Result<()> {
+    let mut signature = [0u8; 11];
+    reader.read_exact(&mut signature)?;
+    if &signature != b"PGCOPY\n\xff\r\n\0" {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "not a binary COPY stream",
+        ));
+    }
+    let mut word = [0u8; 4];
+    reader.read_exact(&mut word)?; // flags
+    reader.read_exact(&mut word)?;
+    let extension = u32::from_be_bytes(word) as usize;
+    std::io::copy(
+        &mut std::io::Read::take(&mut *reader, extension as u64),
+        &mut std::io::sink(),
+    )?;
+    Ok(())
+}
+
+/// Reads one field of a binary COPY tuple (`None` for NULL).
+fn read_copy_field(reader: &mut impl std::io::Read) -> std::io::Result<Option<Vec<u8>>> {
+    let mut length = [0u8; 4];
+    reader.read_exact(&mut length)?;
+    let length = i32::from_be_bytes(length);
+    if length < 0 {
+        return Ok(None);
+    }
+    let mut bytes = vec![0u8; length as usize];
+    reader.read_exact(&mut bytes)?;
+    Ok(Some(bytes))
+}
+
+/// Reads the next audit event of a binary COPY of the event query's columns, or `None` at
+/// the end. The inner result reports undecodable values.
+fn read_copy_event(reader: &mut impl std::io::Read) -> std::io::Result<Option<Result<AuditEvent, StoreError>>> {
+    let mut count = [0u8; 2];
+    reader.read_exact(&mut count)?;
+    let count = i16::from_be_bytes(count);
+    if count < 0 {
+        return Ok(None);
+    }
+    if count != 12 {
+        return Ok(Some(Err(corrupt(
+            "audit_events",
+            format!("copy row has {count} columns"),
+        ))));
+    }
+    let mut fields = Vec::with_capacity(12);
+    for _ in 0..12 {
+        fields.push(read_copy_field(reader)?);
+    }
+    Ok(Some(decode_copy_event(fields)))
+}
+
+fn decode_copy_event(mut fields: Vec<Option<Vec<u8>>>) -> Result<AuditEvent, StoreError> {
+    let bad = |what: &str| corrupt("audit_events", format!("undecodable {what}"));
+    let mut take = |index: usize| fields[index].take();
+    let int8 = |bytes: Option<Vec<u8>>, what: &str| -> Result<Option<i64>, StoreError> {
+        bytes
+            .map(|bytes| bytes.try_into().map(i64::from_be_bytes).map_err(|_| bad(what)))
+            .transpose()
+    };
+    let text = |bytes: Option<Vec<u8>>, what: &str| -> Result<Option<String>, StoreError> {
+        bytes
+            .map(|bytes| String::from_utf8(bytes).map_err(|_| bad(what)))
+            .transpose()
+    };
+    let seq = int8(take(0), "seq")?.ok_or_else(|| bad("seq"))?;
+    let at = int8(take(1), "at")?.ok_or_else(|| bad("at"))?;
+    let at = jiff::Timestamp::from_microsecond(at + PG_EPOCH_OFFSET_MICROS).map_err(|_| bad("at"))?;
+    let required = |value: Option<String>, what: &str| value.ok_or_else(|| bad(what));
+    let draft = EventDraft {
+        at,
+        actor: required(text(take(2), "actor")?, "actor")?,
+        action: required(text(take(3), "action")?, "action")?,
+        subject_kind: required(text(take(4), "subject_kind")?, "subject_kind")?,
+        subject_id: int8(take(5), "subject_id")?,
+        subject_name: required(text(take(6), "subject_name")?, "subject_name")?,
+        reason: text(take(7), "reason")?,
+        before: text(take(8), "before")?,
+        after: text(take(9), "after")?,
+    };
+    let prev_hash = hash_from(&take(10).ok_or_else(|| bad("prev_hash"))?, "audit_events")?;
+    let hash = hash_from(&take(11).ok_or_else(|| bad("hash"))?, "audit_events")?;
     Ok(AuditEvent {
-        seq: row.try_get(0)?,
-        draft: EventDraft {
-            at: row.try_get::<_, PgTimestamp>(1)?.0,
-            actor: row.try_get(2)?,
-            action: row.try_get(3)?,
-            subject_kind: row.try_get(4)?,
-            subject_id: row.try_get(5)?,
-            subject_name: row.try_get(6)?,
-            reason: row.try_get(7)?,
-            before: row.try_get(8)?,
-            after: row.try_get(9)?,
-        },
-        prev_hash: hash_from(row.try_get(10)?, "audit_events")?,
-        hash: hash_from(row.try_get(11)?, "audit_events")?,
+        seq,
+        draft,
+        prev_hash,
+        hash,
     })
 }
 
@@ -753,13 +827,22 @@ impl Backend for PostgresStore {
         filter: &EventFilter,
         visit: &mut dyn FnMut(AuditEvent) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let (sql, values) = event_query(filter, '$');
-        let mut transaction = self.client.build_transaction().read_only(true).start()?;
-        let mut rows = transaction.query_raw(&sql, values.iter())?;
-        while let Some(row) = rows.next()? {
-            visit(event_from_row(&row)?)?;
+        // Binary COPY streams rows without per-row protocol messages and decodes faster
+        // than a query (measured: verify of 1M events). COPY takes no parameters; the
+        // filter's values are integers, inlined.
+        let (mut sql, values) = event_query(filter, '$');
+        for (index, value) in values.iter().enumerate().rev() {
+            sql = sql.replace(&format!("${}", index + 1), &value.to_string());
         }
-        drop(rows);
+        let mut transaction = self.client.build_transaction().read_only(true).start()?;
+        let reader = transaction.copy_out(&format!("COPY ({sql}) TO STDOUT (FORMAT binary)"))?;
+        let mut reader = std::io::BufReader::with_capacity(1 << 16, reader);
+        let copy_error = |error: std::io::Error| corrupt("audit_events", format!("binary copy: {error}"));
+        read_copy_header(&mut reader).map_err(copy_error)?;
+        while let Some(event) = read_copy_event(&mut reader).map_err(copy_error)? {
+            visit(event?)?;
+        }
+        drop(reader);
         transaction.commit()?;
         Ok(())
     }
