@@ -176,6 +176,22 @@ impl Steward {
         .ok();
     }
 
+    /// Adds a credential with `secret` (read from stdin) to the example identity.
+    pub fn add_example_credential(&self, public_id: &str, secret: &str) {
+        self.run_with_stdin(
+            &[
+                "credential",
+                "add",
+                "billing-export",
+                "--public-id",
+                public_id,
+                "--secret-stdin",
+            ],
+            Some(secret),
+        )
+        .ok();
+    }
+
     pub fn count(&self, table: &str) -> i64 {
         rusqlite::Connection::open(self.db_path())
             .unwrap()

@@ -209,28 +209,11 @@ fn record_joins_findings_to_the_inventory_and_baselines_hide_known_secrets() {
         "{shown}"
     );
     // The copy of the revoked credential now blocks archiving the identity.
-    steward
-        .run(&[
-            "nhi",
-            "transition",
-            "legacy-bot",
-            "--to",
-            "offboarding",
-            "--reason",
-            "retire",
-        ])
-        .ok();
-    steward
-        .run(&[
-            "nhi",
-            "transition",
-            "legacy-bot",
-            "--to",
-            "revoked",
-            "--reason",
-            "retire",
-        ])
-        .ok();
+    for state in ["offboarding", "revoked"] {
+        steward
+            .run(&["nhi", "transition", "legacy-bot", "--to", state, "--reason", "retire"])
+            .ok();
+    }
     steward
         .run(&[
             "nhi",

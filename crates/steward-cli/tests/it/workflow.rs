@@ -195,19 +195,7 @@ fn a_copy_of_a_known_secret_is_attached_to_its_credential() {
     let steward = Steward::new();
     steward.add_example_parties();
     steward.add_example_identity();
-    steward
-        .run_with_stdin(
-            &[
-                "credential",
-                "add",
-                "billing-export",
-                "--public-id",
-                "AKIA1",
-                "--secret-stdin",
-            ],
-            Some(SECRET),
-        )
-        .ok();
+    steward.add_example_credential("AKIA1", SECRET);
     let location = steward
         .run_with_stdin(
             &[
@@ -290,19 +278,7 @@ fn the_same_commands_work_on_postgres() {
     );
     steward.add_example_parties();
     steward.add_example_identity();
-    steward
-        .run_with_stdin(
-            &[
-                "credential",
-                "add",
-                "billing-export",
-                "--public-id",
-                "AKIA1",
-                "--secret-stdin",
-            ],
-            Some(SECRET),
-        )
-        .ok();
+    steward.add_example_credential("AKIA1", SECRET);
     steward
         .run(&[
             "nhi",
