@@ -82,17 +82,21 @@ pub fn export(globals: &Globals, _args: &ExportArgs) -> anyhow::Result<ExitCode>
     let settings = Settings::resolve(globals)?;
     let mut store = settings.open_store_read_only()?;
     let parties: Vec<PartyRecord> = store.parties()?.iter().map(PartyRecord::from_party).collect();
-    let mut identities = Vec::new();
-    for identity in store.identities(&IdentityFilter::default())? {
-        let mut record = IdentityRecord::from_identity(&identity);
-        record.credentials = store
-            .credentials(&identity.id.0.to_string())?
-            .credentials
-            .iter()
-            .map(CredentialRecord::from_credential)
-            .collect();
-        identities.push(record);
+    // Two queries, whatever the size: identities, then every credential grouped by owner.
+    let mut held: std::collections::HashMap<i64, Vec<CredentialRecord>> = std::collections::HashMap::new();
+    for credential in store.all_credentials()? {
+        held.entry(credential.identity_id.0)
+            .or_default()
+            .push(CredentialRecord::from_credential(&credential));
     }
+    let identities: Vec<IdentityRecord> = store
+        .identities(&IdentityFilter::default())?
+        .iter()
+        .map(|identity| IdentityRecord {
+            credentials: held.remove(&identity.id.0).unwrap_or_default(),
+            ..IdentityRecord::from_identity(identity)
+        })
+        .collect();
     let inventory = InventoryFile {
         version: FILE_FORMAT_VERSION,
         parties,

@@ -42,6 +42,8 @@ pub trait Backend: Send {
         filter: &EventFilter,
         visit: &mut dyn FnMut(AuditEvent) -> Result<(), StoreError>,
     ) -> Result<(), StoreError>;
+    /// Every credential, ordered by identity id, creation and id.
+    fn list_all_credentials(&mut self) -> Result<Vec<Credential>, StoreError>;
     /// Every checkpoint, by sequence number.
     fn list_checkpoints(&mut self) -> Result<Vec<Checkpoint>, StoreError>;
 }
@@ -258,6 +260,10 @@ impl<B: Backend> Store for B {
 
     fn credentials(&mut self, reference: &str) -> Result<IdentityDetail, StoreError> {
         self.read(|tx| ops::credentials(tx, reference))
+    }
+
+    fn all_credentials(&mut self) -> Result<Vec<Credential>, StoreError> {
+        self.list_all_credentials()
     }
 
     fn revoke_credential(

@@ -164,6 +164,8 @@ pub trait Store: Send {
     ) -> Result<Credential, StoreError>;
     /// The credentials of an identity, oldest first.
     fn credentials(&mut self, reference: &str) -> Result<IdentityDetail, StoreError>;
+    /// Every credential, ordered by identity and creation (for exports).
+    fn all_credentials(&mut self) -> Result<Vec<Credential>, StoreError>;
     /// Marks a credential (by id or public id) revoked.
     fn revoke_credential(
         &mut self,

@@ -847,6 +847,11 @@ impl Backend for PostgresStore {
         Ok(())
     }
 
+    fn list_all_credentials(&mut self) -> Result<Vec<Credential>, StoreError> {
+        let sql = format!("SELECT {CREDENTIAL_COLUMNS} FROM credentials ORDER BY identity_id, created_at, id");
+        self.query_list(&sql, &[], credential_from_row)
+    }
+
     fn list_checkpoints(&mut self) -> Result<Vec<Checkpoint>, StoreError> {
         self.query_list(
             "SELECT seq, head_hash, created_at, signature FROM audit_checkpoints ORDER BY seq",

@@ -674,6 +674,18 @@ impl Backend for SqliteStore {
         Ok(())
     }
 
+    fn list_all_credentials(&mut self) -> Result<Vec<Credential>, StoreError> {
+        let mut statement = self.connection.prepare(&format!(
+            "SELECT {CREDENTIAL_COLUMNS} FROM credentials ORDER BY identity_id, created_at, id"
+        ))?;
+        let mut rows = statement.query([])?;
+        let mut credentials = Vec::new();
+        while let Some(row) = rows.next()? {
+            credentials.push(credential_from_row(row)?);
+        }
+        Ok(credentials)
+    }
+
     fn list_checkpoints(&mut self) -> Result<Vec<Checkpoint>, StoreError> {
         let mut statement = self
             .connection

@@ -20,6 +20,7 @@ conformance_tests!(
     every_mutation_keeps_the_chain_verifiable,
     a_newer_schema_is_refused,
     locations_attach_to_credentials_and_block_archival,
+    all_credentials_come_grouped_by_identity,
 );
 
 fn parties_are_created_with_their_team_and_reject_duplicates(db: &TestDb) {
@@ -477,4 +478,37 @@ fn locations_attach_to_credentials_and_block_archival(db: &TestDb) {
         .unwrap();
     assert_eq!(orphan.credential_id, None);
     assert!(store.verify_audit(&signing_key().verifying_key()).unwrap().is_ok());
+}
+
+fn all_credentials_come_grouped_by_identity(db: &TestDb) {
+    let mut store = db.open();
+    let first = store
+        .add_identity(&actor(), new_identity("first", "aws", None))
+        .unwrap();
+    let second = store
+        .add_identity(&actor(), new_identity("second", "aws", None))
+        .unwrap();
+    let mut newer = new_credential("AKIANEWER");
+    newer.created_at = at("2026-02-01T00:00:00Z");
+    store.add_credential(&actor(), "second", newer).unwrap();
+    store
+        .add_credential(&actor(), "first", new_credential("AKIAFIRST"))
+        .unwrap();
+    store
+        .add_credential(&actor(), "second", new_credential("AKIAOLDER"))
+        .unwrap();
+    let listed: Vec<(i64, String)> = store
+        .all_credentials()
+        .unwrap()
+        .into_iter()
+        .map(|credential| (credential.identity_id.0, credential.public_id.unwrap()))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            (first.id.0, "AKIAFIRST".to_string()),
+            (second.id.0, "AKIAOLDER".to_string()),
+            (second.id.0, "AKIANEWER".to_string()),
+        ]
+    );
 }
