@@ -93,6 +93,19 @@ pub struct ScanStats {
     pub seconds: f64,
 }
 
+impl ScanStats {
+    /// Adds the counters and warnings of one scanned piece of content and hands back its
+    /// occurrences.
+    pub fn absorb(&mut self, scanned: crate::source::ContentScan) -> Vec<Occurrence> {
+        self.files += scanned.files;
+        self.bytes += scanned.bytes;
+        self.skipped_binary += scanned.skipped;
+        self.archives += scanned.archives;
+        self.warnings.extend(scanned.warnings);
+        scanned.occurrences
+    }
+}
+
 /// The outcome of a scan.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ScanReport {

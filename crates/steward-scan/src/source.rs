@@ -298,13 +298,7 @@ pub fn scan_paths(matcher: &Matcher, key: &FingerprintKey, paths: &[PathBuf], op
                 }
             };
             let scanned = scan_content(matcher, key, &shown, content.bytes(), options);
-            let mut stats = stats.lock().expect("stats lock");
-            stats.files += scanned.files;
-            stats.bytes += scanned.bytes;
-            stats.skipped_binary += scanned.skipped;
-            stats.archives += scanned.archives;
-            stats.warnings.extend(scanned.warnings);
-            scanned.occurrences
+            stats.lock().expect("stats lock").absorb(scanned)
         })
         .collect();
     let mut occurrences = occurrences;

@@ -88,12 +88,7 @@ pub fn scan_staged(
             continue;
         }
         let scanned = scan_content(matcher, key, &path, &content, options);
-        stats.files += scanned.files;
-        stats.bytes += scanned.bytes;
-        stats.skipped_binary += scanned.skipped;
-        stats.archives += scanned.archives;
-        stats.warnings.extend(scanned.warnings);
-        occurrences.extend(scanned.occurrences);
+        occurrences.extend(stats.absorb(scanned));
     }
     stats.seconds = started.elapsed().as_secs_f64();
     Ok(ScanReport {
