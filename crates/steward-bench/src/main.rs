@@ -20,7 +20,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use steward_core::FingerprintKey;
 use steward_core::audit::SigningKey;
-use steward_store::{Actor, ImportIdentity, Store};
+use steward_store::{Actor, ImportAudit, ImportIdentity, Store};
 
 /// Generated identities are handed from the generator thread in batches of this size.
 const BATCH: usize = 512;
@@ -84,10 +84,24 @@ struct ImportArgs {
     /// Skip the audit verification after the import.
     #[arg(long)]
     no_verify: bool,
+    /// Audit detail: `summary` (one event per chunk of 4,096 identities, what `steward
+    /// import` does above 10,000 identities) or `record` (one event per identity).
+    #[arg(long, value_enum, default_value_t = AuditDetail::Summary)]
+    audit_detail: AuditDetail,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum AuditDetail {
+    Summary,
+    Record,
 }
 
 /// The fixed clock of every run, so the data are the same each time.
 const NOW: &str = "2026-11-27T10:00:00Z";
+
+/// The same allocator as the `steward` binary.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -220,6 +234,8 @@ struct Feed {
     receiver: mpsc::Receiver<Vec<ImportIdentity>>,
     current: std::vec::IntoIter<ImportIdentity>,
     waited: Duration,
+    /// Records not yet handed out (what a file import knows up front).
+    remaining: usize,
 }
 
 impl Iterator for Feed {
@@ -228,6 +244,7 @@ impl Iterator for Feed {
     fn next(&mut self) -> Option<ImportIdentity> {
         loop {
             if let Some(record) = self.current.next() {
+                self.remaining = self.remaining.saturating_sub(1);
                 return Some(record);
             }
             let started = Instant::now();
@@ -235,6 +252,10 @@ impl Iterator for Feed {
             self.waited += started.elapsed();
             self.current = batch.into_iter();
         }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
     }
 }
 
@@ -259,6 +280,11 @@ impl Iterator for InlineFeed<'_> {
         self.next += 1;
         Some(record)
     }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let remaining = (self.end - self.next) as usize;
+        (remaining, Some(remaining))
+    }
 }
 
 fn import(args: &ImportArgs) -> anyhow::Result<()> {
@@ -278,6 +304,11 @@ fn import(args: &ImportArgs) -> anyhow::Result<()> {
         parties.len()
     );
 
+    let audit = match args.audit_detail {
+        AuditDetail::Summary => ImportAudit::Summary,
+        AuditDetail::Record => ImportAudit::PerRecord,
+    };
+    println!("audit detail: {:?}", args.audit_detail);
     let started = Instant::now();
     let (summary, generation, starved) = if args.inline {
         let mut feed = InlineFeed {
@@ -286,7 +317,7 @@ fn import(args: &ImportArgs) -> anyhow::Result<()> {
             end: total,
             spent: Duration::ZERO,
         };
-        let summary = store.import(&actor(), "bench", &parties, &mut feed)?;
+        let summary = store.import(&actor(), "bench", audit, &parties, &mut feed)?;
         (summary, feed.spent, feed.spent)
     } else {
         let (sender, receiver) = mpsc::sync_channel::<Vec<ImportIdentity>>(QUEUE);
@@ -307,8 +338,9 @@ fn import(args: &ImportArgs) -> anyhow::Result<()> {
             receiver,
             current: Vec::new().into_iter(),
             waited: Duration::ZERO,
+            remaining: total as usize,
         };
-        let outcome = store.import(&actor(), "bench", &parties, &mut feed);
+        let outcome = store.import(&actor(), "bench", audit, &parties, &mut feed);
         let waited = feed.waited;
         drop(feed);
         let generation = producer

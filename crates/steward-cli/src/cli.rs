@@ -459,7 +459,25 @@ pub struct ImportArgs {
     /// Format [default: from the file extension]
     #[arg(long, value_enum)]
     pub format: Option<FileFormat>,
+    /// How the import is recorded in the audit trail
+    #[arg(long, value_enum, default_value_t = AuditDetail::Auto)]
+    pub audit_detail: AuditDetail,
 }
+
+/// How an import is recorded in the audit trail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditDetail {
+    /// `record` up to 10,000 identities, `summary` above
+    Auto,
+    /// One `identity.create` event per identity with the whole record
+    Record,
+    /// One `identity.import` event per 4,096 identities: counts, id ranges and the SHA-256
+    /// of the records (for bulk loads; `audit log --subject` still finds it)
+    Summary,
+}
+
+/// Above this many identities, `--audit-detail auto` records an import as summaries.
+pub const AUTO_SUMMARY_ABOVE: usize = 10_000;
 
 /// `steward export`.
 #[derive(Debug, Args)]

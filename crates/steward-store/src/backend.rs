@@ -5,7 +5,9 @@
 //! cannot drift between SQLite and PostgreSQL.
 
 use crate::ops::{self, Sighting, Tx};
-use crate::{Actor, EventFilter, IdentityDetail, IdentityFilter, ImportIdentity, ImportSummary, Store, StoreError};
+use crate::{
+    Actor, EventFilter, IdentityDetail, IdentityFilter, ImportAudit, ImportIdentity, ImportSummary, Store, StoreError,
+};
 use steward_core::audit::{AuditEvent, Checkpoint, SigningKey};
 use steward_core::{
     Credential, Fingerprint, Identity, IdentityPatch, LifecycleState, Location, LocationKind, NewCredential,
@@ -156,18 +158,35 @@ pub fn attach_backups(identities: &mut [Identity], rows: impl IntoIterator<Item 
 pub fn event_query(filter: &EventFilter, marker: char) -> (String, Vec<i64>) {
     let mut conditions = Vec::new();
     let mut values = Vec::new();
-    if let Some(kind) = &filter.subject_kind {
-        // Subject kinds are fixed words chosen by steward, inlined so the parameters stay
-        // all numeric; anything else cannot be a stored kind and matches nothing.
-        if !kind.is_empty() && kind.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
-            conditions.push(format!("subject_kind = '{kind}'"));
-        } else {
-            conditions.push("1 = 0".to_string());
+    match (filter.subject_kind.as_deref(), filter.subject_id) {
+        (Some("identity"), Some(id)) => {
+            // An identity created by a summary import has no event of its own: the import
+            // event of its chunk names the chunk's first identity, at most IMPORT_CHUNK - 1
+            // before it (see `covers`, which drops chunks that end before it).
+            values.push(id);
+            values.push(id.saturating_sub(ops::IMPORT_CHUNK as i64 - 1));
+            let (id, low) = (values.len() - 1, values.len());
+            conditions.push(format!(
+                "((subject_kind = 'identity' AND subject_id = {marker}{id}) OR (subject_kind = '{}' AND \
+                 subject_id BETWEEN {marker}{low} AND {marker}{id}))",
+                ops::IMPORT_SUBJECT
+            ));
         }
-    }
-    if let Some(id) = filter.subject_id {
-        values.push(id);
-        conditions.push(format!("subject_id = {marker}{}", values.len()));
+        (kind, id) => {
+            if let Some(kind) = kind {
+                // Subject kinds are fixed words chosen by steward, inlined so the parameters
+                // stay all numeric; anything else cannot be a stored kind and matches nothing.
+                if !kind.is_empty() && kind.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+                    conditions.push(format!("subject_kind = '{kind}'"));
+                } else {
+                    conditions.push("1 = 0".to_string());
+                }
+            }
+            if let Some(id) = id {
+                values.push(id);
+                conditions.push(format!("subject_id = {marker}{}", values.len()));
+            }
+        }
     }
     if let Some(since) = filter.since_seq {
         values.push(since);
@@ -304,11 +323,12 @@ impl<B: Backend> Store for B {
     fn import(
         &mut self,
         actor: &Actor,
-        _source: &str,
+        source: &str,
+        audit: ImportAudit,
         parties: &[NewParty],
         identities: &mut dyn Iterator<Item = ImportIdentity>,
     ) -> Result<ImportSummary, StoreError> {
-        self.write_bulk(|tx, key| ops::import(tx, key, actor, parties, identities))
+        self.write_bulk(|tx, key| ops::import(tx, key, actor, source, audit, parties, identities))
     }
 
     fn for_each_event(
@@ -316,7 +336,15 @@ impl<B: Backend> Store for B {
         filter: &EventFilter,
         visit: &mut dyn FnMut(AuditEvent) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        self.stream_events(filter, visit)
+        match (filter.subject_kind.as_deref(), filter.subject_id) {
+            (Some("identity"), Some(id)) => self.stream_events(filter, &mut |event| {
+                if event.draft.subject_kind != ops::IMPORT_SUBJECT || ops::covers(&event, id) {
+                    visit(event)?;
+                }
+                Ok(())
+            }),
+            _ => self.stream_events(filter, visit),
+        }
     }
 
     fn checkpoints(&mut self) -> Result<Vec<Checkpoint>, StoreError> {

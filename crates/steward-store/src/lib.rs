@@ -28,7 +28,7 @@ use steward_core::{
 };
 
 pub use error::StoreError;
-pub use ops::Sighting;
+pub use ops::{IMPORT_CHUNK, ImportDigest, Sighting};
 pub use postgres_backend::PostgresStore;
 pub use sqlite_backend::SqliteStore;
 
@@ -85,6 +85,21 @@ pub struct ImportIdentity {
     pub identity: NewIdentity,
     /// Its credentials.
     pub credentials: Vec<NewCredential>,
+}
+
+/// How an import is written to the audit trail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ImportAudit {
+    /// One `identity.create` event per identity holding the whole record with its
+    /// credentials, as `nhi add` writes.
+    #[default]
+    PerRecord,
+    /// One `identity.import` event per chunk of at most [`IMPORT_CHUNK`] identities: the
+    /// counts, the id ranges of the identities and credentials created, and the SHA-256
+    /// of the chunk's records (see [`ImportDigest`]). For bulk loads: the audit trail
+    /// grows by a few hundred bytes per chunk instead of a snapshot per identity, and
+    /// `audit log --subject` still finds the import event of each identity.
+    Summary,
 }
 
 /// What an import wrote.
@@ -200,6 +215,7 @@ pub trait Store: Send {
         &mut self,
         actor: &Actor,
         source: &str,
+        audit: ImportAudit,
         parties: &[NewParty],
         identities: &mut dyn Iterator<Item = ImportIdentity>,
     ) -> Result<ImportSummary, StoreError>;

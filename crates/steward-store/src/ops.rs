@@ -3,7 +3,8 @@
 //! lifecycle checks, audit events and checkpoints all happen here, so both backends
 //! behave the same by construction.
 
-use crate::{Actor, IdentityDetail, ImportIdentity, ImportSummary, StoreError};
+use crate::{Actor, IdentityDetail, ImportAudit, ImportIdentity, ImportSummary, StoreError};
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use steward_core::audit::{AuditEvent, Checkpoint, EventDraft, Hash, SigningKey, seal};
 use steward_core::lifecycle::{TransitionContext, check_transition};
@@ -13,8 +14,9 @@ use steward_core::{
     Location, LocationKind, NewCredential, NewIdentity, NewParty, Party, PartyId, PartyKind, PartyStatus,
 };
 
-/// Rows are written in chunks of this many identities during imports.
-pub(crate) const IMPORT_CHUNK: usize = 4096;
+/// Rows are written in chunks of this many identities during imports; with
+/// [`ImportAudit::Summary`], each chunk is one audit event.
+pub const IMPORT_CHUNK: usize = 4096;
 
 /// Which id sequence to draw from.
 #[derive(Debug, Clone, Copy)]
@@ -47,6 +49,16 @@ pub trait Tx {
     fn update_party_status(&mut self, id: PartyId, status: PartyStatus) -> Result<(), StoreError>;
     fn identities_by_ref(&mut self, reference: &IdentityRef<'_>) -> Result<Vec<Identity>, StoreError>;
     fn reserve_ids(&mut self, sequence: IdSequence, count: usize) -> Result<Vec<i64>, StoreError>;
+    /// An import of about `identities` identities is about to write: a backend may set
+    /// aside secondary indexes that are cheaper to rebuild afterwards than to maintain row
+    /// by row. Uniqueness constraints stay. [`Tx::bulk_load_end`] restores them.
+    fn bulk_load_begin(&mut self, _identities: usize) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// The import has written everything: rebuild what [`Tx::bulk_load_begin`] set aside.
+    fn bulk_load_end(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// Inserts identities and their backup-approver rows. A (system, name) clash is
     /// reported as [`StoreError::DuplicateIdentity`].
     fn insert_identities(&mut self, rows: &[IdentityRow<'_>]) -> Result<(), StoreError>;
@@ -318,14 +330,29 @@ pub(crate) fn set_party_status(
 
 /// Writes identities (with credentials) as one chunk, recording one `identity.create`
 /// event each. Returns the stored identities and credential count.
+/// Who creates identities, and how: by `nhi add` (no index, per-record events) or as
+/// the chunk of an import starting at record `first_index`.
+#[derive(Clone, Copy)]
+struct Creation<'a> {
+    actor: &'a Actor,
+    source: &'a str,
+    audit: ImportAudit,
+    first_index: Option<usize>,
+}
+
 fn create_identities(
     tx: &mut dyn Tx,
     log: &mut EventLog<'_>,
     resolver: &mut PartyResolver,
-    actor: &Actor,
-    first_index: Option<usize>,
+    how: &Creation<'_>,
     batch: Vec<ImportIdentity>,
 ) -> Result<(Vec<Identity>, Vec<Credential>), StoreError> {
+    let Creation {
+        actor,
+        source,
+        audit,
+        first_index,
+    } = *how;
     // In an import, errors name the record; a single add reports the error as it is.
     let locate = |index: usize, system: &str, name: &str, error: StoreError| match first_index {
         None => error,
@@ -364,29 +391,128 @@ fn create_identities(
             .map_err(|error| locate(index, &identity.system, &identity.name, error))?;
         rows.push(row);
     }
-    tx.insert_identities(&rows)?;
-    drop(rows);
-    tx.insert_credentials(&credentials)?;
-    for (index, identity) in identities.iter().enumerate() {
-        let held = &credentials[first_credential_of[index]..first_credential_of[index + 1]];
-        let after = if held.is_empty() {
-            snapshot(identity)
-        } else {
-            snapshot(&IdentityWithCredentials {
-                identity,
-                credentials: held,
+    let held_by = |index: usize| &credentials[first_credential_of[index]..first_credential_of[index + 1]];
+    // A summary's digest is computed on a second thread while the rows are written.
+    let digest = std::thread::scope(|scope| {
+        let digest = (audit == ImportAudit::Summary).then(|| {
+            scope.spawn(|| {
+                let mut digest = ImportDigest::default();
+                for (index, identity) in identities.iter().enumerate() {
+                    digest.add(identity, held_by(index));
+                }
+                digest.finish()
             })
-        };
-        log.record(draft(
-            actor,
-            "identity.create",
-            ("identity", identity.id.0, identity_subject(identity)),
-            None,
-            None,
-            Some(after),
-        ));
+        });
+        tx.insert_identities(&rows)?;
+        tx.insert_credentials(&credentials)?;
+        Ok::<_, StoreError>(digest.map(|thread| thread.join().expect("digest thread does not panic")))
+    })?;
+    drop(rows);
+    match audit {
+        ImportAudit::PerRecord => {
+            for (index, identity) in identities.iter().enumerate() {
+                let held = held_by(index);
+                let after = if held.is_empty() {
+                    snapshot(identity)
+                } else {
+                    snapshot(&IdentityWithCredentials {
+                        identity,
+                        credentials: held,
+                    })
+                };
+                log.record(draft(
+                    actor,
+                    "identity.create",
+                    ("identity", identity.id.0, identity_subject(identity)),
+                    None,
+                    None,
+                    Some(after),
+                ));
+            }
+        }
+        ImportAudit::Summary => {
+            if let (Some(first), Some(last), Some(digest)) = (identities.first(), identities.last(), digest) {
+                let after = ImportChunk {
+                    identities: identities.len(),
+                    identity_ids: [first.id.0, last.id.0],
+                    credentials: credentials.len(),
+                    credential_ids: credentials
+                        .first()
+                        .zip(credentials.last())
+                        .map(|(first, last)| [first.id.0, last.id.0]),
+                    records_sha256: digest,
+                };
+                log.record(draft(
+                    actor,
+                    IMPORT_ACTION,
+                    (IMPORT_SUBJECT, first.id.0, source.to_string()),
+                    None,
+                    None,
+                    Some(snapshot(&after)),
+                ));
+            }
+        }
     }
     Ok((identities, credentials))
+}
+
+/// The action of an import summary event ([`ImportAudit::Summary`]).
+pub(crate) const IMPORT_ACTION: &str = "identity.import";
+/// Its subject kind; the subject id is the first identity id of the chunk.
+pub(crate) const IMPORT_SUBJECT: &str = "import";
+
+/// The `after` of an import summary event.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct ImportChunk {
+    /// Identities created.
+    pub identities: usize,
+    /// First and last id of the identities created (consecutive).
+    pub identity_ids: [i64; 2],
+    /// Credentials created.
+    pub credentials: usize,
+    /// First and last id of the credentials created (consecutive), if any.
+    pub credential_ids: Option<[i64; 2]>,
+    /// [`ImportDigest`] of the records, hex.
+    pub records_sha256: String,
+}
+
+/// Whether the import summary `event` created identity `id`.
+pub(crate) fn covers(event: &AuditEvent, id: i64) -> bool {
+    event
+        .draft
+        .after
+        .as_deref()
+        .and_then(|after| serde_json::from_str::<ImportChunk>(after).ok())
+        .is_some_and(|chunk| (chunk.identity_ids[0]..=chunk.identity_ids[1]).contains(&id))
+}
+
+/// The digest an import summary event holds for its records: SHA-256 over the SHA-256 of
+/// each record, in id order, where a record is the compact JSON that a per-record
+/// `identity.create` event would hold (the identity, or `{"identity":…,"credentials":[…]}`
+/// when it has credentials). Anyone holding the records as imported can recompute it.
+#[derive(Default)]
+pub struct ImportDigest {
+    outer: Sha256,
+    record: Vec<u8>,
+}
+
+impl ImportDigest {
+    /// Adds one record.
+    pub fn add(&mut self, identity: &Identity, credentials: &[Credential]) {
+        self.record.clear();
+        let written = if credentials.is_empty() {
+            serde_json::to_writer(&mut self.record, identity)
+        } else {
+            serde_json::to_writer(&mut self.record, &IdentityWithCredentials { identity, credentials })
+        };
+        written.expect("domain types serialize to JSON");
+        self.outer.update(Sha256::digest(&self.record));
+    }
+
+    /// The digest, hex.
+    pub fn finish(self) -> String {
+        hex::encode(self.outer.finalize())
+    }
 }
 
 /// The `after` snapshot of an identity created together with its credentials.
@@ -424,7 +550,13 @@ pub(crate) fn add_identity(
         identity,
         credentials: Vec::new(),
     };
-    let (mut identities, _) = create_identities(tx, &mut log, &mut resolver, actor, None, vec![record])?;
+    let how = Creation {
+        actor,
+        source: "",
+        audit: ImportAudit::PerRecord,
+        first_index: None,
+    };
+    let (mut identities, _) = create_identities(tx, &mut log, &mut resolver, &how, vec![record])?;
     log.finish(tx, actor.now)?;
     Ok(identities.pop().expect("one identity created"))
 }
@@ -433,6 +565,8 @@ pub(crate) fn import(
     tx: &mut dyn Tx,
     key: Option<&SigningKey>,
     actor: &Actor,
+    source: &str,
+    audit: ImportAudit,
     parties: &[NewParty],
     identities: &mut dyn Iterator<Item = ImportIdentity>,
 ) -> Result<ImportSummary, StoreError> {
@@ -448,18 +582,26 @@ pub(crate) fn import(
     }
     let mut resolver = PartyResolver::default();
     let mut index = 0;
+    tx.bulk_load_begin(identities.size_hint().0)?;
     loop {
         let chunk: Vec<ImportIdentity> = (&mut *identities).take(IMPORT_CHUNK).collect();
         if chunk.is_empty() {
             break;
         }
         let count = chunk.len();
-        let (_, credentials) = create_identities(tx, &mut log, &mut resolver, actor, Some(index), chunk)?;
+        let how = Creation {
+            actor,
+            source,
+            audit,
+            first_index: Some(index),
+        };
+        let (_, credentials) = create_identities(tx, &mut log, &mut resolver, &how, chunk)?;
         summary.identities += count as u64;
         summary.credentials += credentials.len() as u64;
         index += count;
         log.flush(tx)?;
     }
+    tx.bulk_load_end()?;
     summary.events = log.finish(tx, actor.now)?;
     Ok(summary)
 }

@@ -216,3 +216,39 @@ fn an_identity_that_already_exists_aborts_the_whole_import() {
     );
     assert_eq!((steward.count("identities"), steward.count("audit_events")), before);
 }
+
+#[test]
+fn large_imports_are_audited_as_summaries_that_each_identity_log_finds() {
+    let steward = Steward::new();
+    let mut csv = String::from("name,kind,system,tier\n");
+    for index in 0..10_001 {
+        csv.push_str(&format!("svc-{index:05},service_account,aws,low\n"));
+    }
+    let file = steward.write_file("large.csv", &csv);
+    let path = file.to_str().unwrap();
+    // Above 10,000 identities, `auto` writes one summary event per 4,096 identities.
+    let output = steward.run(&["import", path]).ok();
+    assert!(output.stderr.contains("(3 audit events"), "{}", output.stderr);
+    let log = steward
+        .run(&["audit", "log", "--subject", "aws/svc-05000", "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(log.as_array().unwrap().len(), 1, "{log}");
+    assert_eq!(log[0]["action"], "identity.import");
+    assert_eq!(log[0]["subject"], path);
+    let after = &log[0]["after"];
+    assert_eq!(after["identity_ids"], serde_json::json!([4097, 8192]));
+    assert_eq!(after["records_sha256"].as_str().unwrap().len(), 64);
+    steward.run(&["audit", "verify"]).ok();
+
+    // `--audit-detail record` keeps one event per identity whatever the size.
+    let other = Steward::new();
+    let output = other.run(&["import", path, "--audit-detail", "record"]).ok();
+    assert!(output.stderr.contains("(10001 audit events"), "{}", output.stderr);
+    // And small files may be summarised on request.
+    let small = other.write_file("small.csv", "name,kind,system,tier\nbot,bot,slack,low\n");
+    let output = other
+        .run(&["import", small.to_str().unwrap(), "--audit-detail", "summary"])
+        .ok();
+    assert!(output.stderr.contains("(1 audit events"), "{}", output.stderr);
+}

@@ -2,7 +2,7 @@
 
 use crate::harness::*;
 use steward_core::{CredentialStatus, IdentityPatch, LifecycleState, NewParty, PartyKind, PartyStatus, Tier};
-use steward_store::{EventFilter, IdentityFilter, ImportIdentity, StoreError};
+use steward_store::{EventFilter, IMPORT_CHUNK, IdentityFilter, ImportAudit, ImportDigest, ImportIdentity, StoreError};
 
 conformance_tests!(
     parties_are_created_with_their_team_and_reject_duplicates,
@@ -16,6 +16,8 @@ conformance_tests!(
     credentials_keep_fingerprints_only,
     imports_are_all_or_nothing,
     imports_write_one_event_per_identity_and_one_checkpoint,
+    summary_imports_write_one_event_per_chunk_that_names_its_records,
+    bulk_imports_leave_every_index_as_it_was,
     audit_log_filters_by_subject_and_limit,
     every_mutation_keeps_the_chain_verifiable,
     a_newer_schema_is_refused,
@@ -300,7 +302,9 @@ fn imports_are_all_or_nothing(db: &TestDb) {
         credentials: vec![],
     };
     let mut records = vec![good.clone(), bad].into_iter();
-    let error = store.import(&actor(), "file.yaml", &parties, &mut records).unwrap_err();
+    let error = store
+        .import(&actor(), "file.yaml", ImportAudit::PerRecord, &parties, &mut records)
+        .unwrap_err();
     assert_eq!(
         error.to_string(),
         "import record 2 ('aws/two'): unknown party 'ghost@example.com' (add it first with `steward party add`)"
@@ -316,7 +320,9 @@ fn imports_are_all_or_nothing(db: &TestDb) {
     }
     // A duplicate inside the same file is refused too.
     let mut records = vec![good.clone(), good.clone()].into_iter();
-    let error = store.import(&actor(), "file.yaml", &parties, &mut records).unwrap_err();
+    let error = store
+        .import(&actor(), "file.yaml", ImportAudit::PerRecord, &parties, &mut records)
+        .unwrap_err();
     assert_eq!(error.to_string(), "identity 'aws/one' already exists");
     assert_eq!(db.count("identities"), 0);
 }
@@ -335,7 +341,9 @@ fn imports_write_one_event_per_identity_and_one_checkpoint(db: &TestDb) {
             new_credential(&format!("AKIB{index:016}")),
         ],
     });
-    let summary = store.import(&actor(), "bulk", &parties, &mut records).unwrap();
+    let summary = store
+        .import(&actor(), "bulk", ImportAudit::PerRecord, &parties, &mut records)
+        .unwrap();
     assert_eq!(
         (summary.parties, summary.identities, summary.credentials),
         (2, count, 2 * count)
@@ -349,6 +357,132 @@ fn imports_write_one_event_per_identity_and_one_checkpoint(db: &TestDb) {
     assert_eq!(store.credentials("svc-00042").unwrap().credentials.len(), 2);
     let summary = store.verify_audit(&signing_key().verifying_key()).unwrap().unwrap();
     assert_eq!(summary.events, count + 2);
+}
+
+fn summary_imports_write_one_event_per_chunk_that_names_its_records(db: &TestDb) {
+    let mut store = db.open();
+    let parties = vec![person("alice@example.com")];
+    // A first, per-record import right before, so the chunks' neighbours exist.
+    let mut first = (0..3).map(|index| ImportIdentity {
+        identity: new_identity(&format!("early-{index}"), "gcp", None),
+        credentials: vec![],
+    });
+    store
+        .import(&actor(), "early.yaml", ImportAudit::PerRecord, &parties, &mut first)
+        .unwrap();
+    let count = 2 * IMPORT_CHUNK as u64 + 100;
+    let mut records = (0..count).map(|index| ImportIdentity {
+        identity: new_identity(&format!("svc-{index:05}"), "aws", Some("alice@example.com")),
+        credentials: if index % 2 == 0 {
+            vec![new_credential(&format!("AKIA{index:016}"))]
+        } else {
+            vec![]
+        },
+    });
+    let summary = store
+        .import(&actor(), "bulk.csv", ImportAudit::Summary, &[], &mut records)
+        .unwrap();
+    assert_eq!((summary.identities, summary.credentials), (count, count / 2));
+    assert_eq!(summary.events, 3, "one event per chunk of {IMPORT_CHUNK}");
+    assert!(store.verify_audit(&signing_key().verifying_key()).unwrap().is_ok());
+
+    // Every identity's log names the import event of its own chunk, and only that one.
+    let log_of = |store: &mut Box<dyn steward_store::Store>, name: &str| {
+        let id = store.identity(name).unwrap().id.0;
+        let filter = EventFilter {
+            subject_kind: Some("identity".into()),
+            subject_id: Some(id),
+            ..Default::default()
+        };
+        let mut events = Vec::new();
+        store
+            .for_each_event(&filter, &mut |event| {
+                events.push(event);
+                Ok(())
+            })
+            .unwrap();
+        events
+    };
+    for (name, chunk) in [("svc-00000", 0), ("svc-04095", 0), ("svc-04096", 1), ("svc-08291", 2)] {
+        let events = log_of(&mut store, name);
+        assert_eq!(events.len(), 1, "{name}: {events:?}");
+        let event = &events[0].draft;
+        assert_eq!(
+            (event.action.as_str(), event.subject_kind.as_str()),
+            ("identity.import", "import")
+        );
+        assert_eq!(event.subject_name, "bulk.csv");
+        let after: serde_json::Value = serde_json::from_str(event.after.as_deref().unwrap()).unwrap();
+        let first = 4 + chunk * IMPORT_CHUNK as i64;
+        assert_eq!(after["identity_ids"][0], first, "{name}");
+        // The digest is that of the records as stored.
+        let last = after["identity_ids"][1].as_i64().unwrap();
+        let mut digest = ImportDigest::default();
+        for id in first..=last {
+            let detail = store.credentials(&format!("#{id}")).unwrap();
+            digest.add(&detail.identity, &detail.credentials);
+        }
+        assert_eq!(after["records_sha256"], digest.finish(), "{name}");
+    }
+    // Earlier identities keep their own creation event and are not covered by the chunks.
+    let events = log_of(&mut store, "early-2");
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].draft.action, "identity.create");
+    // Later changes appear after the import event.
+    store
+        .transition_identity(&actor(), "svc-04096", LifecycleState::Suspended, "incident")
+        .unwrap();
+    let actions: Vec<String> = log_of(&mut store, "svc-04096")
+        .into_iter()
+        .map(|event| event.draft.action)
+        .collect();
+    assert_eq!(actions, vec!["identity.import", "identity.transition"]);
+}
+
+fn bulk_imports_leave_every_index_as_it_was(db: &TestDb) {
+    let mut store = db.open();
+    let indexes = db.index_definitions();
+    assert!(indexes.len() >= 8, "{indexes:?}");
+    // Large enough for SQLite to build its secondary indexes after the load; the last
+    // record is a duplicate, so the import fails and everything rolls back.
+    let count = 20_000;
+    let records = |duplicate_at_end: bool| {
+        (0..count).map(move |index| {
+            let name = if duplicate_at_end && index == count - 1 {
+                "svc-00001".to_string()
+            } else {
+                format!("svc-{index:05}")
+            };
+            ImportIdentity {
+                identity: new_identity(&name, if index % 3 == 0 { "gcp" } else { "aws" }, None),
+                credentials: vec![new_credential(&format!("AKIA{index:016}"))],
+            }
+        })
+    };
+    let error = store
+        .import(&actor(), "bulk", ImportAudit::Summary, &[], &mut records(true))
+        .unwrap_err();
+    assert_eq!(error.to_string(), "identity 'aws/svc-00001' already exists");
+    assert_eq!(db.count("identities"), 0);
+    assert_eq!(db.index_definitions(), indexes);
+    store
+        .import(&actor(), "bulk", ImportAudit::Summary, &[], &mut records(false))
+        .unwrap();
+    assert_eq!(db.index_definitions(), indexes);
+    // The rebuilt indexes answer queries.
+    let listed = store
+        .identities(&IdentityFilter {
+            system: Some("gcp".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(listed.len(), (count as usize).div_ceil(3));
+    let fingerprint = store.credentials("svc-01234").unwrap().credentials[0]
+        .fingerprint
+        .clone()
+        .unwrap();
+    assert_eq!(store.credentials_with_fingerprint(&fingerprint).unwrap().len(), 1);
+    assert!(store.verify_audit(&signing_key().verifying_key()).unwrap().is_ok());
 }
 
 fn audit_log_filters_by_subject_and_limit(db: &TestDb) {

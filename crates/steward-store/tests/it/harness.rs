@@ -99,6 +99,35 @@ impl TestDb {
     }
 
     /// Counts rows of a table directly.
+    /// Every index's definition, sorted.
+    pub fn index_definitions(&self) -> Vec<String> {
+        let mut definitions: Vec<String> = match self {
+            TestDb::Sqlite { path, .. } => {
+                let connection = rusqlite::Connection::open(path).unwrap();
+                let mut statement = connection
+                    .prepare("SELECT name || ': ' || COALESCE(sql, '') FROM sqlite_schema WHERE type = 'index'")
+                    .unwrap();
+                statement
+                    .query_map([], |row| row.get(0))
+                    .unwrap()
+                    .collect::<Result<_, _>>()
+                    .unwrap()
+            }
+            TestDb::Postgres { .. } => postgres::Client::connect(&self.url(), postgres::NoTls)
+                .unwrap()
+                .query(
+                    "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema()",
+                    &[],
+                )
+                .unwrap()
+                .iter()
+                .map(|row| row.get(0))
+                .collect(),
+        };
+        definitions.sort();
+        definitions
+    }
+
     pub fn count(&self, table: &str) -> i64 {
         let sql = format!("SELECT COUNT(*) FROM {table}");
         match self {
