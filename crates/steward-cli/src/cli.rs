@@ -94,6 +94,42 @@ pub enum Command {
     Audit(AuditCommand),
     /// Find leaked secrets in files and directories (exit 0: none, 1: findings, 2: error)
     Scan(ScanArgs),
+    /// Posture findings with severity, evidence, remediation, OWASP NHI and NIST CSF mapping
+    Findings(FindingsArgs),
+}
+
+/// `steward findings`.
+#[derive(Debug, Args)]
+pub struct FindingsArgs {
+    /// Only findings from this source [default: every source]
+    #[arg(long, value_enum)]
+    pub source: Option<FindingSource>,
+    /// Only findings of at least this severity
+    #[arg(long, value_enum)]
+    pub min_severity: Option<SeverityArg>,
+    /// Exit 1 when any finding is listed (for CI gates)
+    #[arg(long)]
+    pub fail_on_findings: bool,
+}
+
+/// Where findings come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FindingSource {
+    /// Live copies of secrets (`scan --record`, `credential locate`): leaked, revoked-but-referenced, unmanaged-secret
+    Scan,
+}
+
+/// A severity, as a flag value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SeverityArg {
+    /// Critical only
+    Critical,
+    /// High and above
+    High,
+    /// Medium and above
+    Medium,
+    /// Everything
+    Low,
 }
 
 /// `steward scan`.

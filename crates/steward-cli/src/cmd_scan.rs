@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use steward_core::{FingerprintKey, LocationKind};
 use steward_scan::archive::ArchiveLimits;
 use steward_scan::{Finding, Matcher, RuleSet, ScanOptions, scan_paths};
-use steward_store::Sighting;
+use steward_store::ScanRecord;
 
 /// Fingerprints of the findings in an earlier `scan -o json` output.
 fn read_baseline(path: &std::path::Path) -> anyhow::Result<std::collections::HashSet<String>> {
@@ -36,34 +36,52 @@ fn read_baseline(path: &std::path::Path) -> anyhow::Result<std::collections::Has
 
 /// Where a location is, for the inventory: kind of place and exact locator.
 fn sighting_of(location: &steward_scan::FindingLocation) -> (LocationKind, String) {
-    match &location.git {
-        Some(origin) => (
+    if let Some(origin) = &location.git {
+        return (
             LocationKind::RepositoryFile,
             format!(
                 "{}@{}:{}:{}",
                 origin.repository, origin.commit, location.path, location.line
             ),
-        ),
-        None => (
-            LocationKind::ConfigFile,
-            format!("{}:{}:{}", location.path, location.line, location.column),
-        ),
+        );
     }
+    if let (Some(channel), Some(ts)) = (&location.channel, &location.message_ts) {
+        return (
+            LocationKind::ChatMessage,
+            format!("{}#{channel}@{ts}:{}", location.path, location.line),
+        );
+    }
+    if let Some(issue) = &location.issue_key {
+        let comment = location
+            .comment_id
+            .as_ref()
+            .map(|id| format!("/comment/{id}"))
+            .unwrap_or_default();
+        return (
+            LocationKind::Ticket,
+            format!("{}#{issue}{comment}:{}", location.path, location.line),
+        );
+    }
+    (
+        LocationKind::ConfigFile,
+        format!("{}:{}:{}", location.path, location.line, location.column),
+    )
 }
 
 /// Records every location and prints how the findings join the inventory.
 fn record(settings: &Settings, findings: &[Finding]) -> anyhow::Result<()> {
     let (mut store, _) = settings.open_store()?;
-    let sightings: Vec<Sighting> = findings
+    let records: Vec<ScanRecord> = findings
         .iter()
-        .flat_map(|finding| {
-            finding.locations.iter().map(|location| {
-                let (kind, locator) = sighting_of(location);
-                (finding.fingerprint.clone(), kind, locator)
-            })
+        .map(|finding| ScanRecord {
+            fingerprint: finding.fingerprint.clone(),
+            rule_id: finding.rule_id.clone(),
+            rule_name: finding.rule_name.clone(),
+            preview: finding.preview.clone(),
+            copies: finding.locations.iter().map(sighting_of).collect(),
         })
         .collect();
-    store.record_locations(&settings.actor, &sightings)?;
+    let recorded = store.record_scan(&settings.actor, &records)?.len();
     let (mut managed, mut revoked, mut unmanaged) = (0, 0, 0);
     for finding in findings {
         let holders = store.credentials_with_fingerprint(&finding.fingerprint)?;
@@ -92,8 +110,7 @@ fn record(settings: &Settings, findings: &[Finding]) -> anyhow::Result<()> {
         }
     }
     eprintln!(
-        "recorded {} locations: {managed} inventory credentials leaked, {revoked} revoked but referenced, {unmanaged} unmanaged secrets",
-        sightings.len()
+        "recorded {recorded} locations: {managed} inventory credentials leaked, {revoked} revoked but referenced, {unmanaged} unmanaged secrets (steward findings --source scan lists them)"
     );
     Ok(())
 }

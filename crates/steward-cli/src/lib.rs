@@ -6,6 +6,7 @@ pub mod cli;
 mod cmd_audit;
 mod cmd_credential;
 mod cmd_demo;
+mod cmd_findings;
 mod cmd_init;
 mod cmd_inventory_file;
 mod cmd_nhi;
@@ -80,5 +81,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(args) => cmd_inventory_file::export(globals, args),
         Command::Audit(command) => cmd_audit::run(globals, command),
         Command::Scan(args) => cmd_scan::run(globals, args),
+        Command::Findings(args) => cmd_findings::run(globals, args),
     }
 }

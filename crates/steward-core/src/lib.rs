@@ -13,6 +13,7 @@ mod text_enum;
 pub mod audit;
 pub mod credential;
 pub mod error;
+pub mod finding;
 pub mod identity;
 pub mod lifecycle;
 pub mod party;
@@ -24,6 +25,7 @@ pub use credential::{
     NewCredential, redact_secret,
 };
 pub use error::DomainError;
+pub use finding::{FindingRule, ScannedSecret, Severity};
 pub use identity::{
     Identity, IdentityId, IdentityKind, IdentityPatch, NewIdentity, Provenance, Roles, Scope, Tier, validate_name,
 };

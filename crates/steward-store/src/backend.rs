@@ -4,9 +4,10 @@
 //! SQL differs; every [`Store`] method is then the same for all backends, so behaviour
 //! cannot drift between SQLite and PostgreSQL.
 
-use crate::ops::{self, Sighting, Tx};
+use crate::ops::{self, Tx};
 use crate::{
-    Actor, EventFilter, IdentityDetail, IdentityFilter, ImportAudit, ImportIdentity, ImportSummary, Store, StoreError,
+    Actor, EventFilter, IdentityDetail, IdentityFilter, ImportAudit, ImportIdentity, ImportSummary, ScanFinding,
+    ScanRecord, Store, StoreError,
 };
 use steward_core::audit::{AuditEvent, Checkpoint, SigningKey};
 use steward_core::{
@@ -305,8 +306,12 @@ impl<B: Backend> Store for B {
         self.write(|tx, key| ops::record_location(tx, key, actor, fingerprint, kind, locator))
     }
 
-    fn record_locations(&mut self, actor: &Actor, sightings: &[Sighting]) -> Result<Vec<Location>, StoreError> {
-        self.write(|tx, key| ops::record_locations(tx, key, actor, sightings))
+    fn record_scan(&mut self, actor: &Actor, records: &[ScanRecord]) -> Result<Vec<Location>, StoreError> {
+        self.write(|tx, key| ops::record_scan(tx, key, actor, records))
+    }
+
+    fn scan_findings(&mut self) -> Result<Vec<ScanFinding>, StoreError> {
+        self.read(ops::scan_findings)
     }
 
     fn credentials_with_fingerprint(

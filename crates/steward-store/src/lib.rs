@@ -24,17 +24,17 @@ use steward_core::audit::{
 };
 use steward_core::{
     Credential, Fingerprint, Identity, IdentityKind, IdentityPatch, LifecycleState, Location, LocationKind,
-    NewCredential, NewIdentity, NewParty, Party, PartyStatus, Tier,
+    NewCredential, NewIdentity, NewParty, Party, PartyStatus, ScannedSecret, Tier,
 };
 
 pub use error::StoreError;
-pub use ops::{IMPORT_CHUNK, ImportDigest, Sighting};
+pub use ops::{IMPORT_CHUNK, ImportDigest};
 pub use postgres_backend::PostgresStore;
 pub use sqlite_backend::SqliteStore;
 
 /// The number of schema migrations this binary knows; a database at a higher version is
 /// refused.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Who performs a mutation, and when. `now` is passed in so that callers (and tests) own
 /// the clock.
@@ -85,6 +85,36 @@ pub struct ImportIdentity {
     pub identity: NewIdentity,
     /// Its credentials.
     pub credentials: Vec<NewCredential>,
+}
+
+/// A secret a scan found, with its copies (`steward scan --record`).
+#[derive(Debug, Clone)]
+pub struct ScanRecord {
+    /// Fingerprint of the secret (HMAC under the installation key).
+    pub fingerprint: Fingerprint,
+    /// Id of the scanner rule that found it.
+    pub rule_id: String,
+    /// Name of that rule.
+    pub rule_name: String,
+    /// Redacted preview.
+    pub preview: String,
+    /// Its copies: kind of place and exact place.
+    pub copies: Vec<(LocationKind, String)>,
+}
+
+/// A secret with live copies, with what the inventory knows of it.
+#[derive(Debug, Clone)]
+pub struct ScanFinding {
+    /// Its fingerprint.
+    pub fingerprint: Fingerprint,
+    /// What a scan recorded of it (rule, preview); `None` for copies only recorded by
+    /// `credential locate`.
+    pub secret: Option<ScannedSecret>,
+    /// The credentials (and their identities) whose fingerprint it is; empty when it is
+    /// unmanaged.
+    pub holders: Vec<(Identity, Credential)>,
+    /// Its copies not known to be removed.
+    pub copies: Vec<Location>,
 }
 
 /// How an import is written to the audit trail.
@@ -199,8 +229,12 @@ pub trait Store: Send {
         kind: LocationKind,
         locator: &str,
     ) -> Result<Location, StoreError>;
-    /// Records many copies in one transaction (see [`Store::record_location`]).
-    fn record_locations(&mut self, actor: &Actor, sightings: &[Sighting]) -> Result<Vec<Location>, StoreError>;
+    /// Records what a scan found in one transaction: each secret with the rule that found
+    /// it and its redacted preview, and its copies (as [`Store::record_location`]).
+    fn record_scan(&mut self, actor: &Actor, records: &[ScanRecord]) -> Result<Vec<Location>, StoreError>;
+    /// Every secret with live copies, with what scans recorded of it, the credentials that
+    /// hold it and its live copies.
+    fn scan_findings(&mut self) -> Result<Vec<ScanFinding>, StoreError>;
     /// The credentials, with their identities, whose secret has `fingerprint`.
     fn credentials_with_fingerprint(
         &mut self,

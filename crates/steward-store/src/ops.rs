@@ -3,9 +3,10 @@
 //! lifecycle checks, audit events and checkpoints all happen here, so both backends
 //! behave the same by construction.
 
-use crate::{Actor, IdentityDetail, ImportAudit, ImportIdentity, ImportSummary, StoreError};
+use crate::{Actor, IdentityDetail, ImportAudit, ImportIdentity, ImportSummary, ScanFinding, ScanRecord, StoreError};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use steward_core::ScannedSecret;
 use steward_core::audit::{AuditEvent, Checkpoint, EventDraft, Hash, SigningKey, seal};
 use steward_core::lifecycle::{TransitionContext, check_transition};
 use steward_core::party::{team_handle, validate_handle};
@@ -71,6 +72,15 @@ pub trait Tx {
     /// Inserts a location or, when (fingerprint, kind, locator) exists, moves its
     /// `last_seen` forward.
     fn upsert_location(&mut self, location: &Location) -> Result<Location, StoreError>;
+    /// Inserts a scanned secret, or moves its `last_seen` forward: its id, and whether it
+    /// is new.
+    fn upsert_scanned_secret(&mut self, secret: &ScannedSecret) -> Result<(i64, bool), StoreError>;
+    /// Every scanned secret, first seen first.
+    fn scanned_secrets(&mut self) -> Result<Vec<ScannedSecret>, StoreError>;
+    /// The fingerprints with live locations, by their earliest first sighting.
+    fn located_fingerprints(&mut self) -> Result<Vec<Fingerprint>, StoreError>;
+    /// Every location of a secret, oldest first.
+    fn locations_by_fingerprint(&mut self, fingerprint: &Fingerprint) -> Result<Vec<Location>, StoreError>;
     fn locations_of(&mut self, identity: IdentityId) -> Result<Vec<Location>, StoreError>;
     /// The last event's (seq, hash), or (0, zeroes). Serialises concurrent writers.
     fn audit_head(&mut self) -> Result<(i64, Hash), StoreError>;
@@ -754,60 +764,53 @@ pub(crate) fn revoke_credential(
     Ok(after)
 }
 
-/// A sighting of a secret copy: its fingerprint, the kind of place and the exact place.
-pub type Sighting = (Fingerprint, LocationKind, String);
-
-/// Records copies of secrets seen at `actor.now`, each attached to the inventory credential
-/// with the same fingerprint when there is one, in one transaction.
-pub(crate) fn record_locations(
+/// Records a copy of a secret seen at `actor.now`, attached to the inventory credential
+/// with the same fingerprint when there is one.
+fn record_copy(
     tx: &mut dyn Tx,
-    key: Option<&SigningKey>,
+    log: &mut EventLog<'_>,
     actor: &Actor,
-    sightings: &[Sighting],
-) -> Result<Vec<Location>, StoreError> {
-    let mut log = EventLog::begin(tx, key)?;
-    let mut recorded = Vec::with_capacity(sightings.len());
-    for (fingerprint, kind, locator) in sightings {
-        if locator.is_empty() || locator.len() > 4096 {
-            return Err(steward_core::DomainError::InvalidField {
-                field: "locator",
-                reason: "must be 1-4096 characters".into(),
-            }
-            .into());
+    fingerprint: &Fingerprint,
+    kind: LocationKind,
+    locator: &str,
+) -> Result<Location, StoreError> {
+    if locator.is_empty() || locator.len() > 4096 {
+        return Err(steward_core::DomainError::InvalidField {
+            field: "locator",
+            reason: "must be 1-4096 characters".into(),
         }
-        let credential = tx.credentials_by_fingerprint(fingerprint)?.into_iter().next();
-        let location = tx.upsert_location(&Location {
-            id: 0,
-            credential_id: credential.as_ref().map(|credential| credential.id),
-            fingerprint: fingerprint.clone(),
-            kind: *kind,
-            locator: locator.clone(),
-            first_seen: actor.now,
-            last_seen: actor.now,
-            removed_at: None,
-        })?;
-        let subject = match &credential {
-            Some(credential) => {
-                let identity = resolve_identity(tx, &credential.identity_id.0.to_string())?;
-                ("identity", credential.identity_id.0, identity_subject(&identity))
-            }
-            None => ("location", location.id, format!("{kind}:{locator}")),
-        };
-        log.record(draft(
-            actor,
-            "location.record",
-            subject,
-            None,
-            None,
-            Some(snapshot(&location)),
-        ));
-        recorded.push(location);
+        .into());
     }
-    log.finish(tx, actor.now)?;
-    Ok(recorded)
+    let credential = tx.credentials_by_fingerprint(fingerprint)?.into_iter().next();
+    let location = tx.upsert_location(&Location {
+        id: 0,
+        credential_id: credential.as_ref().map(|credential| credential.id),
+        fingerprint: fingerprint.clone(),
+        kind,
+        locator: locator.to_string(),
+        first_seen: actor.now,
+        last_seen: actor.now,
+        removed_at: None,
+    })?;
+    let subject = match &credential {
+        Some(credential) => {
+            let identity = resolve_identity(tx, &credential.identity_id.0.to_string())?;
+            ("identity", credential.identity_id.0, identity_subject(&identity))
+        }
+        None => ("location", location.id, format!("{kind}:{locator}")),
+    };
+    log.record(draft(
+        actor,
+        "location.record",
+        subject,
+        None,
+        None,
+        Some(snapshot(&location)),
+    ));
+    Ok(location)
 }
 
-/// Records one copy (see [`record_locations`]).
+/// Records one copy (see [`record_copy`]).
 pub(crate) fn record_location(
     tx: &mut dyn Tx,
     key: Option<&SigningKey>,
@@ -816,9 +819,88 @@ pub(crate) fn record_location(
     kind: LocationKind,
     locator: &str,
 ) -> Result<Location, StoreError> {
-    let sighting = (fingerprint.clone(), kind, locator.to_string());
-    let mut recorded = record_locations(tx, key, actor, std::slice::from_ref(&sighting))?;
-    Ok(recorded.pop().expect("one location recorded"))
+    let mut log = EventLog::begin(tx, key)?;
+    let location = record_copy(tx, &mut log, actor, fingerprint, kind, locator)?;
+    log.finish(tx, actor.now)?;
+    Ok(location)
+}
+
+/// Records what a scan found, in one transaction: each secret (rule and redacted preview;
+/// an event when it is new) and each of its copies (see [`record_copy`]).
+pub(crate) fn record_scan(
+    tx: &mut dyn Tx,
+    key: Option<&SigningKey>,
+    actor: &Actor,
+    records: &[ScanRecord],
+) -> Result<Vec<Location>, StoreError> {
+    let mut log = EventLog::begin(tx, key)?;
+    let mut recorded = Vec::new();
+    for record in records {
+        for (field, value) in [
+            ("rule_id", &record.rule_id),
+            ("rule_name", &record.rule_name),
+            ("preview", &record.preview),
+        ] {
+            if value.is_empty() || value.len() > 256 {
+                return Err(steward_core::DomainError::InvalidField {
+                    field,
+                    reason: "must be 1-256 characters".into(),
+                }
+                .into());
+            }
+        }
+        let secret = ScannedSecret {
+            fingerprint: record.fingerprint.clone(),
+            rule_id: record.rule_id.clone(),
+            rule_name: record.rule_name.clone(),
+            preview: record.preview.clone(),
+            first_seen: actor.now,
+            last_seen: actor.now,
+        };
+        let (id, new) = tx.upsert_scanned_secret(&secret)?;
+        if new {
+            log.record(draft(
+                actor,
+                "secret.record",
+                ("scanned_secret", id, format!("{} {}", secret.rule_id, secret.preview)),
+                None,
+                None,
+                Some(snapshot(&secret)),
+            ));
+        }
+        for (kind, locator) in &record.copies {
+            recorded.push(record_copy(tx, &mut log, actor, &record.fingerprint, *kind, locator)?);
+        }
+    }
+    log.finish(tx, actor.now)?;
+    Ok(recorded)
+}
+
+/// Every secret with live copies (recorded by scans or by `credential locate`), first
+/// seen first, with what the scan recorded of it, the credentials that hold it and its
+/// live copies.
+pub(crate) fn scan_findings(tx: &mut dyn Tx) -> Result<Vec<ScanFinding>, StoreError> {
+    let mut scanned: HashMap<Fingerprint, ScannedSecret> = tx
+        .scanned_secrets()?
+        .into_iter()
+        .map(|secret| (secret.fingerprint.clone(), secret))
+        .collect();
+    let mut findings = Vec::new();
+    for fingerprint in tx.located_fingerprints()? {
+        let holders = credentials_with_fingerprint(tx, &fingerprint)?;
+        let copies = tx
+            .locations_by_fingerprint(&fingerprint)?
+            .into_iter()
+            .filter(|location| location.removed_at.is_none())
+            .collect();
+        findings.push(ScanFinding {
+            secret: scanned.remove(&fingerprint),
+            fingerprint,
+            holders,
+            copies,
+        });
+    }
+    Ok(findings)
 }
 
 /// The credentials (with their identities) that hold a secret with `fingerprint`.

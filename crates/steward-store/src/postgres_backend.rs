@@ -11,13 +11,17 @@ use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 use postgres::{Client, NoTls, Row};
 use std::error::Error as StdError;
+use steward_core::ScannedSecret;
 use steward_core::audit::{AuditEvent, Checkpoint, EventDraft, Hash, SigningKey};
 use steward_core::{
     Credential, CredentialId, Fingerprint, Identity, IdentityId, Location, NewParty, Party, PartyId, PartyStatus,
     Provenance, Roles, Scope,
 };
 
-const MIGRATIONS: &[(&str, &str)] = &[("initial schema", include_str!("sql/postgres/0001_initial.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("initial schema", include_str!("sql/postgres/0001_initial.sql")),
+    ("scanned secrets", include_str!("sql/postgres/0002_scanned_secrets.sql")),
+];
 
 /// Advisory lock keys (arbitrary constants, "stwd" + purpose).
 const MIGRATION_LOCK: i64 = 0x7374_7764_0001;
@@ -692,6 +696,63 @@ impl Tx for PgTx<'_> {
             ],
         )?;
         location_from_row(&row)
+    }
+
+    fn upsert_scanned_secret(&mut self, secret: &ScannedSecret) -> Result<(i64, bool), StoreError> {
+        // `xmax = 0` tells a freshly inserted row from an updated one.
+        let row = self.transaction.query_one(
+            "INSERT INTO scanned_secrets AS s (fingerprint, rule_id, rule_name, preview, first_seen, last_seen)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (fingerprint) DO UPDATE SET last_seen = GREATEST(s.last_seen, excluded.last_seen)
+             RETURNING id, (xmax = 0)",
+            &[
+                &secret.fingerprint.as_str(),
+                &secret.rule_id,
+                &secret.rule_name,
+                &secret.preview,
+                &PgTimestamp(secret.first_seen),
+                &PgTimestamp(secret.last_seen),
+            ],
+        )?;
+        Ok((row.try_get(0)?, row.try_get(1)?))
+    }
+
+    fn scanned_secrets(&mut self) -> Result<Vec<ScannedSecret>, StoreError> {
+        let rows = self.transaction.query(
+            "SELECT fingerprint, rule_id, rule_name, preview, first_seen, last_seen FROM scanned_secrets
+             ORDER BY first_seen, id",
+            &[],
+        )?;
+        rows.iter()
+            .map(|row| {
+                Ok(ScannedSecret {
+                    fingerprint: Fingerprint::parse(row.try_get(0)?)
+                        .map_err(|error| corrupt("scanned_secrets", error))?,
+                    rule_id: row.try_get(1)?,
+                    rule_name: row.try_get(2)?,
+                    preview: row.try_get(3)?,
+                    first_seen: row.try_get::<_, PgTimestamp>(4)?.0,
+                    last_seen: row.try_get::<_, PgTimestamp>(5)?.0,
+                })
+            })
+            .collect()
+    }
+
+    fn located_fingerprints(&mut self) -> Result<Vec<Fingerprint>, StoreError> {
+        let rows = self.transaction.query(
+            "SELECT fingerprint FROM locations WHERE removed_at IS NULL
+             GROUP BY fingerprint ORDER BY MIN(first_seen), MIN(id)",
+            &[],
+        )?;
+        rows.iter()
+            .map(|row| Fingerprint::parse(row.try_get(0)?).map_err(|error| corrupt("locations", error)))
+            .collect()
+    }
+
+    fn locations_by_fingerprint(&mut self, fingerprint: &Fingerprint) -> Result<Vec<Location>, StoreError> {
+        let sql = format!("SELECT {LOCATION_COLUMNS} FROM locations WHERE fingerprint = $1 ORDER BY first_seen, id");
+        let rows = self.transaction.query(&sql, &[&fingerprint.as_str()])?;
+        rows.iter().map(location_from_row).collect()
     }
 
     fn locations_of(&mut self, identity: IdentityId) -> Result<Vec<Location>, StoreError> {

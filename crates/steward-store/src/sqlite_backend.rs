@@ -7,6 +7,7 @@ use crate::ops::{IdSequence, IdentityRef, IdentityRow, Tx};
 use crate::{EventFilter, IdentityFilter};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use std::path::Path;
+use steward_core::ScannedSecret;
 use steward_core::audit::{AuditEvent, Checkpoint, EventDraft, Hash, SigningKey};
 use steward_core::time::{from_micros, to_micros};
 use steward_core::{
@@ -15,7 +16,10 @@ use steward_core::{
 };
 
 /// Migrations, in order; the position (1-based) is the schema version.
-const MIGRATIONS: &[(&str, &str)] = &[("initial schema", include_str!("sql/sqlite/0001_initial.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("initial schema", include_str!("sql/sqlite/0001_initial.sql")),
+    ("scanned secrets", include_str!("sql/sqlite/0002_scanned_secrets.sql")),
+];
 
 /// Page cache of ordinary connections, KiB. Small on purpose: a listing reads scattered
 /// table pages once, and a large cache only adds allocation and teardown (measured:
@@ -541,6 +545,85 @@ impl Tx for SqliteTx<'_> {
             .next()?
             .ok_or_else(|| corrupt("locations", "upsert returned no row"))?;
         location_from_row(row)
+    }
+
+    fn upsert_scanned_secret(&mut self, secret: &ScannedSecret) -> Result<(i64, bool), StoreError> {
+        let known: Option<i64> = self
+            .transaction
+            .prepare_cached("SELECT id FROM scanned_secrets WHERE fingerprint = ?1")?
+            .query_row([secret.fingerprint.as_str()], |row| row.get(0))
+            .optional()?;
+        if let Some(id) = known {
+            self.transaction
+                .prepare_cached("UPDATE scanned_secrets SET last_seen = max(last_seen, ?2) WHERE id = ?1")?
+                .execute(params![id, to_micros(secret.last_seen)])?;
+            return Ok((id, false));
+        }
+        let id = self
+            .transaction
+            .prepare_cached(
+                "INSERT INTO scanned_secrets (fingerprint, rule_id, rule_name, preview, first_seen, last_seen)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+            )?
+            .query_row(
+                params![
+                    secret.fingerprint.as_str(),
+                    secret.rule_id,
+                    secret.rule_name,
+                    secret.preview,
+                    to_micros(secret.first_seen),
+                    to_micros(secret.last_seen)
+                ],
+                |row| row.get(0),
+            )?;
+        Ok((id, true))
+    }
+
+    fn scanned_secrets(&mut self) -> Result<Vec<ScannedSecret>, StoreError> {
+        let mut statement = self.transaction.prepare_cached(
+            "SELECT fingerprint, rule_id, rule_name, preview, first_seen, last_seen FROM scanned_secrets
+             ORDER BY first_seen, id",
+        )?;
+        let mut rows = statement.query([])?;
+        let mut secrets = Vec::new();
+        while let Some(row) = rows.next()? {
+            secrets.push(ScannedSecret {
+                fingerprint: Fingerprint::parse(&row.get::<_, String>(0)?)
+                    .map_err(|error| corrupt("scanned_secrets", error))?,
+                rule_id: row.get(1)?,
+                rule_name: row.get(2)?,
+                preview: row.get(3)?,
+                first_seen: from_micros(row.get(4)?),
+                last_seen: from_micros(row.get(5)?),
+            });
+        }
+        Ok(secrets)
+    }
+
+    fn located_fingerprints(&mut self) -> Result<Vec<Fingerprint>, StoreError> {
+        let mut statement = self.transaction.prepare_cached(
+            "SELECT fingerprint FROM locations WHERE removed_at IS NULL
+             GROUP BY fingerprint ORDER BY MIN(first_seen), MIN(id)",
+        )?;
+        let mut rows = statement.query([])?;
+        let mut fingerprints = Vec::new();
+        while let Some(row) = rows.next()? {
+            fingerprints
+                .push(Fingerprint::parse(&row.get::<_, String>(0)?).map_err(|error| corrupt("locations", error))?);
+        }
+        Ok(fingerprints)
+    }
+
+    fn locations_by_fingerprint(&mut self, fingerprint: &Fingerprint) -> Result<Vec<Location>, StoreError> {
+        let mut statement = self.transaction.prepare_cached(&format!(
+            "SELECT {LOCATION_COLUMNS} FROM locations WHERE fingerprint = ?1 ORDER BY first_seen, id"
+        ))?;
+        let mut rows = statement.query([fingerprint.as_str()])?;
+        let mut locations = Vec::new();
+        while let Some(row) = rows.next()? {
+            locations.push(location_from_row(row)?);
+        }
+        Ok(locations)
     }
 
     fn locations_of(&mut self, identity: IdentityId) -> Result<Vec<Location>, StoreError> {

@@ -208,6 +208,54 @@ fn record_joins_findings_to_the_inventory_and_baselines_hide_known_secrets() {
         shown.contains("known copies (1):") && shown.contains("ci.yml:1:8"),
         "{shown}"
     );
+    // `steward findings --source scan` reads what was recorded: most severe first, each
+    // with its evidence, remediation and mapping.
+    let findings = steward.run(&["findings", "--source", "scan", "-o", "json"]).ok().json();
+    let summary: Vec<(String, String, String)> = findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|finding| {
+            (
+                finding["severity"].as_str().unwrap().to_string(),
+                finding["rule"].as_str().unwrap().to_string(),
+                finding["identity"].as_str().unwrap_or("-").to_string(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("high", "leaked", "github/release-bot"),
+        ("high", "unmanaged-secret", "-"),
+        ("medium", "revoked-but-referenced", "github/legacy-bot"),
+    ];
+    assert_eq!(
+        summary,
+        expected.map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+    );
+    let unmanaged = &findings[1];
+    assert_eq!(unmanaged["scanner_rule"], "github-classic-pat");
+    assert_eq!(unmanaged["preview"], "ghp_…(40 chars)");
+    assert_eq!(unmanaged["owasp_nhi"], "NHI2");
+    assert_eq!(unmanaged["copies"], 1);
+    assert!(
+        unmanaged["locations"][0]["locator"]
+            .as_str()
+            .unwrap()
+            .ends_with("ci.yml:3:8"),
+        "{unmanaged}"
+    );
+    assert_eq!(findings[0]["credential_status"], "active");
+    let table = steward.run(&["findings", "--min-severity", "high"]).ok().stdout;
+    assert!(!table.contains("revoked-but-referenced"), "{table}");
+    assert!(table.contains("github/release-bot"), "{table}");
+    let gate = steward.run(&["findings", "--fail-on-findings"]);
+    assert_eq!(gate.code, 1, "{}", gate.stderr);
+    assert!(gate.stdout.contains("unmanaged-secret"), "{}", gate.stdout);
+    // No secret is in any findings output.
+    let all = steward.run(&["findings", "-o", "csv"]).ok().stdout;
+    for secret in [&known, &retired, &stray] {
+        assert!(!all.contains(secret.as_str()) && !findings.to_string().contains(secret.as_str()));
+    }
     // The copy of the revoked credential now blocks archiving the identity.
     for state in ["offboarding", "revoked"] {
         steward

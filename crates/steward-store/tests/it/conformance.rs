@@ -23,6 +23,7 @@ conformance_tests!(
     a_newer_schema_is_refused,
     locations_attach_to_credentials_and_block_archival,
     all_credentials_come_grouped_by_identity,
+    scans_record_secrets_and_their_copies,
 );
 
 fn parties_are_created_with_their_team_and_reject_duplicates(db: &TestDb) {
@@ -611,6 +612,96 @@ fn locations_attach_to_credentials_and_block_archival(db: &TestDb) {
         .record_location(&actor(), &unknown, kind, "repo@def:.env:1")
         .unwrap();
     assert_eq!(orphan.credential_id, None);
+    assert!(store.verify_audit(&signing_key().verifying_key()).unwrap().is_ok());
+}
+
+fn scans_record_secrets_and_their_copies(db: &TestDb) {
+    let mut store = db.open();
+    let kind = steward_core::LocationKind::RepositoryFile;
+    store.add_identity(&actor(), new_identity("svc", "aws", None)).unwrap();
+    let active = store
+        .add_credential(&actor(), "svc", new_credential("AKIAONE"))
+        .unwrap();
+    store.add_identity(&actor(), new_identity("old", "aws", None)).unwrap();
+    let revoked = store
+        .add_credential(&actor(), "old", new_credential("AKIATWO"))
+        .unwrap();
+    store.revoke_credential(&actor(), "old", "AKIATWO", "rotated").unwrap();
+    let unknown = steward_core::Fingerprint::parse(&"cd".repeat(32)).unwrap();
+    let record = |fingerprint: &steward_core::Fingerprint, copies: &[&str]| steward_store::ScanRecord {
+        fingerprint: fingerprint.clone(),
+        rule_id: "aws-access-key".into(),
+        rule_name: "AWS access key".into(),
+        preview: "AKIA…(20 chars)".into(),
+        copies: copies.iter().map(|locator| (kind, locator.to_string())).collect(),
+    };
+    let records = vec![
+        record(
+            active.fingerprint.as_ref().unwrap(),
+            &["repo@a:app.py:1", "repo@b:app.py:9"],
+        ),
+        record(revoked.fingerprint.as_ref().unwrap(), &["repo@a:old.env:2"]),
+        record(&unknown, &["repo@c:.env:1"]),
+    ];
+    let events_before = db.count("audit_events");
+    assert_eq!(store.record_scan(&actor(), &records).unwrap().len(), 4);
+    assert_eq!(
+        db.count("audit_events"),
+        events_before + 3 + 4,
+        "3 new secrets, 4 copies"
+    );
+    // A later scan sees the first secret again: no new secret, its copy's last_seen moves.
+    let later = steward_store::Actor {
+        now: at("2026-12-01T00:00:00Z"),
+        ..actor()
+    };
+    store.record_scan(&later, &records[..1]).unwrap();
+    assert_eq!(db.count("scanned_secrets"), 3);
+    assert_eq!(db.count("audit_events"), events_before + 7 + 2);
+
+    let findings = store.scan_findings().unwrap();
+    let summary: Vec<(Option<String>, usize)> = findings
+        .iter()
+        .map(|finding| {
+            let holder = finding
+                .holders
+                .first()
+                .map(|(identity, credential)| format!("{}/{} {}", identity.system, identity.name, credential.status));
+            (holder, finding.copies.len())
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (Some("aws/svc active".to_string()), 2),
+            (Some("aws/old revoked".to_string()), 1),
+            (None, 1),
+        ]
+    );
+    let first = findings[0].secret.as_ref().unwrap();
+    assert_eq!((first.first_seen, first.last_seen), (actor().now, later.now));
+    assert_eq!(findings[2].secret.as_ref().unwrap().preview, "AKIA…(20 chars)");
+    assert_eq!(&findings[2].fingerprint, &unknown);
+    // Copies recorded by hand (`credential locate`) count too, without scan details.
+    let located = store
+        .add_credential(&actor(), "svc", new_credential("AKIATHREE"))
+        .unwrap();
+    let by_hand = located.fingerprint.clone().unwrap();
+    store
+        .record_location(&later, &by_hand, steward_core::LocationKind::Ticket, "OPS-12")
+        .unwrap();
+    let findings = store.scan_findings().unwrap();
+    assert_eq!(findings.len(), 4);
+    assert_eq!(findings[3].fingerprint, by_hand);
+    assert!(findings[3].secret.is_none());
+    assert_eq!(findings[3].holders[0].1.id, located.id);
+
+    // Bad input writes nothing.
+    let mut bad = record(&unknown, &["repo@d:x:1"]);
+    bad.rule_id.clear();
+    let error = store.record_scan(&actor(), &[bad]).unwrap_err();
+    assert!(error.to_string().contains("rule_id"), "{error}");
+    assert_eq!(db.count("locations"), 5);
     assert!(store.verify_audit(&signing_key().verifying_key()).unwrap().is_ok());
 }
 

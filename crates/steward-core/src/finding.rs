@@ -1,0 +1,200 @@
+//! Findings: posture problems with a rule id, a severity, evidence, a remediation and
+//! their mapping to the OWASP Non-Human Identities Top 10 (2025) and NIST CSF 2.0.
+//!
+//! This module holds the catalogue (DESIGN §3) and the rules that judge the copies of
+//! secrets the scanner recorded ([`judge_copies`]); other sources add their rules here.
+
+use crate::credential::{CredentialStatus, Fingerprint};
+use crate::identity::Tier;
+use jiff::Timestamp;
+use serde::Serialize;
+
+/// A secret that a scan recorded: the rule that found it and a redacted preview. Its
+/// copies are locations with the same fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScannedSecret {
+    /// Fingerprint (HMAC under the installation key).
+    pub fingerprint: Fingerprint,
+    /// Scanner rule id.
+    pub rule_id: String,
+    /// Scanner rule name.
+    pub rule_name: String,
+    /// Redacted preview.
+    pub preview: String,
+    /// First recorded.
+    pub first_seen: Timestamp,
+    /// Last recorded.
+    pub last_seen: Timestamp,
+}
+
+text_enum! {
+    /// A finding rule of the catalogue.
+    pub enum FindingRule as "finding rule" {
+        /// No business owner or no technical steward.
+        NoOwner => "no-owner",
+        /// An owner party has departed.
+        OwnerDeparted => "owner-departed",
+        /// Tier critical or high without a backup approver.
+        NoBackupApprover => "no-backup-approver",
+        /// Purpose or scope missing.
+        Undocumented => "undocumented",
+        /// A credential older than its tier's rotation cadence.
+        RotationOverdue => "rotation-overdue",
+        /// A credential without expiry, or with an expiry beyond policy.
+        LongLived => "long-lived",
+        /// Attestation older than policy, or past the review date.
+        ReviewOverdue => "review-overdue",
+        /// No use for the policy's dormancy period.
+        Dormant => "dormant",
+        /// No use since creation.
+        NeverUsed => "never-used",
+        /// One fingerprint held by several identities, systems or workloads.
+        Shared => "shared",
+        /// One credential present in several environments.
+        CrossEnvironment => "cross-environment",
+        /// A copy of an inventory credential found in code, history, a ticket, chat or a doc.
+        Leaked => "leaked",
+        /// A revoked credential that still has live copies or use.
+        RevokedButReferenced => "revoked-but-referenced",
+        /// A secret found by the scanner that no identity of the inventory holds: an
+        /// unmanaged identity to adopt or revoke.
+        UnmanagedSecret => "unmanaged-secret",
+        /// Grants beyond the documented scope, or unused grants.
+        OverPrivileged => "over-privileged",
+        /// Interactive or human use of a non-human identity.
+        HumanUse => "human-use",
+        /// A customer key whose contract or workflow ended, still valid.
+        CustomerKeyOrphaned => "customer-key-orphaned",
+        /// A vendor or OAuth app without owner or review.
+        ThirdPartyUnreviewed => "third-party-unreviewed",
+        /// Use outside the identity's learned time, source or action profile.
+        AnomalousUse => "anomalous-use",
+    }
+}
+
+text_enum! {
+    /// How urgent a finding is.
+    pub enum Severity as "severity" {
+        /// Act now.
+        Critical => "critical",
+        /// Act this week.
+        High => "high",
+        /// Plan it.
+        Medium => "medium",
+        /// Good hygiene.
+        Low => "low",
+    }
+}
+
+impl FindingRule {
+    /// The OWASP Non-Human Identities Top 10 (2025) risk the rule evidences.
+    pub fn owasp_nhi(self) -> &'static str {
+        use FindingRule::*;
+        match self {
+            NoOwner | OwnerDeparted | NoBackupApprover | ReviewOverdue | Dormant | NeverUsed | RevokedButReferenced
+            | CustomerKeyOrphaned => "NHI1",
+            Leaked | UnmanagedSecret => "NHI2",
+            ThirdPartyUnreviewed => "NHI3",
+            AnomalousUse => "NHI4",
+            Undocumented | OverPrivileged => "NHI5",
+            RotationOverdue | LongLived => "NHI7",
+            CrossEnvironment => "NHI8",
+            Shared => "NHI9",
+            HumanUse => "NHI10",
+        }
+    }
+
+    /// The NIST CSF 2.0 subcategories the rule supports.
+    pub fn nist_csf(self) -> &'static [&'static str] {
+        use FindingRule::*;
+        match self {
+            NoOwner | NoBackupApprover => &["GV.RR-02", "PR.AA-01"],
+            OwnerDeparted | RotationOverdue | LongLived | RevokedButReferenced | HumanUse | CustomerKeyOrphaned => {
+                &["PR.AA-01"]
+            }
+            Undocumented => &["ID.AM-01", "PR.AA-05"],
+            ReviewOverdue | Dormant | NeverUsed | Shared | CrossEnvironment | OverPrivileged => &["PR.AA-05"],
+            Leaked => &["PR.DS-01"],
+            UnmanagedSecret => &["ID.AM-01", "PR.DS-01"],
+            ThirdPartyUnreviewed => &["GV.SC-07"],
+            AnomalousUse => &["DE.CM-03"],
+        }
+    }
+}
+
+/// What the inventory knows of a secret found by the scanner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Holder {
+    /// Tier of the identity holding the credential.
+    pub tier: Tier,
+    /// Status of the credential.
+    pub status: CredentialStatus,
+}
+
+/// The finding that live copies of one secret raise, with its severity and remediation:
+/// `unmanaged-secret` when no credential of the inventory has its fingerprint,
+/// `revoked-but-referenced` when the credential is revoked, else `leaked` (critical for a
+/// critical identity). `None` when no live copy remains.
+pub fn judge_copies(holder: Option<Holder>, live_copies: usize) -> Option<(FindingRule, Severity, &'static str)> {
+    if live_copies == 0 {
+        return None;
+    }
+    Some(match holder {
+        None => (
+            FindingRule::UnmanagedSecret,
+            Severity::High,
+            "find who uses it; adopt it (steward credential add) or revoke it at its system, then remove the copies",
+        ),
+        Some(Holder {
+            status: CredentialStatus::Revoked,
+            ..
+        }) => (
+            FindingRule::RevokedButReferenced,
+            Severity::Medium,
+            "remove the remaining copies (and any use of them) before archiving the identity",
+        ),
+        Some(Holder { tier, .. }) => (
+            FindingRule::Leaked,
+            if tier == Tier::Critical {
+                Severity::Critical
+            } else {
+                Severity::High
+            },
+            "rotate the credential, then remove every copy; treat the secret as compromised",
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copies_are_judged_by_what_the_inventory_holds() {
+        let holder = |tier, status| Some(Holder { tier, status });
+        assert_eq!(judge_copies(holder(Tier::Low, CredentialStatus::Active), 0), None);
+        let rule = |holder| judge_copies(holder, 2).map(|(rule, severity, _)| (rule, severity));
+        assert_eq!(rule(None), Some((FindingRule::UnmanagedSecret, Severity::High)));
+        assert_eq!(
+            rule(holder(Tier::Critical, CredentialStatus::Revoked)),
+            Some((FindingRule::RevokedButReferenced, Severity::Medium))
+        );
+        assert_eq!(
+            rule(holder(Tier::Critical, CredentialStatus::Active)),
+            Some((FindingRule::Leaked, Severity::Critical))
+        );
+        assert_eq!(
+            rule(holder(Tier::Low, CredentialStatus::Superseded)),
+            Some((FindingRule::Leaked, Severity::High))
+        );
+    }
+
+    #[test]
+    fn every_rule_is_mapped() {
+        for rule in FindingRule::ALL {
+            assert!(rule.owasp_nhi().starts_with("NHI"), "{rule}");
+            assert!(!rule.nist_csf().is_empty(), "{rule}");
+        }
+        assert_eq!(FindingRule::ALL.len(), 19);
+    }
+}
