@@ -1,11 +1,10 @@
-//! Inputs: files and directories, walked and read in parallel (rayon), memory-mapped
-//! when large, with binary sniffing and a size cap. Unreadable inputs become warnings;
-//! the scan goes on.
+//! Inputs: files and directories, walked in parallel (each walker thread scans the files
+//! it finds), read into a reused per-thread buffer or memory-mapped when large, with
+//! binary sniffing and a size cap. Unreadable inputs become warnings; the scan goes on.
 
 use crate::archive::{ArchiveLimits, archive_kind, expand};
 use crate::finding::{FindingLocation, Occurrence, ScanReport, ScanStats, group};
 use crate::matcher::Matcher;
-use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use steward_core::{Fingerprint, FingerprintKey, redact_secret};
@@ -65,60 +64,137 @@ const MAP_THRESHOLD: u64 = 1 << 20;
 /// Bytes inspected for a NUL to call a file binary.
 const SNIFF_LENGTH: usize = 8192;
 
-/// Walks `paths` (files or directories; `.git` directories are not entered).
-fn collect_files(paths: &[PathBuf], options: &ScanOptions, stats: &mut ScanStats) -> Vec<(PathBuf, u64)> {
-    let mut files = Vec::new();
-    for root in paths {
-        let walker = ignore::WalkBuilder::new(root)
-            .standard_filters(false)
-            .git_ignore(options.respect_gitignore)
-            .git_exclude(options.respect_gitignore)
-            .ignore(options.respect_gitignore)
-            .parents(options.respect_gitignore)
-            .require_git(false)
-            .follow_links(false)
-            .filter_entry(|entry| entry.file_name() != ".git")
-            .build();
-        for entry in walker {
+/// What the walker threads have found so far.
+struct Collected {
+    stats: ScanStats,
+    occurrences: Vec<Occurrence>,
+}
+
+/// Walks `paths` (files or directories; `.git` directories are not entered) with as many
+/// threads as rayon's pool has, each scanning the files it meets: the walk overlaps the
+/// scan instead of preceding it.
+fn scan_files(
+    matcher: &Matcher,
+    key: &FingerprintKey,
+    paths: &[PathBuf],
+    options: &ScanOptions,
+    collected: &Mutex<Collected>,
+) {
+    let Some((first, others)) = paths.split_first() else {
+        return;
+    };
+    let mut walker = ignore::WalkBuilder::new(first);
+    for root in others {
+        walker.add(root);
+    }
+    walker
+        .standard_filters(false)
+        .git_ignore(options.respect_gitignore)
+        .git_exclude(options.respect_gitignore)
+        .ignore(options.respect_gitignore)
+        .parents(options.respect_gitignore)
+        .require_git(false)
+        .follow_links(false)
+        .threads(rayon::current_num_threads())
+        .filter_entry(|entry| entry.file_name() != ".git");
+    walker.build_parallel().run(|| {
+        Box::new(|entry| {
             match entry {
                 Ok(entry) => {
                     if entry.file_type().is_some_and(|kind| kind.is_file()) {
-                        let size = entry.metadata().map(|metadata| metadata.len()).unwrap_or(0);
-                        files.push((entry.into_path(), size));
+                        scan_file(matcher, key, entry.path(), options, collected);
                     }
                 }
-                Err(error) => stats.warnings.push(format!("warning: {error}")),
+                Err(error) => collected
+                    .lock()
+                    .expect("scan results lock")
+                    .stats
+                    .warnings
+                    .push(format!("warning: {error}")),
             }
+            ignore::WalkState::Continue
+        })
+    });
+}
+
+thread_local! {
+    /// Each thread's buffer for files read whole: reused, so that reading a small file
+    /// allocates nothing.
+    static READ_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Opens, reads and scans one file (opened once: its size comes from the open handle).
+fn scan_file(
+    matcher: &Matcher,
+    key: &FingerprintKey,
+    path: &Path,
+    options: &ScanOptions,
+    collected: &Mutex<Collected>,
+) {
+    let shown = path.to_string_lossy();
+    let warn = |message: String| {
+        collected
+            .lock()
+            .expect("scan results lock")
+            .stats
+            .warnings
+            .push(message);
+    };
+    let opened = std::fs::File::open(path).and_then(|file| file.metadata().map(|metadata| (file, metadata.len())));
+    let (mut file, size) = match opened {
+        Ok(opened) => opened,
+        Err(error) => return warn(format!("warning: {shown}: {error}")),
+    };
+    if size > options.max_file_size {
+        let mut collected = collected.lock().expect("scan results lock");
+        collected.stats.skipped_large += 1;
+        collected.stats.warnings.push(format!(
+            "warning: {shown}: skipped, {size} bytes is over the {} byte limit",
+            options.max_file_size
+        ));
+        return;
+    }
+    let scanned = if size >= MAP_THRESHOLD {
+        // SAFETY: the map is read-only and dropped before this function returns; a file
+        // truncated underneath us by another process is the documented risk of mapping,
+        // accepted as for every mapping scanner (it can at worst end the process with
+        // SIGBUS).
+        match unsafe { memmap2::Mmap::map(&file) } {
+            Ok(map) => scan_content(matcher, key, &shown, &map, options),
+            Err(error) => return warn(format!("warning: {shown}: {error}")),
+        }
+    } else {
+        let read = READ_BUFFER.with_borrow_mut(|buffer| {
+            let length = read_into(&mut file, size as usize, buffer)?;
+            Ok::<_, std::io::Error>(scan_content(matcher, key, &shown, &buffer[..length], options))
+        });
+        match read {
+            Ok(scanned) => scanned,
+            Err(error) => return warn(format!("warning: {shown}: {error}")),
+        }
+    };
+    let mut collected = collected.lock().expect("scan results lock");
+    let occurrences = collected.stats.absorb(scanned);
+    collected.occurrences.extend(occurrences);
+}
+
+/// Reads up to `size` bytes (the size the open file reported) into the front of `buffer`,
+/// which only ever grows, and returns how many were read (fewer when the file shrank).
+fn read_into(file: &mut std::fs::File, size: usize, buffer: &mut Vec<u8>) -> std::io::Result<usize> {
+    use std::io::Read;
+    if buffer.len() < size {
+        buffer.resize(size, 0);
+    }
+    let mut filled = 0;
+    while filled < size {
+        match file.read(&mut buffer[filled..size]) {
+            Ok(0) => break,
+            Ok(count) => filled += count,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
         }
     }
-    files.sort();
-    files
-}
-
-enum Content {
-    Owned(Vec<u8>),
-    Mapped(memmap2::Mmap),
-}
-
-impl Content {
-    fn bytes(&self) -> &[u8] {
-        match self {
-            Content::Owned(bytes) => bytes,
-            Content::Mapped(map) => map,
-        }
-    }
-}
-
-fn read(path: &Path, size: u64) -> std::io::Result<Content> {
-    if size < MAP_THRESHOLD {
-        return std::fs::read(path).map(Content::Owned);
-    }
-    let file = std::fs::File::open(path)?;
-    // SAFETY: the map is read-only and dropped before this scan returns; a file truncated
-    // underneath us by another process is the documented risk of mapping, accepted as for
-    // every mapping scanner (it can at worst end the process with SIGBUS).
-    let map = unsafe { memmap2::Mmap::map(&file)? };
-    Ok(Content::Mapped(map))
+    Ok(filled)
 }
 
 /// What scanning one piece of content (a file or a git blob) found.
@@ -271,38 +347,18 @@ pub fn scan_paths(matcher: &Matcher, key: &FingerprintKey, paths: &[PathBuf], op
                 .push(format!("warning: {}: no such file or directory", path.display()));
         }
     }
-    let files = collect_files(paths, options, &mut stats);
-    let stats = Mutex::new(stats);
-    let occurrences: Vec<Occurrence> = files
-        .par_iter()
-        .flat_map_iter(|(path, size)| {
-            let shown = path.display().to_string();
-            if *size > options.max_file_size {
-                let mut stats = stats.lock().expect("stats lock");
-                stats.skipped_large += 1;
-                stats.warnings.push(format!(
-                    "warning: {shown}: skipped, {size} bytes is over the {} byte limit",
-                    options.max_file_size
-                ));
-                return Vec::new();
-            }
-            let content = match read(path, *size) {
-                Ok(content) => content,
-                Err(error) => {
-                    stats
-                        .lock()
-                        .expect("stats lock")
-                        .warnings
-                        .push(format!("warning: {shown}: {error}"));
-                    return Vec::new();
-                }
-            };
-            let scanned = scan_content(matcher, key, &shown, content.bytes(), options);
-            stats.lock().expect("stats lock").absorb(scanned)
-        })
-        .collect();
-    let mut occurrences = occurrences;
-    let mut stats = stats.into_inner().expect("stats lock");
+    let warned_before_walk = stats.warnings.len();
+    let collected = Mutex::new(Collected {
+        stats,
+        occurrences: Vec::new(),
+    });
+    scan_files(matcher, key, paths, options, &collected);
+    let Collected {
+        mut stats,
+        mut occurrences,
+    } = collected.into_inner().expect("scan results lock");
+    // Walker threads finish files in no particular order.
+    stats.warnings[warned_before_walk..].sort();
     if options.history {
         for root in paths
             .iter()
@@ -322,5 +378,29 @@ pub fn scan_paths(matcher: &Matcher, key: &FingerprintKey, paths: &[PathBuf], op
     ScanReport {
         findings: group(occurrences, matcher.rules()),
         stats,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reused_buffer_yields_only_the_file_just_read() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let long = dir.path().join("long.txt");
+        let short = dir.path().join("short.txt");
+        std::fs::write(&long, b"a much longer first file").expect("write");
+        std::fs::write(&short, b"short").expect("write");
+        let mut buffer = Vec::new();
+        for (path, expected) in [(&long, &b"a much longer first file"[..]), (&short, b"short")] {
+            let mut file = std::fs::File::open(path).expect("open");
+            let length = read_into(&mut file, expected.len(), &mut buffer).expect("read");
+            assert_eq!(&buffer[..length], expected);
+        }
+        // A file that shrank after its size was taken: what is there, no stale bytes.
+        let mut file = std::fs::File::open(&short).expect("open");
+        let length = read_into(&mut file, 100, &mut buffer).expect("read");
+        assert_eq!(&buffer[..length], b"short");
     }
 }
