@@ -6,6 +6,8 @@
 //! - [`matcher`]: one pass over each blob with all rules at once — an Aho-Corasick
 //!   automaton over the rules' keywords finds candidate places, and only the rules whose
 //!   keyword occurs there run their regular expression, in a window around it.
+//! - `keywords`: that keyword pass: the Aho-Corasick DFA as a flat table, walked as
+//!   interleaved lanes over each blob.
 //! - [`checks`]: what separates a secret from a look-alike: entropy, placeholders and
 //!   documentation values, provider checksums.
 //! - [`source`]: inputs (directories and files), read in parallel with rayon.
@@ -24,6 +26,7 @@ pub mod checks;
 pub mod exports;
 pub mod finding;
 pub mod git;
+mod keywords;
 pub mod matcher;
 pub mod rules;
 pub mod source;
