@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use steward_core::{FingerprintKey, LocationKind};
 use steward_scan::archive::ArchiveLimits;
 use steward_scan::{Finding, Matcher, RuleSet, ScanOptions, scan_paths};
-use steward_store::ScanRecord;
+use steward_store::{ScanRecord, ScanScope};
 
 /// Fingerprints of the findings in an earlier `scan -o json` output.
 fn read_baseline(path: &std::path::Path) -> anyhow::Result<std::collections::HashSet<String>> {
@@ -68,8 +68,30 @@ fn sighting_of(location: &steward_scan::FindingLocation) -> (LocationKind, Strin
     )
 }
 
+/// The places a scan of `paths` reads completely, as locator prefixes per kind of copy.
+fn scan_scopes(paths: &[std::path::PathBuf], history: bool) -> Vec<ScanScope> {
+    let mut kinds = vec![
+        LocationKind::ConfigFile,
+        LocationKind::ChatMessage,
+        LocationKind::Ticket,
+    ];
+    if history {
+        kinds.push(LocationKind::RepositoryFile);
+    }
+    paths
+        .iter()
+        .flat_map(|path| {
+            let prefix = path.display().to_string();
+            kinds.iter().map(move |&kind| ScanScope {
+                kind,
+                prefix: prefix.clone(),
+            })
+        })
+        .collect()
+}
+
 /// Records every location and prints how the findings join the inventory.
-fn record(settings: &Settings, findings: &[Finding]) -> anyhow::Result<()> {
+fn record(settings: &Settings, findings: &[Finding], covered: &[ScanScope]) -> anyhow::Result<()> {
     let (mut store, _) = settings.open_store()?;
     let records: Vec<ScanRecord> = findings
         .iter()
@@ -81,7 +103,11 @@ fn record(settings: &Settings, findings: &[Finding]) -> anyhow::Result<()> {
             copies: finding.locations.iter().map(sighting_of).collect(),
         })
         .collect();
-    let recorded = store.record_scan(&settings.actor, &records)?.len();
+    let outcome = store.record_scan(&settings.actor, &records, covered)?;
+    let recorded = outcome.seen.len();
+    for location in &outcome.removed {
+        eprintln!("removed: {} {} is no longer there", location.kind, location.locator);
+    }
     let (mut managed, mut revoked, mut unmanaged) = (0, 0, 0);
     for finding in findings {
         let holders = store.credentials_with_fingerprint(&finding.fingerprint)?;
@@ -294,6 +320,20 @@ fn scan(globals: &Globals, args: &ScanArgs) -> anyhow::Result<ExitCode> {
         done.store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = display.join();
     }
+    if args.record {
+        // Everything found is recorded, baseline or not: a known secret is still a copy.
+        // Where the scan read every place (no staged-only scan, no warnings), copies
+        // recorded earlier that it did not see again are marked removed.
+        let covered = if args.staged || !report.stats.warnings.is_empty() {
+            Vec::new()
+        } else {
+            scan_scopes(&paths, !args.no_history)
+        };
+        record(&settings, &report.findings, &covered)?;
+        if !args.staged && !report.stats.warnings.is_empty() {
+            eprintln!("earlier copies were not marked removed: the scan had warnings, so it may not have read them");
+        }
+    }
     if let Some(path) = &args.baseline {
         let known = read_baseline(path)?;
         let before = report.findings.len();
@@ -307,9 +347,6 @@ fn scan(globals: &Globals, args: &ScanArgs) -> anyhow::Result<ExitCode> {
         );
     }
     print_findings(settings.output, matcher.rules(), &report.findings)?;
-    if args.record {
-        record(&settings, &report.findings)?;
-    }
     let stats = &report.stats;
     for warning in &stats.warnings {
         eprintln!("{warning}");

@@ -7,7 +7,7 @@
 use crate::ops::{self, Tx};
 use crate::{
     Actor, EventFilter, IdentityDetail, IdentityFilter, ImportAudit, ImportIdentity, ImportSummary, ScanFinding,
-    ScanRecord, Store, StoreError,
+    ScanRecord, ScanRecorded, ScanScope, Store, StoreError,
 };
 use steward_core::audit::{AuditEvent, Checkpoint, SigningKey};
 use steward_core::{
@@ -306,8 +306,13 @@ impl<B: Backend> Store for B {
         self.write(|tx, key| ops::record_location(tx, key, actor, fingerprint, kind, locator))
     }
 
-    fn record_scan(&mut self, actor: &Actor, records: &[ScanRecord]) -> Result<Vec<Location>, StoreError> {
-        self.write(|tx, key| ops::record_scan(tx, key, actor, records))
+    fn record_scan(
+        &mut self,
+        actor: &Actor,
+        records: &[ScanRecord],
+        covered: &[ScanScope],
+    ) -> Result<ScanRecorded, StoreError> {
+        self.write(|tx, key| ops::record_scan(tx, key, actor, records, covered))
     }
 
     fn scan_findings(&mut self) -> Result<Vec<ScanFinding>, StoreError> {

@@ -102,6 +102,35 @@ pub struct ScanRecord {
     pub copies: Vec<(LocationKind, String)>,
 }
 
+/// Places a scan read completely: copies of this kind whose locator is `prefix` or starts
+/// with `prefix` followed by `/`, `:`, `@`, `#` or `!`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanScope {
+    /// Kind of the copies.
+    pub kind: LocationKind,
+    /// Locator prefix: the path the scan was given, as given.
+    pub prefix: String,
+}
+
+impl ScanScope {
+    /// Whether `locator` lies inside this scope.
+    pub fn covers(&self, kind: LocationKind, locator: &str) -> bool {
+        kind == self.kind
+            && locator.strip_prefix(self.prefix.as_str()).is_some_and(|rest| {
+                rest.is_empty() || self.prefix.ends_with('/') || rest.starts_with(['/', ':', '@', '#', '!'])
+            })
+    }
+}
+
+/// What [`Store::record_scan`] wrote.
+#[derive(Debug, Clone, Default)]
+pub struct ScanRecorded {
+    /// The copies seen, as stored.
+    pub seen: Vec<Location>,
+    /// Copies inside the scan's scope that it no longer saw, now marked removed.
+    pub removed: Vec<Location>,
+}
+
 /// A secret with live copies, with what the inventory knows of it.
 #[derive(Debug, Clone)]
 pub struct ScanFinding {
@@ -231,7 +260,14 @@ pub trait Store: Send {
     ) -> Result<Location, StoreError>;
     /// Records what a scan found in one transaction: each secret with the rule that found
     /// it and its redacted preview, and its copies (as [`Store::record_location`]).
-    fn record_scan(&mut self, actor: &Actor, records: &[ScanRecord]) -> Result<Vec<Location>, StoreError>;
+    /// Live copies of the kinds and under the prefixes of `covered` that this scan did not
+    /// see are marked removed (the scan read those places completely).
+    fn record_scan(
+        &mut self,
+        actor: &Actor,
+        records: &[ScanRecord],
+        covered: &[ScanScope],
+    ) -> Result<ScanRecorded, StoreError>;
     /// Every secret with live copies, with what scans recorded of it, the credentials that
     /// hold it and its live copies.
     fn scan_findings(&mut self) -> Result<Vec<ScanFinding>, StoreError>;

@@ -3,7 +3,10 @@
 //! lifecycle checks, audit events and checkpoints all happen here, so both backends
 //! behave the same by construction.
 
-use crate::{Actor, IdentityDetail, ImportAudit, ImportIdentity, ImportSummary, ScanFinding, ScanRecord, StoreError};
+use crate::{
+    Actor, IdentityDetail, ImportAudit, ImportIdentity, ImportSummary, ScanFinding, ScanRecord, ScanRecorded,
+    ScanScope, StoreError,
+};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use steward_core::ScannedSecret;
@@ -77,6 +80,10 @@ pub trait Tx {
     fn upsert_scanned_secret(&mut self, secret: &ScannedSecret) -> Result<(i64, bool), StoreError>;
     /// Every scanned secret, first seen first.
     fn scanned_secrets(&mut self) -> Result<Vec<ScannedSecret>, StoreError>;
+    /// Live locations of `kind` whose locator starts with `prefix` (a superset of a scope).
+    fn live_locations_under(&mut self, kind: LocationKind, prefix: &str) -> Result<Vec<Location>, StoreError>;
+    /// Marks a location removed at `at`.
+    fn mark_location_removed(&mut self, id: i64, at: jiff::Timestamp) -> Result<(), StoreError>;
     /// The fingerprints with live locations, by their earliest first sighting.
     fn located_fingerprints(&mut self) -> Result<Vec<Fingerprint>, StoreError>;
     /// Every location of a secret, oldest first.
@@ -826,13 +833,15 @@ pub(crate) fn record_location(
 }
 
 /// Records what a scan found, in one transaction: each secret (rule and redacted preview;
-/// an event when it is new) and each of its copies (see [`record_copy`]).
+/// an event when it is new), each of its copies (see [`record_copy`]), and, inside the
+/// places the scan read completely, the live copies it did not see again as removed.
 pub(crate) fn record_scan(
     tx: &mut dyn Tx,
     key: Option<&SigningKey>,
     actor: &Actor,
     records: &[ScanRecord],
-) -> Result<Vec<Location>, StoreError> {
+    covered: &[ScanScope],
+) -> Result<ScanRecorded, StoreError> {
     let mut log = EventLog::begin(tx, key)?;
     let mut recorded = Vec::new();
     for record in records {
@@ -872,8 +881,50 @@ pub(crate) fn record_scan(
             recorded.push(record_copy(tx, &mut log, actor, &record.fingerprint, *kind, locator)?);
         }
     }
+    let seen: std::collections::HashSet<i64> = recorded.iter().map(|location| location.id).collect();
+    let mut removed = Vec::new();
+    for scope in covered {
+        for location in tx.live_locations_under(scope.kind, &scope.prefix)? {
+            if seen.contains(&location.id) || !scope.covers(location.kind, &location.locator) {
+                continue;
+            }
+            let before = location.clone();
+            let location = Location {
+                removed_at: Some(actor.now),
+                ..location
+            };
+            tx.mark_location_removed(location.id, actor.now)?;
+            let holder = tx
+                .credentials_by_fingerprint(&location.fingerprint)?
+                .into_iter()
+                .find(|credential| Some(credential.id) == location.credential_id);
+            let subject = match holder {
+                Some(credential) => {
+                    let identity = resolve_identity(tx, &credential.identity_id.0.to_string())?;
+                    ("identity", identity.id.0, identity_subject(&identity))
+                }
+                None => (
+                    "location",
+                    location.id,
+                    format!("{}:{}", location.kind, location.locator),
+                ),
+            };
+            log.record(draft(
+                actor,
+                "location.remove",
+                subject,
+                Some("not found again by a scan of its place"),
+                Some(snapshot(&before)),
+                Some(snapshot(&location)),
+            ));
+            removed.push(location);
+        }
+    }
     log.finish(tx, actor.now)?;
-    Ok(recorded)
+    Ok(ScanRecorded {
+        seen: recorded,
+        removed,
+    })
 }
 
 /// Every secret with live copies (recorded by scans or by `credential locate`), first

@@ -681,7 +681,8 @@ impl Tx for PgTx<'_> {
              VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (fingerprint, kind, locator) DO UPDATE
                 SET last_seen = GREATEST(l.last_seen, excluded.last_seen),
-                    credential_id = COALESCE(l.credential_id, excluded.credential_id)
+                    credential_id = COALESCE(l.credential_id, excluded.credential_id),
+                    removed_at = NULL
              RETURNING {LOCATION_COLUMNS}"
         );
         let row = self.transaction.query_one(
@@ -736,6 +737,27 @@ impl Tx for PgTx<'_> {
                 })
             })
             .collect()
+    }
+
+    fn live_locations_under(
+        &mut self,
+        kind: steward_core::LocationKind,
+        prefix: &str,
+    ) -> Result<Vec<Location>, StoreError> {
+        let sql = format!(
+            "SELECT {LOCATION_COLUMNS} FROM locations
+             WHERE kind = $1 AND removed_at IS NULL AND starts_with(locator, $2) ORDER BY id"
+        );
+        let rows = self.transaction.query(&sql, &[&kind.as_str(), &prefix])?;
+        rows.iter().map(location_from_row).collect()
+    }
+
+    fn mark_location_removed(&mut self, id: i64, at: jiff::Timestamp) -> Result<(), StoreError> {
+        self.transaction.execute(
+            "UPDATE locations SET removed_at = $2 WHERE id = $1",
+            &[&id, &PgTimestamp(at)],
+        )?;
+        Ok(())
     }
 
     fn located_fingerprints(&mut self) -> Result<Vec<Fingerprint>, StoreError> {

@@ -530,7 +530,8 @@ impl Tx for SqliteTx<'_> {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (fingerprint, kind, locator) DO UPDATE
                 SET last_seen = max(last_seen, excluded.last_seen),
-                    credential_id = COALESCE(credential_id, excluded.credential_id)
+                    credential_id = COALESCE(credential_id, excluded.credential_id),
+                    removed_at = NULL
              RETURNING {LOCATION_COLUMNS}"
         ))?;
         let mut rows = statement.query(params![
@@ -598,6 +599,30 @@ impl Tx for SqliteTx<'_> {
             });
         }
         Ok(secrets)
+    }
+
+    fn live_locations_under(
+        &mut self,
+        kind: steward_core::LocationKind,
+        prefix: &str,
+    ) -> Result<Vec<Location>, StoreError> {
+        let mut statement = self.transaction.prepare_cached(&format!(
+            "SELECT {LOCATION_COLUMNS} FROM locations
+             WHERE kind = ?1 AND removed_at IS NULL AND substr(locator, 1, length(?2)) = ?2 ORDER BY id"
+        ))?;
+        let mut rows = statement.query(params![kind.as_str(), prefix])?;
+        let mut locations = Vec::new();
+        while let Some(row) = rows.next()? {
+            locations.push(location_from_row(row)?);
+        }
+        Ok(locations)
+    }
+
+    fn mark_location_removed(&mut self, id: i64, at: jiff::Timestamp) -> Result<(), StoreError> {
+        self.transaction
+            .prepare_cached("UPDATE locations SET removed_at = ?2 WHERE id = ?1")?
+            .execute(params![id, to_micros(at)])?;
+        Ok(())
     }
 
     fn located_fingerprints(&mut self) -> Result<Vec<Fingerprint>, StoreError> {

@@ -432,3 +432,62 @@ fn sarif_output_validates_against_the_official_schema() {
         problems.join("\n")
     );
 }
+
+#[test]
+fn a_rescan_marks_copies_that_are_gone_as_removed() {
+    let steward = Steward::new();
+    let tree = steward.dir.path().join("service");
+    std::fs::create_dir_all(&tree).unwrap();
+    let (kept, cleaned) = (
+        token_from("k3E4p5T6k7E8p9T0k1E2p3T4k5E6p7"),
+        token_from("c1L2e3A4n5E6d7C8l9E0a1N2e3D4c5"),
+    );
+    std::fs::write(tree.join("a.env"), format!("TOKEN={kept}\n")).unwrap();
+    std::fs::write(tree.join("b.env"), format!("TOKEN={cleaned}\n")).unwrap();
+    let root = tree.to_str().unwrap();
+    steward.run(&["scan", root, "--record", "--exit-zero"]).ok();
+    let count = |steward: &Steward| {
+        steward
+            .run(&["findings", "-o", "json"])
+            .ok()
+            .json()
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(count(&steward), 2);
+
+    // The leak is cleaned up; a scan of another directory does not touch this one's copies.
+    std::fs::write(tree.join("b.env"), "TOKEN=${GITHUB_TOKEN}\n").unwrap();
+    let elsewhere = steward.dir.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    steward
+        .run(&["scan", elsewhere.to_str().unwrap(), "--record", "--exit-zero"])
+        .ok();
+    assert_eq!(count(&steward), 2);
+    let rescan = steward.run(&["scan", root, "--record", "--exit-zero"]).ok();
+    assert!(
+        rescan
+            .stderr
+            .contains(&format!("removed: config_file {root}/b.env:1:7 is no longer there")),
+        "{}",
+        rescan.stderr
+    );
+    let findings = steward.run(&["findings", "-o", "json"]).ok().json();
+    assert_eq!(findings.as_array().unwrap().len(), 1, "{findings}");
+    assert!(
+        findings[0]["locations"][0]["locator"]
+            .as_str()
+            .unwrap()
+            .ends_with("a.env:1:7")
+    );
+    let log = steward.run(&["audit", "log", "-o", "json"]).ok().json();
+    assert!(
+        log.as_array()
+            .unwrap()
+            .iter()
+            .any(|event| event["action"] == "location.remove"),
+        "{log}"
+    );
+    steward.run(&["audit", "verify"]).ok();
+}

@@ -644,7 +644,7 @@ fn scans_record_secrets_and_their_copies(db: &TestDb) {
         record(&unknown, &["repo@c:.env:1"]),
     ];
     let events_before = db.count("audit_events");
-    assert_eq!(store.record_scan(&actor(), &records).unwrap().len(), 4);
+    assert_eq!(store.record_scan(&actor(), &records, &[]).unwrap().seen.len(), 4);
     assert_eq!(
         db.count("audit_events"),
         events_before + 3 + 4,
@@ -655,7 +655,7 @@ fn scans_record_secrets_and_their_copies(db: &TestDb) {
         now: at("2026-12-01T00:00:00Z"),
         ..actor()
     };
-    store.record_scan(&later, &records[..1]).unwrap();
+    store.record_scan(&later, &records[..1], &[]).unwrap();
     assert_eq!(db.count("scanned_secrets"), 3);
     assert_eq!(db.count("audit_events"), events_before + 7 + 2);
 
@@ -699,9 +699,42 @@ fn scans_record_secrets_and_their_copies(db: &TestDb) {
     // Bad input writes nothing.
     let mut bad = record(&unknown, &["repo@d:x:1"]);
     bad.rule_id.clear();
-    let error = store.record_scan(&actor(), &[bad]).unwrap_err();
+    let error = store.record_scan(&actor(), &[bad], &[]).unwrap_err();
     assert!(error.to_string().contains("rule_id"), "{error}");
     assert_eq!(db.count("locations"), 5);
+
+    // A scan that read `repo` completely and saw only one copy: the others under `repo`
+    // are removed; a copy elsewhere (`repo2`, a ticket) is not.
+    store
+        .record_location(&actor(), &unknown, kind, "repo2@e:.env:1")
+        .unwrap();
+    let scope = [steward_store::ScanScope {
+        kind,
+        prefix: "repo".into(),
+    }];
+    let latest = steward_store::Actor {
+        now: at("2026-12-02T00:00:00Z"),
+        ..actor()
+    };
+    let only = record(active.fingerprint.as_ref().unwrap(), &["repo@a:app.py:1"]);
+    let outcome = store.record_scan(&latest, std::slice::from_ref(&only), &scope).unwrap();
+    let mut removed: Vec<&str> = outcome.removed.iter().map(|l| l.locator.as_str()).collect();
+    removed.sort();
+    assert_eq!(removed, vec!["repo@a:old.env:2", "repo@b:app.py:9", "repo@c:.env:1"]);
+    assert!(outcome.removed.iter().all(|l| l.removed_at == Some(latest.now)));
+    let findings = store.scan_findings().unwrap();
+    let live: Vec<(Option<String>, usize)> = findings
+        .iter()
+        .map(|f| (f.holders.first().map(|(i, _)| i.name.clone()), f.copies.len()))
+        .collect();
+    // The revoked credential has no live copy left, so it drops out; the unknown secret
+    // keeps its copy in repo2.
+    assert_eq!(live, vec![(Some("svc".into()), 1), (None, 1), (Some("svc".into()), 1)]);
+    // A copy that comes back is live again.
+    let back = record(revoked.fingerprint.as_ref().unwrap(), &["repo@a:old.env:2"]);
+    let outcome = store.record_scan(&latest, &[only, back], &scope).unwrap();
+    assert!(outcome.removed.is_empty());
+    assert_eq!(store.scan_findings().unwrap().len(), 4);
     assert!(store.verify_audit(&signing_key().verifying_key()).unwrap().is_ok());
 }
 
