@@ -28,7 +28,9 @@ free_port() {
 
 # start_postgres DIR: initialises and starts PostgreSQL as the postgres user in DIR/pg on a
 # free port with its socket in DIR, and exports STEWARD_TEST_PG_URL (a superuser URL to
-# the postgres database). Call stop_postgres DIR to stop it.
+# the postgres database). Call stop_postgres DIR to stop it. Tests run without fsync;
+# STEWARD_PG_OPTIONS (e.g. "-c fsync=on -c shared_buffers=4GB") is appended to the server
+# options and wins over them (benchmarks use it for a production-like server).
 start_postgres() {
     local dir=$1
     ensure_packages postgresql
@@ -42,7 +44,7 @@ start_postgres() {
     runuser -u postgres -- "$bin/initdb" -D "$dir/pg" -A trust -U postgres >"$dir/initdb.log" 2>&1 \
         || { cat "$dir/initdb.log" >&2; return 1; }
     runuser -u postgres -- "$bin/pg_ctl" -D "$dir/pg" -w -t 60 \
-        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 ${STEWARD_PG_OPTIONS:-}" \
         -l "$dir/pg.log" start >/dev/null \
         || { tail -n 50 "$dir/pg.log" >&2; return 1; }
     export STEWARD_TEST_PG_URL="postgres://postgres@127.0.0.1:$port/postgres"

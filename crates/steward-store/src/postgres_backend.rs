@@ -895,8 +895,17 @@ impl Backend for PostgresStore {
             .iter()
             .map(identity_from_row)
             .collect::<Result<_, _>>()?;
+        // Backup approvers of exactly the identities listed, by primary key: running the
+        // filter again (`query.backups`, as SQLite does) costs a second bitmap scan, and
+        // the planner then tends to hash-join the whole table.
+        let ids: Vec<i64> = identities.iter().map(|identity| identity.id.0).collect();
         let backups = transaction
-            .query(&query.backups, &params)?
+            .query(
+                "SELECT b.identity_id, p.handle FROM identity_backup_approvers b
+                 JOIN parties p ON p.id = b.party_id
+                 WHERE b.identity_id = ANY($1) ORDER BY b.identity_id, b.position",
+                &[&ids],
+            )?
             .iter()
             .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
             .collect::<Result<Vec<(i64, String)>, StoreError>>()?;

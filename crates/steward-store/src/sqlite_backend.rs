@@ -53,7 +53,8 @@ impl SqliteStore {
                  PRAGMA foreign_keys = ON;
                  PRAGMA busy_timeout = 10000;
                  PRAGMA cache_size = -8192; -- DEFAULT_CACHE_KIB
-                 PRAGMA temp_store = MEMORY;",
+                 PRAGMA temp_store = MEMORY;
+                 PRAGMA threads = 2; -- sorts (index builds after bulk loads) use a helper thread",
             )
             .map_err(connect_error)?;
         let mut store = SqliteStore {
