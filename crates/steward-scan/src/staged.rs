@@ -84,7 +84,13 @@ pub fn scan_staged(
     let mut occurrences = Vec::new();
     for (path, content) in staged_files(repo)? {
         if content.len() as u64 > options.max_file_size {
+            // As in directory scans: counted, and named, since the commit would record it.
             stats.skipped_large += 1;
+            stats.warnings.push(format!(
+                "warning: {path} (staged): skipped, {} bytes is over the {} byte limit",
+                content.len(),
+                options.max_file_size
+            ));
             continue;
         }
         let scanned = scan_content(matcher, key, &path, &content, options);

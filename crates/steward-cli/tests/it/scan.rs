@@ -374,6 +374,16 @@ fn staged_scans_only_what_the_next_commit_records() {
     assert_eq!(findings.as_array().unwrap().len(), 1);
     assert_eq!(findings[0]["locations"][0]["path"], "app.env");
     assert_eq!(findings[0]["locations"][0]["column"], 7);
+    // A staged file over the size limit is named in a warning, not passed over silently.
+    let limited = steward.run(&["scan", "--staged", repo.to_str().unwrap(), "--max-file-size", "10"]);
+    assert_eq!(limited.code, 0, "{}", limited.stderr);
+    assert!(
+        limited
+            .stderr
+            .contains("warning: app.env (staged): skipped, 47 bytes is over the 10 byte limit"),
+        "{}",
+        limited.stderr
+    );
     git(&["reset", "-q"]);
     assert_eq!(steward.run(&["scan", "--staged", repo.to_str().unwrap()]).code, 0);
 }
