@@ -23,9 +23,13 @@ pub fn shannon_entropy(text: &[u8]) -> f64 {
 
 /// Whether `secret` is a placeholder or documentation value rather than a secret:
 /// AWS's documented example keys, `EXAMPLE`/`example`/`dummy`/`sample` markers, runs of one
-/// character (`xxxx…`, `0000…`), counting sequences (`123456…`, `abcdef…`), and templates
-/// (`${VAR}`, `{{ var }}`, `<token>`, `%(name)s`).
+/// character (`xxxx…`, `0000…`), counting sequences (`123456…`, `abcdef…`), templates
+/// (`${VAR}`, `{{ var }}`, `<token>`, `%(name)s`), and tokens of a checksummed format whose
+/// checksum does not verify (see [`is_broken_checksummed_token`]).
 pub fn is_placeholder(secret: &[u8]) -> bool {
+    if is_broken_checksummed_token(secret) {
+        return true;
+    }
     let text = String::from_utf8_lossy(secret);
     let lower = text.to_ascii_lowercase();
     const MARKERS: &[&str] = &[
@@ -96,6 +100,22 @@ pub fn looks_like_identifier(secret: &[u8]) -> bool {
     secret
         .iter()
         .all(|byte| byte.is_ascii_alphabetic() || matches!(byte, b'_' | b'-' | b'.' | b'/'))
+}
+
+/// Prefixes of the token formats that end in a CRC32/base62 checksum: GitHub's classic,
+/// OAuth, app and refresh tokens, and npm's access tokens, which adopted GitHub's format.
+const CHECKSUMMED_PREFIXES: &[&[u8]] = &[b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_", b"npm_"];
+
+/// Whether `secret` starts like a checksummed token (`ghp_…`, `npm_…`) but is not one: wrong
+/// length or a checksum that does not verify. Such values are mistyped, truncated or made-up
+/// tokens; checking here keeps generic rules from reporting what the provider's own rule
+/// rejects.
+pub fn is_broken_checksummed_token(secret: &[u8]) -> bool {
+    if !CHECKSUMMED_PREFIXES.iter().any(|prefix| secret.starts_with(prefix)) {
+        return false;
+    }
+    let well_formed = secret.len() == 40 && secret[4..].iter().all(u8::is_ascii_alphanumeric);
+    !(well_formed && github_checksum_is_valid(secret))
 }
 
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -194,6 +214,20 @@ mod tests {
     fn github_checksum_matches_a_published_example() {
         // The example token in a public write-up of GitHub's format (not a live token).
         assert!(github_checksum_is_valid(b"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"));
+    }
+
+    #[test]
+    fn checksummed_tokens_that_do_not_verify_are_placeholders() {
+        let body = "zQWBuTSOoRi4A9spHcVY5ncnsDkxkJ";
+        let token = format!("npm_{body}{}", base62_checksum(body.as_bytes()));
+        assert!(!is_placeholder(token.as_bytes()));
+        let mut broken = token.clone().into_bytes();
+        broken[8] = if broken[8] == b'A' { b'B' } else { b'A' };
+        assert!(is_placeholder(&broken));
+        assert!(is_placeholder(&token.as_bytes()[..20]));
+        assert!(!is_broken_checksummed_token(
+            b"ghx_zQWBuTSOoRi4A9spHcVY5ncnsDkxkJ0mLq17"
+        ));
     }
 
     #[test]

@@ -4,5 +4,6 @@ mod archives;
 mod examples;
 mod exports;
 mod history;
+mod precision;
 mod robustness;
 mod scanning;
