@@ -19,6 +19,7 @@
 //! the same files.
 
 use crate::checks::Validator;
+use rayon::prelude::*;
 use serde::Deserialize;
 use std::path::Path;
 
@@ -203,32 +204,56 @@ fn compile(file: &str, spec: RuleSpec) -> Result<Rule, RuleError> {
     })
 }
 
+/// The rule specifications of one file, in order.
+fn parse_file(file: &str, text: &str) -> Result<Vec<RuleSpec>, RuleError> {
+    let parsed: RuleFile = toml::from_str(text).map_err(|error| RuleError::Parse {
+        file: file.to_string(),
+        message: error.to_string(),
+    })?;
+    Ok(parsed.rules)
+}
+
 impl RuleSet {
     /// Parses one rule file's text and adds its rules.
     pub fn add_file(&mut self, file: &str, text: &str) -> Result<(), RuleError> {
-        let parsed: RuleFile = toml::from_str(text).map_err(|error| RuleError::Parse {
-            file: file.to_string(),
-            message: error.to_string(),
-        })?;
-        for spec in parsed.rules {
-            if self.rules.iter().any(|rule| rule.id == spec.id) {
-                return Err(RuleError::Invalid {
-                    file: file.to_string(),
-                    id: spec.id,
-                    message: "duplicate rule id".into(),
-                });
-            }
-            self.rules.push(compile(file, spec)?);
+        let specs = parse_file(file, text)?;
+        self.add_specs(specs.into_iter().map(|spec| (file, spec)).collect())
+    }
+
+    /// Compiles and adds `specs`, stopping at the first error in their order (rules before
+    /// it stay added). Compiling the regular expressions is most of steward's start-up, so
+    /// the rules compile in parallel; a duplicate id is found first, in order, and only the
+    /// rules before it are compiled.
+    fn add_specs(&mut self, mut specs: Vec<(&str, RuleSpec)>) -> Result<(), RuleError> {
+        let mut ids: std::collections::HashSet<String> = self.rules.iter().map(|rule| rule.id.clone()).collect();
+        let first_duplicate = specs.iter().position(|(_, spec)| !ids.insert(spec.id.clone()));
+        let duplicate = first_duplicate.map(|index| specs.swap_remove(index));
+        if let Some(index) = first_duplicate {
+            specs.truncate(index);
         }
-        Ok(())
+        let compiled: Vec<Result<Rule, RuleError>> =
+            specs.into_par_iter().map(|(file, spec)| compile(file, spec)).collect();
+        for rule in compiled {
+            self.rules.push(rule?);
+        }
+        match duplicate {
+            Some((file, spec)) => Err(RuleError::Invalid {
+                file: file.to_string(),
+                id: spec.id,
+                message: "duplicate rule id".into(),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// The rules embedded in the binary.
     pub fn builtin() -> Result<RuleSet, RuleError> {
-        let mut set = RuleSet::default();
+        let mut specs = Vec::new();
         for (file, text) in BUILTIN_FILES {
-            set.add_file(file, text)?;
+            specs.extend(parse_file(file, text)?.into_iter().map(|spec| (*file, spec)));
         }
+        let mut set = RuleSet::default();
+        set.add_specs(specs)?;
         Ok(set)
     }
 
@@ -260,5 +285,33 @@ impl RuleSet {
     /// Whether there are no rules.
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(id: &str, pattern: &str) -> String {
+        format!(
+            "[[rules]]\nid = \"{id}\"\nname = \"n\"\nprovider = \"p\"\nkeywords = [\"kw\"]\npattern = '''{pattern}'''\nexamples = [\"kw\"]\n"
+        )
+    }
+
+    #[test]
+    fn the_first_error_in_file_order_is_reported_and_the_rules_before_it_are_kept() {
+        let bad_then_duplicate = [rule("a", "kw"), rule("b", "(unclosed"), rule("a", "kw")].concat();
+        let mut set = RuleSet::default();
+        let error = set.add_file("x.toml", &bad_then_duplicate).expect_err("invalid");
+        assert!(error.to_string().starts_with("x.toml: rule b: pattern:"), "{error}");
+        assert_eq!(set.len(), 1);
+
+        let duplicate_then_bad = [rule("c", "kw"), rule("a", "kw"), rule("d", "(unclosed")].concat();
+        let error = set.add_file("y.toml", &duplicate_then_bad).expect_err("invalid");
+        assert_eq!(error.to_string(), "y.toml: rule a: duplicate rule id");
+        assert_eq!(
+            set.rules.iter().map(|rule| rule.id.as_str()).collect::<Vec<_>>(),
+            ["a", "c"]
+        );
     }
 }
