@@ -177,6 +177,11 @@ pub struct ChainSummary {
     pub head_hash: String,
 }
 
+/// Whether an event's stored hash is the hash of its content and stored `prev_hash`.
+pub fn content_is_intact(event: &AuditEvent) -> bool {
+    event_hash(&event.prev_hash, event.seq, &event.draft) == event.hash
+}
+
 /// Checks a chain event by event, in sequence order, against its signed checkpoints.
 ///
 /// Feed events with [`ChainVerifier::push`], then call [`ChainVerifier::finish`]. The
@@ -222,6 +227,14 @@ impl ChainVerifier {
 
     /// Checks the next event.
     pub fn push(&mut self, event: &AuditEvent) -> Result<(), ChainProblem> {
+        self.push_hashed(event, content_is_intact(event))
+    }
+
+    /// Checks the next event, whose content check ([`content_is_intact`]) was done
+    /// elsewhere: that check depends on the event alone (its stored `prev_hash` is part
+    /// of what is hashed), so it can run in parallel; the links between events, their
+    /// order and the checkpoints are checked here, in sequence.
+    pub fn push_hashed(&mut self, event: &AuditEvent, intact: bool) -> Result<(), ChainProblem> {
         let seq = event.seq;
         if seq != self.next_seq {
             let reason = if seq > self.next_seq {
@@ -237,8 +250,6 @@ impl ChainVerifier {
                 reason,
             });
         }
-        let recomputed = event_hash(&event.prev_hash, seq, &event.draft);
-        let intact = recomputed == event.hash;
         if event.prev_hash != self.prev_hash {
             // If this event is intact, it still links to what its predecessor used to be:
             // the predecessor was altered (and its own hash recomputed to hide it).

@@ -48,7 +48,8 @@ impl SqliteStore {
         let connection = Connection::open(path).map_err(connect_error)?;
         connection
             .execute_batch(
-                "PRAGMA journal_mode = WAL;
+                "PRAGMA page_size = 16384; -- only takes effect when the database is created
+                 PRAGMA journal_mode = WAL;
                  PRAGMA synchronous = NORMAL;
                  PRAGMA foreign_keys = ON;
                  PRAGMA busy_timeout = 10000;
