@@ -195,6 +195,25 @@ pub struct ChainVerifier {
     next_seq: i64,
     prev_hash: Hash,
     prev_event_intact: bool,
+    /// For a segment that does not start at the genesis: its first event is not checked
+    /// against a predecessor here but recorded, for [`ChainVerifier::join`].
+    segment_first: Option<Option<FirstEvent>>,
+    events: u64,
+}
+
+/// The first event of a segment: what [`ChainVerifier::join`] checks against the end of
+/// the segment before it.
+#[derive(Debug, Clone, Copy)]
+struct FirstEvent {
+    seq: i64,
+    prev_hash: Hash,
+    intact: bool,
+}
+
+/// A verified stretch of the chain, to be joined with the next.
+pub struct SegmentOutcome {
+    verifier: ChainVerifier,
+    problem: Option<ChainProblem>,
 }
 
 impl ChainVerifier {
@@ -217,7 +236,111 @@ impl ChainVerifier {
             next_seq: 1,
             prev_hash: GENESIS_HASH,
             prev_event_intact: true,
+            segment_first: None,
+            events: 0,
         })
+    }
+
+    /// Splits the verification at `after`: this verifier keeps the events up to `after`
+    /// (feed them to it, then call [`ChainVerifier::end_segment`]); the returned one takes
+    /// the events after it, in parallel, and is joined back with [`ChainVerifier::join`].
+    /// The outcome is the same as verifying the whole chain in one pass.
+    pub fn split_at(&mut self, after: i64) -> ChainVerifier {
+        let mut later = Vec::new();
+        self.pending_checkpoints.retain(|checkpoint| {
+            let keep = checkpoint.seq <= after;
+            if !keep {
+                later.push(checkpoint.clone());
+            }
+            keep
+        });
+        // What the later segment's "last good checkpoint" will be once this one passes.
+        let last_good = self
+            .pending_checkpoints
+            .first()
+            .map_or(self.last_good_checkpoint_seq, |c| c.seq);
+        ChainVerifier {
+            verifying_key: self.verifying_key,
+            pending_checkpoints: later,
+            last_good_checkpoint_seq: last_good,
+            checkpoints_checked: 0,
+            next_seq: after + 1,
+            prev_hash: GENESIS_HASH,
+            prev_event_intact: true,
+            segment_first: Some(None),
+            events: 0,
+        }
+    }
+
+    /// Ends a segment that is not the last one (no check for a deleted tail here: the
+    /// next segment's first event shows what follows).
+    pub fn end_segment(self, problem: Option<ChainProblem>) -> SegmentOutcome {
+        SegmentOutcome {
+            verifier: self,
+            problem,
+        }
+    }
+
+    /// Joins the outcome of the segment before with this, the last segment, and finishes:
+    /// the first problem of the whole chain, as one pass would name it.
+    pub fn join(self, earlier: SegmentOutcome, problem: Option<ChainProblem>) -> Result<ChainSummary, ChainProblem> {
+        if let Some(problem) = earlier.problem {
+            return Err(problem);
+        }
+        let before = earlier.verifier;
+        let first = self.segment_first.flatten();
+        if let Some(first) = first {
+            let expected = before.next_seq;
+            if first.seq != expected {
+                return Err(ChainProblem {
+                    seq: expected,
+                    reason: format!(
+                        "event {expected} is missing (next stored event is {}): deleted",
+                        first.seq
+                    ),
+                });
+            }
+            if first.prev_hash != before.prev_hash {
+                return Err(if first.intact && first.seq > 1 && before.prev_event_intact {
+                    ChainProblem {
+                        seq: first.seq - 1,
+                        reason: format!(
+                            "event {} was altered: event {} chains to a different hash",
+                            first.seq - 1,
+                            first.seq
+                        ),
+                    }
+                } else {
+                    ChainProblem {
+                        seq: first.seq,
+                        reason: "prev_hash does not link to the previous event (inserted, reordered or altered)".into(),
+                    }
+                });
+            }
+            if !first.intact {
+                return Err(ChainProblem {
+                    seq: first.seq,
+                    reason: "content does not match its hash (edited)".into(),
+                });
+            }
+        }
+        if let Some(problem) = problem {
+            return Err(problem);
+        }
+        // Checkpoints of the earlier segment beyond its last event (tail of that range
+        // deleted, nothing after): the same finish as one pass.
+        let mut whole = self;
+        if first.is_none() {
+            whole.next_seq = before.next_seq;
+            whole.prev_hash = before.prev_hash;
+        }
+        whole.pending_checkpoints.extend(before.pending_checkpoints);
+        whole
+            .pending_checkpoints
+            .sort_by_key(|checkpoint| std::cmp::Reverse(checkpoint.seq));
+        whole.checkpoints_checked += before.checkpoints_checked;
+        whole.events += before.events;
+        whole.finish()
     }
 
     /// The key checkpoints are verified with.
@@ -236,6 +359,17 @@ impl ChainVerifier {
     /// order and the checkpoints are checked here, in sequence.
     pub fn push_hashed(&mut self, event: &AuditEvent, intact: bool) -> Result<(), ChainProblem> {
         let seq = event.seq;
+        if let Some(None) = self.segment_first {
+            // The first event of a later segment: its position and link to the event
+            // before are checked by `join`; its content problem, if any, too (a broken
+            // link would be named first).
+            self.segment_first = Some(Some(FirstEvent {
+                seq,
+                prev_hash: event.prev_hash,
+                intact,
+            }));
+            return self.accept(event, intact);
+        }
         if seq != self.next_seq {
             let reason = if seq > self.next_seq {
                 format!(
@@ -271,6 +405,13 @@ impl ChainVerifier {
                 reason: "content does not match its hash (edited)".into(),
             });
         }
+        self.accept(event, intact)
+    }
+
+    /// Moves past `event` and checks the checkpoints it reaches.
+    fn accept(&mut self, event: &AuditEvent, intact: bool) -> Result<(), ChainProblem> {
+        let seq = event.seq;
+        self.events += 1;
         self.prev_hash = event.hash;
         self.prev_event_intact = intact;
         self.next_seq = seq + 1;
@@ -307,7 +448,7 @@ impl ChainVerifier {
             });
         }
         Ok(ChainSummary {
-            events: (self.next_seq - 1) as u64,
+            events: self.events,
             checkpoints: self.checkpoints_checked,
             head_seq: self.next_seq - 1,
             head_hash: hex::encode(self.prev_hash),
@@ -358,6 +499,115 @@ mod tests {
 
     fn checkpoint_at(events: &[AuditEvent], seq: i64) -> Checkpoint {
         Checkpoint::sign(&key(), seq, events[(seq - 1) as usize].hash, Timestamp::UNIX_EPOCH)
+    }
+
+    /// Verifies in two segments split after `after`, the way a parallel reader does.
+    fn verify_split(
+        events: &[AuditEvent],
+        checkpoints: Vec<Checkpoint>,
+        after: i64,
+    ) -> Result<ChainSummary, ChainProblem> {
+        let mut earlier = ChainVerifier::new(key().verifying_key(), checkpoints)?;
+        let mut later = earlier.split_at(after);
+        let problem = events
+            .iter()
+            .filter(|event| event.seq <= after)
+            .try_for_each(|event| earlier.push(event))
+            .err();
+        let earlier = earlier.end_segment(problem);
+        let problem = events
+            .iter()
+            .filter(|event| event.seq > after)
+            .try_for_each(|event| later.push(event))
+            .err();
+        later.join(earlier, problem)
+    }
+
+    /// Every way of tampering, split at every point, names the same problem as one pass.
+    #[test]
+    fn split_verification_names_what_one_pass_names() {
+        let rehash = |events: &mut Vec<AuditEvent>, from: usize| {
+            let mut prev = if from == 0 { GENESIS_HASH } else { events[from - 1].hash };
+            for event in &mut events[from..] {
+                event.prev_hash = prev;
+                event.hash = event_hash(&prev, event.seq, &event.draft);
+                prev = event.hash;
+            }
+        };
+        type Tamper = Box<dyn Fn(&mut Vec<AuditEvent>)>;
+        let tampers: Vec<(&str, Tamper)> = vec![
+            ("none", Box::new(|_| {})),
+            ("edit", Box::new(|e| e[4].draft.actor = "mallory".into())),
+            ("edit first", Box::new(|e| e[0].draft.actor = "mallory".into())),
+            ("edit last", Box::new(|e| e[11].draft.actor = "mallory".into())),
+            (
+                "edit and rehash one",
+                Box::new(|e| {
+                    e[5].draft.actor = "mallory".into();
+                    e[5].hash = event_hash(&e[5].prev_hash, 6, &e[5].draft);
+                }),
+            ),
+            (
+                "edit and rehash the rest",
+                Box::new(move |e| {
+                    e[6].draft.actor = "mallory".into();
+                    rehash(e, 6);
+                }),
+            ),
+            ("delete", Box::new(|e| drop(e.remove(3)))),
+            ("delete two", Box::new(|e| drop(e.drain(5..7)))),
+            ("delete tail", Box::new(|e| e.truncate(9))),
+            ("delete all", Box::new(|e| e.clear())),
+            (
+                "reorder",
+                Box::new(|e| {
+                    // Two rows exchange everything but their sequence numbers.
+                    let (third, fourth) = (e[3].seq, e[4].seq);
+                    e.swap(3, 4);
+                    e[3].seq = third;
+                    e[4].seq = fourth;
+                }),
+            ),
+            (
+                "insert",
+                Box::new(move |e| {
+                    let forged = seal(draft(99), 5, e[3].hash);
+                    e.insert(4, forged);
+                    for (index, event) in e.iter_mut().enumerate() {
+                        event.seq = index as i64 + 1;
+                    }
+                    rehash(e, 5);
+                }),
+            ),
+            (
+                "rewrite",
+                Box::new(move |e| {
+                    for event in e.iter_mut() {
+                        event.draft.actor = "mallory".into();
+                    }
+                    rehash(e, 0);
+                }),
+            ),
+        ];
+        for (name, tamper) in &tampers {
+            let mut events = chain(12);
+            let checkpoints = vec![
+                checkpoint_at(&events, 3),
+                checkpoint_at(&events, 8),
+                checkpoint_at(&events, 12),
+            ];
+            tamper(&mut events);
+            // As the store delivers them: in sequence order.
+            events.sort_by_key(|event| event.seq);
+            let whole = verify(&events, checkpoints.clone());
+            for after in 1..=13 {
+                assert_eq!(
+                    verify_split(&events, checkpoints.clone(), after),
+                    whole,
+                    "{name}, split after {after}"
+                );
+            }
+        }
     }
 
     #[test]

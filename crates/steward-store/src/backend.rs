@@ -9,7 +9,9 @@ use crate::{
     Actor, EventFilter, IdentityDetail, IdentityFilter, ImportAudit, ImportIdentity, ImportSummary, ScanFinding,
     ScanRecord, ScanRecorded, ScanScope, Store, StoreError,
 };
-use steward_core::audit::{AuditEvent, Checkpoint, SigningKey};
+use steward_core::audit::{
+    AuditEvent, ChainProblem, ChainSummary, ChainVerifier, Checkpoint, SigningKey, VerifyingKey, content_is_intact,
+};
 use steward_core::{
     Credential, Fingerprint, Identity, IdentityPatch, LifecycleState, Location, LocationKind, NewCredential,
     NewIdentity, NewParty, Party, PartyStatus,
@@ -20,6 +22,14 @@ use steward_core::{
 pub trait Backend: Send {
     /// `sqlite` or `postgres`.
     fn name(&self) -> &'static str;
+    /// Another connection to the same database, for reading in parallel (`None`: not
+    /// available).
+    fn second_reader(&self) -> Result<Option<Self>, StoreError>
+    where
+        Self: Sized,
+    {
+        Ok(None)
+    }
     /// Runs `work` in a write transaction (serialised with other writers), committing on success.
     fn write<T>(
         &mut self,
@@ -193,6 +203,10 @@ pub fn event_query(filter: &EventFilter, marker: char) -> (String, Vec<i64>) {
         values.push(since);
         conditions.push(format!("seq >= {marker}{}", values.len()));
     }
+    if let Some(until) = filter.until_seq {
+        values.push(until);
+        conditions.push(format!("seq <= {marker}{}", values.len()));
+    }
     let columns =
         "seq, at, actor, action, subject_kind, subject_id, subject_name, reason, before, after, prev_hash, hash";
     let mut inner = format!("SELECT {columns} FROM audit_events");
@@ -207,7 +221,7 @@ pub fn event_query(filter: &EventFilter, marker: char) -> (String, Vec<i64>) {
     (sql, values)
 }
 
-impl<B: Backend> Store for B {
+impl<B: Backend + 'static> Store for B {
     fn backend_name(&self) -> &'static str {
         self.name()
     }
@@ -360,4 +374,91 @@ impl<B: Backend> Store for B {
     fn checkpoints(&mut self) -> Result<Vec<Checkpoint>, StoreError> {
         self.list_checkpoints()
     }
+
+    fn verify_audit_split(
+        &mut self,
+        key: &VerifyingKey,
+        split_after: Option<i64>,
+    ) -> Result<Result<ChainSummary, ChainProblem>, StoreError> {
+        let mut verifier = match ChainVerifier::new(*key, self.list_checkpoints()?) {
+            Ok(verifier) => verifier,
+            Err(problem) => return Ok(Err(problem)),
+        };
+        let split = match split_after {
+            Some(after) if after >= 1 => self.second_reader()?.map(|reader| (after, reader)),
+            _ => None,
+        };
+        let Some((after, mut reader)) = split else {
+            let (verifier, problem) = verify_segment(self, &EventFilter::default(), verifier)?;
+            return Ok(problem.map_or_else(|| verifier.finish(), Err));
+        };
+        // Two connections, each streaming and hashing one half of the chain; the halves
+        // are joined so the outcome is that of one pass (`ChainVerifier::split_at`).
+        let later = verifier.split_at(after);
+        std::thread::scope(|scope| {
+            let second = scope.spawn(move || {
+                let filter = EventFilter {
+                    since_seq: Some(after + 1),
+                    ..Default::default()
+                };
+                verify_segment(&mut reader, &filter, later)
+            });
+            let filter = EventFilter {
+                until_seq: Some(after),
+                ..Default::default()
+            };
+            let earlier = verify_segment(self, &filter, verifier);
+            let later = second.join().expect("the audit reading thread does not panic");
+            let (earlier, earlier_problem) = earlier?;
+            let (later, later_problem) = later?;
+            Ok(later.join(earlier.end_segment(earlier_problem), later_problem))
+        })
+    }
+}
+
+/// Streams the events of `filter` into `verifier`: one thread reads while another checks,
+/// handing events over in batches; each batch's content hashes (which depend on each
+/// event alone) are computed on every core, then links and checkpoints in sequence.
+/// Returns the verifier and the first problem, if any (reading stops there).
+fn verify_segment<B: Backend>(
+    store: &mut B,
+    filter: &EventFilter,
+    mut verifier: ChainVerifier,
+) -> Result<(ChainVerifier, Option<ChainProblem>), StoreError> {
+    use rayon::prelude::*;
+    const BATCH: usize = 1024;
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<AuditEvent>>(16);
+    std::thread::scope(|scope| {
+        let hasher = scope.spawn(move || {
+            let mut intact = Vec::with_capacity(BATCH);
+            for batch in receiver {
+                batch.par_iter().map(content_is_intact).collect_into_vec(&mut intact);
+                for (event, intact) in batch.iter().zip(&intact) {
+                    if let Err(problem) = verifier.push_hashed(event, *intact) {
+                        return (verifier, Some(problem));
+                    }
+                }
+            }
+            (verifier, None)
+        });
+        let mut batch = Vec::with_capacity(BATCH);
+        let mut hasher_stopped = false;
+        let read = store.stream_events(filter, &mut |event| {
+            if !hasher_stopped {
+                batch.push(event);
+                if batch.len() == BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    // The hasher stops at the first problem; the rest need no reading.
+                    hasher_stopped = sender.send(full).is_err();
+                }
+            }
+            Ok(())
+        });
+        if !batch.is_empty() && !hasher_stopped {
+            let _ = sender.send(batch);
+        }
+        drop(sender);
+        let outcome = hasher.join().expect("the audit hashing thread does not panic");
+        read.map(|()| outcome)
+    })
 }

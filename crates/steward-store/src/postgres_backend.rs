@@ -118,6 +118,8 @@ fn jsonb<T: serde::Serialize>(value: &T) -> PgJsonb {
 pub struct PostgresStore {
     client: Client,
     signing_key: Option<SigningKey>,
+    /// How to open another connection to the same database (parallel audit reads).
+    config: postgres::Config,
 }
 
 impl PostgresStore {
@@ -131,20 +133,31 @@ impl PostgresStore {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(std::time::Duration::from_secs(5));
         }
-        let client = config.connect(NoTls).map_err(|error| {
+        let client = Self::client(&config).map_err(|reason| connect_error(&reason))?;
+        let mut store = PostgresStore {
+            client,
+            signing_key,
+            config,
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// A session as steward uses it, or why not (with every cause).
+    fn client(config: &postgres::Config) -> Result<Client, String> {
+        let describe = |error: postgres::Error| {
             let mut reason = error.to_string();
             let mut source = error.source();
             while let Some(cause) = source {
                 reason = format!("{reason}: {cause}");
                 source = cause.source();
             }
-            connect_error(&reason)
-        })?;
-        let mut store = PostgresStore { client, signing_key };
+            reason
+        };
+        let mut client = config.connect(NoTls).map_err(describe)?;
         // steward's queries are short index lookups; JIT compilation only adds latency.
-        store.client.batch_execute("SET jit = off")?;
-        store.migrate()?;
-        Ok(store)
+        client.batch_execute("SET jit = off").map_err(describe)?;
+        Ok(client)
     }
 
     fn migrate(&mut self) -> Result<(), StoreError> {
@@ -857,6 +870,18 @@ impl Tx for PgTx<'_> {
 }
 
 impl Backend for PostgresStore {
+    fn second_reader(&self) -> Result<Option<Self>, StoreError> {
+        let client = PostgresStore::client(&self.config).map_err(|reason| StoreError::Connect {
+            target: "a second connection for reading".into(),
+            reason,
+        })?;
+        Ok(Some(PostgresStore {
+            client,
+            signing_key: None,
+            config: self.config.clone(),
+        }))
+    }
+
     fn name(&self) -> &'static str {
         "postgres"
     }

@@ -36,6 +36,8 @@ const BULK_MIN_IDENTITIES: usize = 20_000;
 pub struct SqliteStore {
     connection: Connection,
     signing_key: Option<SigningKey>,
+    /// The database file (parallel audit reads open it again).
+    path: std::path::PathBuf,
 }
 
 impl SqliteStore {
@@ -61,6 +63,7 @@ impl SqliteStore {
         let mut store = SqliteStore {
             connection,
             signing_key,
+            path: path.to_path_buf(),
         };
         store.migrate()?;
         Ok(store)
@@ -726,6 +729,22 @@ impl Tx for SqliteTx<'_> {
 }
 
 impl Backend for SqliteStore {
+    fn second_reader(&self) -> Result<Option<Self>, StoreError> {
+        let connection =
+            Connection::open_with_flags(&self.path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|error| {
+                StoreError::Connect {
+                    target: self.path.display().to_string(),
+                    reason: error.to_string(),
+                }
+            })?;
+        connection.execute_batch("PRAGMA busy_timeout = 10000; PRAGMA cache_size = -8192;")?;
+        Ok(Some(SqliteStore {
+            connection,
+            signing_key: None,
+            path: self.path.clone(),
+        }))
+    }
+
     fn name(&self) -> &'static str {
         "sqlite"
     }

@@ -39,9 +39,20 @@ fn drop_triggers(db: &TestDb) {
     }
 }
 
+/// The first bad sequence number, checking that verifying the chain in two halves over
+/// two connections (as long chains are) names the same problem for every split point.
 fn first_bad_seq(db: &TestDb) -> i64 {
     let mut store = db.open();
-    let problem = store.verify_audit(&signing_key().verifying_key()).unwrap().unwrap_err();
+    let key = signing_key().verifying_key();
+    let problem = store.verify_audit(&key).unwrap().unwrap_err();
+    let highest = db.count("audit_events") + 3;
+    for after in 1..=highest {
+        assert_eq!(
+            store.verify_audit_split(&key, Some(after)).unwrap(),
+            Err(problem.clone()),
+            "split after {after}"
+        );
+    }
     problem.seq
 }
 
@@ -58,7 +69,17 @@ fn triggers_reject_update_and_delete(db: &TestDb) {
     if db.is_postgres() {
         assert!(db.execute("TRUNCATE audit_events").unwrap_err().contains("append-only"));
     }
-    assert!(db.open().verify_audit(&signing_key().verifying_key()).unwrap().is_ok());
+    let mut store = db.open();
+    let key = signing_key().verifying_key();
+    let whole = store.verify_audit(&key).unwrap();
+    assert!(whole.is_ok());
+    for after in 1..=db.count("audit_events") + 1 {
+        assert_eq!(
+            store.verify_audit_split(&key, Some(after)).unwrap(),
+            whole,
+            "split after {after}"
+        );
+    }
 }
 
 fn an_edit_after_dropping_triggers_is_named(db: &TestDb) {
