@@ -78,28 +78,88 @@ fn update_optional_text(hasher: &mut Sha256, text: Option<&str>) {
     }
 }
 
+/// An event's fields borrowed from wherever they are stored (e.g. a database row), so a
+/// verifier can hash them without building an [`EventDraft`].
+#[derive(Debug, Clone, Copy)]
+pub struct EventFields<'a> {
+    /// When, in microseconds since the Unix epoch.
+    pub at_micros: i64,
+    /// Who.
+    pub actor: &'a str,
+    /// What.
+    pub action: &'a str,
+    /// Subject kind.
+    pub subject_kind: &'a str,
+    /// Subject id.
+    pub subject_id: Option<i64>,
+    /// Subject name.
+    pub subject_name: &'a str,
+    /// Why.
+    pub reason: Option<&'a str>,
+    /// Snapshot before.
+    pub before: Option<&'a str>,
+    /// Snapshot after.
+    pub after: Option<&'a str>,
+}
+
+impl<'a> EventFields<'a> {
+    /// The fields of `draft`.
+    pub fn of(draft: &'a EventDraft) -> Self {
+        EventFields {
+            at_micros: draft.at.as_microsecond(),
+            actor: &draft.actor,
+            action: &draft.action,
+            subject_kind: &draft.subject_kind,
+            subject_id: draft.subject_id,
+            subject_name: &draft.subject_name,
+            reason: draft.reason.as_deref(),
+            before: draft.before.as_deref(),
+            after: draft.after.as_deref(),
+        }
+    }
+}
+
 /// Computes the chained hash of an event at `seq` following `prev_hash`.
 pub fn event_hash(prev_hash: &Hash, seq: i64, draft: &EventDraft) -> Hash {
+    fields_hash(prev_hash, seq, &EventFields::of(draft))
+}
+
+/// The chained hash of an event given by its fields: the one canonical form.
+pub fn fields_hash(prev_hash: &Hash, seq: i64, fields: &EventFields<'_>) -> Hash {
     let mut hasher = Sha256::new();
     hasher.update(prev_hash);
     hasher.update(EVENT_DOMAIN);
     hasher.update(seq.to_be_bytes());
-    hasher.update(draft.at.as_microsecond().to_be_bytes());
-    update_optional_text(&mut hasher, Some(&draft.actor));
-    update_optional_text(&mut hasher, Some(&draft.action));
-    update_optional_text(&mut hasher, Some(&draft.subject_kind));
-    match draft.subject_id {
+    hasher.update(fields.at_micros.to_be_bytes());
+    update_optional_text(&mut hasher, Some(fields.actor));
+    update_optional_text(&mut hasher, Some(fields.action));
+    update_optional_text(&mut hasher, Some(fields.subject_kind));
+    match fields.subject_id {
         None => hasher.update([0u8]),
         Some(id) => {
             hasher.update([1u8]);
             hasher.update(id.to_be_bytes());
         }
     }
-    update_optional_text(&mut hasher, Some(&draft.subject_name));
-    update_optional_text(&mut hasher, draft.reason.as_deref());
-    update_optional_text(&mut hasher, draft.before.as_deref());
-    update_optional_text(&mut hasher, draft.after.as_deref());
+    update_optional_text(&mut hasher, Some(fields.subject_name));
+    update_optional_text(&mut hasher, fields.reason);
+    update_optional_text(&mut hasher, fields.before);
+    update_optional_text(&mut hasher, fields.after);
     hasher.finalize().into()
+}
+
+/// What the sequential part of verification needs of an event: its place in the chain
+/// and whether its content matches its hash (checked in parallel, see [`content_is_intact`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventLink {
+    /// Sequence number.
+    pub seq: i64,
+    /// Stored hash of the event before.
+    pub prev_hash: Hash,
+    /// Stored hash.
+    pub hash: Hash,
+    /// Whether the stored hash is that of the content and `prev_hash`.
+    pub intact: bool,
 }
 
 /// Sequences and chains `draft` after the event (`seq - 1`, `prev_hash`).
@@ -358,7 +418,17 @@ impl ChainVerifier {
     /// of what is hashed), so it can run in parallel; the links between events, their
     /// order and the checkpoints are checked here, in sequence.
     pub fn push_hashed(&mut self, event: &AuditEvent, intact: bool) -> Result<(), ChainProblem> {
-        let seq = event.seq;
+        self.push_link(&EventLink {
+            seq: event.seq,
+            prev_hash: event.prev_hash,
+            hash: event.hash,
+            intact,
+        })
+    }
+
+    /// [`ChainVerifier::push_hashed`] for an event known only by its [`EventLink`].
+    pub fn push_link(&mut self, event: &EventLink) -> Result<(), ChainProblem> {
+        let (seq, intact) = (event.seq, event.intact);
         if let Some(None) = self.segment_first {
             // The first event of a later segment: its position and link to the event
             // before are checked by `join`; its content problem, if any, too (a broken
@@ -368,7 +438,7 @@ impl ChainVerifier {
                 prev_hash: event.prev_hash,
                 intact,
             }));
-            return self.accept(event, intact);
+            return self.accept(event);
         }
         if seq != self.next_seq {
             let reason = if seq > self.next_seq {
@@ -405,12 +475,12 @@ impl ChainVerifier {
                 reason: "content does not match its hash (edited)".into(),
             });
         }
-        self.accept(event, intact)
+        self.accept(event)
     }
 
     /// Moves past `event` and checks the checkpoints it reaches.
-    fn accept(&mut self, event: &AuditEvent, intact: bool) -> Result<(), ChainProblem> {
-        let seq = event.seq;
+    fn accept(&mut self, event: &EventLink) -> Result<(), ChainProblem> {
+        let (seq, intact) = (event.seq, event.intact);
         self.events += 1;
         self.prev_hash = event.hash;
         self.prev_event_intact = intact;

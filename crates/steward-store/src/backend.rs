@@ -10,7 +10,8 @@ use crate::{
     ScanRecord, ScanRecorded, ScanScope, Store, StoreError,
 };
 use steward_core::audit::{
-    AuditEvent, ChainProblem, ChainSummary, ChainVerifier, Checkpoint, SigningKey, VerifyingKey, content_is_intact,
+    AuditEvent, ChainProblem, ChainSummary, ChainVerifier, Checkpoint, EventFields, EventLink, Hash, SigningKey,
+    VerifyingKey, content_is_intact, fields_hash,
 };
 use steward_core::{
     Credential, Fingerprint, Identity, IdentityPatch, LifecycleState, Location, LocationKind, NewCredential,
@@ -49,6 +50,21 @@ pub trait Backend: Send {
     fn list_parties(&mut self) -> Result<Vec<Party>, StoreError>;
     /// Identities matching `filter`, ordered by system and name (see [`identity_list_query`]).
     fn list_identities(&mut self, filter: &IdentityFilter) -> Result<Vec<Identity>, StoreError>;
+    /// Streams events matching `filter` in sequence order as raw rows, in batches of
+    /// `batch`, for verification without decoding each into an [`AuditEvent`]; `visit`
+    /// returns whether to go on. `Ok(false)`: the backend has no such path (use
+    /// [`Backend::stream_events`]).
+    /// `spare` hands back the buffers of batches already checked, for reuse (fresh
+    /// megabyte buffers would each be zeroed by the kernel first).
+    fn stream_raw_events(
+        &mut self,
+        _filter: &EventFilter,
+        _batch: usize,
+        _spare: &mut dyn FnMut() -> Option<RawEvents>,
+        _visit: &mut dyn FnMut(RawEvents) -> Result<bool, StoreError>,
+    ) -> Result<bool, StoreError> {
+        Ok(false)
+    }
     /// Streams events matching `filter` in sequence order.
     fn stream_events(
         &mut self,
@@ -416,6 +432,73 @@ impl<B: Backend + 'static> Store for B {
     }
 }
 
+/// Audit events as stored, undecoded: one buffer and the byte range of each event in it.
+pub struct RawEvents {
+    /// The rows, back to back.
+    pub bytes: Vec<u8>,
+    /// Where each row is in `bytes`.
+    pub rows: Vec<std::ops::Range<usize>>,
+    /// Reads one row.
+    pub decode: for<'a> fn(&'a [u8]) -> Result<RawEvent<'a>, StoreError>,
+}
+
+/// One event of [`RawEvents`], borrowed.
+pub struct RawEvent<'a> {
+    /// Sequence number.
+    pub seq: i64,
+    /// Its content.
+    pub fields: EventFields<'a>,
+    /// Stored hash of the event before.
+    pub prev_hash: Hash,
+    /// Stored hash.
+    pub hash: Hash,
+}
+
+/// A batch on its way from the reading thread to the checking one.
+enum Batch {
+    Decoded(Vec<AuditEvent>),
+    Raw(RawEvents),
+}
+
+impl Batch {
+    /// What the sequential check needs of each event, the content hashes computed on every
+    /// core (each depends on its event alone).
+    fn links(&self, links: &mut Vec<EventLink>) -> Result<(), StoreError> {
+        use rayon::prelude::*;
+        match self {
+            Batch::Decoded(events) => {
+                events
+                    .par_iter()
+                    .map(|event| EventLink {
+                        seq: event.seq,
+                        prev_hash: event.prev_hash,
+                        hash: event.hash,
+                        intact: content_is_intact(event),
+                    })
+                    .collect_into_vec(links);
+                Ok(())
+            }
+            Batch::Raw(raw) => {
+                let decoded: Result<Vec<EventLink>, StoreError> = raw
+                    .rows
+                    .par_iter()
+                    .map(|row| {
+                        let event = (raw.decode)(&raw.bytes[row.clone()])?;
+                        Ok(EventLink {
+                            seq: event.seq,
+                            prev_hash: event.prev_hash,
+                            hash: event.hash,
+                            intact: fields_hash(&event.prev_hash, event.seq, &event.fields) == event.hash,
+                        })
+                    })
+                    .collect();
+                *links = decoded?;
+                Ok(())
+            }
+        }
+    }
+}
+
 /// Streams the events of `filter` into `verifier`: one thread reads while another checks,
 /// handing events over in batches; each batch's content hashes (which depend on each
 /// event alone) are computed on every core, then links and checkpoints in sequence.
@@ -425,40 +508,56 @@ fn verify_segment<B: Backend>(
     filter: &EventFilter,
     mut verifier: ChainVerifier,
 ) -> Result<(ChainVerifier, Option<ChainProblem>), StoreError> {
-    use rayon::prelude::*;
-    const BATCH: usize = 1024;
-    let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<AuditEvent>>(16);
+    const BATCH: usize = 4096;
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<Batch>(16);
+    let (give_back, spares) = std::sync::mpsc::channel::<RawEvents>();
     std::thread::scope(|scope| {
-        let hasher = scope.spawn(move || {
-            let mut intact = Vec::with_capacity(BATCH);
+        let hasher = scope.spawn(move || -> Result<_, StoreError> {
+            let mut links = Vec::with_capacity(BATCH);
             for batch in receiver {
-                batch.par_iter().map(content_is_intact).collect_into_vec(&mut intact);
-                for (event, intact) in batch.iter().zip(&intact) {
-                    if let Err(problem) = verifier.push_hashed(event, *intact) {
-                        return (verifier, Some(problem));
+                batch.links(&mut links)?;
+                for link in &links {
+                    if let Err(problem) = verifier.push_link(link) {
+                        return Ok((verifier, Some(problem)));
                     }
                 }
-            }
-            (verifier, None)
-        });
-        let mut batch = Vec::with_capacity(BATCH);
-        let mut hasher_stopped = false;
-        let read = store.stream_events(filter, &mut |event| {
-            if !hasher_stopped {
-                batch.push(event);
-                if batch.len() == BATCH {
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                    // The hasher stops at the first problem; the rest need no reading.
-                    hasher_stopped = sender.send(full).is_err();
+                if let Batch::Raw(mut raw) = batch {
+                    raw.bytes.clear();
+                    raw.rows.clear();
+                    let _ = give_back.send(raw);
                 }
             }
-            Ok(())
+            Ok((verifier, None))
         });
-        if !batch.is_empty() && !hasher_stopped {
-            let _ = sender.send(batch);
-        }
+        // The hasher stops at the first problem (or undecodable row); the rest need no
+        // reading.
+        let raw = store.stream_raw_events(filter, BATCH, &mut || spares.try_recv().ok(), &mut |raw| {
+            Ok(sender.send(Batch::Raw(raw)).is_ok())
+        });
+        let read = match raw {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                let mut batch = Vec::with_capacity(BATCH);
+                let mut hasher_stopped = false;
+                let read = store.stream_events(filter, &mut |event| {
+                    if !hasher_stopped {
+                        batch.push(event);
+                        if batch.len() == BATCH {
+                            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                            hasher_stopped = sender.send(Batch::Decoded(full)).is_err();
+                        }
+                    }
+                    Ok(())
+                });
+                if !batch.is_empty() && !hasher_stopped {
+                    let _ = sender.send(Batch::Decoded(batch));
+                }
+                read
+            }
+            Err(error) => Err(error),
+        };
         drop(sender);
         let outcome = hasher.join().expect("the audit hashing thread does not panic");
-        read.map(|()| outcome)
+        read.and(outcome)
     })
 }

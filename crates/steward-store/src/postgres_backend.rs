@@ -2,7 +2,9 @@
 //! database. Bulk imports use binary `COPY`; audit appends take a transaction-scoped
 //! advisory lock so concurrent writers extend the chain one at a time.
 
-use crate::backend::{Backend, attach_backups, event_query, identity_list_query, pending_migrations};
+use crate::backend::{
+    Backend, RawEvent, RawEvents, attach_backups, event_query, identity_list_query, pending_migrations,
+};
 use crate::error::{StoreError, redact_url};
 use crate::ops::{IdSequence, IdentityRef, IdentityRow, Tx};
 use crate::{EventFilter, IdentityFilter};
@@ -12,7 +14,7 @@ use postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 use postgres::{Client, NoTls, Row};
 use std::error::Error as StdError;
 use steward_core::ScannedSecret;
-use steward_core::audit::{AuditEvent, Checkpoint, EventDraft, Hash, SigningKey};
+use steward_core::audit::{AuditEvent, Checkpoint, EventDraft, EventFields, Hash, SigningKey};
 use steward_core::{
     Credential, CredentialId, Fingerprint, Identity, IdentityId, Location, NewParty, Party, PartyId, PartyStatus,
     Provenance, Roles, Scope,
@@ -158,6 +160,30 @@ impl PostgresStore {
         // steward's queries are short index lookups; JIT compilation only adds latency.
         client.batch_execute("SET jit = off").map_err(describe)?;
         Ok(client)
+    }
+
+    /// Runs a binary `COPY` of the audit events matching `filter` (in sequence order, in a
+    /// read-only transaction) and hands the stream, past its header, to `read`. Binary
+    /// COPY streams rows without per-row protocol round trips and decodes faster than a
+    /// query (measured: verify of 1M events). COPY takes no parameters; the filter's
+    /// values are integers, inlined.
+    fn copy_events(
+        &mut self,
+        filter: &EventFilter,
+        read: &mut dyn FnMut(&mut dyn std::io::BufRead) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let (mut sql, values) = event_query(filter, '$');
+        for (index, value) in values.iter().enumerate().rev() {
+            sql = sql.replace(&format!("${}", index + 1), &value.to_string());
+        }
+        let mut transaction = self.client.build_transaction().read_only(true).start()?;
+        // The reader buffers one protocol message (a row) at a time already.
+        let mut reader = transaction.copy_out(&format!("COPY ({sql}) TO STDOUT (FORMAT binary)"))?;
+        read_copy_header(&mut reader).map_err(copy_error)?;
+        read(&mut reader)?;
+        drop(reader);
+        transaction.commit()?;
+        Ok(())
     }
 
     fn migrate(&mut self) -> Result<(), StoreError> {
@@ -324,7 +350,7 @@ fn hash_from(bytes: &[u8], table: &'static str) -> Result<Hash, StoreError> {
 }
 
 /// Reads and checks the header of a binary COPY stream.
-fn read_copy_header(reader: &mut impl std::io::Read) -> std::io::Result<()> {
+fn read_copy_header(reader: &mut (impl std::io::Read + ?Sized)) -> std::io::Result<()> {
     let mut signature = [0u8; 11];
     reader.read_exact(&mut signature)?;
     if &signature != b"PGCOPY\n\xff\r\n\0" {
@@ -345,7 +371,7 @@ fn read_copy_header(reader: &mut impl std::io::Read) -> std::io::Result<()> {
 }
 
 /// Reads one field of a binary COPY tuple (`None` for NULL).
-fn read_copy_field(reader: &mut impl std::io::Read) -> std::io::Result<Option<Vec<u8>>> {
+fn read_copy_field(reader: &mut (impl std::io::Read + ?Sized)) -> std::io::Result<Option<Vec<u8>>> {
     let mut length = [0u8; 4];
     reader.read_exact(&mut length)?;
     let length = i32::from_be_bytes(length);
@@ -359,7 +385,9 @@ fn read_copy_field(reader: &mut impl std::io::Read) -> std::io::Result<Option<Ve
 
 /// Reads the next audit event of a binary COPY of the event query's columns, or `None` at
 /// the end. The inner result reports undecodable values.
-fn read_copy_event(reader: &mut impl std::io::Read) -> std::io::Result<Option<Result<AuditEvent, StoreError>>> {
+fn read_copy_event(
+    reader: &mut (impl std::io::Read + ?Sized),
+) -> std::io::Result<Option<Result<AuditEvent, StoreError>>> {
     let mut count = [0u8; 2];
     reader.read_exact(&mut count)?;
     let count = i16::from_be_bytes(count);
@@ -414,6 +442,127 @@ fn decode_copy_event(mut fields: Vec<Option<Vec<u8>>>) -> Result<AuditEvent, Sto
         draft,
         prev_hash,
         hash,
+    })
+}
+
+fn copy_error(error: std::io::Error) -> StoreError {
+    corrupt("audit_events", format!("binary copy: {error}"))
+}
+
+/// Appends the next tuple of a binary COPY of the event query (its 12 length-prefixed
+/// fields, as sent) to `bytes`; `false` at the end of the stream.
+fn read_copy_row(reader: &mut dyn std::io::BufRead, bytes: &mut Vec<u8>) -> std::io::Result<bool> {
+    // Usually the whole tuple is in the reader's buffer: one copy.
+    let available = reader.fill_buf()?;
+    if let Some(length) = whole_row_length(available) {
+        bytes.extend_from_slice(&available[2..length]);
+        reader.consume(length);
+        return Ok(true);
+    }
+    let mut count = [0u8; 2];
+    reader.read_exact(&mut count)?;
+    let count = i16::from_be_bytes(count);
+    if count < 0 {
+        return Ok(false);
+    }
+    if count != 12 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("copy row has {count} columns"),
+        ));
+    }
+    for _ in 0..12 {
+        let mut length = [0u8; 4];
+        reader.read_exact(&mut length)?;
+        bytes.extend_from_slice(&length);
+        let length = i32::from_be_bytes(length);
+        if length > 0 {
+            let start = bytes.len();
+            bytes.resize(start + length as usize, 0);
+            reader.read_exact(&mut bytes[start..])?;
+        }
+    }
+    Ok(true)
+}
+
+/// The length of the 12-field tuple at the start of `buffer`, if all of it is there.
+fn whole_row_length(buffer: &[u8]) -> Option<usize> {
+    let count = i16::from_be_bytes(*buffer.first_chunk::<2>()?);
+    if count != 12 {
+        return None;
+    }
+    let mut position = 2;
+    for _ in 0..12 {
+        let length = i32::from_be_bytes(*buffer.get(position..)?.first_chunk::<4>()?);
+        position += 4 + length.max(0) as usize;
+    }
+    (position <= buffer.len()).then_some(position)
+}
+
+/// The event in one tuple appended by [`read_copy_row`], borrowed.
+fn view_copy_row(row: &[u8]) -> Result<RawEvent<'_>, StoreError> {
+    let bad = |what: &str| corrupt("audit_events", format!("undecodable {what}"));
+    let mut rest = row;
+    let mut field = || -> Result<Option<&[u8]>, StoreError> {
+        let (length, tail) = rest.split_first_chunk::<4>().ok_or_else(|| bad("row"))?;
+        let length = i32::from_be_bytes(*length);
+        if length < 0 {
+            rest = tail;
+            return Ok(None);
+        }
+        let (value, tail) = tail.split_at_checked(length as usize).ok_or_else(|| bad("row"))?;
+        rest = tail;
+        Ok(Some(value))
+    };
+    let mut fields: [Option<&[u8]>; 12] = [None; 12];
+    for slot in &mut fields {
+        *slot = field()?;
+    }
+    let int8 = |value: Option<&[u8]>, what: &str| -> Result<Option<i64>, StoreError> {
+        value
+            .map(|bytes| bytes.try_into().map(i64::from_be_bytes).map_err(|_| bad(what)))
+            .transpose()
+    };
+    fn text<'a>(value: Option<&'a [u8]>, what: &str) -> Result<Option<&'a str>, StoreError> {
+        value
+            .map(|bytes| std::str::from_utf8(bytes).map_err(|_| corrupt("audit_events", format!("undecodable {what}"))))
+            .transpose()
+    }
+    fn required<'a>(value: Option<&'a str>, what: &str) -> Result<&'a str, StoreError> {
+        value.ok_or_else(|| corrupt("audit_events", format!("undecodable {what}")))
+    }
+    let [
+        seq,
+        at,
+        actor,
+        action,
+        subject_kind,
+        subject_id,
+        subject_name,
+        reason,
+        before,
+        after,
+        prev_hash,
+        hash,
+    ] = fields;
+    let at = int8(at, "at")?.ok_or_else(|| bad("at"))? + PG_EPOCH_OFFSET_MICROS;
+    // The same range check as decoding into an `AuditEvent`.
+    jiff::Timestamp::from_microsecond(at).map_err(|_| bad("at"))?;
+    Ok(RawEvent {
+        seq: int8(seq, "seq")?.ok_or_else(|| bad("seq"))?,
+        fields: EventFields {
+            at_micros: at,
+            actor: required(text(actor, "actor")?, "actor")?,
+            action: required(text(action, "action")?, "action")?,
+            subject_kind: required(text(subject_kind, "subject_kind")?, "subject_kind")?,
+            subject_id: int8(subject_id, "subject_id")?,
+            subject_name: required(text(subject_name, "subject_name")?, "subject_name")?,
+            reason: text(reason, "reason")?,
+            before: text(before, "before")?,
+            after: text(after, "after")?,
+        },
+        prev_hash: hash_from(prev_hash.ok_or_else(|| bad("prev_hash"))?, "audit_events")?,
+        hash: hash_from(hash.ok_or_else(|| bad("hash"))?, "audit_events")?,
     })
 }
 
@@ -944,24 +1093,43 @@ impl Backend for PostgresStore {
         filter: &EventFilter,
         visit: &mut dyn FnMut(AuditEvent) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        // Binary COPY streams rows without per-row protocol messages and decodes faster
-        // than a query (measured: verify of 1M events). COPY takes no parameters; the
-        // filter's values are integers, inlined.
-        let (mut sql, values) = event_query(filter, '$');
-        for (index, value) in values.iter().enumerate().rev() {
-            sql = sql.replace(&format!("${}", index + 1), &value.to_string());
-        }
-        let mut transaction = self.client.build_transaction().read_only(true).start()?;
-        let reader = transaction.copy_out(&format!("COPY ({sql}) TO STDOUT (FORMAT binary)"))?;
-        let mut reader = std::io::BufReader::with_capacity(1 << 16, reader);
-        let copy_error = |error: std::io::Error| corrupt("audit_events", format!("binary copy: {error}"));
-        read_copy_header(&mut reader).map_err(copy_error)?;
-        while let Some(event) = read_copy_event(&mut reader).map_err(copy_error)? {
-            visit(event?)?;
-        }
-        drop(reader);
-        transaction.commit()?;
-        Ok(())
+        self.copy_events(filter, &mut |reader| {
+            while let Some(event) = read_copy_event(reader).map_err(copy_error)? {
+                visit(event?)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn stream_raw_events(
+        &mut self,
+        filter: &EventFilter,
+        batch: usize,
+        spare: &mut dyn FnMut() -> Option<RawEvents>,
+        visit: &mut dyn FnMut(RawEvents) -> Result<bool, StoreError>,
+    ) -> Result<bool, StoreError> {
+        let mut fresh = || {
+            spare().unwrap_or_else(|| RawEvents {
+                bytes: Vec::with_capacity(batch * 1536),
+                rows: Vec::with_capacity(batch),
+                decode: view_copy_row,
+            })
+        };
+        self.copy_events(filter, &mut |reader| {
+            let mut raw = fresh();
+            while read_copy_row(reader, &mut raw.bytes).map_err(copy_error)? {
+                let start = raw.rows.last().map_or(0, |row| row.end);
+                raw.rows.push(start..raw.bytes.len());
+                if raw.rows.len() == batch && !visit(std::mem::replace(&mut raw, fresh()))? {
+                    return Ok(());
+                }
+            }
+            if !raw.rows.is_empty() {
+                visit(raw)?;
+            }
+            Ok(())
+        })?;
+        Ok(true)
     }
 
     fn list_all_credentials(&mut self) -> Result<Vec<Credential>, StoreError> {
