@@ -107,7 +107,7 @@ pub struct FindingsArgs {
     /// Only findings of at least this severity
     #[arg(long, value_enum)]
     pub min_severity: Option<SeverityArg>,
-    /// Exit 1 when any finding is listed (for CI gates)
+    /// Exit 1 when any finding is listed (for CI gates); errors then exit 2, as in scan
     #[arg(long)]
     pub fail_on_findings: bool,
 }

@@ -129,6 +129,15 @@ fn judge(finding: &ScanFinding) -> Vec<FindingRecord> {
 }
 
 pub fn run(globals: &Globals, args: &FindingsArgs) -> anyhow::Result<ExitCode> {
+    let outcome = list(globals, args);
+    if args.fail_on_findings {
+        // As a CI gate: 1 means findings, so an error must not look like one (2, as scan).
+        return outcome.map_err(|error| crate::usage(crate::describe_error(&error)));
+    }
+    outcome
+}
+
+fn list(globals: &Globals, args: &FindingsArgs) -> anyhow::Result<ExitCode> {
     let settings = Settings::resolve(globals)?;
     let mut store = settings.open_store_read_only()?;
     let mut findings = Vec::new();

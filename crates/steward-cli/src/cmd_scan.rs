@@ -35,20 +35,26 @@ fn read_baseline(path: &std::path::Path) -> anyhow::Result<std::collections::Has
 }
 
 /// Where a location is, for the inventory: kind of place and exact locator.
+/// How a copy is recorded in the inventory; paths on disk are made absolute (see
+/// [`absolute`]) so a later scan from another directory names the same places.
 fn sighting_of(location: &steward_scan::FindingLocation) -> (LocationKind, String) {
     if let Some(origin) = &location.git {
         return (
             LocationKind::RepositoryFile,
             format!(
                 "{}@{}:{}:{}",
-                origin.repository, origin.commit, location.path, location.line
+                absolute(&origin.repository),
+                origin.commit,
+                location.path,
+                location.line
             ),
         );
     }
+    let path = absolute(&location.path);
     if let (Some(channel), Some(ts)) = (&location.channel, &location.message_ts) {
         return (
             LocationKind::ChatMessage,
-            format!("{}#{channel}@{ts}:{}", location.path, location.line),
+            format!("{path}#{channel}@{ts}:{}", location.line),
         );
     }
     if let Some(issue) = &location.issue_key {
@@ -59,17 +65,18 @@ fn sighting_of(location: &steward_scan::FindingLocation) -> (LocationKind, Strin
             .unwrap_or_default();
         return (
             LocationKind::Ticket,
-            format!("{}#{issue}{comment}:{}", location.path, location.line),
+            format!("{path}#{issue}{comment}:{}", location.line),
         );
     }
     (
         LocationKind::ConfigFile,
-        format!("{}:{}:{}", location.path, location.line, location.column),
+        format!("{path}:{}:{}", location.line, location.column),
     )
 }
 
-/// The places a scan of `paths` reads completely, as locator prefixes per kind of copy.
-fn scan_scopes(paths: &[std::path::PathBuf], history: bool) -> Vec<ScanScope> {
+/// The places a scan of `paths` reads completely, as absolute locator prefixes per kind
+/// of copy, with the rules it ran.
+fn scan_scopes(paths: &[std::path::PathBuf], history: bool, rules: &RuleSet) -> Vec<ScanScope> {
     let mut kinds = vec![
         LocationKind::ConfigFile,
         LocationKind::ChatMessage,
@@ -78,16 +85,35 @@ fn scan_scopes(paths: &[std::path::PathBuf], history: bool) -> Vec<ScanScope> {
     if history {
         kinds.push(LocationKind::RepositoryFile);
     }
-    paths
-        .iter()
-        .flat_map(|path| {
-            let prefix = path.display().to_string();
-            kinds.iter().map(move |&kind| ScanScope {
+    let rule_ids: Vec<String> = rules.rules.iter().map(|rule| rule.id.clone()).collect();
+    let mut scopes = Vec::new();
+    for path in paths {
+        let prefix = absolute(&path.display().to_string());
+        for &kind in &kinds {
+            scopes.push(ScanScope {
                 kind,
                 prefix: prefix.clone(),
-            })
-        })
-        .collect()
+                rule_ids: rule_ids.clone(),
+            });
+        }
+    }
+    scopes
+}
+
+/// `path` made absolute against the working directory, lexically (`.` components
+/// dropped), so that locators and scopes mean the same from any directory.
+fn absolute(path: &str) -> String {
+    let path = std::path::Path::new(path);
+    let joined = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().map_or_else(|_| path.to_path_buf(), |dir| dir.join(path))
+    };
+    let clean: std::path::PathBuf = joined
+        .components()
+        .filter(|component| !matches!(component, std::path::Component::CurDir))
+        .collect();
+    clean.display().to_string()
 }
 
 /// Records every location and prints how the findings join the inventory.
@@ -323,14 +349,17 @@ fn scan(globals: &Globals, args: &ScanArgs) -> anyhow::Result<ExitCode> {
     if args.record {
         // Everything found is recorded, baseline or not: a known secret is still a copy.
         // Where the scan read every place (no staged-only scan, no warnings), copies
-        // recorded earlier that it did not see again are marked removed.
-        let covered = if args.staged || !report.stats.warnings.is_empty() {
+        // recorded earlier by scans that it did not see again are marked removed.
+        // Filters that skip files silently (ignore files, unexpanded archives) leave places
+        // unread too.
+        let partial = args.staged || args.respect_gitignore || args.no_archives;
+        let covered = if partial || !report.stats.warnings.is_empty() {
             Vec::new()
         } else {
-            scan_scopes(&paths, !args.no_history)
+            scan_scopes(&paths, !args.no_history, matcher.rules())
         };
         record(&settings, &report.findings, &covered)?;
-        if !args.staged && !report.stats.warnings.is_empty() {
+        if !partial && !report.stats.warnings.is_empty() {
             eprintln!("earlier copies were not marked removed: the scan had warnings, so it may not have read them");
         }
     }

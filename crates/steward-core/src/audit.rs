@@ -160,6 +160,9 @@ pub struct EventLink {
     pub hash: Hash,
     /// Whether the stored hash is that of the content and `prev_hash`.
     pub intact: bool,
+    /// Whether the stored row could be read at all (`false`: altered into something that
+    /// is not an event; the other fields but `seq` mean nothing).
+    pub decodable: bool,
 }
 
 /// Sequences and chains `draft` after the event (`seq - 1`, `prev_hash`).
@@ -268,6 +271,14 @@ struct FirstEvent {
     seq: i64,
     prev_hash: Hash,
     intact: bool,
+    decodable: bool,
+}
+
+fn undecodable(seq: i64) -> ChainProblem {
+    ChainProblem {
+        seq,
+        reason: "the stored row cannot be read as an event (altered)".into(),
+    }
 }
 
 /// A verified stretch of the chain, to be joined with the next.
@@ -360,6 +371,9 @@ impl ChainVerifier {
                     ),
                 });
             }
+            if !first.decodable {
+                return Err(undecodable(first.seq));
+            }
             if first.prev_hash != before.prev_hash {
                 return Err(if first.intact && first.seq > 1 && before.prev_event_intact {
                     ChainProblem {
@@ -423,6 +437,7 @@ impl ChainVerifier {
             prev_hash: event.prev_hash,
             hash: event.hash,
             intact,
+            decodable: true,
         })
     }
 
@@ -437,6 +452,7 @@ impl ChainVerifier {
                 seq,
                 prev_hash: event.prev_hash,
                 intact,
+                decodable: event.decodable,
             }));
             return self.accept(event);
         }
@@ -453,6 +469,9 @@ impl ChainVerifier {
                 seq: self.next_seq.min(seq),
                 reason,
             });
+        }
+        if !event.decodable {
+            return Err(undecodable(seq));
         }
         if event.prev_hash != self.prev_hash {
             // If this event is intact, it still links to what its predecessor used to be:
@@ -676,6 +695,61 @@ mod tests {
                     whole,
                     "{name}, split after {after}"
                 );
+            }
+        }
+    }
+
+    /// Rows that cannot be read are problems at their place, also when split.
+    #[test]
+    fn an_unreadable_row_is_named_in_order() {
+        let links = |events: &[AuditEvent], garbled: i64| -> Vec<EventLink> {
+            events
+                .iter()
+                .map(|event| EventLink {
+                    seq: event.seq,
+                    prev_hash: if event.seq == garbled { [0; 32] } else { event.prev_hash },
+                    hash: if event.seq == garbled { [0; 32] } else { event.hash },
+                    intact: event.seq != garbled && content_is_intact(event),
+                    decodable: event.seq != garbled,
+                })
+                .collect()
+        };
+        let run = |links: &[EventLink], after: Option<i64>| -> Result<ChainSummary, ChainProblem> {
+            let mut first = ChainVerifier::new(key().verifying_key(), vec![])?;
+            let Some(after) = after else {
+                for link in links {
+                    first.push_link(link)?;
+                }
+                return first.finish();
+            };
+            let mut second = first.split_at(after);
+            let problem = links
+                .iter()
+                .filter(|l| l.seq <= after)
+                .try_for_each(|l| first.push_link(l))
+                .err();
+            let earlier = first.end_segment(problem);
+            let problem = links
+                .iter()
+                .filter(|l| l.seq > after)
+                .try_for_each(|l| second.push_link(l))
+                .err();
+            second.join(earlier, problem)
+        };
+        let mut events = chain(10);
+        for (edited, garbled, expected) in [(None, 7, 7), (Some(3), 7, 3), (Some(9), 1, 1)] {
+            if let Some(edited) = edited {
+                events = chain(10);
+                events[edited - 1].draft.actor = "mallory".into();
+            }
+            let links = links(&events, garbled);
+            let whole = run(&links, None).unwrap_err();
+            assert_eq!(whole.seq, expected);
+            if edited.is_none() {
+                assert!(whole.reason.contains("cannot be read"), "{whole}");
+            }
+            for after in 1..=11 {
+                assert_eq!(run(&links, Some(after)).unwrap_err(), whole, "split after {after}");
             }
         }
     }

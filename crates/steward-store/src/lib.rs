@@ -102,23 +102,48 @@ pub struct ScanRecord {
     pub copies: Vec<(LocationKind, String)>,
 }
 
-/// Places a scan read completely: copies of this kind whose locator is `prefix` or starts
-/// with `prefix` followed by `/`, `:`, `@`, `#` or `!`.
+/// Places a scan read completely, with the rules it read them with. A live copy counts as
+/// gone when this scan did not see it again and it is one a scan recorded: its locator is
+/// inside the scope (see [`ScanScope::covers`]) and in the scanner's format, and its
+/// secret was found by a scan with one of `rule_ids` (copies recorded by hand with
+/// `credential locate`, and copies found by rules this scan did not run, are kept).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScanScope {
     /// Kind of the copies.
     pub kind: LocationKind,
-    /// Locator prefix: the path the scan was given, as given.
+    /// Locator prefix: the absolute path the scan was given.
     pub prefix: String,
+    /// Ids of the rules the scan ran.
+    pub rule_ids: Vec<String>,
 }
 
 impl ScanScope {
-    /// Whether `locator` lies inside this scope.
+    /// Whether `locator` lies inside this scope and has the form the scanner gives copies
+    /// of this kind: `path:line:column` under a directory or file (`!` into an archive) for
+    /// files, `repository@commit:path:line` for git history of exactly this repository,
+    /// `export#channel@ts:line` / `export#KEY…:line` for chat and ticket exports.
     pub fn covers(&self, kind: LocationKind, locator: &str) -> bool {
-        kind == self.kind
-            && locator.strip_prefix(self.prefix.as_str()).is_some_and(|rest| {
-                rest.is_empty() || self.prefix.ends_with('/') || rest.starts_with(['/', ':', '@', '#', '!'])
+        let Some(rest) = (kind == self.kind)
+            .then(|| locator.strip_prefix(self.prefix.as_str()))
+            .flatten()
+        else {
+            return false;
+        };
+        let numbers = |text: &str, count: usize| {
+            let mut parts = text.rsplit(':');
+            (0..count).all(|_| {
+                parts
+                    .next()
+                    .is_some_and(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
             })
+        };
+        let inside = |separators: &[char]| self.prefix.ends_with('/') || rest.starts_with(separators);
+        match kind {
+            LocationKind::ConfigFile => inside(&['/', ':', '!']) && numbers(rest, 2),
+            LocationKind::RepositoryFile => rest.starts_with('@') && numbers(rest, 1),
+            LocationKind::ChatMessage | LocationKind::Ticket => inside(&['/', '#', '!']) && numbers(rest, 1),
+            _ => false,
+        }
     }
 }
 

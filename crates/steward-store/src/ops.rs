@@ -883,9 +883,20 @@ pub(crate) fn record_scan(
     }
     let seen: std::collections::HashSet<i64> = recorded.iter().map(|location| location.id).collect();
     let mut removed = Vec::new();
+    let found_by: HashMap<Fingerprint, String> = if covered.is_empty() {
+        HashMap::new()
+    } else {
+        tx.scanned_secrets()?
+            .into_iter()
+            .map(|secret| (secret.fingerprint, secret.rule_id))
+            .collect()
+    };
     for scope in covered {
         for location in tx.live_locations_under(scope.kind, &scope.prefix)? {
-            if seen.contains(&location.id) || !scope.covers(location.kind, &location.locator) {
+            let by_a_rule_run_now = found_by
+                .get(&location.fingerprint)
+                .is_some_and(|rule| scope.rule_ids.contains(rule));
+            if seen.contains(&location.id) || !by_a_rule_run_now || !scope.covers(location.kind, &location.locator) {
                 continue;
             }
             let before = location.clone();

@@ -499,6 +499,13 @@ fn whole_row_length(buffer: &[u8]) -> Option<usize> {
     (position <= buffer.len()).then_some(position)
 }
 
+/// The sequence number (first field) of a tuple appended by [`read_copy_row`].
+fn copy_row_seq(row: &[u8]) -> Option<i64> {
+    let (length, rest) = row.split_first_chunk::<4>()?;
+    (i32::from_be_bytes(*length) == 8).then_some(())?;
+    Some(i64::from_be_bytes(*rest.first_chunk::<8>()?))
+}
+
 /// The event in one tuple appended by [`read_copy_row`], borrowed.
 fn view_copy_row(row: &[u8]) -> Result<RawEvent<'_>, StoreError> {
     let bad = |what: &str| corrupt("audit_events", format!("undecodable {what}"));
@@ -1113,6 +1120,7 @@ impl Backend for PostgresStore {
                 bytes: Vec::with_capacity(batch * 1536),
                 rows: Vec::with_capacity(batch),
                 decode: view_copy_row,
+                seq_of: copy_row_seq,
             })
         };
         self.copy_events(filter, &mut |reader| {

@@ -467,21 +467,36 @@ fn a_rescan_marks_copies_that_are_gone_as_removed() {
     };
     assert_eq!(count(&steward), 2);
 
-    // The leak is cleaned up; a scan of another directory does not touch this one's copies.
+    // The leak is cleaned up; a scan of another directory does not touch this one's copies,
+    // not even when both are scanned as `.` from inside them.
     std::fs::write(tree.join("b.env"), "TOKEN=${GITHUB_TOKEN}\n").unwrap();
     let elsewhere = steward.dir.path().join("elsewhere");
     std::fs::create_dir_all(&elsewhere).unwrap();
     steward
         .run(&["scan", elsewhere.to_str().unwrap(), "--record", "--exit-zero"])
         .ok();
+    let from = |dir: &std::path::Path| {
+        let output = steward
+            .command(&["scan", ".", "--record", "--exit-zero"])
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    from(&elsewhere);
     assert_eq!(count(&steward), 2);
-    let rescan = steward.run(&["scan", root, "--record", "--exit-zero"]).ok();
+    // A scan that skips files silently (ignore files) does not mark anything removed.
+    let partial = steward
+        .run(&["scan", root, "--record", "--exit-zero", "--respect-gitignore"])
+        .ok();
+    assert!(!partial.stderr.contains("removed:"), "{}", partial.stderr);
+    assert_eq!(count(&steward), 2);
+    // Scanned as `.` from inside, the copies are the same places (locators are absolute).
+    let rescan = from(&tree);
     assert!(
-        rescan
-            .stderr
-            .contains(&format!("removed: config_file {root}/b.env:1:7 is no longer there")),
-        "{}",
-        rescan.stderr
+        rescan.contains(&format!("removed: config_file {root}/b.env:1:7 is no longer there")),
+        "{rescan}"
     );
     let findings = steward.run(&["findings", "-o", "json"]).ok().json();
     assert_eq!(findings.as_array().unwrap().len(), 1, "{findings}");

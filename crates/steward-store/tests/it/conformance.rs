@@ -711,7 +711,21 @@ fn scans_record_secrets_and_their_copies(db: &TestDb) {
     let scope = [steward_store::ScanScope {
         kind,
         prefix: "repo".into(),
+        rule_ids: vec!["aws-access-key".into()],
     }];
+    // A scope only covers its own repository's history, in the scanner's locator format.
+    let covers = |locator: &str| scope[0].covers(kind, locator);
+    assert!(covers("repo@a:app.py:1") && !covers("repo2@e:.env:1") && !covers("repo/sub@a:x:1"));
+    assert!(!covers("repo@a:app.py") && !scope[0].covers(steward_core::LocationKind::Ticket, "repo@a:x:1"));
+    let files = steward_store::ScanScope {
+        kind: steward_core::LocationKind::ConfigFile,
+        prefix: "/srv/app".into(),
+        rule_ids: vec![],
+    };
+    let file = |locator: &str| files.covers(steward_core::LocationKind::ConfigFile, locator);
+    assert!(file("/srv/app/.env:1:7") && file("/srv/app/dump.zip!a/b.env:3:1"));
+    // Siblings, and copies recorded by hand (`path:line`), are not the scan's.
+    assert!(!file("/srv/app2/.env:1:7") && !file("/srv/app@x/.env:1:7") && !file("/srv/app/.env:12"));
     let latest = steward_store::Actor {
         now: at("2026-12-02T00:00:00Z"),
         ..actor()
