@@ -528,7 +528,7 @@ fn verify_segment<B: Backend>(
     mut verifier: ChainVerifier,
 ) -> Result<(ChainVerifier, Option<ChainProblem>), StoreError> {
     const BATCH: usize = 4096;
-    let (sender, receiver) = std::sync::mpsc::sync_channel::<Batch>(16);
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<Batch>(4);
     let (give_back, spares) = std::sync::mpsc::channel::<RawEvents>();
     std::thread::scope(|scope| {
         let hasher = scope.spawn(move || -> Result<_, StoreError> {
