@@ -119,6 +119,20 @@ fn identity_columns(backups: &str) -> String {
     )
 }
 
+/// Every row `statement` yields for `params`, decoded.
+fn decode_rows<T>(
+    statement: &mut rusqlite::Statement<'_>,
+    params: impl rusqlite::Params,
+    decode: impl Fn(&Row<'_>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut rows = statement.query(params)?;
+    let mut decoded = Vec::new();
+    while let Some(row) = rows.next()? {
+        decoded.push(decode(row)?);
+    }
+    Ok(decoded)
+}
+
 fn corrupt(table: &'static str, detail: impl ToString) -> StoreError {
     StoreError::Corrupt {
         table,
@@ -499,12 +513,7 @@ impl Tx for SqliteTx<'_> {
         let mut statement = self.transaction.prepare_cached(&format!(
             "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE identity_id = ?1 ORDER BY created_at, id"
         ))?;
-        let mut rows = statement.query([identity.0])?;
-        let mut credentials = Vec::new();
-        while let Some(row) = rows.next()? {
-            credentials.push(credential_from_row(row)?);
-        }
-        Ok(credentials)
+        decode_rows(&mut statement, [identity.0], credential_from_row)
     }
 
     fn live_location_count(&mut self, identity: IdentityId) -> Result<usize, StoreError> {
@@ -521,12 +530,7 @@ impl Tx for SqliteTx<'_> {
         let mut statement = self.transaction.prepare_cached(&format!(
             "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE fingerprint = ?1 ORDER BY id"
         ))?;
-        let mut rows = statement.query([fingerprint.as_str()])?;
-        let mut credentials = Vec::new();
-        while let Some(row) = rows.next()? {
-            credentials.push(credential_from_row(row)?);
-        }
-        Ok(credentials)
+        decode_rows(&mut statement, [fingerprint.as_str()], credential_from_row)
     }
 
     fn upsert_location(&mut self, location: &Location) -> Result<Location, StoreError> {
@@ -590,10 +594,8 @@ impl Tx for SqliteTx<'_> {
             "SELECT fingerprint, rule_id, rule_name, preview, first_seen, last_seen FROM scanned_secrets
              ORDER BY first_seen, id",
         )?;
-        let mut rows = statement.query([])?;
-        let mut secrets = Vec::new();
-        while let Some(row) = rows.next()? {
-            secrets.push(ScannedSecret {
+        decode_rows(&mut statement, [], |row| {
+            Ok(ScannedSecret {
                 fingerprint: Fingerprint::parse(&row.get::<_, String>(0)?)
                     .map_err(|error| corrupt("scanned_secrets", error))?,
                 rule_id: row.get(1)?,
@@ -601,9 +603,8 @@ impl Tx for SqliteTx<'_> {
                 preview: row.get(3)?,
                 first_seen: from_micros(row.get(4)?),
                 last_seen: from_micros(row.get(5)?),
-            });
-        }
-        Ok(secrets)
+            })
+        })
     }
 
     fn live_locations_under(
@@ -615,12 +616,7 @@ impl Tx for SqliteTx<'_> {
             "SELECT {LOCATION_COLUMNS} FROM locations
              WHERE kind = ?1 AND removed_at IS NULL AND substr(locator, 1, length(?2)) = ?2 ORDER BY id"
         ))?;
-        let mut rows = statement.query(params![kind.as_str(), prefix])?;
-        let mut locations = Vec::new();
-        while let Some(row) = rows.next()? {
-            locations.push(location_from_row(row)?);
-        }
-        Ok(locations)
+        decode_rows(&mut statement, params![kind.as_str(), prefix], location_from_row)
     }
 
     fn mark_location_removed(&mut self, id: i64, at: jiff::Timestamp) -> Result<(), StoreError> {
@@ -635,25 +631,16 @@ impl Tx for SqliteTx<'_> {
             "SELECT fingerprint FROM locations WHERE removed_at IS NULL
              GROUP BY fingerprint ORDER BY MIN(first_seen), MIN(id)",
         )?;
-        let mut rows = statement.query([])?;
-        let mut fingerprints = Vec::new();
-        while let Some(row) = rows.next()? {
-            fingerprints
-                .push(Fingerprint::parse(&row.get::<_, String>(0)?).map_err(|error| corrupt("locations", error))?);
-        }
-        Ok(fingerprints)
+        decode_rows(&mut statement, [], |row| {
+            Fingerprint::parse(&row.get::<_, String>(0)?).map_err(|error| corrupt("locations", error))
+        })
     }
 
     fn locations_by_fingerprint(&mut self, fingerprint: &Fingerprint) -> Result<Vec<Location>, StoreError> {
         let mut statement = self.transaction.prepare_cached(&format!(
             "SELECT {LOCATION_COLUMNS} FROM locations WHERE fingerprint = ?1 ORDER BY first_seen, id"
         ))?;
-        let mut rows = statement.query([fingerprint.as_str()])?;
-        let mut locations = Vec::new();
-        while let Some(row) = rows.next()? {
-            locations.push(location_from_row(row)?);
-        }
-        Ok(locations)
+        decode_rows(&mut statement, [fingerprint.as_str()], location_from_row)
     }
 
     fn locations_of(&mut self, identity: IdentityId) -> Result<Vec<Location>, StoreError> {
@@ -661,12 +648,7 @@ impl Tx for SqliteTx<'_> {
             "SELECT {LOCATION_COLUMNS} FROM locations
              WHERE credential_id IN (SELECT id FROM credentials WHERE identity_id = ?1) ORDER BY id"
         ))?;
-        let mut rows = statement.query([identity.0])?;
-        let mut locations = Vec::new();
-        while let Some(row) = rows.next()? {
-            locations.push(location_from_row(row)?);
-        }
-        Ok(locations)
+        decode_rows(&mut statement, [identity.0], location_from_row)
     }
 
     fn audit_head(&mut self) -> Result<(i64, Hash), StoreError> {
@@ -801,25 +783,17 @@ impl Backend for SqliteStore {
         let mut statement = self
             .connection
             .prepare(&format!("SELECT {PARTY_COLUMNS} ORDER BY p.handle"))?;
-        let mut rows = statement.query([])?;
-        let mut parties = Vec::new();
-        while let Some(row) = rows.next()? {
-            parties.push(party_from_row(row)?);
-        }
-        Ok(parties)
+        decode_rows(&mut statement, [], party_from_row)
     }
 
     fn list_identities(&mut self, filter: &IdentityFilter) -> Result<Vec<Identity>, StoreError> {
         let query = identity_list_query(&identity_columns("NULL"), filter, '?');
         let transaction = self.connection.transaction()?;
-        let mut identities = Vec::new();
-        {
-            let mut statement = transaction.prepare(&query.identities)?;
-            let mut rows = statement.query(rusqlite::params_from_iter(query.values.iter()))?;
-            while let Some(row) = rows.next()? {
-                identities.push(identity_from_row(row)?);
-            }
-        }
+        let mut identities = decode_rows(
+            &mut transaction.prepare(&query.identities)?,
+            rusqlite::params_from_iter(query.values.iter()),
+            identity_from_row,
+        )?;
         let mut statement = transaction.prepare(&query.backups)?;
         let backups = statement
             .query_map(rusqlite::params_from_iter(query.values.iter()), |row| {
@@ -849,24 +823,17 @@ impl Backend for SqliteStore {
         let mut statement = self.connection.prepare(&format!(
             "SELECT {CREDENTIAL_COLUMNS} FROM credentials ORDER BY identity_id, created_at, id"
         ))?;
-        let mut rows = statement.query([])?;
-        let mut credentials = Vec::new();
-        while let Some(row) = rows.next()? {
-            credentials.push(credential_from_row(row)?);
-        }
-        Ok(credentials)
+        decode_rows(&mut statement, [], credential_from_row)
     }
 
     fn list_checkpoints(&mut self) -> Result<Vec<Checkpoint>, StoreError> {
         let mut statement = self
             .connection
             .prepare("SELECT seq, head_hash, created_at, signature FROM audit_checkpoints ORDER BY seq")?;
-        let mut rows = statement.query([])?;
-        let mut checkpoints = Vec::new();
-        while let Some(row) = rows.next()? {
+        decode_rows(&mut statement, [], |row| {
             let head_hash: Vec<u8> = row.get(1)?;
             let signature: Vec<u8> = row.get(3)?;
-            checkpoints.push(Checkpoint {
+            Ok(Checkpoint {
                 seq: row.get(0)?,
                 head_hash: head_hash
                     .try_into()
@@ -875,8 +842,7 @@ impl Backend for SqliteStore {
                 signature: signature
                     .try_into()
                     .map_err(|_| corrupt("audit_checkpoints", "signature is not 64 bytes"))?,
-            });
-        }
-        Ok(checkpoints)
+            })
+        })
     }
 }
