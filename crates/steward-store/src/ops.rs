@@ -799,13 +799,7 @@ fn record_copy(
         last_seen: actor.now,
         removed_at: None,
     })?;
-    let subject = match &credential {
-        Some(credential) => {
-            let identity = resolve_identity(tx, &credential.identity_id.0.to_string())?;
-            ("identity", credential.identity_id.0, identity_subject(&identity))
-        }
-        None => ("location", location.id, format!("{kind}:{locator}")),
-    };
+    let subject = location_subject(tx, credential.as_ref(), &location)?;
     log.record(draft(
         actor,
         "location.record",
@@ -815,6 +809,26 @@ fn record_copy(
         Some(snapshot(&location)),
     ));
     Ok(location)
+}
+
+/// What an event about a copy is about: the identity holding its credential, if the
+/// inventory has one, else the copy itself.
+fn location_subject(
+    tx: &mut dyn Tx,
+    holder: Option<&Credential>,
+    location: &Location,
+) -> Result<Subject<'static>, StoreError> {
+    Ok(match holder {
+        Some(credential) => {
+            let identity = resolve_identity(tx, &credential.identity_id.0.to_string())?;
+            ("identity", identity.id.0, identity_subject(&identity))
+        }
+        None => (
+            "location",
+            location.id,
+            format!("{}:{}", location.kind, location.locator),
+        ),
+    })
 }
 
 /// Records one copy (see [`record_copy`]).
@@ -909,17 +923,7 @@ pub(crate) fn record_scan(
                 .credentials_by_fingerprint(&location.fingerprint)?
                 .into_iter()
                 .find(|credential| Some(credential.id) == location.credential_id);
-            let subject = match holder {
-                Some(credential) => {
-                    let identity = resolve_identity(tx, &credential.identity_id.0.to_string())?;
-                    ("identity", identity.id.0, identity_subject(&identity))
-                }
-                None => (
-                    "location",
-                    location.id,
-                    format!("{}:{}", location.kind, location.locator),
-                ),
-            };
+            let subject = location_subject(tx, holder.as_ref(), &location)?;
             log.record(draft(
                 actor,
                 "location.remove",
