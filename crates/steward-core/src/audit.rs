@@ -165,6 +165,19 @@ pub struct EventLink {
     pub decodable: bool,
 }
 
+impl EventLink {
+    /// The link of a decoded event whose content check gave `intact`.
+    pub fn of(event: &AuditEvent, intact: bool) -> Self {
+        EventLink {
+            seq: event.seq,
+            prev_hash: event.prev_hash,
+            hash: event.hash,
+            intact,
+            decodable: true,
+        }
+    }
+}
+
 /// Sequences and chains `draft` after the event (`seq - 1`, `prev_hash`).
 pub fn seal(draft: EventDraft, seq: i64, prev_hash: Hash) -> AuditEvent {
     let hash = event_hash(&prev_hash, seq, &draft);
@@ -432,13 +445,7 @@ impl ChainVerifier {
     /// of what is hashed), so it can run in parallel; the links between events, their
     /// order and the checkpoints are checked here, in sequence.
     pub fn push_hashed(&mut self, event: &AuditEvent, intact: bool) -> Result<(), ChainProblem> {
-        self.push_link(&EventLink {
-            seq: event.seq,
-            prev_hash: event.prev_hash,
-            hash: event.hash,
-            intact,
-            decodable: true,
-        })
+        self.push_link(&EventLink::of(event, intact))
     }
 
     /// [`ChainVerifier::push_hashed`] for an event known only by its [`EventLink`].
@@ -596,18 +603,31 @@ mod tests {
         checkpoints: Vec<Checkpoint>,
         after: i64,
     ) -> Result<ChainSummary, ChainProblem> {
+        let links: Vec<EventLink> = events
+            .iter()
+            .map(|event| EventLink::of(event, content_is_intact(event)))
+            .collect();
+        verify_links_split(&links, checkpoints, after)
+    }
+
+    /// [`verify_split`] for events given by their links.
+    fn verify_links_split(
+        links: &[EventLink],
+        checkpoints: Vec<Checkpoint>,
+        after: i64,
+    ) -> Result<ChainSummary, ChainProblem> {
         let mut earlier = ChainVerifier::new(key().verifying_key(), checkpoints)?;
         let mut later = earlier.split_at(after);
-        let problem = events
+        let problem = links
             .iter()
-            .filter(|event| event.seq <= after)
-            .try_for_each(|event| earlier.push(event))
+            .filter(|link| link.seq <= after)
+            .try_for_each(|link| earlier.push_link(link))
             .err();
         let earlier = earlier.end_segment(problem);
-        let problem = events
+        let problem = links
             .iter()
-            .filter(|event| event.seq > after)
-            .try_for_each(|event| later.push(event))
+            .filter(|link| link.seq > after)
+            .try_for_each(|link| later.push_link(link))
             .err();
         later.join(earlier, problem)
     }
@@ -715,26 +735,14 @@ mod tests {
                 .collect()
         };
         let run = |links: &[EventLink], after: Option<i64>| -> Result<ChainSummary, ChainProblem> {
-            let mut first = ChainVerifier::new(key().verifying_key(), vec![])?;
-            let Some(after) = after else {
-                for link in links {
-                    first.push_link(link)?;
-                }
-                return first.finish();
-            };
-            let mut second = first.split_at(after);
-            let problem = links
-                .iter()
-                .filter(|l| l.seq <= after)
-                .try_for_each(|l| first.push_link(l))
-                .err();
-            let earlier = first.end_segment(problem);
-            let problem = links
-                .iter()
-                .filter(|l| l.seq > after)
-                .try_for_each(|l| second.push_link(l))
-                .err();
-            second.join(earlier, problem)
+            if let Some(after) = after {
+                return verify_links_split(links, vec![], after);
+            }
+            let mut verifier = ChainVerifier::new(key().verifying_key(), vec![])?;
+            for link in links {
+                verifier.push_link(link)?;
+            }
+            verifier.finish()
         };
         let mut events = chain(10);
         for (edited, garbled, expected) in [(None, 7, 7), (Some(3), 7, 3), (Some(9), 1, 1)] {

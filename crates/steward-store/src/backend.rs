@@ -472,13 +472,7 @@ impl Batch {
             Batch::Decoded(events) => {
                 events
                     .par_iter()
-                    .map(|event| EventLink {
-                        seq: event.seq,
-                        prev_hash: event.prev_hash,
-                        hash: event.hash,
-                        intact: content_is_intact(event),
-                        decodable: true,
-                    })
+                    .map(|event| EventLink::of(event, content_is_intact(event)))
                     .collect_into_vec(links);
                 Ok(())
             }
