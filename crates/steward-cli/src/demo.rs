@@ -8,8 +8,8 @@
 
 use std::collections::BTreeMap;
 use steward_core::{
-    CredentialKind, CredentialStatus, Fingerprint, FingerprintKey, IdentityKind, LifecycleState, LocationKind,
-    NewCredential, NewIdentity, NewParty, PartyKind, PartyStatus, Policy, Provenance, Roles, Scope, Tier,
+    CredentialKind, CredentialStatus, FindingRule, Fingerprint, FingerprintKey, IdentityKind, LifecycleState,
+    LocationKind, NewCredential, NewIdentity, NewParty, PartyKind, PartyStatus, Policy, Provenance, Roles, Scope, Tier,
     redact_secret,
 };
 use steward_store::{Actor, ImportAudit, ImportIdentity, Store, StoreError};
@@ -17,27 +17,15 @@ use steward_store::{Actor, ImportAudit, ImportIdentity, Store, StoreError};
 /// The demo's fixed "now".
 pub const DEMO_NOW: &str = "2026-11-01T09:00:00Z";
 
-/// Every rule of the findings catalogue (DESIGN §3), each planted in the demo.
-pub const PLANTED_PROBLEMS: &[&str] = &[
-    "no-owner",
-    "owner-departed",
-    "no-backup-approver",
-    "undocumented",
-    "rotation-overdue",
-    "long-lived",
-    "review-overdue",
-    "dormant",
-    "never-used",
-    "shared",
-    "cross-environment",
-    "leaked",
-    "revoked-but-referenced",
-    "over-privileged",
-    "human-use",
-    "customer-key-orphaned",
-    "third-party-unreviewed",
-    "anomalous-use",
-];
+/// Every rule of the findings catalogue (DESIGN §3), each planted in the demo, in catalogue
+/// order: all of `FindingRule` but `unmanaged-secret`, which only a scan can raise.
+fn planted_problems() -> Vec<&'static str> {
+    FindingRule::ALL
+        .iter()
+        .filter(|rule| **rule != FindingRule::UnmanagedSecret)
+        .map(|rule| rule.as_str())
+        .collect()
+}
 
 /// Examples planted per rule.
 const EXAMPLES_PER_PROBLEM: usize = 4;
@@ -293,6 +281,7 @@ pub fn build_demo(store: &mut dyn Store, key: &FingerprintKey, identities: u32) 
     let active_people: Vec<&(&str, &str, &str)> =
         PEOPLE.iter().filter(|(user, _, _)| !DEPARTED.contains(user)).collect();
 
+    let planted = planted_problems();
     let mut records = Vec::with_capacity(identities as usize);
     // Secrets kept in memory only long enough to plant shared copies and leaks.
     let mut secrets: Vec<Vec<String>> = Vec::new();
@@ -302,8 +291,7 @@ pub fn build_demo(store: &mut dyn Store, key: &FingerprintKey, identities: u32) 
 
     for index in 0..identities as usize {
         let template = &TEMPLATES[index % TEMPLATES.len()];
-        let problem = (index < PLANTED_PROBLEMS.len() * EXAMPLES_PER_PROBLEM)
-            .then(|| PLANTED_PROBLEMS[index % PLANTED_PROBLEMS.len()]);
+        let problem = (index < planted.len() * EXAMPLES_PER_PROBLEM).then(|| planted[index % planted.len()]);
         let workload = *random.pick(template.workloads);
         let environment = *random.pick(&["prod", "prod", "prod", "staging", "dev"]);
         let base = format!("{workload}-{environment}");

@@ -56,9 +56,6 @@ text_enum! {
         Leaked => "leaked",
         /// A revoked credential that still has live copies or use.
         RevokedButReferenced => "revoked-but-referenced",
-        /// A secret found by the scanner that no identity of the inventory holds: an
-        /// unmanaged identity to adopt or revoke.
-        UnmanagedSecret => "unmanaged-secret",
         /// Grants beyond the documented scope, or unused grants.
         OverPrivileged => "over-privileged",
         /// Interactive or human use of a non-human identity.
@@ -69,6 +66,9 @@ text_enum! {
         ThirdPartyUnreviewed => "third-party-unreviewed",
         /// Use outside the identity's learned time, source or action profile.
         AnomalousUse => "anomalous-use",
+        /// A secret found by the scanner that no identity of the inventory holds: an
+        /// unmanaged identity to adopt or revoke (the one rule beyond DESIGN §3).
+        UnmanagedSecret => "unmanaged-secret",
     }
 }
 
