@@ -32,7 +32,7 @@ pub use sqlite_backend::SqliteStore;
 
 /// The number of schema migrations this binary knows; a database at a higher version is
 /// refused.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Who performs a mutation, and when. `now` is passed in so that callers (and tests) own
 /// the clock.

@@ -54,12 +54,15 @@ pub trait Tx {
     fn identities_by_ref(&mut self, reference: &IdentityRef<'_>) -> Result<Vec<Identity>, StoreError>;
     fn reserve_ids(&mut self, sequence: IdSequence, count: usize) -> Result<Vec<i64>, StoreError>;
     /// An import of about `identities` identities is about to write: a backend may set
-    /// aside secondary indexes that are cheaper to rebuild afterwards than to maintain row
-    /// by row. Uniqueness constraints stay. [`Tx::bulk_load_end`] restores them.
+    /// aside indexes that are cheaper to rebuild afterwards than to maintain row by row,
+    /// including the (system, name) uniqueness of identities. [`Tx::bulk_load_end`]
+    /// restores them.
     fn bulk_load_begin(&mut self, _identities: usize) -> Result<(), StoreError> {
         Ok(())
     }
     /// The import has written everything: rebuild what [`Tx::bulk_load_begin`] set aside.
+    /// When two identities share a (system, name), this fails with
+    /// [`StoreError::DuplicateIdentity`] naming the later one, as inserting it would have.
     fn bulk_load_end(&mut self) -> Result<(), StoreError> {
         Ok(())
     }

@@ -23,6 +23,10 @@ use steward_core::{
 const MIGRATIONS: &[(&str, &str)] = &[
     ("initial schema", include_str!("sql/postgres/0001_initial.sql")),
     ("scanned secrets", include_str!("sql/postgres/0002_scanned_secrets.sql")),
+    (
+        "identity name index",
+        include_str!("sql/postgres/0003_identity_name_index.sql"),
+    ),
 ];
 
 /// Advisory lock keys (arbitrary constants, "stwd" + purpose).

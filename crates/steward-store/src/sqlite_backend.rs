@@ -19,6 +19,10 @@ use steward_core::{
 const MIGRATIONS: &[(&str, &str)] = &[
     ("initial schema", include_str!("sql/sqlite/0001_initial.sql")),
     ("scanned secrets", include_str!("sql/sqlite/0002_scanned_secrets.sql")),
+    (
+        "identity name index",
+        include_str!("sql/sqlite/0003_identity_name_index.sql"),
+    ),
 ];
 
 /// Page cache of ordinary connections, KiB. Small on purpose: a listing reads scattered
@@ -27,6 +31,11 @@ const MIGRATIONS: &[(&str, &str)] = &[
 const DEFAULT_CACHE_KIB: u32 = 8_192;
 /// Page cache during bulk imports, KiB.
 const BULK_CACHE_KIB: u32 = 1_048_576;
+
+/// Page cache while a bulk load rebuilds its indexes, KiB: also the size of each sorted
+/// run, small so that helper threads sort runs while the next one fills (measured on a 1M
+/// import: 2.0 s for all index builds against 4.5 s with the bulk cache).
+const INDEX_BUILD_CACHE_KIB: u32 = 4_096;
 
 /// Imports of at least this many identities, and at least as many as are already stored,
 /// build the secondary indexes after loading instead of maintaining them row by row.
@@ -70,6 +79,17 @@ impl SqliteStore {
     }
 
     fn migrate(&mut self) -> Result<(), StoreError> {
+        // A migration that rebuilds a table drops the old one while other tables still
+        // refer to it, which enforced foreign keys would refuse (and PRAGMA foreign_keys
+        // cannot change inside a transaction): enforcement is off while migrating, and
+        // every reference is checked before the migrations commit.
+        self.connection.execute_batch("PRAGMA foreign_keys = OFF")?;
+        let migrated = self.apply_migrations();
+        self.connection.execute_batch("PRAGMA foreign_keys = ON")?;
+        migrated
+    }
+
+    fn apply_migrations(&mut self) -> Result<(), StoreError> {
         let transaction = self
             .connection
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -81,13 +101,26 @@ impl SqliteStore {
             transaction.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |row| {
                 row.get(0)
             })?;
-        for (version, name, sql) in pending_migrations(current, MIGRATIONS)? {
+        let pending = pending_migrations(current, MIGRATIONS)?;
+        if pending.is_empty() {
+            return Ok(());
+        }
+        for (version, name, sql) in pending {
             transaction.execute_batch(sql)?;
             transaction.execute(
                 "INSERT INTO schema_migrations (version, name, applied_at)
                  VALUES (?1, ?2, CAST(unixepoch('subsec') * 1000000 AS INTEGER))",
                 params![version, name],
             )?;
+        }
+        let dangling: Option<String> = transaction
+            .query_row("PRAGMA foreign_key_check", [], |row| row.get(0))
+            .optional()?;
+        if let Some(table) = dangling {
+            return Err(StoreError::Corrupt {
+                table: "schema_migrations",
+                detail: format!("after migrating, a row of table {table} refers to a row that does not exist"),
+            });
         }
         transaction.commit()?;
         Ok(())
@@ -303,6 +336,37 @@ macro_rules! identity_params {
 }
 
 impl SqliteTx<'_> {
+    /// [`StoreError::DuplicateIdentity`] for the identity, in id order, that first repeats
+    /// the (system, name) of an earlier one; called when the unique name index cannot be
+    /// rebuilt after a bulk load.
+    fn first_repeated_identity(&mut self) -> StoreError {
+        let search = || -> Result<Option<(String, String)>, StoreError> {
+            let mut statement = self.transaction.prepare(
+                "WITH repeated AS (SELECT name, system FROM identities GROUP BY name, system HAVING COUNT(*) > 1)
+                 SELECT i.system, i.name FROM identities i
+                    JOIN repeated r ON r.name = i.name AND r.system = i.system
+                 ORDER BY i.id",
+            )?;
+            let mut rows = statement.query([])?;
+            let mut seen = std::collections::HashSet::new();
+            while let Some(row) = rows.next()? {
+                let key: (String, String) = (row.get(0)?, row.get(1)?);
+                if !seen.insert(key.clone()) {
+                    return Ok(Some(key));
+                }
+            }
+            Ok(None)
+        };
+        match search() {
+            Ok(Some((system, name))) => StoreError::DuplicateIdentity { system, name },
+            Ok(None) => StoreError::Corrupt {
+                table: "identities",
+                detail: "the (name, system) index could not be built, yet no two identities share a name".into(),
+            },
+            Err(error) => error,
+        }
+    }
+
     fn insert_backups(&mut self, row: &IdentityRow<'_>) -> Result<(), StoreError> {
         let mut statement = self.transaction.prepare_cached(
             "INSERT INTO identity_backup_approvers (identity_id, party_id, position) VALUES (?1, ?2, ?3)",
@@ -402,7 +466,8 @@ impl Tx for SqliteTx<'_> {
         if identities < BULK_MIN_IDENTITIES || (identities as i64) < present {
             return Ok(());
         }
-        // The indexes as the schema defines them (constraint indexes have no SQL and stay).
+        // The indexes as the schema defines them, the unique identities_name_system too
+        // (constraint indexes have no SQL and stay).
         let mut statement = self.transaction.prepare(
             "SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL
                 AND tbl_name IN ('identities', 'credentials', 'audit_events') ORDER BY name",
@@ -418,9 +483,26 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn bulk_load_end(&mut self) -> Result<(), StoreError> {
-        for create in std::mem::take(&mut self.deferred_indexes) {
-            self.transaction.execute_batch(&create)?;
+        let creates = std::mem::take(&mut self.deferred_indexes);
+        if creates.is_empty() {
+            return Ok(());
         }
+        // SQLite sorts index entries on one thread while they fit in its sort memory (the
+        // page cache size); with a small cache it hands each filled run to helper threads
+        // (PRAGMA threads) that sort and write it to a temporary file while the next run
+        // fills, then merges. (Helper threads need temporary files, not memory: see
+        // write_bulk.)
+        self.transaction
+            .execute_batch(&format!("PRAGMA cache_size = -{INDEX_BUILD_CACHE_KIB};"))?;
+        for create in creates {
+            match self.transaction.execute_batch(&create) {
+                Ok(()) => {}
+                Err(error) if is_unique_violation(&error) => return Err(self.first_repeated_identity()),
+                Err(error) => return Err(error.into()),
+            }
+        }
+        self.transaction
+            .execute_batch(&format!("PRAGMA cache_size = -{BULK_CACHE_KIB};"))?;
         Ok(())
     }
 
@@ -756,16 +838,18 @@ impl Backend for SqliteStore {
         // as pages are touched, and given back when the connection closes. Foreign keys are
         // checked by construction during imports: every party reference is resolved before
         // insert, and identity and credential ids are reserved by the import itself, so
-        // SQLite's per-row checks would only double the index lookups.
+        // SQLite's per-row checks would only double the index lookups. Temporary storage
+        // is on disk so that index rebuilds can sort on helper threads (SQLite uses none
+        // with temp_store = MEMORY); it cannot change inside the transaction.
         self.connection.execute_batch(&format!(
-            "PRAGMA cache_size = -{BULK_CACHE_KIB}; PRAGMA foreign_keys = OFF;"
+            "PRAGMA cache_size = -{BULK_CACHE_KIB}; PRAGMA foreign_keys = OFF; PRAGMA temp_store = FILE;"
         ))?;
         // The import stays in WAL mode: a rollback journal wrote appended pages once instead
         // of twice (5-10% faster), but a reader that starts during the import could then
         // block its commit past the busy timeout and roll back all of it.
         let result = self.write(work);
         self.connection.execute_batch(&format!(
-            "PRAGMA cache_size = -{DEFAULT_CACHE_KIB}; PRAGMA foreign_keys = ON;"
+            "PRAGMA cache_size = -{DEFAULT_CACHE_KIB}; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;"
         ))?;
         result
     }

@@ -18,6 +18,7 @@ conformance_tests!(
     imports_write_one_event_per_identity_and_one_checkpoint,
     summary_imports_write_one_event_per_chunk_that_names_its_records,
     bulk_imports_leave_every_index_as_it_was,
+    bulk_imports_name_the_first_repeated_identity,
     audit_log_filters_by_subject_and_limit,
     every_mutation_keeps_the_chain_verifiable,
     a_newer_schema_is_refused,
@@ -484,6 +485,58 @@ fn bulk_imports_leave_every_index_as_it_was(db: &TestDb) {
         .unwrap();
     assert_eq!(store.credentials_with_fingerprint(&fingerprint).unwrap().len(), 1);
     assert!(store.verify_audit(&signing_key().verifying_key()).unwrap().is_ok());
+}
+
+fn bulk_imports_name_the_first_repeated_identity(db: &TestDb) {
+    let mut store = db.open();
+    store
+        .add_identity(&actor(), new_identity("old-1", "aws", None))
+        .unwrap();
+    // Large enough for SQLite to drop the name index and check names only at the end:
+    // the error must still be the one a row-by-row insert would give, for the first
+    // record (in import order) that repeats a name. Record 60 repeats record 10, record
+    // 100 repeats the identity already stored, record 15_000 repeats record 14_000.
+    let records = (0..20_000).map(|index| {
+        let name = match index {
+            60 => "svc-00010".to_string(),
+            100 => "old-1".to_string(),
+            15_000 => "svc-14000".to_string(),
+            _ => format!("svc-{index:05}"),
+        };
+        ImportIdentity {
+            identity: new_identity(&name, "aws", None),
+            credentials: Vec::new(),
+        }
+    });
+    let error = store
+        .import(&actor(), "bulk", ImportAudit::Summary, &[], &mut records.clone())
+        .unwrap_err();
+    assert_eq!(error.to_string(), "identity 'aws/svc-00010' already exists");
+    assert_eq!(db.count("identities"), 1);
+    // The same names in another system do not clash.
+    let elsewhere = records
+        .filter(|record| record.identity.name != "old-1")
+        .map(|mut record| {
+            record.identity.system = "gcp".into();
+            record
+        });
+    let error = store
+        .import(&actor(), "bulk", ImportAudit::Summary, &[], &mut elsewhere.clone())
+        .unwrap_err();
+    assert_eq!(error.to_string(), "identity 'gcp/svc-00010' already exists");
+    let unique = elsewhere.filter(|record| !["svc-00010", "svc-14000"].contains(&record.identity.name.as_str()));
+    let summary = store
+        .import(
+            &actor(),
+            "bulk",
+            ImportAudit::Summary,
+            &[],
+            &mut unique.collect::<Vec<_>>().into_iter(),
+        )
+        .unwrap();
+    // Without old-1 and the four records named svc-00010 or svc-14000.
+    assert_eq!(summary.identities, 19_995);
+    assert_eq!(db.count("identities"), 19_996);
 }
 
 fn audit_log_filters_by_subject_and_limit(db: &TestDb) {

@@ -5,4 +5,5 @@
 
 mod conformance;
 mod harness;
+mod migrations;
 mod tamper;
