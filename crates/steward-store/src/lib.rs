@@ -14,6 +14,7 @@
 
 mod backend;
 mod error;
+mod json_text;
 mod ops;
 mod postgres_backend;
 mod sqlite_backend;

@@ -3,6 +3,7 @@
 
 use crate::backend::{Backend, attach_backups, event_query, identity_list_query, pending_migrations};
 use crate::error::StoreError;
+use crate::json_text;
 use crate::ops::{IdSequence, IdentityRef, IdentityRow, Tx};
 use crate::{EventFilter, IdentityFilter};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
@@ -301,13 +302,24 @@ fn event_from_row(row: &Row<'_>) -> Result<AuditEvent, StoreError> {
     })
 }
 
-fn json_text<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string(value).expect("maps of strings serialize")
+/// The JSON texts of an identity's scope and labels, rewritten for each row.
+#[derive(Default)]
+struct JsonColumns {
+    scope: String,
+    labels: String,
 }
 
-/// The 22 identity columns as parameters `?1..?22`, in table order.
+impl JsonColumns {
+    fn fill(&mut self, identity: &Identity) {
+        json_text::write_scope(&mut self.scope, &identity.scope);
+        json_text::write_labels(&mut self.labels, &identity.labels);
+    }
+}
+
+/// The 22 identity columns as parameters `?1..?22`, in table order; `$json` is the row's
+/// [`JsonColumns`].
 macro_rules! identity_params {
-    ($row:expr) => {
+    ($row:expr, $json:expr) => {
         params![
             $row.identity.id.0,
             $row.identity.name,
@@ -318,8 +330,8 @@ macro_rules! identity_params {
             $row.identity.tier.as_str(),
             $row.identity.state.as_str(),
             $row.identity.purpose,
-            json_text(&$row.identity.scope),
-            json_text(&$row.identity.labels),
+            $json.scope,
+            $json.labels,
             $row.business_owner.map(|id| id.0),
             $row.technical_steward.map(|id| id.0),
             $row.control_owner.map(|id| id.0),
@@ -516,8 +528,10 @@ impl Tx for SqliteTx<'_> {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
                     ?18, ?19, ?20, ?21, ?22)",
             )?;
+            let mut json = JsonColumns::default();
             for row in rows {
-                statement.execute(identity_params!(row)).map_err(|error| {
+                json.fill(row.identity);
+                statement.execute(identity_params!(row, json)).map_err(|error| {
                     if is_unique_violation(&error) {
                         StoreError::DuplicateIdentity {
                             system: row.identity.system.clone(),
@@ -536,6 +550,8 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn update_identity(&mut self, row: &IdentityRow<'_>) -> Result<(), StoreError> {
+        let mut json = JsonColumns::default();
+        json.fill(row.identity);
         self.transaction
             .prepare_cached(
                 "UPDATE identities SET name = ?2, kind = ?3, system = ?4, external_id = ?5,
@@ -545,7 +561,7 @@ impl Tx for SqliteTx<'_> {
                     last_used_at = ?19, last_rotated_at = ?20, source = ?21, observed_at = ?22
                  WHERE id = ?1",
             )?
-            .execute(identity_params!(row))?;
+            .execute(identity_params!(row, json))?;
         self.transaction.execute(
             "DELETE FROM identity_backup_approvers WHERE identity_id = ?1",
             [row.identity.id.0],
