@@ -155,7 +155,9 @@ impl Rng {
     }
 
     fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
+        // The high half of a 64x64-bit product instead of a division (Lemire's method);
+        // its bias is below 2^-50 for our small n.
+        ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
     }
 
     fn percent(&mut self, p: u32) -> bool {
@@ -179,9 +181,8 @@ impl Rng {
     }
 
     fn text(&mut self, alphabet: &[u8], length: usize) -> String {
-        (0..length)
-            .map(|_| alphabet[self.below(alphabet.len())] as char)
-            .collect()
+        let bytes = (0..length).map(|_| alphabet[self.below(alphabet.len())]).collect();
+        String::from_utf8(bytes).expect("alphabets are ASCII")
     }
 
     fn days(&mut self, at: Timestamp, max_days: usize) -> Timestamp {
