@@ -117,8 +117,8 @@ fn list(settings: &Settings, args: &NhiListArgs) -> anyhow::Result<()> {
     };
     let records: Vec<IdentityRecord> = store
         .identities(&filter)?
-        .iter()
-        .map(IdentityRecord::from_identity)
+        .into_iter()
+        .map(IdentityRecord::from_owned_identity)
         .collect();
     match settings.output {
         crate::cli::OutputFormat::Table => print_listing(settings.output, &records, TABLE_COLUMNS, table_row),

@@ -290,34 +290,40 @@ impl IdentityRecord {
 
     /// From a stored identity (credentials added by the caller when wanted).
     pub fn from_identity(identity: &Identity) -> Self {
+        Self::from_owned_identity(identity.clone())
+    }
+
+    /// [`IdentityRecord::from_identity`] taking the identity, so nothing is copied (a
+    /// listing converts thousands).
+    pub fn from_owned_identity(identity: Identity) -> Self {
         IdentityRecord {
             id: Some(identity.id.0),
-            name: identity.name.clone(),
+            name: identity.name,
             kind: identity.kind,
-            system: identity.system.clone(),
-            external_id: identity.external_id.clone(),
-            environment: identity.environment.clone(),
+            system: identity.system,
+            external_id: identity.external_id,
+            environment: identity.environment,
             tier: identity.tier,
             state: identity.state,
-            business_owner: identity.roles.business_owner.clone(),
-            technical_steward: identity.roles.technical_steward.clone(),
-            backup_approvers: identity.roles.backup_approvers.clone(),
-            control_owner: identity.roles.control_owner.clone(),
-            purpose: identity.purpose.clone(),
+            business_owner: identity.roles.business_owner,
+            technical_steward: identity.roles.technical_steward,
+            backup_approvers: identity.roles.backup_approvers,
+            control_owner: identity.roles.control_owner,
+            purpose: identity.purpose,
             scope: identity
                 .scope
                 .0
-                .iter()
-                .map(|(key, values)| (key.clone(), ScopeValues(values.clone())))
+                .into_iter()
+                .map(|(key, values)| (key, ScopeValues(values)))
                 .collect(),
-            labels: identity.labels.clone(),
+            labels: identity.labels,
             created_at: Some(identity.created_at),
             expires_at: identity.expires_at,
             review_due: identity.review_due,
             last_attested_at: identity.last_attested_at,
             last_used_at: identity.last_used_at,
             last_rotated_at: identity.last_rotated_at,
-            source: Some(identity.provenance.source.clone()),
+            source: Some(identity.provenance.source),
             credentials: Vec::new(),
         }
     }

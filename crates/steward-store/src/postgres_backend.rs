@@ -10,6 +10,7 @@ use crate::ops::{IdSequence, IdentityRef, IdentityRow, Tx};
 use crate::{EventFilter, IdentityFilter};
 use bytes::BufMut;
 use postgres::binary_copy::BinaryCopyInWriter;
+use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 use postgres::{Client, NoTls, Row};
 use std::error::Error as StdError;
@@ -1075,11 +1076,13 @@ impl Backend for PostgresStore {
         let query = identity_list_query(&identity_columns("NULL"), filter, '$');
         let params: Vec<&(dyn ToSql + Sync)> = query.values.iter().map(|value| value as &(dyn ToSql + Sync)).collect();
         let mut transaction = self.client.build_transaction().read_only(true).start()?;
-        let mut identities: Vec<Identity> = transaction
-            .query(&query.identities, &params)?
-            .iter()
-            .map(identity_from_row)
-            .collect::<Result<_, _>>()?;
+        // Rows are decoded as they stream in, so their buffers are not all held at once.
+        let mut identities = Vec::new();
+        let mut rows = transaction.query_raw(&query.identities, params)?;
+        while let Some(row) = rows.next()? {
+            identities.push(identity_from_row(&row)?);
+        }
+        drop(rows);
         // Backup approvers of exactly the identities listed, by primary key: running the
         // filter again (`query.backups`, as SQLite does) costs a second bitmap scan, and
         // the planner then tends to hash-join the whole table.
