@@ -201,6 +201,32 @@ fn malformed_files_name_file_line_and_field_and_import_nothing() {
 }
 
 #[test]
+fn a_large_import_names_the_line_of_a_repeated_name() {
+    // 25,000 records take the bulk path, where SQLite checks names only when it rebuilds
+    // the name index after loading: the error still names the first repeating record.
+    let steward = Steward::new();
+    let mut csv = String::from("name,kind,system,tier\n");
+    for index in 0..25_000 {
+        let name = if index == 20_000 {
+            "svc-00007".to_string()
+        } else {
+            format!("svc-{index:05}")
+        };
+        csv.push_str(&format!("{name},service_account,aws,low\n"));
+    }
+    let file = steward.write_file("inventory.csv", &csv);
+    let output = steward.run(&["import", file.to_str().unwrap()]).fails_with(2);
+    assert!(
+        output.stderr.contains(
+            "inventory.csv:20002: identities[20000].name: identity 'aws/svc-00007' appears twice in the file; nothing was imported"
+        ),
+        "{}",
+        output.stderr
+    );
+    assert_eq!(steward.count("identities"), 0);
+}
+
+#[test]
 fn an_identity_that_already_exists_aborts_the_whole_import() {
     let steward = Steward::new();
     let file = steward.write_file("inventory.yaml", INVENTORY_YAML);
