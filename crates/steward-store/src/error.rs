@@ -59,6 +59,21 @@ pub enum StoreError {
         /// Highest version this binary knows.
         supported: i64,
     },
+    /// A migration would have left a row referring to one that does not exist; nothing
+    /// was changed.
+    #[error(
+        "cannot migrate the database to schema version {version}: {table} row {rowid} would refer to a missing {parent} row; nothing was changed"
+    )]
+    MigrationBreaksReference {
+        /// The schema version being migrated to.
+        version: i64,
+        /// Table of the referring row.
+        table: String,
+        /// Its rowid.
+        rowid: i64,
+        /// The table referred to.
+        parent: String,
+    },
     /// The database could not be reached or opened.
     #[error("cannot open database {target}: {reason}")]
     Connect {
@@ -118,6 +133,7 @@ impl StoreError {
                 | StoreError::Connect { .. }
                 | StoreError::Corrupt { .. }
                 | StoreError::SchemaTooNew { .. }
+                | StoreError::MigrationBreaksReference { .. }
                 | StoreError::NoSigningKey
         )
     }

@@ -62,12 +62,15 @@ pub trait Tx {
     }
     /// The import has written everything: rebuild what [`Tx::bulk_load_begin`] set aside.
     /// When two identities share a (system, name), this fails with
-    /// [`StoreError::DuplicateIdentity`] naming the later one, as inserting it would have.
+    /// [`StoreError::DuplicateIdentity`] naming the later one, as inserting it would have
+    /// (but only now, after every record was checked: another invalid record anywhere in
+    /// the import is reported first).
     fn bulk_load_end(&mut self) -> Result<(), StoreError> {
         Ok(())
     }
     /// Inserts identities and their backup-approver rows. A (system, name) clash is
-    /// reported as [`StoreError::DuplicateIdentity`].
+    /// reported as [`StoreError::DuplicateIdentity`], here or, during a bulk load, by
+    /// [`Tx::bulk_load_end`].
     fn insert_identities(&mut self, rows: &[IdentityRow<'_>]) -> Result<(), StoreError>;
     fn update_identity(&mut self, row: &IdentityRow<'_>) -> Result<(), StoreError>;
     fn insert_credentials(&mut self, credentials: &[Credential]) -> Result<(), StoreError>;

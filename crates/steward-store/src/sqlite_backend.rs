@@ -39,7 +39,8 @@ const BULK_CACHE_KIB: u32 = 1_048_576;
 const INDEX_BUILD_CACHE_KIB: u32 = 4_096;
 
 /// Imports of at least this many identities, and at least as many as are already stored,
-/// build the secondary indexes after loading instead of maintaining them row by row.
+/// build their indexes (the unique name index too) after loading instead of maintaining
+/// them row by row.
 const BULK_MIN_IDENTITIES: usize = 20_000;
 
 /// A store in one SQLite file.
@@ -103,9 +104,12 @@ impl SqliteStore {
                 row.get(0)
             })?;
         let pending = pending_migrations(current, MIGRATIONS)?;
-        if pending.is_empty() {
+        let Some(&(target, _, _)) = pending.last() else {
             return Ok(());
-        }
+        };
+        // References already broken before (only possible if someone wrote with
+        // enforcement off) are not the migration's doing, and do not stop it.
+        let broken_before = broken_references(&transaction)?;
         for (version, name, sql) in pending {
             transaction.execute_batch(sql)?;
             transaction.execute(
@@ -114,18 +118,31 @@ impl SqliteStore {
                 params![version, name],
             )?;
         }
-        let dangling: Option<String> = transaction
-            .query_row("PRAGMA foreign_key_check", [], |row| row.get(0))
-            .optional()?;
-        if let Some(table) = dangling {
-            return Err(StoreError::Corrupt {
-                table: "schema_migrations",
-                detail: format!("after migrating, a row of table {table} refers to a row that does not exist"),
+        if let Some((table, rowid, parent)) = broken_references(&transaction)?
+            .into_iter()
+            .find(|broken| !broken_before.contains(broken))
+        {
+            return Err(StoreError::MigrationBreaksReference {
+                version: target,
+                table,
+                rowid,
+                parent,
             });
         }
         transaction.commit()?;
         Ok(())
     }
+}
+
+/// Every row whose foreign key refers to a missing row, as (table, rowid, parent table).
+fn broken_references(
+    transaction: &rusqlite::Transaction<'_>,
+) -> Result<std::collections::HashSet<(String, i64, String)>, StoreError> {
+    let mut statement = transaction.prepare("SELECT \"table\", rowid, parent FROM pragma_foreign_key_check")?;
+    let rows = statement.query_map([], |row| {
+        Ok((row.get(0)?, row.get::<_, Option<i64>>(1)?.unwrap_or(0), row.get(2)?))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 struct SqliteTx<'c> {
@@ -490,7 +507,12 @@ impl Tx for SqliteTx<'_> {
         for (name, _) in &indexes {
             self.transaction.execute_batch(&format!("DROP INDEX \"{name}\";"))?;
         }
-        self.deferred_indexes = indexes.into_iter().map(|(_, sql)| sql).collect();
+        // Unique indexes first: a repeated name then fails before the costly rebuilds.
+        let (unique, other): (Vec<String>, Vec<String>) = indexes
+            .into_iter()
+            .map(|(_, sql)| sql)
+            .partition(|sql| sql.starts_with("CREATE UNIQUE INDEX"));
+        self.deferred_indexes = unique.into_iter().chain(other).collect();
         Ok(())
     }
 

@@ -492,51 +492,64 @@ fn bulk_imports_name_the_first_repeated_identity(db: &TestDb) {
     store
         .add_identity(&actor(), new_identity("old-1", "aws", None))
         .unwrap();
-    // Large enough for SQLite to drop the name index and check names only at the end:
-    // the error must still be the one a row-by-row insert would give, for the first
-    // record (in import order) that repeats a name. Record 60 repeats record 10, record
-    // 100 repeats the identity already stored, record 15_000 repeats record 14_000.
-    let records = (0..20_000).map(|index| {
-        let name = match index {
-            60 => "svc-00010".to_string(),
-            100 => "old-1".to_string(),
-            15_000 => "svc-14000".to_string(),
-            _ => format!("svc-{index:05}"),
-        };
-        ImportIdentity {
-            identity: new_identity(&name, "aws", None),
-            credentials: Vec::new(),
-        }
-    });
+    // Every import here is large enough (and sized exactly) for SQLite to drop the name
+    // index and check names only at the end: the error must still be the one a
+    // row-by-row insert gives, for the first record (in import order) that repeats a
+    // (system, name). Record 30 has record 10's name in another system (no clash);
+    // record 60 repeats record 10, record 100 the identity already stored, record 15,000
+    // record 14,000.
+    let records = |system: &str, repeats: bool| -> Vec<ImportIdentity> {
+        (0..20_100)
+            .map(|index| {
+                let (name, system) = match index {
+                    30 => ("svc-00010".to_string(), "other"),
+                    60 if repeats => ("svc-00010".to_string(), system),
+                    100 if repeats => ("old-1".to_string(), system),
+                    15_000 if repeats => ("svc-14000".to_string(), system),
+                    _ => (format!("svc-{index:05}"), system),
+                };
+                ImportIdentity {
+                    identity: new_identity(&name, system, None),
+                    credentials: Vec::new(),
+                }
+            })
+            .collect()
+    };
     let error = store
-        .import(&actor(), "bulk", ImportAudit::Summary, &[], &mut records.clone())
+        .import(
+            &actor(),
+            "bulk",
+            ImportAudit::Summary,
+            &[],
+            &mut records("aws", true).into_iter(),
+        )
         .unwrap_err();
     assert_eq!(error.to_string(), "identity 'aws/svc-00010' already exists");
     assert_eq!(db.count("identities"), 1);
-    // The same names in another system do not clash.
-    let elsewhere = records
-        .filter(|record| record.identity.name != "old-1")
-        .map(|mut record| {
-            record.identity.system = "gcp".into();
-            record
-        });
+    // In another system, old-1 is no clash: record 60 is again the first.
     let error = store
-        .import(&actor(), "bulk", ImportAudit::Summary, &[], &mut elsewhere.clone())
+        .import(
+            &actor(),
+            "bulk",
+            ImportAudit::Summary,
+            &[],
+            &mut records("gcp", true).into_iter(),
+        )
         .unwrap_err();
     assert_eq!(error.to_string(), "identity 'gcp/svc-00010' already exists");
-    let unique = elsewhere.filter(|record| !["svc-00010", "svc-14000"].contains(&record.identity.name.as_str()));
+    assert_eq!(db.count("identities"), 1);
     let summary = store
         .import(
             &actor(),
             "bulk",
             ImportAudit::Summary,
             &[],
-            &mut unique.collect::<Vec<_>>().into_iter(),
+            &mut records("gcp", false).into_iter(),
         )
         .unwrap();
-    // Without old-1 and the four records named svc-00010 or svc-14000.
-    assert_eq!(summary.identities, 19_995);
-    assert_eq!(db.count("identities"), 19_996);
+    assert_eq!(summary.identities, 20_100);
+    assert_eq!(db.count("identities"), 20_101);
+    assert_eq!(store.identity("other/svc-00010").unwrap().system, "other");
 }
 
 fn audit_log_filters_by_subject_and_limit(db: &TestDb) {

@@ -6,4 +6,5 @@
 mod conformance;
 mod harness;
 mod migrations;
+mod sqlite_build;
 mod tamper;
