@@ -378,9 +378,14 @@ impl Builder {
     fn assigned(&mut self, group: &'static str, count: usize, names: &Names, make: impl Fn(&mut Rng) -> String) {
         for _ in 0..count {
             let secret = make(&mut self.rng);
-            let placed = assignment(&mut self.rng, names, &secret);
-            self.push(group, placed, Some(secret));
+            self.push_assigned(group, names, secret);
         }
+    }
+
+    /// One positive: `secret` assigned to one of `names`.
+    fn push_assigned(&mut self, group: &'static str, names: &Names, secret: String) {
+        let placed = assignment(&mut self.rng, names, &secret);
+        self.push(group, placed, Some(secret));
     }
 
     /// Positives written in a provider-specific template (`{s}` is the secret).
@@ -812,8 +817,7 @@ fn chat_positives(set: &mut Builder) {
             set.rng.chars(&(UPPER.to_string() + DIGITS), 10),
             set.rng.alnum(24)
         );
-        let placed = assignment(&mut set.rng, &names, &url);
-        set.push("slack", placed, Some(url));
+        set.push_assigned("slack", &names, url);
     }
 
     for index in 0..8 {
@@ -821,15 +825,14 @@ fn chat_positives(set: &mut Builder) {
         let token = set.rng.chars(BASE64URL, 68);
         let url = format!("https://discord.com/api/webhooks/{id}/{token}");
         if index % 2 == 0 {
-            let placed = assignment(
-                &mut set.rng,
+            set.push_assigned(
+                "discord",
                 &Names {
                     env: "DISCORD_WEBHOOK_URL",
                     label: "Discord webhook",
                 },
-                &url,
+                url,
             );
-            set.push("discord", placed, Some(url));
         } else {
             set.templated(
                 "discord",
@@ -848,15 +851,14 @@ fn chat_positives(set: &mut Builder) {
             set.rng.chars(BASE64URL, 38)
         );
         if index % 2 == 0 {
-            let placed = assignment(
-                &mut set.rng,
+            set.push_assigned(
+                "discord",
                 &Names {
                     env: "DISCORD_BOT_TOKEN",
                     label: "Discord bot token",
                 },
-                &token,
+                token,
             );
-            set.push("discord", placed, Some(token));
         } else {
             set.templated(
                 "discord",
@@ -870,15 +872,14 @@ fn chat_positives(set: &mut Builder) {
     for index in 0..8 {
         let token = format!("{}:AA{}", set.rng.digits(10), set.rng.chars(BASE64URL, 33));
         if index % 2 == 0 {
-            let placed = assignment(
-                &mut set.rng,
+            set.push_assigned(
+                "telegram",
                 &Names {
                     env: "TELEGRAM_BOT_TOKEN",
                     label: "Telegram bot token",
                 },
-                &token,
+                token,
             );
-            set.push("telegram", placed, Some(token));
         } else {
             set.templated(
                 "telegram",
@@ -903,15 +904,14 @@ fn chat_positives(set: &mut Builder) {
         } else {
             url
         };
-        let placed = assignment(
-            &mut set.rng,
+        set.push_assigned(
+            "teams",
             &Names {
                 env: "TEAMS_WEBHOOK_URL",
                 label: "Teams webhook",
             },
-            &url,
+            url,
         );
-        set.push("teams", placed, Some(url));
     }
 }
 
@@ -1295,15 +1295,14 @@ fn infrastructure_positives(set: &mut Builder) {
                 token,
             );
         } else {
-            let placed = assignment(
-                &mut set.rng,
+            set.push_assigned(
+                "infrastructure",
                 &Names {
                     env: "TFE_TOKEN",
                     label: "Terraform Cloud token",
                 },
-                &token,
+                token,
             );
-            set.push("infrastructure", placed, Some(token));
         }
     }
     for index in 0..5 {
@@ -1514,8 +1513,7 @@ fn generic_positives(set: &mut Builder) {
             1 => base64(&set.rng.bytes(24)),
             _ => password(&mut set.rng),
         };
-        let placed = assignment(&mut set.rng, name, &secret);
-        set.push("generic", placed, Some(secret));
+        set.push_assigned("generic", name, secret);
     }
 }
 
