@@ -533,7 +533,7 @@ impl Tx for SqliteTx<'_> {
         // page cache size); with a small cache it hands each filled run to helper threads
         // (PRAGMA threads) that sort and write it to a temporary file while the next run
         // fills, then merges. (Helper threads need temporary files, not memory: see
-        // write_bulk.)
+        // write_bulk, which also resets the cache after the transaction.)
         self.transaction
             .execute_batch(&format!("PRAGMA cache_size = -{INDEX_BUILD_CACHE_KIB};"))?;
         for create in creates {
@@ -543,8 +543,6 @@ impl Tx for SqliteTx<'_> {
                 Err(error) => return Err(error.into()),
             }
         }
-        self.transaction
-            .execute_batch(&format!("PRAGMA cache_size = -{BULK_CACHE_KIB};"))?;
         Ok(())
     }
 

@@ -515,38 +515,17 @@ fn bulk_imports_name_the_first_repeated_identity(db: &TestDb) {
             })
             .collect()
     };
-    let error = store
-        .import(
-            &actor(),
-            "bulk",
-            ImportAudit::Summary,
-            &[],
-            &mut records("aws", true).into_iter(),
-        )
-        .unwrap_err();
+    let mut import = |records: Vec<ImportIdentity>| {
+        store.import(&actor(), "bulk", ImportAudit::Summary, &[], &mut records.into_iter())
+    };
+    let error = import(records("aws", true)).unwrap_err();
     assert_eq!(error.to_string(), "identity 'aws/svc-00010' already exists");
     assert_eq!(db.count("identities"), 1);
     // In another system, old-1 is no clash: record 60 is again the first.
-    let error = store
-        .import(
-            &actor(),
-            "bulk",
-            ImportAudit::Summary,
-            &[],
-            &mut records("gcp", true).into_iter(),
-        )
-        .unwrap_err();
+    let error = import(records("gcp", true)).unwrap_err();
     assert_eq!(error.to_string(), "identity 'gcp/svc-00010' already exists");
     assert_eq!(db.count("identities"), 1);
-    let summary = store
-        .import(
-            &actor(),
-            "bulk",
-            ImportAudit::Summary,
-            &[],
-            &mut records("gcp", false).into_iter(),
-        )
-        .unwrap();
+    let summary = import(records("gcp", false)).unwrap();
     assert_eq!(summary.identities, 20_100);
     assert_eq!(db.count("identities"), 20_101);
     assert_eq!(store.identity("other/svc-00010").unwrap().system, "other");
