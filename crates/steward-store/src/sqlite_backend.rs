@@ -90,7 +90,7 @@ impl SqliteStore {
         // A migration that rebuilds a table drops the old one while other tables still
         // refer to it, which enforced foreign keys would refuse (and PRAGMA foreign_keys
         // cannot change inside a transaction): enforcement is off while migrating, and
-        // every reference is checked before the migrations commit.
+        // apply_migrations refuses to commit a reference the migrations broke.
         self.connection.execute_batch("PRAGMA foreign_keys = OFF")?;
         let migrated = self.apply_migrations();
         self.connection.execute_batch("PRAGMA foreign_keys = ON")?;
