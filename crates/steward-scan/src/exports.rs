@@ -37,10 +37,10 @@ pub struct ExportText {
 /// text outputs), a Slack day file (`<channel>/<YYYY-MM-DD>.json`) or
 /// a Jira search/export document; `None` for anything else.
 pub fn split_export(path: &str, blob: &[u8]) -> Option<Vec<ExportText>> {
-    let first = blob.iter().find(|byte| !byte.is_ascii_whitespace())?;
-    if *first != b'[' && *first != b'{' {
+    if !may_be_export(blob) {
         return None;
     }
+    let first = blob.iter().find(|byte| !byte.is_ascii_whitespace())?;
     if path.ends_with(".ipynb") {
         let value: Value = serde_json::from_slice(blob).ok()?;
         return notebook_texts(&value);
@@ -54,6 +54,12 @@ pub fn split_export(path: &str, blob: &[u8]) -> Option<Vec<ExportText>> {
         return jira_texts(&value);
     }
     None
+}
+
+/// Whether `blob` could be an export at all (JSON: its first non-blank byte opens an array
+/// or object). Anything else is scanned whole, whatever its path.
+pub fn may_be_export(blob: &[u8]) -> bool {
+    matches!(blob.iter().find(|byte| !byte.is_ascii_whitespace()), Some(b'[' | b'{'))
 }
 
 /// The channel of a Slack day file path (`…/general/2024-05-01.json`).

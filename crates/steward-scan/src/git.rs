@@ -2,16 +2,30 @@
 //! distinct content, each finding located at the commit, author, date and path where the
 //! blob first appeared at that path.
 //!
-//! Commits are visited oldest first; a tree already seen is not walked again, so the work
-//! is proportional to the number of distinct trees and blobs, not commits × files.
+//! Three steps:
+//! 1. One pass over every pack decodes each object once, in pack order and on all threads
+//!    (gix-pack's delta-tree traversal: a delta is applied to its base while the base is
+//!    still in memory). Blobs are scanned as they come; trees and commits are kept.
+//! 2. The walk: commits oldest first, each commit's tree from the kept data; a tree
+//!    already seen is not walked again, so the work is proportional to the number of
+//!    distinct trees and blobs, not commits × files.
+//! 3. Reachable blobs the pass did not scan (loose objects, archives and possible exports,
+//!    whose scan depends on their path) are read and scanned at their first path.
+//!
+//! Blobs in a pack that no ref reaches are scanned in step 1 but never reported: they
+//! have no commit or path.
 
 use crate::finding::{FindingLocation, GitOrigin, Occurrence};
 use crate::matcher::Matcher;
-use crate::source::{ContentScan, ScanOptions, scan_content};
+use crate::source::{ContentScan, ScanOptions, scan_content, scan_depends_on_path};
 use gix::ObjectId;
+use gix::bstr::ByteSlice;
 use rayon::prelude::*;
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Mutex, PoisonError};
 use steward_core::FingerprintKey;
 
 /// What a history scan found and met.
@@ -43,7 +57,145 @@ pub fn is_repository(path: &Path) -> bool {
     path.join(".git").exists() || (path.join("HEAD").is_file() && path.join("objects").is_dir())
 }
 
-fn commits_of(repo: &gix::Repository, warnings: &mut Vec<String>) -> Result<Vec<CommitInfo>, String> {
+/// Raw trees and commits kept from the pass over the packs, at most this many bytes; the
+/// walk reads the rest from the object database again.
+const KEPT_OBJECTS_BUDGET: usize = 256 << 20;
+
+/// A blob scanned during the pass over the packs; compact when nothing was found (most).
+enum PackedBlob {
+    Text { bytes: u64 },
+    Binary,
+    Found(Box<ContentScan>),
+}
+
+impl PackedBlob {
+    fn new(scanned: ContentScan) -> PackedBlob {
+        if !scanned.occurrences.is_empty() || !scanned.warnings.is_empty() || scanned.archives > 0 {
+            PackedBlob::Found(Box::new(scanned))
+        } else if scanned.skipped > 0 {
+            PackedBlob::Binary
+        } else {
+            PackedBlob::Text { bytes: scanned.bytes }
+        }
+    }
+
+    fn into_content(self) -> ContentScan {
+        match self {
+            PackedBlob::Text { bytes } => ContentScan {
+                files: 1,
+                bytes,
+                ..ContentScan::default()
+            },
+            PackedBlob::Binary => ContentScan {
+                skipped: 1,
+                ..ContentScan::default()
+            },
+            PackedBlob::Found(scanned) => *scanned,
+        }
+    }
+}
+
+/// What one pass over every pack of the repository decoded.
+#[derive(Default)]
+struct Packed {
+    /// Raw data of trees and commits (within [`KEPT_OBJECTS_BUDGET`]).
+    objects: HashMap<ObjectId, Vec<u8>>,
+    kept_bytes: usize,
+    /// Blobs already scanned: those whose scan does not depend on their path.
+    blobs: HashMap<ObjectId, PackedBlob>,
+}
+
+/// Decodes every object of every pack once, in pack order with each delta applied to its
+/// already decoded base, on all threads: blobs are scanned as they come (unless their scan
+/// depends on a path, which only the walk knows), trees and commits are kept for the
+/// walk. Reading objects one by one instead re-inflates the bases of every delta chain
+/// and walks trees on one thread. Objects the pass misses (loose objects, other object
+/// stores, a pack that fails to decode) are read one by one later, where a damaged object
+/// becomes a warning.
+fn decode_packs(repo: &gix::Repository, matcher: &Matcher, key: &FingerprintKey, options: &ScanOptions) -> Packed {
+    let packed = Mutex::new(Packed::default());
+    let pack_dir = repo.common_dir().join("objects").join("pack");
+    let mut indexes: Vec<std::path::PathBuf> = match std::fs::read_dir(&pack_dir) {
+        Ok(entries) => entries
+            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+            .filter(|path| path.extension().is_some_and(|extension| extension == "idx"))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    indexes.sort();
+    let threads = rayon::current_num_threads();
+    for index in indexes {
+        let Ok(bundle) = gix::odb::pack::Bundle::at(&index, repo.object_hash()) else {
+            continue;
+        };
+        let processor = |kind: gix::object::Kind,
+                         data: &[u8],
+                         entry: &gix::odb::pack::index::Entry,
+                         _: &dyn gix::Progress|
+         -> gix::Result<()> {
+            match kind {
+                gix::object::Kind::Blob if !scan_depends_on_path(data, options) => {
+                    let scanned = PackedBlob::new(scan_content(matcher, key, "", data, options));
+                    lock(&packed).blobs.insert(entry.oid, scanned);
+                }
+                gix::object::Kind::Tree | gix::object::Kind::Commit => {
+                    let mut packed = lock(&packed);
+                    if packed.kept_bytes + data.len() <= KEPT_OBJECTS_BUDGET {
+                        packed.kept_bytes += data.len();
+                        packed.objects.insert(entry.oid, data.to_vec());
+                    }
+                }
+                _ => {}
+            }
+            Ok(())
+        };
+        // A failure leaves what was decoded so far; the rest is read one by one.
+        let _ = bundle.index.traverse_with_index(
+            &bundle.pack,
+            processor,
+            &mut gix::progress::Discard,
+            &AtomicBool::new(false),
+            gix::odb::pack::index::traverse::with_index::Options {
+                check: gix::odb::pack::index::traverse::SafetyCheck::SkipFileAndObjectChecksumVerification,
+                thread_limit: Some(threads),
+                alloc_limit_bytes: None,
+            },
+        );
+    }
+    packed.into_inner().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn lock(packed: &Mutex<Packed>) -> std::sync::MutexGuard<'_, Packed> {
+    packed.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The raw data of object `id` of `kind`: kept from the pass over the packs, or read now.
+/// `Ok(None)` when the object is of another kind.
+fn object_data<'a>(
+    repo: &gix::Repository,
+    kept: &'a HashMap<ObjectId, Vec<u8>>,
+    id: ObjectId,
+    kind: gix::object::Kind,
+) -> Result<Option<Cow<'a, [u8]>>, String> {
+    if let Some(data) = kept.get(&id) {
+        // Kept objects are trees and commits: tell them apart by parsing.
+        let is_commit = data.starts_with(b"tree ");
+        let matches = match kind {
+            gix::object::Kind::Commit => is_commit,
+            gix::object::Kind::Tree => !is_commit,
+            _ => false,
+        };
+        return Ok(matches.then_some(Cow::Borrowed(data.as_slice())));
+    }
+    let object = repo.find_object(id).map_err(|error| error.to_string())?;
+    Ok((object.kind == kind).then(|| Cow::Owned(object.detach().data)))
+}
+
+fn commits_of(
+    repo: &gix::Repository,
+    kept: &HashMap<ObjectId, Vec<u8>>,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<CommitInfo>, String> {
     let mut tips = Vec::new();
     let platform = repo.references().map_err(|error| error.to_string())?;
     for reference in platform.all().map_err(|error| error.to_string())? {
@@ -65,83 +217,90 @@ fn commits_of(repo: &gix::Repository, warnings: &mut Vec<String>) -> Result<Vec<
         if !seen.insert(id) {
             continue;
         }
-        let object = match repo.find_object(id) {
-            Ok(object) => object,
+        let data = match object_data(repo, kept, id, gix::object::Kind::Commit) {
+            Ok(Some(data)) => data,
+            Ok(None) => continue, // a ref to a tree or blob: nothing to walk
             Err(error) => {
                 warnings.push(format!("warning: object {id}: {error}"));
                 continue;
             }
         };
-        if object.kind != gix::object::Kind::Commit {
-            continue; // a ref to a tree or blob: nothing to walk
-        }
-        let commit = object.into_commit();
-        let (tree, seconds, author) = match (commit.tree_id(), commit.time(), commit.author()) {
-            (Ok(tree), Ok(time), Ok(author)) => (
-                tree.detach(),
-                time.seconds,
-                format!("{} <{}>", author.name, author.email),
-            ),
-            _ => {
-                warnings.push(format!("warning: commit {id}: cannot be decoded"));
-                continue;
-            }
+        let parsed = gix::objs::CommitRef::from_bytes(&data, repo.object_hash());
+        let Some((commit, seconds, author)) = parsed.ok().and_then(|commit| {
+            let seconds = commit.time().ok()?.seconds;
+            let author = commit.author().ok()?;
+            let author = format!("{} <{}>", author.name, author.email);
+            Some((commit, seconds, author))
+        }) else {
+            warnings.push(format!("warning: commit {id}: cannot be decoded"));
+            continue;
         };
-        stack.extend(commit.parent_ids().map(|parent| parent.detach()));
+        stack.extend(commit.parents());
         commits.push(CommitInfo {
             id,
             seconds,
             author,
-            tree,
+            tree: commit.tree(),
         });
     }
     commits.sort_by_key(|commit| (commit.seconds, commit.id));
     Ok(commits)
 }
 
-/// Walks `tree` at `prefix`, recording new (blob, path) pairs with `origin`.
-fn walk_tree(
-    repo: &gix::Repository,
-    tree: ObjectId,
-    prefix: &str,
-    origin: usize,
-    seen_trees: &mut HashSet<ObjectId>,
-    places: &mut HashMap<ObjectId, Vec<(String, usize)>>,
-    warnings: &mut Vec<String>,
-) {
-    if !seen_trees.insert(tree) {
-        return;
-    }
-    let object = match repo.find_object(tree) {
-        Ok(object) => object.into_tree(),
-        Err(error) => return warnings.push(format!("warning: tree {tree}: {error}")),
-    };
-    let decoded = match object.decode() {
-        Ok(decoded) => decoded,
-        Err(error) => return warnings.push(format!("warning: tree {tree}: {error}")),
-    };
-    let entries: Vec<(bool, bool, ObjectId, String)> = decoded
-        .entries
-        .iter()
-        .map(|entry| {
-            let name = if prefix.is_empty() {
-                entry.filename.to_string()
-            } else {
-                format!("{prefix}/{}", entry.filename)
+/// The walk over every commit's tree: where each blob was first seen at each of its paths.
+struct Walk<'a> {
+    repo: &'a gix::Repository,
+    kept: &'a HashMap<ObjectId, Vec<u8>>,
+    seen_trees: HashSet<ObjectId>,
+    places: HashMap<ObjectId, Vec<(String, usize)>>,
+    warnings: Vec<String>,
+}
+
+impl Walk<'_> {
+    /// Walks `tree` at `path` (a prefix that the walk extends and restores), recording new
+    /// (blob, path) pairs with commit index `origin`.
+    fn tree(&mut self, tree: ObjectId, path: &mut String, origin: usize) {
+        if !self.seen_trees.insert(tree) {
+            return;
+        }
+        let data = match object_data(self.repo, self.kept, tree, gix::object::Kind::Tree) {
+            Ok(Some(data)) => data,
+            Ok(None) => return self.warnings.push(format!("warning: tree {tree}: not a tree")),
+            Err(error) => return self.warnings.push(format!("warning: tree {tree}: {error}")),
+        };
+        let prefix_length = path.len();
+        for entry in gix::objs::TreeRefIter::from_bytes(&data, self.repo.object_hash()) {
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(error) => return self.warnings.push(format!("warning: tree {tree}: {error}")),
             };
-            (entry.mode.is_tree(), entry.mode.is_blob(), entry.oid.to_owned(), name)
-        })
-        .collect();
-    for (is_tree, is_blob, id, path) in entries {
-        if is_tree {
-            walk_tree(repo, id, &path, origin, seen_trees, places, warnings);
-        } else if is_blob {
-            let paths = places.entry(id).or_default();
-            if !paths.iter().any(|(known, _)| *known == path) {
-                paths.push((path, origin));
+            if !(entry.mode.is_tree() || entry.mode.is_blob()) {
+                continue; // submodules and symbolic links
             }
+            if prefix_length > 0 {
+                path.push('/');
+            }
+            path.push_str(&entry.filename.to_str_lossy());
+            if entry.mode.is_tree() {
+                self.tree(entry.oid.to_owned(), path, origin);
+            } else {
+                let paths = self.places.entry(entry.oid.to_owned()).or_default();
+                if !paths.iter().any(|(known, _)| known == path) {
+                    paths.push((path.clone(), origin));
+                }
+            }
+            path.truncate(prefix_length);
         }
     }
+}
+
+/// A reachable blob's scan, with every path it had (and the commit where it first had it).
+struct ScannedBlob {
+    paths: Vec<(String, usize)>,
+    /// The path it was scanned at (empty when its scan does not depend on one), which
+    /// prefixes the paths of its occurrences.
+    scanned_at: String,
+    content: ContentScan,
 }
 
 fn format_date(seconds: i64) -> String {
@@ -163,7 +322,12 @@ pub fn scan_history(matcher: &Matcher, key: &FingerprintKey, path: &Path, option
             return scan;
         }
     };
-    let commits = match commits_of(&repo, &mut scan.warnings) {
+    let Packed {
+        objects: kept,
+        blobs: mut packed_blobs,
+        ..
+    } = decode_packs(&repo, matcher, key, options);
+    let commits = match commits_of(&repo, &kept, &mut scan.warnings) {
         Ok(commits) => commits,
         Err(error) => {
             scan.warnings.push(format!("warning: {}: {error}", path.display()));
@@ -171,47 +335,73 @@ pub fn scan_history(matcher: &Matcher, key: &FingerprintKey, path: &Path, option
         }
     };
     scan.commits = commits.len() as u64;
-    let mut seen_trees = HashSet::new();
-    let mut places: HashMap<ObjectId, Vec<(String, usize)>> = HashMap::new();
+    let mut walk = Walk {
+        repo: &repo,
+        kept: &kept,
+        seen_trees: HashSet::new(),
+        places: HashMap::new(),
+        warnings: Vec::new(),
+    };
+    let mut path_buffer = String::new();
     for (index, commit) in commits.iter().enumerate() {
-        walk_tree(
-            &repo,
-            commit.tree,
-            "",
-            index,
-            &mut seen_trees,
-            &mut places,
-            &mut scan.warnings,
-        );
+        walk.tree(commit.tree, &mut path_buffer, index);
     }
-    let repository = path.display().to_string();
-    let blobs: Vec<(ObjectId, Vec<(String, usize)>)> = places.into_iter().collect();
+    let Walk { places, warnings, .. } = walk;
+    scan.warnings.extend(warnings);
+    drop(kept);
+    // Blobs the pass over the packs scanned are done (unreachable ones are dropped with
+    // `packed_blobs`); the others are read and scanned now, at their first path.
+    let mut done = Vec::new();
+    let mut pending = Vec::new();
+    for (id, paths) in places {
+        match packed_blobs.remove(&id) {
+            Some(blob) => done.push(ScannedBlob {
+                paths,
+                scanned_at: String::new(),
+                content: blob.into_content(),
+            }),
+            None => pending.push((id, paths)),
+        }
+    }
+    drop(packed_blobs);
     let shared = repo.into_sync();
-    let results: Vec<(ContentScan, Vec<String>)> = blobs
-        .par_iter()
+    let scanned: Vec<ScannedBlob> = pending
+        .into_par_iter()
         .map_init(
             || shared.to_thread_local(),
-            |repo, (id, paths)| match repo.find_object(*id) {
-                Ok(object) => {
-                    let first_path = &paths[0].0;
-                    let content = scan_content(matcher, key, first_path, &object.data, options);
-                    (content, Vec::new())
+            |repo, (id, paths)| {
+                let scanned_at = paths[0].0.clone();
+                let content = match repo.find_object(id) {
+                    Ok(object) => scan_content(matcher, key, &scanned_at, &object.data, options),
+                    Err(error) => ContentScan {
+                        warnings: vec![format!("warning: blob {id}: {error}")],
+                        ..ContentScan::default()
+                    },
+                };
+                ScannedBlob {
+                    paths,
+                    scanned_at,
+                    content,
                 }
-                Err(error) => (ContentScan::default(), vec![format!("warning: blob {id}: {error}")]),
             },
         )
         .collect();
-    for ((_, paths), (content, warnings)) in blobs.iter().zip(results) {
-        scan.warnings.extend(warnings);
+    let repository = path.display().to_string();
+    for ScannedBlob {
+        paths,
+        scanned_at,
+        content,
+    } in done.into_iter().chain(scanned)
+    {
         scan.warnings.extend(content.warnings);
         scan.blobs += content.files;
         scan.bytes += content.bytes;
         scan.skipped += content.skipped;
         for occurrence in content.occurrences {
             // The blob was scanned once; report the secret at every path it had.
-            for (blob_path, origin) in paths {
+            let inner = occurrence.location.path.strip_prefix(&scanned_at).unwrap_or("");
+            for (blob_path, origin) in &paths {
                 let commit = &commits[*origin];
-                let inner = occurrence.location.path.strip_prefix(&paths[0].0).unwrap_or("");
                 let mut copy = occurrence.clone();
                 copy.location = FindingLocation {
                     path: format!("{blob_path}{inner}"),

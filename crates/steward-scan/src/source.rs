@@ -214,6 +214,14 @@ pub struct ContentScan {
     pub warnings: Vec<String>,
 }
 
+/// Whether scanning `blob` depends on the path it is found at: archives (their entries are
+/// named after it, a gzip's content by its name) and possible exports (notebooks and Slack
+/// day files are recognised by name). Any other blob scans the same at every path, with
+/// locations relative to it.
+pub fn scan_depends_on_path(blob: &[u8], options: &ScanOptions) -> bool {
+    (options.archives.is_some() && archive_kind(blob).is_some()) || crate::exports::may_be_export(blob)
+}
+
 /// Scans one piece of content found at `path`: expands it when it is an archive, skips it
 /// when binary, and otherwise looks for secrets.
 pub fn scan_content(

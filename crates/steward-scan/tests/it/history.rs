@@ -113,3 +113,222 @@ fn a_blob_in_many_commits_is_scanned_once() {
     // 20 versions of counter.txt and one big.txt.
     assert_eq!(report.stats.blobs, 21);
 }
+
+fn scan_repo(repo: &Path) -> steward_scan::ScanReport {
+    let matcher = Matcher::new(RuleSet::builtin().unwrap()).unwrap();
+    scan_paths(
+        &matcher,
+        &FingerprintKey::from_bytes([8; 32]),
+        &[repo.to_path_buf()],
+        &ScanOptions::default(),
+    )
+}
+
+/// Findings and counts of a report, without the timing.
+fn outcome(report: &steward_scan::ScanReport) -> serde_json::Value {
+    let mut stats = serde_json::to_value(&report.stats).unwrap();
+    stats.as_object_mut().unwrap().remove("seconds");
+    serde_json::json!({ "findings": report.findings, "stats": stats })
+}
+
+fn loose_objects(repo: &Path) -> usize {
+    std::fs::read_dir(repo.join(".git/objects"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_name().len() == 2)
+        .map(|entry| std::fs::read_dir(entry.path()).unwrap().count())
+        .sum()
+}
+
+/// A history whose blobs include every kind a scan treats differently: plain text, the
+/// same text at two paths, a Slack day file and a notebook (recognised by path), a gzip
+/// (expanded, its content named after the path) and a binary file.
+fn varied_history(repo: &Path) -> Vec<String> {
+    let secrets: Vec<String> = [
+        "P1a2C3k4E5d6H7i8S9t0O1r2Y3a4B5",
+        "S6l7A8c9K0d1A2y3F4i5L6e7I8n9G0",
+        "N1o2T3e4B5o6O7k8C9e0L1l2S3x4Y5",
+        "G6z7I8p9P0e1D2c3O4n5T6e7N8t9Q0",
+    ]
+    .iter()
+    .map(|body| token(body))
+    .collect();
+    git(repo, &["init", "-q", "-b", "main"], "2025-01-01T10:00:00Z");
+    std::fs::write(repo.join("app.env"), format!("GH_TOKEN={}\n", secrets[0])).unwrap();
+    std::fs::write(repo.join("same.env"), format!("GH_TOKEN={}\n", secrets[0])).unwrap();
+    std::fs::create_dir_all(repo.join("export/deploys")).unwrap();
+    let day =
+        serde_json::json!([{"type": "message", "text": format!("token {}", secrets[1]), "ts": "1714550100.000200"}]);
+    std::fs::write(repo.join("export/deploys/2024-05-01.json"), day.to_string()).unwrap();
+    let notebook = serde_json::json!({"cells": [{"cell_type": "code", "source": [format!("t = '{}'\n", secrets[2])]}]});
+    std::fs::write(repo.join("analysis.ipynb"), notebook.to_string()).unwrap();
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gzip, format!("GH_TOKEN={}\n", secrets[3]).as_bytes()).unwrap();
+    std::fs::write(repo.join("dump.env.gz"), gzip.finish().unwrap()).unwrap();
+    std::fs::write(repo.join("logo.bin"), [0u8, 1, 2, 3, 0, 255]).unwrap();
+    git(repo, &["add", "."], "2025-01-01T10:00:00Z");
+    git(repo, &["commit", "-q", "-m", "everything"], "2025-01-01T10:00:00Z");
+    // Later versions that delta against the first ones in a pack.
+    for (index, day) in ["02", "03", "04"].iter().enumerate() {
+        let date = format!("2025-01-{day}T10:00:00Z");
+        let config = format!("GH_TOKEN=from-vault\n{}", "setting = 1\n".repeat(50 + index));
+        std::fs::write(repo.join("app.env"), config).unwrap();
+        std::fs::write(repo.join("same.env"), format!("revision {index}\n")).unwrap();
+        git(repo, &["commit", "-q", "-am", "rotate"], &date);
+    }
+    secrets
+}
+
+#[test]
+fn a_packed_history_scans_like_a_loose_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    let secrets = varied_history(repo);
+    assert!(loose_objects(repo) > 0);
+    let loose = scan_repo(repo);
+    git(repo, &["gc", "-q", "--prune=now"], "2025-01-05T10:00:00Z");
+    assert_eq!(loose_objects(repo), 0, "everything is packed");
+    let packed = scan_repo(repo);
+    assert_eq!(outcome(&packed), outcome(&loose));
+
+    // What the packed scan found, checked on its own.
+    assert!(packed.stats.warnings.is_empty(), "{:?}", packed.stats.warnings);
+    assert_eq!(packed.stats.commits, 4);
+    assert_eq!(
+        packed.stats.skipped_binary, 2,
+        "logo.bin in the working tree and in history"
+    );
+    let fingerprints: Vec<_> = secrets
+        .iter()
+        .map(|secret| steward_core::Fingerprint::compute(&FingerprintKey::from_bytes([8; 32]), secret.as_bytes()))
+        .collect();
+    let finding = |secret: usize| {
+        packed
+            .findings
+            .iter()
+            .find(|finding| finding.fingerprint == fingerprints[secret])
+            .unwrap_or_else(|| panic!("secret {secret} found: {:#?}", packed.findings))
+    };
+    let paths = |secret: usize| -> Vec<String> {
+        let mut paths: Vec<String> = finding(secret)
+            .locations
+            .iter()
+            .filter(|location| location.git.is_some())
+            .map(|location| location.path.clone())
+            .collect();
+        paths.sort();
+        paths
+    };
+    assert_eq!(paths(0), ["app.env", "same.env"]);
+    assert_eq!(finding(1).locations[0].channel.as_deref(), Some("deploys"));
+    assert_eq!(finding(2).locations[0].cell, Some(0));
+    assert_eq!(paths(3), ["dump.env.gz!dump.env"]);
+    for secret in 0..4 {
+        let origin = finding(secret)
+            .locations
+            .iter()
+            .find_map(|location| location.git.clone())
+            .expect("a commit");
+        assert_eq!(origin.date, "2025-01-01T10:00:00Z");
+    }
+
+    // A commit on top of the pack: its objects are loose, the rest packed.
+    let late = token("L1a2T3e4C5o6M7m8I9t0O1n2T3o4P5");
+    std::fs::write(repo.join("late.env"), format!("GH_TOKEN={late}\n")).unwrap();
+    git(repo, &["add", "late.env"], "2025-02-01T10:00:00Z");
+    git(repo, &["commit", "-q", "-m", "late"], "2025-02-01T10:00:00Z");
+    assert!(loose_objects(repo) > 0);
+    let mixed = scan_repo(repo);
+    assert_eq!(mixed.stats.commits, 5);
+    assert_eq!(mixed.findings.len(), packed.findings.len() + 1);
+    let late_finding = mixed
+        .findings
+        .iter()
+        .find(|finding| finding.locations.iter().any(|location| location.path == "late.env"))
+        .expect("the late secret");
+    let late_origin = late_finding.locations.iter().find_map(|location| location.git.as_ref());
+    assert_eq!(late_origin.expect("a commit").date, "2025-02-01T10:00:00Z");
+}
+
+#[test]
+fn packed_objects_no_ref_reaches_are_not_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    git(repo, &["init", "-q", "-b", "main"], "2025-01-01T10:00:00Z");
+    std::fs::write(repo.join("README"), "hello\n").unwrap();
+    git(repo, &["add", "."], "2025-01-01T10:00:00Z");
+    git(repo, &["commit", "-q", "-m", "start"], "2025-01-01T10:00:00Z");
+    git(repo, &["checkout", "-q", "-b", "scratch"], "2025-01-02T10:00:00Z");
+    let dropped = token("D1r2O3p4P5e6D7b8R9a0N1c2H3x4Y5");
+    std::fs::write(repo.join("tmp.env"), format!("GH_TOKEN={dropped}\n")).unwrap();
+    git(repo, &["add", "."], "2025-01-02T10:00:00Z");
+    git(repo, &["commit", "-q", "-m", "scratch"], "2025-01-02T10:00:00Z");
+    git(repo, &["checkout", "-q", "main"], "2025-01-03T10:00:00Z");
+    git(repo, &["branch", "-q", "-D", "scratch"], "2025-01-03T10:00:00Z");
+    // HEAD's reflog still holds the dropped commit, so the repack keeps it in the pack.
+    git(repo, &["repack", "-q", "-a", "-d"], "2025-01-04T10:00:00Z");
+    git(repo, &["prune-packed"], "2025-01-04T10:00:00Z");
+    assert_eq!(loose_objects(repo), 0);
+    let report = scan_repo(repo);
+    assert_eq!(report.stats.commits, 1);
+    assert!(report.findings.is_empty(), "{:#?}", report.findings);
+}
+
+#[test]
+fn damaged_objects_are_warnings_and_the_scan_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    let kept = token("K1e2P3t4S5e6C7r8E9t0A1b2C3d4E5");
+    let lost = token("L6o7S8t9B0l1O2b3S4e5C6r7E8t9X0");
+    git(repo, &["init", "-q", "-b", "main"], "2025-01-01T10:00:00Z");
+    std::fs::write(repo.join("kept.env"), format!("GH_TOKEN={kept}\n")).unwrap();
+    std::fs::write(repo.join("lost.env"), format!("GH_TOKEN={lost}\n")).unwrap();
+    git(repo, &["add", "."], "2025-01-01T10:00:00Z");
+    git(repo, &["commit", "-q", "-m", "two files"], "2025-01-01T10:00:00Z");
+    // Overwrite the loose object of lost.env with bytes that do not inflate.
+    let id = Command::new("git")
+        .args(["rev-parse", "HEAD:lost.env"])
+        .current_dir(repo)
+        .output()
+        .unwrap();
+    let id = String::from_utf8(id.stdout).unwrap().trim().to_string();
+    let object = repo.join(".git/objects").join(&id[..2]).join(&id[2..]);
+    let mut permissions = std::fs::metadata(&object).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    permissions.set_readonly(false);
+    std::fs::set_permissions(&object, permissions).unwrap();
+    std::fs::write(&object, b"not a zlib stream").unwrap();
+    std::fs::remove_file(repo.join("lost.env")).unwrap();
+
+    let report = scan_repo(repo);
+    assert_eq!(report.findings.len(), 1, "{:#?}", report.findings);
+    assert!(
+        report.findings[0]
+            .locations
+            .iter()
+            .any(|location| location.path == "kept.env" && location.git.is_some()),
+        "{:#?}",
+        report.findings
+    );
+    assert_eq!(report.stats.warnings.len(), 1, "{:?}", report.stats.warnings);
+    assert!(report.stats.warnings[0].contains(&id), "{:?}", report.stats.warnings);
+
+    // A pack cut short: warnings, no panic, and what can be read is still read.
+    std::fs::remove_file(&object).unwrap();
+    std::fs::write(repo.join("lost.env"), format!("GH_TOKEN={lost}\n")).unwrap();
+    git(repo, &["add", "."], "2025-01-02T10:00:00Z");
+    git(repo, &["gc", "-q", "--prune=now"], "2025-01-02T10:00:00Z");
+    let pack = std::fs::read_dir(repo.join(".git/objects/pack"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.extension().is_some_and(|extension| extension == "pack"))
+        .expect("a pack");
+    let bytes = std::fs::read(&pack).unwrap();
+    let mut permissions = std::fs::metadata(&pack).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    permissions.set_readonly(false);
+    std::fs::set_permissions(&pack, permissions).unwrap();
+    std::fs::write(&pack, &bytes[..bytes.len() / 2]).unwrap();
+    let report = scan_repo(repo);
+    assert!(!report.stats.warnings.is_empty(), "{:#?}", report.stats);
+}
