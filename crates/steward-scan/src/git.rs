@@ -22,7 +22,8 @@ use gix::ObjectId;
 use gix::bstr::ByteSlice;
 use rayon::prelude::*;
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+// Maps keyed by object id hash with the id's first bytes (it is already a hash).
+use gix::hashtable::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Mutex, PoisonError};
@@ -210,7 +211,7 @@ fn commits_of(
     if let Ok(head) = repo.head_id() {
         tips.push(head.detach());
     }
-    let mut seen = HashSet::new();
+    let mut seen = HashSet::default();
     let mut stack = tips;
     let mut commits = Vec::new();
     while let Some(id) = stack.pop() {
@@ -277,6 +278,9 @@ impl Walk<'_> {
             if !(entry.mode.is_tree() || entry.mode.is_blob()) {
                 continue; // submodules and symbolic links
             }
+            if entry.mode.is_tree() && self.seen_trees.contains(entry.oid) {
+                continue;
+            }
             if prefix_length > 0 {
                 path.push('/');
             }
@@ -338,8 +342,8 @@ pub fn scan_history(matcher: &Matcher, key: &FingerprintKey, path: &Path, option
     let mut walk = Walk {
         repo: &repo,
         kept: &kept,
-        seen_trees: HashSet::new(),
-        places: HashMap::new(),
+        seen_trees: HashSet::default(),
+        places: HashMap::default(),
         warnings: Vec::new(),
     };
     let mut path_buffer = String::new();

@@ -127,8 +127,8 @@ impl Matcher {
         for (rule_index, start, end) in windows {
             let rule = &self.rules.rules[rule_index];
             let window = &blob[start..end];
-            for captures in rule.regex.captures_iter(window) {
-                let Some(secret) = captures.get(rule.secret_group) else {
+            for captures in rule.regex().captures_iter(window) {
+                let Some(secret) = captures.get(rule.secret_group()) else {
                     continue;
                 };
                 let candidate = Match {

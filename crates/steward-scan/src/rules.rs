@@ -22,6 +22,7 @@ use crate::checks::Validator;
 use rayon::prelude::*;
 use serde::Deserialize;
 use std::path::Path;
+use std::sync::OnceLock;
 
 /// Errors in rule files. Messages name the file and the rule.
 #[derive(Debug, thiserror::Error)]
@@ -97,10 +98,10 @@ pub struct Rule {
     pub credential: Option<steward_core::CredentialKind>,
     /// Lowercase keywords.
     pub keywords: Vec<String>,
-    /// The compiled pattern.
-    pub regex: regex::bytes::Regex,
-    /// Index of the capture group holding the secret (0: the whole match).
-    pub secret_group: usize,
+    /// The pattern, as written.
+    pub pattern: String,
+    /// The pattern compiled, on first use (see [`Rule::regex`]).
+    compiled: OnceLock<Compiled>,
     /// Minimum entropy of the secret.
     pub entropy: Option<f64>,
     /// Checksum validator.
@@ -113,6 +114,45 @@ pub struct Rule {
     pub counter_examples: Vec<String>,
     /// File the rule came from.
     pub file: String,
+}
+
+/// A rule's compiled pattern.
+#[derive(Debug, Clone)]
+struct Compiled {
+    regex: regex::bytes::Regex,
+    /// Index of the capture group holding the secret (0: the whole match).
+    secret_group: usize,
+}
+
+fn compile_pattern(pattern: &str) -> Result<Compiled, regex::Error> {
+    let regex = regex::bytes::RegexBuilder::new(pattern).size_limit(1 << 22).build()?;
+    let secret_group = regex
+        .capture_names()
+        .position(|name| name == Some("secret"))
+        .unwrap_or(if regex.captures_len() > 1 { 1 } else { 0 });
+    Ok(Compiled { regex, secret_group })
+}
+
+impl Rule {
+    /// The compiled pattern. Built-in rules compile on first use, so a scan pays only for
+    /// the rules whose keywords it meets (compiling all of them was most of the start-up);
+    /// the test of every rule's examples compiles each one. Rules loaded from files compile
+    /// when loaded, so their errors are reported then.
+    pub fn regex(&self) -> &regex::bytes::Regex {
+        &self.compiled().regex
+    }
+
+    /// Index of the capture group holding the secret (0: the whole match).
+    pub fn secret_group(&self) -> usize {
+        self.compiled().secret_group
+    }
+
+    fn compiled(&self) -> &Compiled {
+        self.compiled.get_or_init(|| {
+            compile_pattern(&self.pattern)
+                .unwrap_or_else(|error| panic!("built-in rule {} does not compile: {error}", self.id))
+        })
+    }
 }
 
 /// All rules in force.
@@ -140,7 +180,9 @@ const BUILTIN_FILES: &[(&str, &str)] = &[
     ("generic.toml", include_str!("../rules/generic.toml")),
 ];
 
-fn compile(file: &str, spec: RuleSpec) -> Result<Rule, RuleError> {
+/// Checks `spec` and makes it a rule; `eager` compiles its pattern now (rules from files),
+/// otherwise on first use (built-in rules, which tests compile).
+fn compile(file: &str, spec: RuleSpec, eager: bool) -> Result<Rule, RuleError> {
     let invalid = |message: String| RuleError::Invalid {
         file: file.to_string(),
         id: spec.id.clone(),
@@ -162,14 +204,6 @@ fn compile(file: &str, spec: RuleSpec) -> Result<Rule, RuleError> {
     if spec.examples.is_empty() {
         return Err(invalid("needs at least one example".into()));
     }
-    let regex = regex::bytes::RegexBuilder::new(&spec.pattern)
-        .size_limit(1 << 22)
-        .build()
-        .map_err(|error| invalid(format!("pattern: {error}")))?;
-    let secret_group = regex
-        .capture_names()
-        .position(|name| name == Some("secret"))
-        .unwrap_or(if regex.captures_len() > 1 { 1 } else { 0 });
     let validator = spec
         .validator
         .as_deref()
@@ -183,6 +217,11 @@ fn compile(file: &str, spec: RuleSpec) -> Result<Rule, RuleError> {
                 .map_err(|error: steward_core::DomainError| invalid(error.to_string()))
         })
         .transpose()?;
+    let compiled = OnceLock::new();
+    if eager {
+        let pattern = compile_pattern(&spec.pattern).map_err(|error| invalid(format!("pattern: {error}")))?;
+        compiled.get_or_init(|| pattern);
+    }
     Ok(Rule {
         keywords: spec
             .keywords
@@ -193,8 +232,8 @@ fn compile(file: &str, spec: RuleSpec) -> Result<Rule, RuleError> {
         name: spec.name,
         provider: spec.provider,
         credential,
-        regex,
-        secret_group,
+        pattern: spec.pattern,
+        compiled,
         entropy: spec.entropy,
         validator,
         window: spec.window.unwrap_or(DEFAULT_WINDOW),
@@ -217,22 +256,24 @@ impl RuleSet {
     /// Parses one rule file's text and adds its rules.
     pub fn add_file(&mut self, file: &str, text: &str) -> Result<(), RuleError> {
         let specs = parse_file(file, text)?;
-        self.add_specs(specs.into_iter().map(|spec| (file, spec)).collect())
+        self.add_specs(specs.into_iter().map(|spec| (file, spec)).collect(), true)
     }
 
-    /// Compiles and adds `specs`, stopping at the first error in their order (rules before
-    /// it stay added). Compiling the regular expressions is most of steward's start-up, so
-    /// the rules compile in parallel; a duplicate id is found first, in order, and only the
-    /// rules before it are compiled.
-    fn add_specs(&mut self, mut specs: Vec<(&str, RuleSpec)>) -> Result<(), RuleError> {
+    /// Checks and adds `specs`, stopping at the first error in their order (rules before it
+    /// stay added). With `eager`, their patterns compile now, in parallel (compiling is the
+    /// slow part); a duplicate id is found first, in order, and only the rules before it
+    /// are compiled.
+    fn add_specs(&mut self, mut specs: Vec<(&str, RuleSpec)>, eager: bool) -> Result<(), RuleError> {
         let mut ids: std::collections::HashSet<String> = self.rules.iter().map(|rule| rule.id.clone()).collect();
         let first_duplicate = specs.iter().position(|(_, spec)| !ids.insert(spec.id.clone()));
         let duplicate = first_duplicate.map(|index| specs.swap_remove(index));
         if let Some(index) = first_duplicate {
             specs.truncate(index);
         }
-        let compiled: Vec<Result<Rule, RuleError>> =
-            specs.into_par_iter().map(|(file, spec)| compile(file, spec)).collect();
+        let compiled: Vec<Result<Rule, RuleError>> = specs
+            .into_par_iter()
+            .map(|(file, spec)| compile(file, spec, eager))
+            .collect();
         for rule in compiled {
             self.rules.push(rule?);
         }
@@ -253,7 +294,7 @@ impl RuleSet {
             specs.extend(parse_file(file, text)?.into_iter().map(|spec| (*file, spec)));
         }
         let mut set = RuleSet::default();
-        set.add_specs(specs)?;
+        set.add_specs(specs, false)?;
         Ok(set)
     }
 
@@ -313,5 +354,22 @@ mod tests {
             set.rules.iter().map(|rule| rule.id.as_str()).collect::<Vec<_>>(),
             ["a", "c"]
         );
+    }
+
+    #[test]
+    fn built_in_rules_compile_on_first_use_and_rules_from_files_when_loaded() {
+        let builtin = RuleSet::builtin().expect("built-in rules");
+        assert!(builtin.rules.iter().all(|rule| rule.compiled.get().is_none()));
+        for rule in &builtin.rules {
+            // Every built-in pattern compiles (a failure would panic mid-scan).
+            assert!(compile_pattern(&rule.pattern).is_ok(), "{}", rule.id);
+            assert!(rule.secret_group() <= rule.regex().captures_len(), "{}", rule.id);
+        }
+        let mut loaded = RuleSet::default();
+        loaded
+            .add_file("x.toml", &rule("a", "kw(?P<secret>[0-9]+)"))
+            .expect("valid");
+        assert!(loaded.rules[0].compiled.get().is_some());
+        assert_eq!(loaded.rules[0].secret_group(), 1);
     }
 }
