@@ -166,6 +166,17 @@ pub struct EventLink {
 }
 
 impl EventLink {
+    /// The link of a stored row at `seq` that could not be read as an event.
+    pub fn undecodable(seq: i64) -> Self {
+        EventLink {
+            seq,
+            prev_hash: [0; 32],
+            hash: [0; 32],
+            intact: false,
+            decodable: false,
+        }
+    }
+
     /// The link of a decoded event whose content check gave `intact`.
     pub fn of(event: &AuditEvent, intact: bool) -> Self {
         EventLink {

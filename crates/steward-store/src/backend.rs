@@ -71,6 +71,16 @@ pub trait Backend: Send {
         filter: &EventFilter,
         visit: &mut dyn FnMut(AuditEvent) -> Result<(), StoreError>,
     ) -> Result<(), StoreError>;
+    /// [`Backend::stream_events`] for verification: a row that no longer decodes is
+    /// passed as `Err(seq)` (an altered event, named at its place in the chain) instead of
+    /// ending the stream with an error. By default every row is expected to decode.
+    fn stream_events_to_verify(
+        &mut self,
+        filter: &EventFilter,
+        visit: &mut dyn FnMut(Result<AuditEvent, i64>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.stream_events(filter, &mut |event| visit(Ok(event)))
+    }
     /// Every credential, ordered by identity id, creation and id.
     fn list_all_credentials(&mut self) -> Result<Vec<Credential>, StoreError>;
     /// Every checkpoint, by sequence number.
@@ -459,7 +469,8 @@ pub struct RawEvent<'a> {
 
 /// A batch on its way from the reading thread to the checking one.
 enum Batch {
-    Decoded(Vec<AuditEvent>),
+    /// Decoded events; `Err(seq)` for a row that no longer decodes.
+    Decoded(Vec<Result<AuditEvent, i64>>),
     Raw(RawEvents),
 }
 
@@ -472,45 +483,48 @@ impl Batch {
             Batch::Decoded(events) => {
                 events
                     .par_iter()
-                    .map(|event| EventLink::of(event, content_is_intact(event)))
+                    .map(|event| match event {
+                        Ok(event) => EventLink::of(event, content_is_intact(event)),
+                        Err(seq) => EventLink::undecodable(*seq),
+                    })
                     .collect_into_vec(links);
                 Ok(())
             }
             Batch::Raw(raw) => {
-                let decoded: Result<Vec<EventLink>, StoreError> = raw
-                    .rows
+                // Into the reused vector; a row that is not even a row of events (no
+                // sequence number) is marked and its error read again afterwards.
+                raw.rows
                     .par_iter()
                     .map(|row| {
                         let bytes = &raw.bytes[row.clone()];
                         match (raw.decode)(bytes) {
-                            Ok(event) => Ok(EventLink {
+                            Ok(event) => EventLink {
                                 seq: event.seq,
                                 prev_hash: event.prev_hash,
                                 hash: event.hash,
                                 intact: fields_hash(&event.prev_hash, event.seq, &event.fields) == event.hash,
                                 decodable: true,
-                            }),
+                            },
                             // A row that cannot be read was altered: a problem at its place in
                             // the chain (named in order, whichever half or batch it is in).
-                            Err(error) => match (raw.seq_of)(bytes) {
-                                Some(seq) => Ok(EventLink {
-                                    seq,
-                                    prev_hash: [0; 32],
-                                    hash: [0; 32],
-                                    intact: false,
-                                    decodable: false,
-                                }),
-                                None => Err(error),
-                            },
+                            Err(_) => EventLink::undecodable((raw.seq_of)(bytes).unwrap_or(UNREADABLE_ROW)),
                         }
                     })
-                    .collect();
-                *links = decoded?;
-                Ok(())
+                    .collect_into_vec(links);
+                match links
+                    .iter()
+                    .position(|link| !link.decodable && link.seq == UNREADABLE_ROW)
+                {
+                    Some(index) => (raw.decode)(&raw.bytes[raw.rows[index].clone()]).map(|_| ()),
+                    None => Ok(()),
+                }
             }
         }
     }
 }
+
+/// The sequence number that marks a row without one (a link that is not kept).
+const UNREADABLE_ROW: i64 = i64::MIN;
 
 /// Streams the events of `filter` into `verifier`: one thread reads while another checks,
 /// handing events over in batches; each batch's content hashes (which depend on each
@@ -552,7 +566,7 @@ fn verify_segment<B: Backend>(
             Ok(false) => {
                 let mut batch = Vec::with_capacity(BATCH);
                 let mut hasher_stopped = false;
-                let read = store.stream_events(filter, &mut |event| {
+                let read = store.stream_events_to_verify(filter, &mut |event| {
                     if !hasher_stopped {
                         batch.push(event);
                         if batch.len() == BATCH {

@@ -1122,21 +1122,27 @@ impl Backend for PostgresStore {
         spare: &mut dyn FnMut() -> Option<RawEvents>,
         visit: &mut dyn FnMut(RawEvents) -> Result<bool, StoreError>,
     ) -> Result<bool, StoreError> {
-        let mut fresh = || {
+        // New buffers are made a quarter larger than the largest batch so far, so that they
+        // do not grow (a copy and fresh pages) while they fill; spares keep their capacity.
+        let mut capacity = batch * 2048;
+        let mut fresh = |capacity: usize| {
             spare().unwrap_or_else(|| RawEvents {
-                bytes: Vec::with_capacity(batch * 1536),
+                bytes: Vec::with_capacity(capacity),
                 rows: Vec::with_capacity(batch),
                 decode: view_copy_row,
                 seq_of: copy_row_seq,
             })
         };
         self.copy_events(filter, &mut |reader| {
-            let mut raw = fresh();
+            let mut raw = fresh(capacity);
             while read_copy_row(reader, &mut raw.bytes).map_err(copy_error)? {
                 let start = raw.rows.last().map_or(0, |row| row.end);
                 raw.rows.push(start..raw.bytes.len());
-                if raw.rows.len() == batch && !visit(std::mem::replace(&mut raw, fresh()))? {
-                    return Ok(());
+                if raw.rows.len() == batch {
+                    capacity = capacity.max(raw.bytes.len() + raw.bytes.len() / 4);
+                    if !visit(std::mem::replace(&mut raw, fresh(capacity)))? {
+                        return Ok(());
+                    }
                 }
             }
             if !raw.rows.is_empty() {

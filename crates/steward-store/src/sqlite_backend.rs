@@ -58,6 +58,22 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// Each row of the event query for `filter`, in sequence order, in one transaction.
+    fn for_each_event_row(
+        &mut self,
+        filter: &EventFilter,
+        visit: &mut dyn FnMut(&Row<'_>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let (sql, values) = event_query(filter, '?');
+        let transaction = self.connection.transaction()?;
+        let mut statement = transaction.prepare(&sql)?;
+        let mut rows = statement.query(rusqlite::params_from_iter(values.iter()))?;
+        while let Some(row) = rows.next()? {
+            visit(row)?;
+        }
+        Ok(())
+    }
+
     /// Opens (creating if needed) the database at `path` and applies migrations.
     pub fn open(path: &Path, signing_key: Option<SigningKey>) -> Result<Self, StoreError> {
         let connect_error = |error: rusqlite::Error| StoreError::Connect {
@@ -938,14 +954,19 @@ impl Backend for SqliteStore {
         filter: &EventFilter,
         visit: &mut dyn FnMut(AuditEvent) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let (sql, values) = event_query(filter, '?');
-        let transaction = self.connection.transaction()?;
-        let mut statement = transaction.prepare(&sql)?;
-        let mut rows = statement.query(rusqlite::params_from_iter(values.iter()))?;
-        while let Some(row) = rows.next()? {
-            visit(event_from_row(row)?)?;
-        }
-        Ok(())
+        self.for_each_event_row(filter, &mut |row| visit(event_from_row(row)?))
+    }
+
+    fn stream_events_to_verify(
+        &mut self,
+        filter: &EventFilter,
+        visit: &mut dyn FnMut(Result<AuditEvent, i64>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.for_each_event_row(filter, &mut |row| match event_from_row(row) {
+            Ok(event) => visit(Ok(event)),
+            // `seq` is the rowid: always an integer, whatever else was altered.
+            Err(_) => visit(Err(row.get(0)?)),
+        })
     }
 
     fn list_all_credentials(&mut self) -> Result<Vec<Credential>, StoreError> {

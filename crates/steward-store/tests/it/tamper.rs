@@ -11,6 +11,7 @@ conformance_tests!(
     reordered_events_are_named,
     an_inserted_event_is_named,
     a_rewritten_chain_fails_its_signed_checkpoint,
+    a_row_that_no_longer_decodes_is_named,
 );
 
 fn build(db: &TestDb) {
@@ -88,6 +89,16 @@ fn an_edit_after_dropping_triggers_is_named(db: &TestDb) {
     db.execute("UPDATE audit_events SET actor = 'mallory' WHERE seq = 3")
         .unwrap();
     assert_eq!(first_bad_seq(db), 3);
+}
+
+fn a_row_that_no_longer_decodes_is_named(db: &TestDb) {
+    build(db);
+    drop_triggers(db);
+    // A hash of three bytes: not a row of the chain any more.
+    let short_hash = if db.is_postgres() { "'\\x010203'" } else { "X'010203'" };
+    db.execute(&format!("UPDATE audit_events SET hash = {short_hash} WHERE seq = 4"))
+        .unwrap();
+    assert_eq!(first_bad_seq(db), 4);
 }
 
 fn a_deleted_event_is_named(db: &TestDb) {
