@@ -416,7 +416,7 @@ impl<B: Backend + 'static> Store for B {
             _ => None,
         };
         let Some((after, mut reader)) = split else {
-            let (verifier, problem) = verify_segment(self, &EventFilter::default(), verifier)?;
+            let (verifier, problem) = verify_segment(self, &EventFilter::default(), verifier, true)?;
             return Ok(problem.map_or_else(|| verifier.finish(), Err));
         };
         // Two connections, each streaming and hashing one half of the chain; the halves
@@ -428,13 +428,13 @@ impl<B: Backend + 'static> Store for B {
                     since_seq: Some(after + 1),
                     ..Default::default()
                 };
-                verify_segment(&mut reader, &filter, later)
+                verify_segment(&mut reader, &filter, later, false)
             });
             let filter = EventFilter {
                 until_seq: Some(after),
                 ..Default::default()
             };
-            let earlier = verify_segment(self, &filter, verifier);
+            let earlier = verify_segment(self, &filter, verifier, false);
             let later = second.join().expect("the audit reading thread does not panic");
             let (earlier, earlier_problem) = earlier?;
             let (later, later_problem) = later?;
@@ -475,42 +475,35 @@ enum Batch {
 }
 
 impl Batch {
-    /// What the sequential check needs of each event, the content hashes computed on every
-    /// core (each depends on its event alone).
-    fn links(&self, links: &mut Vec<EventLink>) -> Result<(), StoreError> {
-        use rayon::prelude::*;
+    /// What the sequential check needs of each event: its content hash is computed here
+    /// (each depends on its event alone), on every core when `parallel`.
+    fn links(&self, links: &mut Vec<EventLink>, parallel: bool) -> Result<(), StoreError> {
         match self {
             Batch::Decoded(events) => {
-                events
-                    .par_iter()
-                    .map(|event| match event {
-                        Ok(event) => EventLink::of(event, content_is_intact(event)),
-                        Err(seq) => EventLink::undecodable(*seq),
-                    })
-                    .collect_into_vec(links);
+                fill_links(links, parallel, events, |event| match event {
+                    Ok(event) => EventLink::of(event, content_is_intact(event)),
+                    Err(seq) => EventLink::undecodable(*seq),
+                });
                 Ok(())
             }
             Batch::Raw(raw) => {
-                // Into the reused vector; a row that is not even a row of events (no
-                // sequence number) is marked and its error read again afterwards.
-                raw.rows
-                    .par_iter()
-                    .map(|row| {
-                        let bytes = &raw.bytes[row.clone()];
-                        match (raw.decode)(bytes) {
-                            Ok(event) => EventLink {
-                                seq: event.seq,
-                                prev_hash: event.prev_hash,
-                                hash: event.hash,
-                                intact: fields_hash(&event.prev_hash, event.seq, &event.fields) == event.hash,
-                                decodable: true,
-                            },
-                            // A row that cannot be read was altered: a problem at its place in
-                            // the chain (named in order, whichever half or batch it is in).
-                            Err(_) => EventLink::undecodable((raw.seq_of)(bytes).unwrap_or(UNREADABLE_ROW)),
-                        }
-                    })
-                    .collect_into_vec(links);
+                // A row that is not even a row of events (no sequence number) is marked
+                // and its error read again afterwards.
+                fill_links(links, parallel, &raw.rows, |row| {
+                    let bytes = &raw.bytes[row.clone()];
+                    match (raw.decode)(bytes) {
+                        Ok(event) => EventLink {
+                            seq: event.seq,
+                            prev_hash: event.prev_hash,
+                            hash: event.hash,
+                            intact: fields_hash(&event.prev_hash, event.seq, &event.fields) == event.hash,
+                            decodable: true,
+                        },
+                        // A row that cannot be read was altered: a problem at its place in
+                        // the chain (named in order, whichever half or batch it is in).
+                        Err(_) => EventLink::undecodable((raw.seq_of)(bytes).unwrap_or(UNREADABLE_ROW)),
+                    }
+                });
                 match links
                     .iter()
                     .position(|link| !link.decodable && link.seq == UNREADABLE_ROW)
@@ -523,17 +516,41 @@ impl Batch {
     }
 }
 
+/// `links` becomes the link of each item, in order: on every core when `parallel`, else
+/// on this thread.
+fn fill_links<T: Sync>(
+    links: &mut Vec<EventLink>,
+    parallel: bool,
+    items: &[T],
+    link: impl Fn(&T) -> EventLink + Sync + Send,
+) {
+    use rayon::prelude::*;
+    if parallel {
+        items.par_iter().map(link).collect_into_vec(links);
+    } else {
+        links.clear();
+        links.extend(items.iter().map(link));
+    }
+}
+
 /// The sequence number that marks a row without one (a link that is not kept).
 const UNREADABLE_ROW: i64 = i64::MIN;
 
 /// Streams the events of `filter` into `verifier`: one thread reads while another checks,
 /// handing events over in batches; each batch's content hashes (which depend on each
-/// event alone) are computed on every core, then links and checkpoints in sequence.
-/// Returns the verifier and the first problem, if any (reading stops there).
+/// event alone) are computed first, on every core when `parallel`, then links and
+/// checkpoints in sequence. Returns the verifier and the first problem, if any (reading
+/// stops there).
+///
+/// Two segments verified at once already keep two checking threads busy; hashing on
+/// every core as well then only adds hand-offs (measured on PostgreSQL, 1M events: 1.86–1.94 s
+/// with each segment hashing on its own thread against 2.04–2.19 s with rayon, and half the
+/// memory).
 fn verify_segment<B: Backend>(
     store: &mut B,
     filter: &EventFilter,
     mut verifier: ChainVerifier,
+    parallel: bool,
 ) -> Result<(ChainVerifier, Option<ChainProblem>), StoreError> {
     const BATCH: usize = 4096;
     let (sender, receiver) = std::sync::mpsc::sync_channel::<Batch>(4);
@@ -542,7 +559,7 @@ fn verify_segment<B: Backend>(
         let hasher = scope.spawn(move || -> Result<_, StoreError> {
             let mut links = Vec::with_capacity(BATCH);
             for batch in receiver {
-                batch.links(&mut links)?;
+                batch.links(&mut links, parallel)?;
                 for link in &links {
                     if let Err(problem) = verifier.push_link(link) {
                         return Ok((verifier, Some(problem)));
