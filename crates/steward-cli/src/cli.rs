@@ -135,7 +135,8 @@ pub enum SeverityArg {
 /// `steward scan`.
 #[derive(Debug, Args)]
 pub struct ScanArgs {
-    /// Files and directories to scan [default: .]
+    /// Files and directories to scan [default: .]; every git repository among or below
+    /// them (a `.git` inside, or a bare `*.git` mirror) is also scanned through its history
     pub paths: Vec<PathBuf>,
     /// Also load every *.toml rule file of this directory (format: see the README)
     #[arg(long, value_name = "DIR")]
@@ -162,7 +163,7 @@ pub struct ScanArgs {
     /// ones are flagged revoked-but-referenced, unknown ones are listed as unmanaged
     #[arg(long)]
     pub record: bool,
-    /// Do not scan the git history of directories that are repositories (only the files)
+    /// Do not scan the git history of repositories (only the files)
     #[arg(long)]
     pub no_history: bool,
     /// Scan archives (zip, tar, tar.gz, gz) as bytes instead of expanding them

@@ -75,27 +75,31 @@ fn sighting_of(location: &steward_scan::FindingLocation) -> (LocationKind, Strin
 }
 
 /// The places a scan of `paths` reads completely, as absolute locator prefixes per kind
-/// of copy, with the rules it ran.
-fn scan_scopes(paths: &[std::path::PathBuf], history: bool, rules: &RuleSet) -> Vec<ScanScope> {
-    let mut kinds = vec![
-        LocationKind::ConfigFile,
-        LocationKind::ChatMessage,
-        LocationKind::Ticket,
-    ];
-    if history {
-        kinds.push(LocationKind::RepositoryFile);
-    }
+/// of copy, with the rules it ran: the files below each path, and the history of each
+/// repository whose history was scanned (those given and those met below them).
+fn scan_scopes(paths: &[std::path::PathBuf], repositories: &[String], rules: &RuleSet) -> Vec<ScanScope> {
     let rule_ids: Vec<String> = rules.rules.iter().map(|rule| rule.id.clone()).collect();
     let mut scopes = Vec::new();
     for path in paths {
         let prefix = absolute(&path.display().to_string());
-        for &kind in &kinds {
+        for kind in [
+            LocationKind::ConfigFile,
+            LocationKind::ChatMessage,
+            LocationKind::Ticket,
+        ] {
             scopes.push(ScanScope {
                 kind,
                 prefix: prefix.clone(),
                 rule_ids: rule_ids.clone(),
             });
         }
+    }
+    for repository in repositories {
+        scopes.push(ScanScope {
+            kind: LocationKind::RepositoryFile,
+            prefix: absolute(repository),
+            rule_ids: rule_ids.clone(),
+        });
     }
     scopes
 }
@@ -356,7 +360,7 @@ fn scan(globals: &Globals, args: &ScanArgs) -> anyhow::Result<ExitCode> {
         let covered = if partial || !report.stats.warnings.is_empty() {
             Vec::new()
         } else {
-            scan_scopes(&paths, !args.no_history, matcher.rules())
+            scan_scopes(&paths, &report.stats.repositories, matcher.rules())
         };
         record(&settings, &report.findings, &covered)?;
         if !partial && !report.stats.warnings.is_empty() {
@@ -382,9 +386,10 @@ fn scan(globals: &Globals, args: &ScanArgs) -> anyhow::Result<ExitCode> {
     }
     let megabytes = stats.bytes as f64 / 1e6;
     eprintln!(
-        "scanned {} files and blobs ({megabytes:.1} MB, {} commits, {} archives expanded) in {:.2} s ({:.0} MB/s) with {} rules: {} secrets in {} places; skipped {} binary and {} large files, {} warnings",
+        "scanned {} files and blobs ({megabytes:.1} MB, {} commits in {} repositories, {} archives expanded) in {:.2} s ({:.0} MB/s) with {} rules: {} secrets in {} places; skipped {} binary and {} large files, {} warnings",
         stats.files,
         stats.commits,
+        stats.repositories.len(),
         stats.archives,
         stats.seconds,
         megabytes / stats.seconds.max(1e-9),

@@ -40,7 +40,7 @@ pub struct FindingLocation {
 /// The commit that introduced a blob at a path.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct GitOrigin {
-    /// Repository path as given.
+    /// Repository path as given, or as met below a directory given.
     pub repository: String,
     /// Commit id (hex).
     pub commit: String,
@@ -89,6 +89,8 @@ pub struct ScanStats {
     pub skipped_large: u64,
     /// Problems met on the way (unreadable files…), one line each; the scan went on.
     pub warnings: Vec<String>,
+    /// Git repositories whose history was scanned, as their paths were given or met.
+    pub repositories: Vec<String>,
     /// Wall-clock seconds.
     pub seconds: f64,
 }

@@ -70,19 +70,29 @@ struct Collected {
     occurrences: Vec<Occurrence>,
 }
 
+/// Whether the directory at `path` is a bare repository (`git clone --mirror`, a server's
+/// storage): a `HEAD` file and `objects` and `refs` directories.
+fn is_bare_repository(path: &Path) -> bool {
+    path.join("HEAD").is_file() && path.join("objects").is_dir() && path.join("refs").is_dir()
+}
+
 /// Walks `paths` (files or directories; `.git` directories are not entered) with as many
 /// threads as rayon's pool has, each scanning the files it meets: the walk overlaps the
-/// scan instead of preceding it.
+/// scan instead of preceding it. Returns the git repositories met below the roots: a
+/// directory holding `.git`, and a bare repository in a directory named `*.git` (whose
+/// files are git's storage, not entered either).
 fn scan_files(
     matcher: &Matcher,
     key: &FingerprintKey,
     paths: &[PathBuf],
     options: &ScanOptions,
     collected: &Mutex<Collected>,
-) {
+) -> Vec<PathBuf> {
     let Some((first, others)) = paths.split_first() else {
-        return;
+        return Vec::new();
     };
+    let repositories = std::sync::Arc::new(Mutex::new(Vec::new()));
+    let found = std::sync::Arc::clone(&repositories);
     let mut walker = ignore::WalkBuilder::new(first);
     for root in others {
         walker.add(root);
@@ -96,7 +106,26 @@ fn scan_files(
         .require_git(false)
         .follow_links(false)
         .threads(rayon::current_num_threads())
-        .filter_entry(|entry| entry.file_name() != ".git");
+        .filter_entry(move |entry| {
+            let name = entry.file_name();
+            if name == ".git" {
+                if let Some(repository) = entry.path().parent() {
+                    found.lock().expect("repositories lock").push(repository.to_path_buf());
+                }
+                return false;
+            }
+            let bare = entry.depth() > 0
+                && name.as_encoded_bytes().ends_with(b".git")
+                && entry.file_type().is_some_and(|kind| kind.is_dir())
+                && is_bare_repository(entry.path());
+            if bare {
+                found
+                    .lock()
+                    .expect("repositories lock")
+                    .push(entry.path().to_path_buf());
+            }
+            !bare
+        });
     walker.build_parallel().run(|| {
         Box::new(|entry| {
             match entry {
@@ -115,6 +144,7 @@ fn scan_files(
             ignore::WalkState::Continue
         })
     });
+    std::mem::take(&mut *repositories.lock().expect("repositories lock"))
 }
 
 thread_local! {
@@ -360,7 +390,7 @@ pub fn scan_paths(matcher: &Matcher, key: &FingerprintKey, paths: &[PathBuf], op
         stats,
         occurrences: Vec::new(),
     });
-    scan_files(matcher, key, paths, options, &collected);
+    let met = scan_files(matcher, key, paths, options, &collected);
     let Collected {
         mut stats,
         mut occurrences,
@@ -368,17 +398,26 @@ pub fn scan_paths(matcher: &Matcher, key: &FingerprintKey, paths: &[PathBuf], op
     // Walker threads finish files in no particular order.
     stats.warnings[warned_before_walk..].sort();
     if options.history {
-        for root in paths
+        // The roots that are repositories, then those met below them, each once.
+        let roots = paths
             .iter()
             .filter(|root| root.is_dir() && crate::git::is_repository(root))
-        {
-            let history = crate::git::scan_history(matcher, key, root, options);
+            .cloned();
+        let mut seen = std::collections::HashSet::new();
+        let mut repositories: Vec<PathBuf> = roots
+            .chain(met)
+            .filter(|repository| seen.insert(std::fs::canonicalize(repository).unwrap_or_else(|_| repository.clone())))
+            .collect();
+        repositories.sort();
+        for root in repositories {
+            let history = crate::git::scan_history(matcher, key, &root, options);
             stats.commits += history.commits;
             stats.blobs += history.blobs;
             stats.files += history.blobs;
             stats.bytes += history.bytes;
             stats.skipped_binary += history.skipped;
             stats.warnings.extend(history.warnings);
+            stats.repositories.push(root.display().to_string());
             occurrences.extend(history.occurrences);
         }
     }

@@ -341,25 +341,28 @@ fn sarif_output_describes_rules_and_results_without_secrets() {
     steward.run(&["nhi", "list", "-o", "sarif"]).fails_with(2);
 }
 
+/// Runs git in `dir`, isolated from the user's configuration.
+fn git_in(dir: &std::path::Path, args: &[&str]) {
+    let status = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .status()
+        .unwrap();
+    assert!(status.success(), "git {args:?}");
+}
+
 #[test]
 fn staged_scans_only_what_the_next_commit_records() {
     let steward = Steward::uninitialised();
     let repo = steward.dir.path().join("repo");
     std::fs::create_dir_all(&repo).unwrap();
-    let git = |args: &[&str]| {
-        let status = std::process::Command::new("git")
-            .args(args)
-            .current_dir(&repo)
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@example.com")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@example.com")
-            .status()
-            .unwrap();
-        assert!(status.success());
-    };
+    let git = |args: &[&str]| git_in(&repo, args);
     git(&["init", "-q"]);
     let staged = token_from("P1r2E3c4O5m6M7i8T9h0O1o2K3s4X5");
     let unstaged = token_from("U1n2S3t4A5g6E7d8C9h0A1n2G3e4S5");
@@ -515,4 +518,64 @@ fn a_rescan_marks_copies_that_are_gone_as_removed() {
         "{log}"
     );
     steward.run(&["audit", "verify"]).ok();
+}
+
+#[test]
+fn repositories_below_a_directory_are_scanned_through_their_history() {
+    let steward = Steward::new();
+    let org = steward.dir.path().join("org");
+    let app = org.join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    let (in_branch, in_mirror) = (
+        token_from("B1r2A3n4C5h6L7e8A9k0X1y2Z3a4B5"),
+        token_from("M1i2R3r4O5r6L7e8A9k0X1y2Z3a4B5"),
+    );
+    // app: a secret committed on a branch, removed from the files it was in.
+    git_in(&app, &["init", "-q", "-b", "main"]);
+    std::fs::write(app.join("README"), "app\n").unwrap();
+    git_in(&app, &["add", "."]);
+    git_in(&app, &["commit", "-q", "-m", "start"]);
+    git_in(&app, &["checkout", "-q", "-b", "leak"]);
+    std::fs::write(app.join("deploy.env"), format!("TOKEN={in_branch}\n")).unwrap();
+    git_in(&app, &["add", "."]);
+    git_in(&app, &["commit", "-q", "-m", "deploy"]);
+    git_in(&app, &["checkout", "-q", "main"]);
+    // tool.git: a bare mirror (as `git clone --mirror` makes) of a repository elsewhere.
+    let source = steward.dir.path().join("tool-source");
+    std::fs::create_dir_all(&source).unwrap();
+    git_in(&source, &["init", "-q", "-b", "main"]);
+    std::fs::write(source.join("ci.env"), format!("TOKEN={in_mirror}\n")).unwrap();
+    git_in(&source, &["add", "."]);
+    git_in(&source, &["commit", "-q", "-m", "ci"]);
+    git_in(&org, &["clone", "-q", "--mirror", source.to_str().unwrap(), "tool.git"]);
+
+    let root = org.to_str().unwrap();
+    let scan = steward.run(&["scan", root, "--record", "-o", "json"]);
+    assert_eq!(scan.code, 1, "{}", scan.stderr);
+    assert!(scan.stderr.contains("in 2 repositories"), "{}", scan.stderr);
+    assert!(scan.stderr.contains(", 0 warnings"), "{}", scan.stderr);
+    let findings = scan.json();
+    let repository_of = |path: &str| -> String {
+        let finding = findings
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|finding| finding["locations"][0]["path"] == path)
+            .unwrap_or_else(|| panic!("a finding at {path}: {findings}"));
+        finding["locations"][0]["repository"].as_str().unwrap().to_string()
+    };
+    assert!(repository_of("deploy.env").ends_with("org/app"));
+    assert!(repository_of("ci.env").ends_with("org/tool.git"));
+    assert_eq!(findings.as_array().unwrap().len(), 2, "{findings}");
+
+    // The branch is dropped: a rescan of the directory marks that history copy removed.
+    git_in(&app, &["branch", "-q", "-D", "leak"]);
+    let rescan = steward.run(&["scan", root, "--record", "--exit-zero"]).ok();
+    assert!(
+        rescan.stderr.contains(&format!("removed: repository_file {root}/app@")),
+        "{}",
+        rescan.stderr
+    );
+    let left = steward.run(&["findings", "-o", "json"]).ok().json();
+    assert_eq!(left.as_array().unwrap().len(), 1, "{left}");
 }
