@@ -58,9 +58,66 @@ pub fn is_repository(path: &Path) -> bool {
     path.join(".git").exists() || (path.join("HEAD").is_file() && path.join("objects").is_dir())
 }
 
-/// Raw trees and commits kept from the pass over the packs, at most this many bytes; the
-/// walk reads the rest from the object database again.
+/// Memory for the trees and commits kept from the pass over the packs, their index
+/// included; beyond it the walk reads the rest from the object database again.
 const KEPT_OBJECTS_BUDGET: usize = 256 << 20;
+/// Kept objects are copied back to back into buffers of this size.
+const KEPT_CHUNK: usize = 8 << 20;
+
+/// Where a kept object's data is.
+#[derive(Clone, Copy)]
+struct KeptObject {
+    chunk: u32,
+    start: u32,
+    length: u32,
+    kind: gix::object::Kind,
+}
+
+/// Trees and commits kept from the pass over the packs: their data back to back in large
+/// buffers (no allocation per object), found by id.
+#[derive(Default)]
+struct Kept {
+    chunks: Vec<Vec<u8>>,
+    index: HashMap<ObjectId, KeptObject>,
+    /// Memory taken: data, and about twice each index entry (the table is never full).
+    taken: usize,
+}
+
+impl Kept {
+    /// Keeps a copy of `data` unless it is kept already or the budget is spent.
+    fn insert(&mut self, id: ObjectId, kind: gix::object::Kind, data: &[u8]) {
+        let cost = data.len() + 2 * std::mem::size_of::<(ObjectId, KeptObject)>();
+        if self.taken + cost > KEPT_OBJECTS_BUDGET || self.index.contains_key(&id) {
+            return;
+        }
+        let fits = self
+            .chunks
+            .last()
+            .is_some_and(|chunk| chunk.capacity() - chunk.len() >= data.len());
+        if !fits {
+            self.chunks.push(Vec::with_capacity(KEPT_CHUNK.max(data.len())));
+        }
+        let chunk = self.chunks.len() - 1;
+        let buffer = &mut self.chunks[chunk];
+        let place = KeptObject {
+            chunk: chunk as u32,
+            start: buffer.len() as u32,
+            length: data.len() as u32,
+            kind,
+        };
+        buffer.extend_from_slice(data);
+        self.index.insert(id, place);
+        self.taken += cost;
+    }
+
+    /// The kind and data of a kept object.
+    fn get(&self, id: &ObjectId) -> Option<(gix::object::Kind, &[u8])> {
+        let place = self.index.get(id)?;
+        let start = place.start as usize;
+        let data = &self.chunks[place.chunk as usize][start..start + place.length as usize];
+        Some((place.kind, data))
+    }
+}
 
 /// A blob scanned during the pass over the packs; compact when nothing was found (most).
 enum PackedBlob {
@@ -99,9 +156,8 @@ impl PackedBlob {
 /// What one pass over every pack of the repository decoded.
 #[derive(Default)]
 struct Packed {
-    /// Raw data of trees and commits (within [`KEPT_OBJECTS_BUDGET`]).
-    objects: HashMap<ObjectId, Vec<u8>>,
-    kept_bytes: usize,
+    /// Trees and commits (within [`KEPT_OBJECTS_BUDGET`]).
+    kept: Kept,
     /// Blobs already scanned: those whose scan does not depend on their path.
     blobs: HashMap<ObjectId, PackedBlob>,
 }
@@ -135,29 +191,29 @@ fn decode_packs(repo: &gix::Repository, matcher: &Matcher, key: &FingerprintKey,
                          _: &dyn gix::Progress|
          -> gix::Result<()> {
             match kind {
-                gix::object::Kind::Blob if !scan_depends_on_path(data, options) => {
+                // A blob in two packs is scanned once (packs are traversed in turn).
+                gix::object::Kind::Blob
+                    if !scan_depends_on_path(data, options) && !lock(&packed).blobs.contains_key(&entry.oid) =>
+                {
                     let scanned = PackedBlob::new(scan_content(matcher, key, "", data, options));
                     lock(&packed).blobs.insert(entry.oid, scanned);
                 }
                 gix::object::Kind::Tree | gix::object::Kind::Commit => {
-                    let mut packed = lock(&packed);
-                    if packed.kept_bytes + data.len() <= KEPT_OBJECTS_BUDGET {
-                        packed.kept_bytes += data.len();
-                        packed.objects.insert(entry.oid, data.to_vec());
-                    }
+                    lock(&packed).kept.insert(entry.oid, kind, data);
                 }
                 _ => {}
             }
             Ok(())
         };
-        // A failure leaves what was decoded so far; the rest is read one by one.
+        // An object that does not decode is left out (with its deltas) and the pass goes
+        // on; what it left out is read one by one later, where the damage is a warning.
         let _ = bundle.index.traverse_with_index(
             &bundle.pack,
             processor,
             &mut gix::progress::Discard,
             &AtomicBool::new(false),
             gix::odb::pack::index::traverse::with_index::Options {
-                check: gix::odb::pack::index::traverse::SafetyCheck::SkipFileAndObjectChecksumVerification,
+                check: gix::odb::pack::index::traverse::SafetyCheck::SkipFileAndObjectChecksumVerificationAndNoAbortOnDecodeError,
                 thread_limit: Some(threads),
                 alloc_limit_bytes: None,
             },
@@ -174,29 +230,18 @@ fn lock(packed: &Mutex<Packed>) -> std::sync::MutexGuard<'_, Packed> {
 /// `Ok(None)` when the object is of another kind.
 fn object_data<'a>(
     repo: &gix::Repository,
-    kept: &'a HashMap<ObjectId, Vec<u8>>,
+    kept: &'a Kept,
     id: ObjectId,
     kind: gix::object::Kind,
 ) -> Result<Option<Cow<'a, [u8]>>, String> {
-    if let Some(data) = kept.get(&id) {
-        // Kept objects are trees and commits: tell them apart by parsing.
-        let is_commit = data.starts_with(b"tree ");
-        let matches = match kind {
-            gix::object::Kind::Commit => is_commit,
-            gix::object::Kind::Tree => !is_commit,
-            _ => false,
-        };
-        return Ok(matches.then_some(Cow::Borrowed(data.as_slice())));
+    if let Some((kept_kind, data)) = kept.get(&id) {
+        return Ok((kept_kind == kind).then_some(Cow::Borrowed(data)));
     }
     let object = repo.find_object(id).map_err(|error| error.to_string())?;
     Ok((object.kind == kind).then(|| Cow::Owned(object.detach().data)))
 }
 
-fn commits_of(
-    repo: &gix::Repository,
-    kept: &HashMap<ObjectId, Vec<u8>>,
-    warnings: &mut Vec<String>,
-) -> Result<Vec<CommitInfo>, String> {
+fn commits_of(repo: &gix::Repository, kept: &Kept, warnings: &mut Vec<String>) -> Result<Vec<CommitInfo>, String> {
     let mut tips = Vec::new();
     let platform = repo.references().map_err(|error| error.to_string())?;
     for reference in platform.all().map_err(|error| error.to_string())? {
@@ -226,15 +271,27 @@ fn commits_of(
                 continue;
             }
         };
-        let parsed = gix::objs::CommitRef::from_bytes(&data, repo.object_hash());
-        let Some((commit, seconds, author)) = parsed.ok().and_then(|commit| {
-            let seconds = commit.time().ok()?.seconds;
-            let author = commit.author().ok()?;
-            let author = format!("{} <{}>", author.name, author.email);
-            Some((commit, seconds, author))
-        }) else {
+        let Ok(commit) = gix::objs::CommitRef::from_bytes(&data, repo.object_hash()) else {
             warnings.push(format!("warning: commit {id}: cannot be decoded"));
             continue;
+        };
+        // A commit with an unreadable signature is still walked (its tree may hold
+        // secrets), and the warning says what its locations then show.
+        let seconds = match commit.committer().map(|committer| committer.time()) {
+            Ok(Ok(time)) => time.seconds,
+            _ => {
+                warnings.push(format!(
+                    "warning: commit {id}: unreadable committer time, taken as 1970-01-01"
+                ));
+                0
+            }
+        };
+        let author = match commit.author() {
+            Ok(author) => format!("{} <{}>", author.name, author.email),
+            Err(_) => {
+                warnings.push(format!("warning: commit {id}: unreadable author"));
+                String::new()
+            }
         };
         stack.extend(commit.parents());
         commits.push(CommitInfo {
@@ -251,7 +308,7 @@ fn commits_of(
 /// The walk over every commit's tree: where each blob was first seen at each of its paths.
 struct Walk<'a> {
     repo: &'a gix::Repository,
-    kept: &'a HashMap<ObjectId, Vec<u8>>,
+    kept: &'a Kept,
     seen_trees: HashSet<ObjectId>,
     places: HashMap<ObjectId, Vec<(String, usize)>>,
     warnings: Vec<String>,
@@ -327,9 +384,8 @@ pub fn scan_history(matcher: &Matcher, key: &FingerprintKey, path: &Path, option
         }
     };
     let Packed {
-        objects: kept,
+        kept,
         blobs: mut packed_blobs,
-        ..
     } = decode_packs(&repo, matcher, key, options);
     let commits = match commits_of(&repo, &kept, &mut scan.warnings) {
         Ok(commits) => commits,

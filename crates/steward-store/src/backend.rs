@@ -543,9 +543,9 @@ const UNREADABLE_ROW: i64 = i64::MIN;
 ///   rows: read and checked on this thread, in batches small enough to stay in the CPU's
 ///   cache between being copied and being hashed. Two segments already keep two threads
 ///   busy (and the server two more); hand-offs to other threads only add work.
-///   PostgreSQL, 1M events, interleaved runs: 1.69-1.76 s and 22 MiB against 1.82-1.97 s
-///   and 77-120 MiB with a checking thread per segment, and 1.95-2.25 s and 137 MiB with
-///   rayon hashing as well.
+///   PostgreSQL, 1M events, interleaved runs: 1.68-1.76 s and 20-22 MiB against
+///   1.80-1.97 s and 69-120 MiB with a checking thread per segment, and 1.95-2.25 s and
+///   137 MiB with rayon hashing as well.
 /// - Otherwise one thread reads while another checks, handing events over in batches;
 ///   each batch's content hashes (which depend on each event alone) are computed first,
 ///   on every core when `parallel`, then links and checkpoints in sequence.

@@ -131,6 +131,15 @@ fn outcome(report: &steward_scan::ScanReport) -> serde_json::Value {
     serde_json::json!({ "findings": report.findings, "stats": stats })
 }
 
+/// The pack files of the repository.
+fn packs(repo: &Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(repo.join(".git/objects/pack"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|extension| extension == "pack"))
+        .collect()
+}
+
 fn loose_objects(repo: &Path) -> usize {
     std::fs::read_dir(repo.join(".git/objects"))
         .unwrap()
@@ -313,22 +322,95 @@ fn damaged_objects_are_warnings_and_the_scan_goes_on() {
     assert_eq!(report.stats.warnings.len(), 1, "{:?}", report.stats.warnings);
     assert!(report.stats.warnings[0].contains(&id), "{:?}", report.stats.warnings);
 
-    // A pack cut short: warnings, no panic, and what can be read is still read.
+    // Two packs, the older one cut short: its objects are warnings, and the newer pack
+    // (the second commit, its tree and late.env) is still read.
     std::fs::remove_file(&object).unwrap();
     std::fs::write(repo.join("lost.env"), format!("GH_TOKEN={lost}\n")).unwrap();
     git(repo, &["add", "."], "2025-01-02T10:00:00Z");
-    git(repo, &["gc", "-q", "--prune=now"], "2025-01-02T10:00:00Z");
-    let pack = std::fs::read_dir(repo.join(".git/objects/pack"))
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .find(|path| path.extension().is_some_and(|extension| extension == "pack"))
-        .expect("a pack");
-    let bytes = std::fs::read(&pack).unwrap();
-    let mut permissions = std::fs::metadata(&pack).unwrap().permissions();
+    git(repo, &["repack", "-q", "-a", "-d"], "2025-01-02T10:00:00Z");
+    let older = packs(repo);
+    let late = token("L1a2T3e4P5a6C7k8E9d0A1b2C3d4E5");
+    std::fs::write(repo.join("late.env"), format!("GH_TOKEN={late}\n")).unwrap();
+    git(repo, &["add", "."], "2025-01-02T10:00:00Z");
+    git(repo, &["commit", "-q", "-m", "late"], "2025-01-02T10:00:00Z");
+    git(repo, &["repack", "-q", "-d"], "2025-01-03T10:00:00Z");
+    assert_eq!(loose_objects(repo), 0);
+    assert_eq!(packs(repo).len(), 2);
+    let pack = &older[0];
+    let bytes = std::fs::read(pack).unwrap();
+    let mut permissions = std::fs::metadata(pack).unwrap().permissions();
     #[allow(clippy::permissions_set_readonly_false)]
     permissions.set_readonly(false);
-    std::fs::set_permissions(&pack, permissions).unwrap();
-    std::fs::write(&pack, &bytes[..bytes.len() / 2]).unwrap();
+    std::fs::set_permissions(pack, permissions).unwrap();
+    std::fs::write(pack, &bytes[..bytes.len() / 2]).unwrap();
     let report = scan_repo(repo);
     assert!(!report.stats.warnings.is_empty(), "{:#?}", report.stats);
+    let in_history: Vec<&str> = report
+        .findings
+        .iter()
+        .flat_map(|finding| &finding.locations)
+        .filter(|location| location.git.is_some())
+        .map(|location| location.path.as_str())
+        .collect();
+    assert_eq!(in_history, ["late.env"], "{:#?}", report.findings);
+}
+
+fn git_output(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .expect("git runs");
+    assert!(output.status.success(), "git {args:?}");
+    String::from_utf8(output.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn a_malformed_commit_is_a_warning_packed_or_loose() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    git(repo, &["init", "-q", "-b", "main"], "2025-01-01T10:00:00Z");
+    std::fs::write(repo.join("README"), "hello\n").unwrap();
+    git(repo, &["add", "."], "2025-01-01T10:00:00Z");
+    git(repo, &["commit", "-q", "-m", "start"], "2025-01-01T10:00:00Z");
+    // A commit without a tree, which git itself refuses to point a ref at: written
+    // directly, as a damaged or hostile repository could have it.
+    let body = repo.join("bogus");
+    std::fs::write(
+        &body,
+        "author a <a@example.com> 1700000000 +0000\ncommitter a <a@example.com> 1700000000 +0000\n\nno tree\n",
+    )
+    .unwrap();
+    let bogus = git_output(repo, &["hash-object", "-t", "commit", "--literally", "-w", "bogus"]);
+    std::fs::write(repo.join(".git/refs/heads/broken"), format!("{bogus}\n")).unwrap();
+    let expected = format!("warning: commit {bogus}: cannot be decoded");
+    let loose = scan_repo(repo);
+    assert_eq!(loose.stats.warnings, [expected.clone()]);
+    assert_eq!(loose.stats.commits, 1);
+
+    // Every object into one pack (listed, so git does not parse the bogus commit).
+    let objects = git_output(
+        repo,
+        &["cat-file", "--batch-all-objects", "--batch-check=%(objectname)"],
+    );
+    let mut pack_objects = Command::new("git")
+        .args(["pack-objects", "-q", ".git/objects/pack/pack"])
+        .current_dir(repo)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        &mut pack_objects.stdin.take().unwrap(),
+        format!("{objects}\n").as_bytes(),
+    )
+    .unwrap();
+    assert!(pack_objects.wait().unwrap().success());
+    git(repo, &["prune-packed"], "2025-01-02T10:00:00Z");
+    assert_eq!(loose_objects(repo), 0);
+    let packed = scan_repo(repo);
+    assert_eq!(packed.stats.warnings, [expected]);
+    assert_eq!(packed.stats.commits, 1);
 }

@@ -12,6 +12,7 @@ conformance_tests!(
     an_inserted_event_is_named,
     a_rewritten_chain_fails_its_signed_checkpoint,
     a_row_that_no_longer_decodes_is_named,
+    an_edit_several_batches_into_a_long_chain_is_named,
 );
 
 fn build(db: &TestDb) {
@@ -99,6 +100,32 @@ fn a_row_that_no_longer_decodes_is_named(db: &TestDb) {
     db.execute(&format!("UPDATE audit_events SET hash = {short_hash} WHERE seq = 4"))
         .unwrap();
     assert_eq!(first_bad_seq(db), 4);
+}
+
+fn an_edit_several_batches_into_a_long_chain_is_named(db: &TestDb) {
+    // Longer than the 128-row batches a half is read in, so buffers are reused and the
+    // problem is met in a later batch, with the rest of the stream left unread.
+    let mut store = db.open();
+    for index in 0..400 {
+        store
+            .add_identity(&actor(), new_identity(&format!("n{index}"), "aws", None))
+            .unwrap();
+    }
+    drop(store);
+    drop_triggers(db);
+    db.execute("UPDATE audit_events SET actor = 'mallory' WHERE seq = 290")
+        .unwrap();
+    let mut store = db.open();
+    let key = signing_key().verifying_key();
+    let problem = store.verify_audit(&key).unwrap().unwrap_err();
+    assert_eq!(problem.seq, 290);
+    for after in [1, 100, 161, 162, 200, 289, 290, 291, 399] {
+        assert_eq!(
+            store.verify_audit_split(&key, Some(after)).unwrap(),
+            Err(problem.clone()),
+            "split after {after}"
+        );
+    }
 }
 
 fn a_deleted_event_is_named(db: &TestDb) {
