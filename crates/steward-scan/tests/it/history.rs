@@ -387,7 +387,7 @@ fn a_malformed_commit_is_a_warning_packed_or_loose() {
     std::fs::write(repo.join(".git/refs/heads/broken"), format!("{bogus}\n")).unwrap();
     let expected = format!("warning: commit {bogus}: cannot be decoded");
     let loose = scan_repo(repo);
-    assert_eq!(loose.stats.warnings, [expected.clone()]);
+    assert_eq!(loose.stats.warnings, std::slice::from_ref(&expected));
     assert_eq!(loose.stats.commits, 1);
 
     // Every object into one pack (listed, so git does not parse the bogus commit).
