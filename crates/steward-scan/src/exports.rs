@@ -62,6 +62,13 @@ pub fn may_be_export(blob: &[u8]) -> bool {
     matches!(blob.iter().find(|byte| !byte.is_ascii_whitespace()), Some(b'[' | b'{'))
 }
 
+/// Whether a possible export (see [`may_be_export`]) is read differently at `path` than
+/// at any other: notebooks and Slack day files are recognised by their path, Jira
+/// documents by content alone.
+pub fn export_depends_on_path(path: &str) -> bool {
+    path.ends_with(".ipynb") || slack_channel(path).is_some()
+}
+
 /// The channel of a Slack day file path (`…/general/2024-05-01.json`).
 fn slack_channel(path: &str) -> Option<String> {
     let stem = path.strip_suffix(".json")?;

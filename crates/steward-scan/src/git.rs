@@ -5,19 +5,21 @@
 //! Three steps:
 //! 1. One pass over every pack decodes each object once, in pack order and on all threads
 //!    (gix-pack's delta-tree traversal: a delta is applied to its base while the base is
-//!    still in memory). Blobs are scanned as they come; trees and commits are kept.
+//!    still in memory). Blobs are scanned as they come, at no path; trees and commits are
+//!    kept.
 //! 2. The walk: commits oldest first, each commit's tree from the kept data; a tree
 //!    already seen is not walked again, so the work is proportional to the number of
 //!    distinct trees and blobs, not commits × files.
-//! 3. Reachable blobs the pass did not scan (loose objects, archives and possible exports,
-//!    whose scan depends on their path) are read and scanned at their first path.
+//! 3. Reachable blobs the pass did not scan (loose objects, archives), and JSON whose
+//!    first path is a notebook's or a Slack day file's (read by path), are read and
+//!    scanned at their first path.
 //!
 //! Blobs in a pack that no ref reaches are scanned in step 1 but never reported: they
 //! have no commit or path.
 
 use crate::finding::{FindingLocation, GitOrigin, Occurrence};
 use crate::matcher::Matcher;
-use crate::source::{ContentScan, ScanOptions, scan_content, scan_depends_on_path};
+use crate::source::{ContentScan, ScanOptions, expands_as_archive, scan_content};
 use gix::ObjectId;
 use gix::bstr::ByteSlice;
 use rayon::prelude::*;
@@ -153,19 +155,27 @@ impl PackedBlob {
     }
 }
 
+/// A blob scanned during the pass, at no path.
+struct PassScan {
+    blob: PackedBlob,
+    /// It might be an export (JSON), which reads differently at a notebook or Slack
+    /// day-file path: its scan only stands if its first path is neither.
+    may_be_export: bool,
+}
+
 /// What one pass over every pack of the repository decoded.
 #[derive(Default)]
 struct Packed {
     /// Trees and commits (within [`KEPT_OBJECTS_BUDGET`]).
     kept: Kept,
-    /// Blobs already scanned: those whose scan does not depend on their path.
-    blobs: HashMap<ObjectId, PackedBlob>,
+    /// Blobs already scanned: all but archives.
+    blobs: HashMap<ObjectId, PassScan>,
 }
 
 /// Decodes every object of every pack once, in pack order with each delta applied to its
-/// already decoded base, on all threads: blobs are scanned as they come (unless their scan
-/// depends on a path, which only the walk knows), trees and commits are kept for the
-/// walk. Reading objects one by one instead re-inflates the bases of every delta chain
+/// already decoded base, on all threads: blobs are scanned as they come, at no path
+/// (archives, whose scan depends on their path, wait for the walk), trees and commits are
+/// kept for the walk. Reading objects one by one instead re-inflates the bases of every delta chain
 /// and walks trees on one thread. Objects the pass misses (loose objects, other object
 /// stores, a pack that fails to decode) are read one by one later, where a damaged object
 /// becomes a warning.
@@ -193,9 +203,12 @@ fn decode_packs(repo: &gix::Repository, matcher: &Matcher, key: &FingerprintKey,
             match kind {
                 // A blob in two packs is scanned once (packs are traversed in turn).
                 gix::object::Kind::Blob
-                    if !scan_depends_on_path(data, options) && !lock(&packed).blobs.contains_key(&entry.oid) =>
+                    if !expands_as_archive(data, options) && !lock(&packed).blobs.contains_key(&entry.oid) =>
                 {
-                    let scanned = PackedBlob::new(scan_content(matcher, key, "", data, options));
+                    let scanned = PassScan {
+                        blob: PackedBlob::new(scan_content(matcher, key, "", data, options)),
+                        may_be_export: crate::exports::may_be_export(data),
+                    };
                     lock(&packed).blobs.insert(entry.oid, scanned);
                 }
                 gix::object::Kind::Tree | gix::object::Kind::Commit => {
@@ -415,12 +428,14 @@ pub fn scan_history(matcher: &Matcher, key: &FingerprintKey, path: &Path, option
     let mut pending = Vec::new();
     for (id, paths) in places {
         match packed_blobs.remove(&id) {
-            Some(blob) => done.push(ScannedBlob {
-                paths,
-                scanned_at: String::new(),
-                content: blob.into_content(),
-            }),
-            None => pending.push((id, paths)),
+            Some(pass) if !(pass.may_be_export && crate::exports::export_depends_on_path(&paths[0].0)) => {
+                done.push(ScannedBlob {
+                    paths,
+                    scanned_at: String::new(),
+                    content: pass.blob.into_content(),
+                })
+            }
+            _ => pending.push((id, paths)),
         }
     }
     drop(packed_blobs);

@@ -244,12 +244,10 @@ pub struct ContentScan {
     pub warnings: Vec<String>,
 }
 
-/// Whether scanning `blob` depends on the path it is found at: archives (their entries are
-/// named after it, a gzip's content by its name) and possible exports (notebooks and Slack
-/// day files are recognised by name). Any other blob scans the same at every path, with
-/// locations relative to it.
-pub fn scan_depends_on_path(blob: &[u8], options: &ScanOptions) -> bool {
-    (options.archives.is_some() && archive_kind(blob).is_some()) || crate::exports::may_be_export(blob)
+/// Whether `blob` is expanded as an archive, whose scan depends on the path it is found at
+/// (entries are named after it, a gzip's content by its name, and warnings name it).
+pub fn expands_as_archive(blob: &[u8], options: &ScanOptions) -> bool {
+    options.archives.is_some() && archive_kind(blob).is_some()
 }
 
 /// Scans one piece of content found at `path`: expands it when it is an archive, skips it

@@ -158,6 +158,7 @@ fn varied_history(repo: &Path) -> Vec<String> {
         "S6l7A8c9K0d1A2y3F4i5L6e7I8n9G0",
         "N1o2T3e4B5o6O7k8C9e0L1l2S3x4Y5",
         "G6z7I8p9P0e1D2c3O4n5T6e7N8t9Q0",
+        "J1s2O3n4C5o6N7f8I9g0X1y2Z3a4B5",
     ]
     .iter()
     .map(|body| token(body))
@@ -175,6 +176,9 @@ fn varied_history(repo: &Path) -> Vec<String> {
     std::io::Write::write_all(&mut gzip, format!("GH_TOKEN={}\n", secrets[3]).as_bytes()).unwrap();
     std::fs::write(repo.join("dump.env.gz"), gzip.finish().unwrap()).unwrap();
     std::fs::write(repo.join("logo.bin"), [0u8, 1, 2, 3, 0, 255]).unwrap();
+    // Plain JSON (not a notebook or Slack day file): scanned during the pass over packs.
+    let settings = format!("{{\n  \"name\": \"app\",\n  \"token\": \"{}\"\n}}\n", secrets[4]);
+    std::fs::write(repo.join("settings.json"), settings).unwrap();
     git(repo, &["add", "."], "2025-01-01T10:00:00Z");
     git(repo, &["commit", "-q", "-m", "everything"], "2025-01-01T10:00:00Z");
     // Later versions that delta against the first ones in a pack.
@@ -232,7 +236,14 @@ fn a_packed_history_scans_like_a_loose_one() {
     assert_eq!(finding(1).locations[0].channel.as_deref(), Some("deploys"));
     assert_eq!(finding(2).locations[0].cell, Some(0));
     assert_eq!(paths(3), ["dump.env.gz!dump.env"]);
-    for secret in 0..4 {
+    assert_eq!(paths(4), ["settings.json"]);
+    let json_location = finding(4)
+        .locations
+        .iter()
+        .find(|location| location.git.is_some())
+        .expect("a history location");
+    assert_eq!((json_location.line, json_location.column), (3, 13));
+    for secret in 0..5 {
         let origin = finding(secret)
             .locations
             .iter()
