@@ -42,8 +42,10 @@ pub struct HistoryScan {
     pub blobs: u64,
     /// Bytes of blobs scanned.
     pub bytes: u64,
-    /// Blobs skipped as binary or too large.
+    /// Blobs skipped as binary.
     pub skipped: u64,
+    /// Blobs skipped for being over [`ScanOptions::max_file_size`] (each also a warning).
+    pub skipped_large: u64,
     /// Problems met; the scan went on.
     pub warnings: Vec<String>,
 }
@@ -123,9 +125,15 @@ impl Kept {
 
 /// A blob scanned during the pass over the packs; compact when nothing was found (most).
 enum PackedBlob {
-    Text { bytes: u64 },
+    Text {
+        bytes: u64,
+    },
     Binary,
     Found(Box<ContentScan>),
+    /// Not scanned: over the size limit.
+    TooLarge {
+        bytes: u64,
+    },
 }
 
 impl PackedBlob {
@@ -151,6 +159,7 @@ impl PackedBlob {
                 ..ContentScan::default()
             },
             PackedBlob::Found(scanned) => *scanned,
+            PackedBlob::TooLarge { .. } => ContentScan::default(),
         }
     }
 }
@@ -201,15 +210,27 @@ fn decode_packs(repo: &gix::Repository, matcher: &Matcher, key: &FingerprintKey,
                          _: &dyn gix::Progress|
          -> gix::Result<()> {
             match kind {
-                // A blob in two packs is scanned once (packs are traversed in turn).
-                gix::object::Kind::Blob
-                    if !expands_as_archive(data, options) && !lock(&packed).blobs.contains_key(&entry.oid) =>
-                {
-                    let scanned = PassScan {
-                        blob: PackedBlob::new(scan_content(matcher, key, "", data, options)),
-                        may_be_export: crate::exports::may_be_export(data),
-                    };
-                    lock(&packed).blobs.insert(entry.oid, scanned);
+                gix::object::Kind::Blob => {
+                    let too_large = data.len() as u64 > options.max_file_size;
+                    // A blob in two packs is scanned once (packs are traversed in turn).
+                    if (too_large || !expands_as_archive(data, options))
+                        && !lock(&packed).blobs.contains_key(&entry.oid)
+                    {
+                        let scanned = if too_large {
+                            PassScan {
+                                blob: PackedBlob::TooLarge {
+                                    bytes: data.len() as u64,
+                                },
+                                may_be_export: false,
+                            }
+                        } else {
+                            PassScan {
+                                blob: PackedBlob::new(scan_content(matcher, key, "", data, options)),
+                                may_be_export: crate::exports::may_be_export(data),
+                            }
+                        };
+                        lock(&packed).blobs.insert(entry.oid, scanned);
+                    }
                 }
                 gix::object::Kind::Tree | gix::object::Kind::Commit => {
                     lock(&packed).kept.insert(entry.oid, kind, data);
@@ -375,6 +396,8 @@ struct ScannedBlob {
     /// prefixes the paths of its occurrences.
     scanned_at: String,
     content: ContentScan,
+    /// Its size, when it was not scanned for being over the size limit.
+    too_large: Option<u64>,
 }
 
 fn format_date(seconds: i64) -> String {
@@ -432,6 +455,10 @@ pub fn scan_history(matcher: &Matcher, key: &FingerprintKey, path: &Path, option
                 done.push(ScannedBlob {
                     paths,
                     scanned_at: String::new(),
+                    too_large: match pass.blob {
+                        PackedBlob::TooLarge { bytes } => Some(bytes),
+                        _ => None,
+                    },
                     content: pass.blob.into_content(),
                 })
             }
@@ -446,7 +473,12 @@ pub fn scan_history(matcher: &Matcher, key: &FingerprintKey, path: &Path, option
             || shared.to_thread_local(),
             |repo, (id, paths)| {
                 let scanned_at = paths[0].0.clone();
+                let mut too_large = None;
                 let content = match repo.find_object(id) {
+                    Ok(object) if object.data.len() as u64 > options.max_file_size => {
+                        too_large = Some(object.data.len() as u64);
+                        ContentScan::default()
+                    }
                     Ok(object) => scan_content(matcher, key, &scanned_at, &object.data, options),
                     Err(error) => ContentScan {
                         warnings: vec![format!("warning: blob {id}: {error}")],
@@ -457,6 +489,7 @@ pub fn scan_history(matcher: &Matcher, key: &FingerprintKey, path: &Path, option
                     paths,
                     scanned_at,
                     content,
+                    too_large,
                 }
             },
         )
@@ -466,8 +499,18 @@ pub fn scan_history(matcher: &Matcher, key: &FingerprintKey, path: &Path, option
         paths,
         scanned_at,
         content,
+        too_large,
     } in done.into_iter().chain(scanned)
     {
+        if let Some(bytes) = too_large {
+            let (first_path, origin) = &paths[0];
+            scan.skipped_large += 1;
+            scan.warnings.push(format!(
+                "warning: {first_path} (history of {repository}, commit {}): skipped, {bytes} bytes is over the {} byte limit",
+                commits[*origin].id,
+                options.max_file_size
+            ));
+        }
         scan.warnings.extend(content.warnings);
         scan.blobs += content.files;
         scan.bytes += content.bytes;

@@ -414,6 +414,7 @@ pub fn scan_paths(matcher: &Matcher, key: &FingerprintKey, paths: &[PathBuf], op
             stats.files += history.blobs;
             stats.bytes += history.bytes;
             stats.skipped_binary += history.skipped;
+            stats.skipped_large += history.skipped_large;
             stats.warnings.extend(history.warnings);
             stats.repositories.push(root.display().to_string());
             occurrences.extend(history.occurrences);

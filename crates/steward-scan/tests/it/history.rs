@@ -425,3 +425,51 @@ fn a_malformed_commit_is_a_warning_packed_or_loose() {
     assert_eq!(packed.stats.warnings, [expected]);
     assert_eq!(packed.stats.commits, 1);
 }
+
+#[test]
+fn history_blobs_over_the_size_limit_are_skipped_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    let (small, big) = (
+        token("S1m2A3l4L5b6L7o8B9x0Y1z2A3b4C5"),
+        token("B1i2G3b4L5o6B7x8Y9z0A1b2C3d4E5"),
+    );
+    git(repo, &["init", "-q", "-b", "main"], "2025-01-01T10:00:00Z");
+    std::fs::write(repo.join("small.env"), format!("GH_TOKEN={small}\n")).unwrap();
+    std::fs::write(
+        repo.join("big.env"),
+        format!("{}GH_TOKEN={big}\n", "# padding\n".repeat(200)),
+    )
+    .unwrap();
+    git(repo, &["add", "."], "2025-01-01T10:00:00Z");
+    git(repo, &["commit", "-q", "-m", "both"], "2025-01-01T10:00:00Z");
+    git(repo, &["rm", "-q", "big.env"], "2025-01-02T10:00:00Z");
+    git(repo, &["commit", "-q", "-m", "drop big"], "2025-01-02T10:00:00Z");
+    let matcher = Matcher::new(RuleSet::builtin().unwrap()).unwrap();
+    let options = ScanOptions {
+        max_file_size: 1000,
+        ..Default::default()
+    };
+    let check = |report: steward_scan::ScanReport| {
+        assert_eq!(report.stats.skipped_large, 1, "{:?}", report.stats);
+        assert_eq!(report.stats.warnings.len(), 1, "{:?}", report.stats.warnings);
+        let warning = &report.stats.warnings[0];
+        assert!(
+            warning.starts_with("warning: big.env (history of ") && warning.ends_with("is over the 1000 byte limit"),
+            "{warning}"
+        );
+        let paths: Vec<&str> = report
+            .findings
+            .iter()
+            .flat_map(|finding| &finding.locations)
+            .filter(|location| location.git.is_some())
+            .map(|location| location.path.as_str())
+            .collect();
+        assert_eq!(paths, ["small.env"]);
+    };
+    let key = FingerprintKey::from_bytes([8; 32]);
+    check(scan_paths(&matcher, &key, &[repo.to_path_buf()], &options));
+    git(repo, &["gc", "-q", "--prune=now"], "2025-01-03T10:00:00Z");
+    assert_eq!(loose_objects(repo), 0);
+    check(scan_paths(&matcher, &key, &[repo.to_path_buf()], &options));
+}
