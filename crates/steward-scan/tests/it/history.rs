@@ -306,18 +306,9 @@ fn damaged_objects_are_warnings_and_the_scan_goes_on() {
     git(repo, &["add", "."], "2025-01-01T10:00:00Z");
     git(repo, &["commit", "-q", "-m", "two files"], "2025-01-01T10:00:00Z");
     // Overwrite the loose object of lost.env with bytes that do not inflate.
-    let id = Command::new("git")
-        .args(["rev-parse", "HEAD:lost.env"])
-        .current_dir(repo)
-        .output()
-        .unwrap();
-    let id = String::from_utf8(id.stdout).unwrap().trim().to_string();
+    let id = git_output(repo, &["rev-parse", "HEAD:lost.env"]);
     let object = repo.join(".git/objects").join(&id[..2]).join(&id[2..]);
-    let mut permissions = std::fs::metadata(&object).unwrap().permissions();
-    #[allow(clippy::permissions_set_readonly_false)]
-    permissions.set_readonly(false);
-    std::fs::set_permissions(&object, permissions).unwrap();
-    std::fs::write(&object, b"not a zlib stream").unwrap();
+    overwrite(&object, b"not a zlib stream");
     std::fs::remove_file(repo.join("lost.env")).unwrap();
 
     let report = scan_repo(repo);
@@ -349,11 +340,7 @@ fn damaged_objects_are_warnings_and_the_scan_goes_on() {
     assert_eq!(packs(repo).len(), 2);
     let pack = &older[0];
     let bytes = std::fs::read(pack).unwrap();
-    let mut permissions = std::fs::metadata(pack).unwrap().permissions();
-    #[allow(clippy::permissions_set_readonly_false)]
-    permissions.set_readonly(false);
-    std::fs::set_permissions(pack, permissions).unwrap();
-    std::fs::write(pack, &bytes[..bytes.len() / 2]).unwrap();
+    overwrite(pack, &bytes[..bytes.len() / 2]);
     let report = scan_repo(repo);
     assert!(!report.stats.warnings.is_empty(), "{:#?}", report.stats);
     let in_history: Vec<&str> = report
@@ -364,6 +351,15 @@ fn damaged_objects_are_warnings_and_the_scan_goes_on() {
         .map(|location| location.path.as_str())
         .collect();
     assert_eq!(in_history, ["late.env"], "{:#?}", report.findings);
+}
+
+/// Replaces the content of a file git made read-only.
+fn overwrite(path: &Path, content: &[u8]) {
+    let mut permissions = std::fs::metadata(path).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    permissions.set_readonly(false);
+    std::fs::set_permissions(path, permissions).unwrap();
+    std::fs::write(path, content).unwrap();
 }
 
 fn git_output(dir: &Path, args: &[&str]) -> String {
