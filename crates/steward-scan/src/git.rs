@@ -183,11 +183,11 @@ struct Packed {
 
 /// Decodes every object of every pack once, in pack order with each delta applied to its
 /// already decoded base, on all threads: blobs are scanned as they come, at no path
-/// (archives, whose scan depends on their path, wait for the walk), trees and commits are
-/// kept for the walk. Reading objects one by one instead re-inflates the bases of every delta chain
-/// and walks trees on one thread. Objects the pass misses (loose objects, other object
-/// stores, a pack that fails to decode) are read one by one later, where a damaged object
-/// becomes a warning.
+/// (archives, whose scan depends on their path, wait for the walk; blobs over the size
+/// limit are only noted), trees and commits are kept for the walk. Reading objects one by
+/// one instead re-inflates the bases of every delta chain and walks trees on one thread.
+/// Objects the pass misses (loose objects, other object stores, a pack that fails to
+/// decode) are read one by one later, where a damaged object becomes a warning.
 fn decode_packs(repo: &gix::Repository, matcher: &Matcher, key: &FingerprintKey, options: &ScanOptions) -> Packed {
     let packed = Mutex::new(Packed::default());
     let pack_dir = repo.common_dir().join("objects").join("pack");
