@@ -516,6 +516,28 @@ impl Batch {
     }
 }
 
+impl Batch {
+    /// Checks the batch's events in order: `Ok(Some(problem))` at the first problem.
+    fn check(
+        &self,
+        links: &mut Vec<EventLink>,
+        parallel: bool,
+        verifier: &mut ChainVerifier,
+    ) -> Result<Option<ChainProblem>, StoreError> {
+        self.links(links, parallel)?;
+        Ok(links.iter().find_map(|link| verifier.push_link(link).err()))
+    }
+}
+
+impl RawEvents {
+    /// The same buffers, emptied, for the next batch.
+    fn emptied(mut self) -> RawEvents {
+        self.bytes.clear();
+        self.rows.clear();
+        self
+    }
+}
+
 /// `links` becomes the link of each item, in order: on every core when `parallel`, else
 /// on this thread.
 fn fill_links<T: Sync>(
@@ -564,20 +586,12 @@ fn verify_segment<B: Backend>(
         let spare = std::cell::Cell::new(None::<RawEvents>);
         let streamed = store.stream_raw_events(filter, INLINE_BATCH, &mut || spare.take(), &mut |raw| {
             let batch = Batch::Raw(raw);
-            if let Err(error) = batch.links(&mut links, false) {
-                outcome = Err(error);
+            outcome = batch.check(&mut links, false, &mut verifier);
+            if !matches!(outcome, Ok(None)) {
                 return Ok(false);
             }
-            for link in &links {
-                if let Err(problem) = verifier.push_link(link) {
-                    outcome = Ok(Some(problem));
-                    return Ok(false);
-                }
-            }
-            if let Batch::Raw(mut raw) = batch {
-                raw.bytes.clear();
-                raw.rows.clear();
-                spare.set(Some(raw));
+            if let Batch::Raw(raw) = batch {
+                spare.set(Some(raw.emptied()));
             }
             Ok(true)
         })?;
@@ -591,16 +605,11 @@ fn verify_segment<B: Backend>(
         let hasher = scope.spawn(move || -> Result<_, StoreError> {
             let mut links = Vec::with_capacity(BATCH);
             for batch in receiver {
-                batch.links(&mut links, parallel)?;
-                for link in &links {
-                    if let Err(problem) = verifier.push_link(link) {
-                        return Ok((verifier, Some(problem)));
-                    }
+                if let Some(problem) = batch.check(&mut links, parallel, &mut verifier)? {
+                    return Ok((verifier, Some(problem)));
                 }
-                if let Batch::Raw(mut raw) = batch {
-                    raw.bytes.clear();
-                    raw.rows.clear();
-                    let _ = give_back.send(raw);
+                if let Batch::Raw(raw) = batch {
+                    let _ = give_back.send(raw.emptied());
                 }
             }
             Ok((verifier, None))
