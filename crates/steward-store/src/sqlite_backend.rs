@@ -391,24 +391,21 @@ impl SqliteTx<'_> {
     /// the (system, name) of an earlier one; called when the unique name index cannot be
     /// rebuilt after a bulk load.
     fn first_repeated_identity(&mut self) -> StoreError {
-        let search = || -> Result<Option<(String, String)>, StoreError> {
-            let mut statement = self.transaction.prepare(
-                "WITH repeated AS (SELECT name, system FROM identities GROUP BY name, system HAVING COUNT(*) > 1)
-                 SELECT i.system, i.name FROM identities i
-                    JOIN repeated r ON r.name = i.name AND r.system = i.system
-                 ORDER BY i.id",
-            )?;
-            let mut rows = statement.query([])?;
-            let mut seen = std::collections::HashSet::new();
-            while let Some(row) = rows.next()? {
-                let key: (String, String) = (row.get(0)?, row.get(1)?);
-                if !seen.insert(key.clone()) {
-                    return Ok(Some(key));
-                }
-            }
-            Ok(None)
-        };
-        match search() {
+        // The second identity of each (name, system), by id; the first of those by id.
+        let search = self
+            .transaction
+            .query_row(
+                "SELECT system, name FROM (
+                    SELECT id, system, name,
+                        ROW_NUMBER() OVER (PARTITION BY name, system ORDER BY id) AS nth
+                    FROM identities)
+                 WHERE nth = 2 ORDER BY id LIMIT 1",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()
+            .map_err(StoreError::from);
+        match search {
             Ok(Some((system, name))) => StoreError::DuplicateIdentity { system, name },
             Ok(None) => StoreError::Corrupt {
                 table: "identities",
