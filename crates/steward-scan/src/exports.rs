@@ -37,10 +37,7 @@ pub struct ExportText {
 /// text outputs), a Slack day file (`<channel>/<YYYY-MM-DD>.json`) or
 /// a Jira search/export document; `None` for anything else.
 pub fn split_export(path: &str, blob: &[u8]) -> Option<Vec<ExportText>> {
-    if !may_be_export(blob) {
-        return None;
-    }
-    let first = blob.iter().find(|byte| !byte.is_ascii_whitespace())?;
+    let first = json_opening(blob)?;
     if path.ends_with(".ipynb") {
         let value: Value = serde_json::from_slice(blob).ok()?;
         return notebook_texts(&value);
@@ -49,7 +46,7 @@ pub fn split_export(path: &str, blob: &[u8]) -> Option<Vec<ExportText>> {
         let value: Value = serde_json::from_slice(blob).ok()?;
         return slack_texts(&channel, &value);
     }
-    if *first == b'{' && memchr::memmem::find(blob, b"\"issues\"").is_some() {
+    if first == b'{' && memchr::memmem::find(blob, b"\"issues\"").is_some() {
         let value: Value = serde_json::from_slice(blob).ok()?;
         return jira_texts(&value);
     }
@@ -59,7 +56,15 @@ pub fn split_export(path: &str, blob: &[u8]) -> Option<Vec<ExportText>> {
 /// Whether `blob` could be an export at all (JSON: its first non-blank byte opens an array
 /// or object). Anything else is scanned whole, whatever its path.
 pub fn may_be_export(blob: &[u8]) -> bool {
-    matches!(blob.iter().find(|byte| !byte.is_ascii_whitespace()), Some(b'[' | b'{'))
+    json_opening(blob).is_some()
+}
+
+/// The first non-blank byte of `blob` when it opens a JSON array or object.
+fn json_opening(blob: &[u8]) -> Option<u8> {
+    blob.iter()
+        .copied()
+        .find(|byte| !byte.is_ascii_whitespace())
+        .filter(|byte| matches!(byte, b'[' | b'{'))
 }
 
 /// Whether a possible export (see [`may_be_export`]) is read differently at `path` than

@@ -59,7 +59,13 @@ struct CommitInfo {
 
 /// Whether `path` is the top of a git repository (has `.git`, or is a bare repository).
 pub fn is_repository(path: &Path) -> bool {
-    path.join(".git").exists() || (path.join("HEAD").is_file() && path.join("objects").is_dir())
+    path.join(".git").exists() || is_bare_repository(path)
+}
+
+/// Whether the directory at `path` is a bare repository (`git clone --mirror`, a server's
+/// storage): a `HEAD` file and `objects` and `refs` directories, as git requires.
+pub fn is_bare_repository(path: &Path) -> bool {
+    path.join("HEAD").is_file() && path.join("objects").is_dir() && path.join("refs").is_dir()
 }
 
 /// Memory for the trees and commits kept from the pass over the packs, their index
@@ -147,8 +153,10 @@ impl PackedBlob {
         }
     }
 
-    fn into_content(self) -> ContentScan {
-        match self {
+    /// What the blob's scan adds to the counts, and its size when it was not scanned for
+    /// being over the size limit.
+    fn into_content(self) -> (ContentScan, Option<u64>) {
+        let content = match self {
             PackedBlob::Text { bytes } => ContentScan {
                 files: 1,
                 bytes,
@@ -159,8 +167,9 @@ impl PackedBlob {
                 ..ContentScan::default()
             },
             PackedBlob::Found(scanned) => *scanned,
-            PackedBlob::TooLarge { .. } => ContentScan::default(),
-        }
+            PackedBlob::TooLarge { bytes } => return (ContentScan::default(), Some(bytes)),
+        };
+        (content, None)
     }
 }
 
@@ -452,14 +461,12 @@ pub fn scan_history(matcher: &Matcher, key: &FingerprintKey, path: &Path, option
     for (id, paths) in places {
         match packed_blobs.remove(&id) {
             Some(pass) if !(pass.may_be_export && crate::exports::export_depends_on_path(&paths[0].0)) => {
+                let (content, too_large) = pass.blob.into_content();
                 done.push(ScannedBlob {
                     paths,
                     scanned_at: String::new(),
-                    too_large: match pass.blob {
-                        PackedBlob::TooLarge { bytes } => Some(bytes),
-                        _ => None,
-                    },
-                    content: pass.blob.into_content(),
+                    content,
+                    too_large,
                 })
             }
             _ => pending.push((id, paths)),

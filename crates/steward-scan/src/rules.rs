@@ -222,11 +222,11 @@ fn compile(file: &str, spec: RuleSpec, eager: bool) -> Result<Rule, RuleError> {
                 .map_err(|error: steward_core::DomainError| invalid(error.to_string()))
         })
         .transpose()?;
-    let compiled = OnceLock::new();
-    if eager {
-        let pattern = compile_pattern(&spec.pattern).map_err(|error| invalid(format!("pattern: {error}")))?;
-        compiled.get_or_init(|| pattern);
-    }
+    let compiled = if eager {
+        OnceLock::from(compile_pattern(&spec.pattern).map_err(|error| invalid(format!("pattern: {error}")))?)
+    } else {
+        OnceLock::new()
+    };
     Ok(Rule {
         keywords: spec
             .keywords

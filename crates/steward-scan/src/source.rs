@@ -70,12 +70,6 @@ struct Collected {
     occurrences: Vec<Occurrence>,
 }
 
-/// Whether the directory at `path` is a bare repository (`git clone --mirror`, a server's
-/// storage): a `HEAD` file and `objects` and `refs` directories.
-fn is_bare_repository(path: &Path) -> bool {
-    path.join("HEAD").is_file() && path.join("objects").is_dir() && path.join("refs").is_dir()
-}
-
 /// Walks `paths` (files or directories; `.git` directories are not entered) with as many
 /// threads as rayon's pool has, each scanning the files it meets: the walk overlaps the
 /// scan instead of preceding it. Returns the git repositories met below the roots: a
@@ -107,24 +101,23 @@ fn scan_files(
         .follow_links(false)
         .threads(rayon::current_num_threads())
         .filter_entry(move |entry| {
+            // A repository met is recorded, and its git storage not entered.
             let name = entry.file_name();
-            if name == ".git" {
-                if let Some(repository) = entry.path().parent() {
-                    found.lock().expect("repositories lock").push(repository.to_path_buf());
-                }
-                return false;
-            }
-            let bare = entry.depth() > 0
+            let repository = if name == ".git" {
+                entry.path().parent()
+            } else if entry.depth() > 0
                 && name.as_encoded_bytes().ends_with(b".git")
                 && entry.file_type().is_some_and(|kind| kind.is_dir())
-                && is_bare_repository(entry.path());
-            if bare {
-                found
-                    .lock()
-                    .expect("repositories lock")
-                    .push(entry.path().to_path_buf());
+                && crate::git::is_bare_repository(entry.path())
+            {
+                Some(entry.path())
+            } else {
+                return true;
+            };
+            if let Some(repository) = repository {
+                found.lock().expect("repositories lock").push(repository.to_path_buf());
             }
-            !bare
+            false
         });
     walker.build_parallel().run(|| {
         Box::new(|entry| {
