@@ -5,9 +5,14 @@ use steward_store::StoreError;
 
 /// A SQLite database at schema version 2, as steward 0.x made it before the identities
 /// table was rebuilt (v3), with a party, an identity with a backup approver, and a
-/// credential.
-fn sqlite_store_at_version_2(path: &std::path::Path) {
-    let connection = rusqlite::Connection::open(path).unwrap();
+/// credential; and its path.
+fn sqlite_store_at_version_2() -> (TestDb, std::path::PathBuf) {
+    let db = TestDb::sqlite();
+    let TestDb::Sqlite { path, .. } = &db else {
+        unreachable!()
+    };
+    let path = path.clone();
+    let connection = rusqlite::Connection::open(&path).unwrap();
     connection
         .execute_batch(&format!(
             "PRAGMA foreign_keys = ON;
@@ -27,15 +32,12 @@ fn sqlite_store_at_version_2(path: &std::path::Path) {
             include_str!("../../src/sql/sqlite/0002_scanned_secrets.sql"),
         ))
         .unwrap();
+    (db, path)
 }
 
 #[test]
 fn a_version_2_sqlite_store_is_upgraded_with_its_rows_and_references() {
-    let db = TestDb::sqlite();
-    let TestDb::Sqlite { path, .. } = &db else {
-        unreachable!()
-    };
-    sqlite_store_at_version_2(path);
+    let (db, path) = sqlite_store_at_version_2();
     let mut store = db.open();
     let identity = store.identity("billing-export").unwrap();
     assert_eq!(identity.id.0, 7);
@@ -63,7 +65,7 @@ fn a_version_2_sqlite_store_is_upgraded_with_its_rows_and_references() {
     assert!(matches!(error, StoreError::DuplicateIdentity { .. }), "{error}");
     drop(store);
     assert_eq!(db.count("schema_migrations"), steward_store::SCHEMA_VERSION);
-    assert_eq!(dangling_references(path), 0);
+    assert_eq!(dangling_references(&path), 0);
 }
 
 fn dangling_references(path: &std::path::Path) -> i64 {
@@ -77,11 +79,7 @@ fn dangling_references(path: &std::path::Path) -> i64 {
 fn a_reference_broken_before_migrating_does_not_stop_the_upgrade() {
     // Only writing with enforcement off can leave a credential of a missing identity;
     // the migration did not break it, so it neither refuses nor repairs it.
-    let db = TestDb::sqlite();
-    let TestDb::Sqlite { path, .. } = &db else {
-        unreachable!()
-    };
-    sqlite_store_at_version_2(path);
+    let (db, path) = sqlite_store_at_version_2();
     db.execute(
         "PRAGMA foreign_keys = OFF;
          INSERT INTO credentials (id, identity_id, kind, status, created_at) VALUES (4, 99, 'token', 'active', 0);",
@@ -91,5 +89,5 @@ fn a_reference_broken_before_migrating_does_not_stop_the_upgrade() {
     assert_eq!(store.identity("billing-export").unwrap().id.0, 7);
     drop(store);
     assert_eq!(db.count("schema_migrations"), steward_store::SCHEMA_VERSION);
-    assert_eq!(dangling_references(path), 1);
+    assert_eq!(dangling_references(&path), 1);
 }
