@@ -414,16 +414,88 @@ impl SqliteTx<'_> {
             Err(error) => error,
         }
     }
+}
 
-    fn insert_backups(&mut self, row: &IdentityRow<'_>) -> Result<(), StoreError> {
-        let mut statement = self.transaction.prepare_cached(
-            "INSERT INTO identity_backup_approvers (identity_id, party_id, position) VALUES (?1, ?2, ?3)",
-        )?;
-        for (position, party) in row.backup_approvers.iter().enumerate() {
-            statement.execute(params![row.identity.id.0, party.0, position as i64])?;
-        }
+/// Rows per `INSERT` statement when many are inserted: one execution of a statement with
+/// this many rows saves SQLite's per-statement work (reset, bind checks, transaction and
+/// cursor set-up) on all but one of them.
+const ROWS_PER_INSERT: usize = 32;
+
+/// Inserts `rows` with the statement `head` (`INSERT INTO t (c1, …) VALUES `, `columns`
+/// columns) in groups of [`ROWS_PER_INSERT`]; `bind` binds one row's values from parameter
+/// index `first` (1-based). A group that breaks a constraint (SQLite then undoes just that
+/// statement) is inserted again row by row, so that `error` names the row that fails;
+/// other errors may have ended the transaction, and are returned at once.
+fn insert_grouped<R, B>(
+    transaction: &rusqlite::Transaction<'_>,
+    head: &str,
+    columns: usize,
+    rows: &[R],
+    mut bind: B,
+    error: impl Fn(&R, rusqlite::Error) -> StoreError,
+) -> Result<(), StoreError>
+where
+    B: FnMut(&mut rusqlite::Statement<'_>, usize, &R) -> rusqlite::Result<()>,
+{
+    let values = |count: usize| {
+        let row = format!("({})", vec!["?"; columns].join(","));
+        format!("{head}{}", vec![row; count].join(","))
+    };
+    let mut single = transaction.prepare_cached(&values(1))?;
+    let mut insert_one = |bind: &mut B, row: &R| -> Result<(), StoreError> {
+        bind(&mut single, 1, row)
+            .and_then(|()| single.raw_execute())
+            .map_err(|failure| error(row, failure))?;
         Ok(())
+    };
+    let mut groups = rows.chunks_exact(ROWS_PER_INSERT);
+    if groups.len() > 0 {
+        let mut grouped = transaction.prepare_cached(&values(ROWS_PER_INSERT))?;
+        for group in &mut groups {
+            let done = (group.iter().enumerate())
+                .try_for_each(|(index, row)| bind(&mut grouped, 1 + index * columns, row))
+                .and_then(|()| grouped.raw_execute());
+            match done {
+                Ok(_) => {}
+                // Only the statement was undone: find the row.
+                Err(failure) if is_constraint_violation(&failure) => {
+                    for row in group {
+                        insert_one(&mut bind, row)?;
+                    }
+                }
+                Err(failure) => return Err(error(&group[0], failure)),
+            }
+        }
     }
+    for row in groups.remainder() {
+        insert_one(&mut bind, row)?;
+    }
+    Ok(())
+}
+
+/// Binds `values` to `statement` from parameter index `first` (1-based).
+fn bind_all(
+    statement: &mut rusqlite::Statement<'_>,
+    first: usize,
+    values: &[&dyn rusqlite::ToSql],
+) -> rusqlite::Result<()> {
+    (values.iter().enumerate()).try_for_each(|(offset, value)| statement.raw_bind_parameter(first + offset, value))
+}
+
+/// Inserts backup approvers as (identity id, party id, position).
+fn insert_backups(transaction: &rusqlite::Transaction<'_>, backups: &[(i64, i64, i64)]) -> Result<(), StoreError> {
+    insert_grouped(
+        transaction,
+        "INSERT INTO identity_backup_approvers (identity_id, party_id, position) VALUES ",
+        3,
+        backups,
+        |statement, first, (identity, party, position)| bind_all(statement, first, params![identity, party, position]),
+        |_, error| error.into(),
+    )
+}
+
+fn is_constraint_violation(error: &rusqlite::Error) -> bool {
+    error.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation)
 }
 
 fn is_unique_violation(error: &rusqlite::Error) -> bool {
@@ -560,34 +632,38 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn insert_identities(&mut self, rows: &[IdentityRow<'_>]) -> Result<(), StoreError> {
-        {
-            let mut statement = self.transaction.prepare_cached(
-                "INSERT INTO identities (id, name, kind, system, external_id, environment, tier, state,
-                    purpose, scope, labels, business_owner_id, technical_steward_id, control_owner_id,
-                    created_at, expires_at, review_due, last_attested_at, last_used_at, last_rotated_at,
-                    source, observed_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                    ?18, ?19, ?20, ?21, ?22)",
-            )?;
-            let mut json = JsonColumns::default();
-            for row in rows {
+        let mut json = JsonColumns::default();
+        insert_grouped(
+            self.transaction,
+            "INSERT INTO identities (id, name, kind, system, external_id, environment, tier, state,
+                purpose, scope, labels, business_owner_id, technical_steward_id, control_owner_id,
+                created_at, expires_at, review_due, last_attested_at, last_used_at, last_rotated_at,
+                source, observed_at) VALUES ",
+            22,
+            rows,
+            |statement, first, row| {
                 json.fill(row.identity);
-                statement.execute(identity_params!(row, json)).map_err(|error| {
-                    if is_unique_violation(&error) {
-                        StoreError::DuplicateIdentity {
-                            system: row.identity.system.clone(),
-                            name: row.identity.name.clone(),
-                        }
-                    } else {
-                        error.into()
+                bind_all(statement, first, identity_params!(row, json))
+            },
+            |row, error| {
+                if is_unique_violation(&error) {
+                    StoreError::DuplicateIdentity {
+                        system: row.identity.system.clone(),
+                        name: row.identity.name.clone(),
                     }
-                })?;
-            }
-        }
-        for row in rows {
-            self.insert_backups(row)?;
-        }
-        Ok(())
+                } else {
+                    error.into()
+                }
+            },
+        )?;
+        let backups: Vec<(i64, i64, i64)> = rows
+            .iter()
+            .flat_map(|row| {
+                (row.backup_approvers.iter().enumerate())
+                    .map(|(position, party)| (row.identity.id.0, party.0, position as i64))
+            })
+            .collect();
+        insert_backups(self.transaction, &backups)
     }
 
     fn update_identity(&mut self, row: &IdentityRow<'_>) -> Result<(), StoreError> {
@@ -607,31 +683,40 @@ impl Tx for SqliteTx<'_> {
             "DELETE FROM identity_backup_approvers WHERE identity_id = ?1",
             [row.identity.id.0],
         )?;
-        self.insert_backups(row)
+        let backups: Vec<(i64, i64, i64)> = (row.backup_approvers.iter().enumerate())
+            .map(|(position, party)| (row.identity.id.0, party.0, position as i64))
+            .collect();
+        insert_backups(self.transaction, &backups)
     }
 
     fn insert_credentials(&mut self, credentials: &[Credential]) -> Result<(), StoreError> {
-        let mut statement = self.transaction.prepare_cached(
+        insert_grouped(
+            self.transaction,
             "INSERT INTO credentials (id, identity_id, kind, public_id, fingerprint, preview, status,
-                created_at, expires_at, last_used_at, revoked_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        )?;
-        for credential in credentials {
-            statement.execute(params![
-                credential.id.0,
-                credential.identity_id.0,
-                credential.kind.as_str(),
-                credential.public_id,
-                credential.fingerprint.as_ref().map(Fingerprint::as_str),
-                credential.preview,
-                credential.status.as_str(),
-                to_micros(credential.created_at),
-                credential.expires_at.map(to_micros),
-                credential.last_used_at.map(to_micros),
-                credential.revoked_at.map(to_micros),
-            ])?;
-        }
-        Ok(())
+                created_at, expires_at, last_used_at, revoked_at) VALUES ",
+            11,
+            credentials,
+            |statement, first, credential| {
+                bind_all(
+                    statement,
+                    first,
+                    params![
+                        credential.id.0,
+                        credential.identity_id.0,
+                        credential.kind.as_str(),
+                        credential.public_id,
+                        credential.fingerprint.as_ref().map(Fingerprint::as_str),
+                        credential.preview,
+                        credential.status.as_str(),
+                        to_micros(credential.created_at),
+                        credential.expires_at.map(to_micros),
+                        credential.last_used_at.map(to_micros),
+                        credential.revoked_at.map(to_micros),
+                    ],
+                )
+            },
+            |_, error| error.into(),
+        )
     }
 
     fn update_credential(&mut self, credential: &Credential) -> Result<(), StoreError> {

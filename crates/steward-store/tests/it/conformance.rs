@@ -19,6 +19,7 @@ conformance_tests!(
     summary_imports_write_one_event_per_chunk_that_names_its_records,
     bulk_imports_leave_every_index_as_it_was,
     bulk_imports_name_the_first_repeated_identity,
+    small_imports_name_the_repeated_identity_wherever_it_is,
     audit_log_filters_by_subject_and_limit,
     every_mutation_keeps_the_chain_verifiable,
     a_newer_schema_is_refused,
@@ -529,6 +530,32 @@ fn bulk_imports_name_the_first_repeated_identity(db: &TestDb) {
     assert_eq!(summary.identities, 20_100);
     assert_eq!(db.count("identities"), 20_101);
     assert_eq!(store.identity("other/svc-00010").unwrap().system, "other");
+}
+
+fn small_imports_name_the_repeated_identity_wherever_it_is(db: &TestDb) {
+    let mut store = db.open();
+    store
+        .add_identity(&actor(), new_identity("old-1", "aws", None))
+        .unwrap();
+    // Small imports insert rows with their indexes in place, several rows a statement on
+    // SQLite: whichever row repeats a name, in the same statement as the first or in a
+    // later one, or among the last rows, the error names it and nothing is imported.
+    for (at, repeats) in [(5, "svc-001"), (40, "svc-033"), (70, "svc-040"), (98, "svc-096"), (20, "old-1")] {
+        let records: Vec<ImportIdentity> = (0..100)
+            .map(|index| {
+                let name = if index == at { repeats.to_string() } else { format!("svc-{index:03}") };
+                ImportIdentity {
+                    identity: new_identity(&name, "aws", None),
+                    credentials: Vec::new(),
+                }
+            })
+            .collect();
+        let error = store
+            .import(&actor(), "small", ImportAudit::Summary, &[], &mut records.into_iter())
+            .unwrap_err();
+        assert_eq!(error.to_string(), format!("identity 'aws/{repeats}' already exists"), "record {at}");
+        assert_eq!(db.count("identities"), 1);
+    }
 }
 
 fn audit_log_filters_by_subject_and_limit(db: &TestDb) {
