@@ -540,10 +540,20 @@ fn small_imports_name_the_repeated_identity_wherever_it_is(db: &TestDb) {
     // Small imports insert rows with their indexes in place, several rows a statement on
     // SQLite: whichever row repeats a name, in the same statement as the first or in a
     // later one, or among the last rows, the error names it and nothing is imported.
-    for (at, repeats) in [(5, "svc-001"), (40, "svc-033"), (70, "svc-040"), (98, "svc-096"), (20, "old-1")] {
+    for (at, repeats) in [
+        (5, "svc-001"),
+        (40, "svc-033"),
+        (70, "svc-040"),
+        (98, "svc-096"),
+        (20, "old-1"),
+    ] {
         let records: Vec<ImportIdentity> = (0..100)
             .map(|index| {
-                let name = if index == at { repeats.to_string() } else { format!("svc-{index:03}") };
+                let name = if index == at {
+                    repeats.to_string()
+                } else {
+                    format!("svc-{index:03}")
+                };
                 ImportIdentity {
                     identity: new_identity(&name, "aws", None),
                     credentials: Vec::new(),
@@ -553,7 +563,11 @@ fn small_imports_name_the_repeated_identity_wherever_it_is(db: &TestDb) {
         let error = store
             .import(&actor(), "small", ImportAudit::Summary, &[], &mut records.into_iter())
             .unwrap_err();
-        assert_eq!(error.to_string(), format!("identity 'aws/{repeats}' already exists"), "record {at}");
+        assert_eq!(
+            error.to_string(),
+            format!("identity 'aws/{repeats}' already exists"),
+            "record {at}"
+        );
         assert_eq!(db.count("identities"), 1);
     }
 }
