@@ -494,6 +494,60 @@ fn insert_backups(transaction: &rusqlite::Transaction<'_>, backups: &[(i64, i64,
     )
 }
 
+fn wal_path(path: &Path) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push("-wal");
+    name.into()
+}
+
+/// How often [`Writeback`] starts the writeback of a bulk write's files.
+const WRITEBACK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// While a bulk write runs, a thread that starts the kernel's writeback of the database and
+/// its WAL every [`WRITEBACK_INTERVAL`] without waiting for it (Linux `sync_file_range`,
+/// as PostgreSQL's `*_flush_after` settings do). A 1M-identity import leaves ~1.7 GB
+/// dirty in the page cache, below the kernel's own writeback threshold, so without this
+/// the commit's fsyncs wrote all of it while the import waited (commit 1.1-3.1 s, median
+/// 1.27 s, against 0.57-1.63 s, median 0.67 s, in five interleaved pairs). It changes no
+/// durability: SQLite still syncs at commit. Dropping the value stops the thread at once.
+/// Elsewhere than on Linux it does nothing.
+struct Writeback {
+    _stop: std::sync::mpsc::Sender<()>,
+}
+
+impl Writeback {
+    fn start<'scope>(scope: &'scope std::thread::Scope<'scope, '_>, files: [std::path::PathBuf; 2]) -> Writeback {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        if cfg!(target_os = "linux") {
+            scope.spawn(move || {
+                let mut open: Vec<std::fs::File> = Vec::new();
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(WRITEBACK_INTERVAL) {
+                    if open.len() < files.len() {
+                        // The WAL may only appear with the first write.
+                        open = files.iter().filter_map(|path| std::fs::File::open(path).ok()).collect();
+                    }
+                    open.iter().for_each(start_writeback);
+                }
+            });
+        }
+        Writeback { _stop: stop }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn start_writeback(file: &std::fs::File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the descriptor is open for the call (the File is borrowed); offset 0 and
+    // length 0 mean the whole file, SYNC_FILE_RANGE_WRITE only starts writeback. A failure
+    // leaves the writeback to the commit's fsync, so the result is ignored.
+    unsafe {
+        libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_file: &std::fs::File) {}
+
 fn is_constraint_violation(error: &rusqlite::Error) -> bool {
     error.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation)
 }
@@ -990,7 +1044,10 @@ impl Backend for SqliteStore {
         // The import stays in WAL mode: a rollback journal wrote appended pages once instead
         // of twice (5-10% faster), but a reader that starts during the import could then
         // block its commit past the busy timeout and roll back all of it.
-        let result = self.write(work);
+        let result = std::thread::scope(|scope| {
+            let _writeback = Writeback::start(scope, [self.path.clone(), wal_path(&self.path)]);
+            self.write(work)
+        });
         self.connection.execute_batch(&format!(
             "PRAGMA cache_size = -{DEFAULT_CACHE_KIB}; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;"
         ))?;
