@@ -179,6 +179,17 @@ struct PassScan {
     /// It might be an export (JSON), which reads differently at a notebook or Slack
     /// day-file path: its scan only stands if its first path is neither.
     may_be_export: bool,
+    /// The walk met it and it needs no path (see [`PassScan::needs_paths`]).
+    reached: bool,
+}
+
+impl PassScan {
+    /// Whether the walk must record the blob's paths: when it found something (reported at
+    /// every path), was skipped (named at its first path), or may read differently at its
+    /// first path. Most blobs need none, and only count.
+    fn needs_paths(&self) -> bool {
+        self.may_be_export || !matches!(self.blob, PackedBlob::Text { .. } | PackedBlob::Binary)
+    }
 }
 
 /// What one pass over every pack of the repository decoded.
@@ -231,11 +242,13 @@ fn decode_packs(repo: &gix::Repository, matcher: &Matcher, key: &FingerprintKey,
                                     bytes: data.len() as u64,
                                 },
                                 may_be_export: false,
+                                reached: false,
                             }
                         } else {
                             PassScan {
                                 blob: PackedBlob::new(scan_content(matcher, key, "", data, options)),
                                 may_be_export: crate::exports::may_be_export(data),
+                                reached: false,
                             }
                         };
                         lock(&packed).blobs.insert(entry.oid, scanned);
@@ -352,7 +365,10 @@ fn commits_of(repo: &gix::Repository, kept: &Kept, warnings: &mut Vec<String>) -
 struct Walk<'a> {
     repo: &'a gix::Repository,
     kept: &'a Kept,
+    /// Blobs the pass scanned; those that need no path are only marked reached.
+    packed: &'a mut HashMap<ObjectId, PassScan>,
     seen_trees: HashSet<ObjectId>,
+    /// Every other blob, with each of its paths and the commit that first had it there.
     places: HashMap<ObjectId, Vec<(String, usize)>>,
     warnings: Vec<String>,
 }
@@ -387,6 +403,10 @@ impl Walk<'_> {
             path.push_str(&entry.filename.to_str_lossy());
             if entry.mode.is_tree() {
                 self.tree(entry.oid.to_owned(), path, origin);
+            } else if let Some(pass) = self.packed.get_mut(entry.oid)
+                && !pass.needs_paths()
+            {
+                pass.reached = true;
             } else {
                 let paths = self.places.entry(entry.oid.to_owned()).or_default();
                 if !paths.iter().any(|(known, _)| known == path) {
@@ -443,6 +463,7 @@ pub fn scan_history(matcher: &Matcher, key: &FingerprintKey, path: &Path, option
     let mut walk = Walk {
         repo: &repo,
         kept: &kept,
+        packed: &mut packed_blobs,
         seen_trees: HashSet::default(),
         places: HashMap::default(),
         warnings: Vec::new(),
@@ -456,6 +477,12 @@ pub fn scan_history(matcher: &Matcher, key: &FingerprintKey, path: &Path, option
     drop(kept);
     // Blobs the pass over the packs scanned are done (unreachable ones are dropped with
     // `packed_blobs`); the others are read and scanned now, at their first path.
+    for (_, pass) in packed_blobs.extract_if(|_, pass| pass.reached) {
+        let (content, _) = pass.blob.into_content();
+        scan.blobs += content.files;
+        scan.bytes += content.bytes;
+        scan.skipped += content.skipped;
+    }
     let mut done = Vec::new();
     let mut pending = Vec::new();
     for (id, paths) in places {
