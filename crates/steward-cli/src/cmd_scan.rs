@@ -330,6 +330,7 @@ fn scan(globals: &Globals, args: &ScanArgs) -> anyhow::Result<ExitCode> {
         respect_gitignore: args.respect_gitignore,
         show_secrets: args.show_secrets,
         history: !args.no_history,
+        history_memory: args.history_memory << 20,
         progress: None,
         archives: (!args.no_archives).then_some(ArchiveLimits {
             max_depth: args.archive_depth,

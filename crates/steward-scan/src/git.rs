@@ -69,8 +69,12 @@ pub fn is_bare_repository(path: &Path) -> bool {
 }
 
 /// Memory for the trees and commits kept from the pass over the packs, their index
-/// included; beyond it the walk reads the rest from the object database again.
-const KEPT_OBJECTS_BUDGET: usize = 256 << 20;
+/// included, at most; beyond it the walk reads the rest from the object database again.
+const KEPT_OBJECTS_MAX: usize = 256 << 20;
+/// Memory that gix's delta tree takes per object of the pack being traversed (its entry,
+/// children lists and pending decoded bases), estimated from peak RSS on a 900k-object
+/// pack.
+const DELTA_TREE_BYTES_PER_OBJECT: u64 = 160;
 /// Kept objects are copied back to back into buffers of this size.
 const KEPT_CHUNK: usize = 8 << 20;
 
@@ -91,13 +95,15 @@ struct Kept {
     index: HashMap<ObjectId, KeptObject>,
     /// Memory taken: data, and about twice each index entry (the table is never full).
     taken: usize,
+    /// Memory it may take.
+    limit: usize,
 }
 
 impl Kept {
     /// Keeps a copy of `data` unless it is kept already or the budget is spent.
     fn insert(&mut self, id: ObjectId, kind: gix::object::Kind, data: &[u8]) {
         let cost = data.len() + 2 * std::mem::size_of::<(ObjectId, KeptObject)>();
-        if self.taken + cost > KEPT_OBJECTS_BUDGET || self.index.contains_key(&id) {
+        if self.taken + cost > self.limit || self.index.contains_key(&id) {
             return;
         }
         let fits = self
@@ -195,7 +201,7 @@ impl PassScan {
 /// What one pass over every pack of the repository decoded.
 #[derive(Default)]
 struct Packed {
-    /// Trees and commits (within [`KEPT_OBJECTS_BUDGET`]).
+    /// Trees and commits (within [`Kept::limit`]).
     kept: Kept,
     /// Blobs already scanned: all but archives.
     blobs: HashMap<ObjectId, PassScan>,
@@ -209,7 +215,6 @@ struct Packed {
 /// Objects the pass misses (loose objects, other object stores, a pack that fails to
 /// decode) are read one by one later, where a damaged object becomes a warning.
 fn decode_packs(repo: &gix::Repository, matcher: &Matcher, key: &FingerprintKey, options: &ScanOptions) -> Packed {
-    let packed = Mutex::new(Packed::default());
     let pack_dir = repo.common_dir().join("objects").join("pack");
     let mut indexes: Vec<std::path::PathBuf> = match std::fs::read_dir(&pack_dir) {
         Ok(entries) => entries
@@ -219,11 +224,27 @@ fn decode_packs(repo: &gix::Repository, matcher: &Matcher, key: &FingerprintKey,
         Err(_) => Vec::new(),
     };
     indexes.sort();
+    // Packs are traversed one after the other, each with a delta tree of its own, while
+    // kept objects add up: a pack whose tree would take more than three quarters of the
+    // budget is left to be read object by object (slower), and kept objects get what the
+    // largest traversed tree leaves.
+    let delta_tree =
+        |bundle: &gix::odb::pack::Bundle| u64::from(bundle.index.num_objects()) * DELTA_TREE_BYTES_PER_OBJECT;
+    let bundles: Vec<gix::odb::pack::Bundle> = indexes
+        .iter()
+        .filter_map(|index| gix::odb::pack::Bundle::at(index, repo.object_hash()).ok())
+        .filter(|bundle| delta_tree(bundle) <= options.history_memory / 4 * 3)
+        .collect();
+    let largest_tree = bundles.iter().map(delta_tree).max().unwrap_or(0);
+    let packed = Mutex::new(Packed {
+        kept: Kept {
+            limit: (options.history_memory.saturating_sub(largest_tree) as usize).min(KEPT_OBJECTS_MAX),
+            ..Kept::default()
+        },
+        ..Packed::default()
+    });
     let threads = rayon::current_num_threads();
-    for index in indexes {
-        let Ok(bundle) = gix::odb::pack::Bundle::at(&index, repo.object_hash()) else {
-            continue;
-        };
+    for bundle in bundles {
         let processor = |kind: gix::object::Kind,
                          data: &[u8],
                          entry: &gix::odb::pack::index::Entry,

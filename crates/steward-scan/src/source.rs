@@ -22,6 +22,10 @@ pub struct ScanOptions {
     pub archives: Option<ArchiveLimits>,
     /// Also scan the full history of directories that are git repositories.
     pub history: bool,
+    /// Memory, in bytes, that a history scan may use for decoded git objects: the delta
+    /// tree of the pack being traversed and the trees and commits kept for the walk. A
+    /// pack whose delta tree would not fit is read object by object instead (slower).
+    pub history_memory: u64,
     /// Live counters a caller may display while the scan runs.
     pub progress: Option<std::sync::Arc<Progress>>,
 }
@@ -54,10 +58,14 @@ impl Default for ScanOptions {
             show_secrets: false,
             archives: Some(ArchiveLimits::default()),
             history: true,
+            history_memory: DEFAULT_HISTORY_MEMORY,
             progress: None,
         }
     }
 }
+
+/// Default of [`ScanOptions::history_memory`]: 320 MiB.
+pub const DEFAULT_HISTORY_MEMORY: u64 = 320 << 20;
 
 /// Files read into memory below this size; mapped above it.
 const MAP_THRESHOLD: u64 = 1 << 20;

@@ -114,6 +114,41 @@ fn a_blob_in_many_commits_is_scanned_once() {
     assert_eq!(report.stats.blobs, 21);
 }
 
+#[test]
+fn a_packed_history_scans_the_same_within_any_memory_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    varied_history(repo);
+    git(repo, &["gc", "-q", "--prune=now"], "2025-01-05T10:00:00Z");
+    let objects = git_output(repo, &["count-objects", "-v"]);
+    let in_pack: u64 = objects
+        .lines()
+        .find_map(|line| line.strip_prefix("in-pack: "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let matcher = Matcher::new(RuleSet::builtin().unwrap()).unwrap();
+    let scan = |history_memory: u64| {
+        let options = ScanOptions {
+            history_memory,
+            ..ScanOptions::default()
+        };
+        outcome(&scan_paths(
+            &matcher,
+            &FingerprintKey::from_bytes([8; 32]),
+            &[repo.to_path_buf()],
+            &options,
+        ))
+    };
+    let ample = scan(ScanOptions::default().history_memory);
+    // No memory: the pack is read object by object. Just enough for the pack's delta tree
+    // (160 bytes an object, three quarters of the budget) and a few hundred bytes for kept
+    // trees: most trees are read again.
+    for budget in [0, in_pack * 160 * 4 / 3 + 400] {
+        assert_eq!(scan(budget), ample, "budget {budget}");
+    }
+}
+
 fn scan_repo(repo: &Path) -> steward_scan::ScanReport {
     let matcher = Matcher::new(RuleSet::builtin().unwrap()).unwrap();
     scan_paths(
