@@ -473,12 +473,20 @@ where
     Ok(())
 }
 
-/// Binds `values` to `statement` from parameter index `first` (1-based).
+/// Binds `values` to `statement` from parameter index `first` (1-based): one row of an
+/// [`insert_grouped`] statement, whose rows are all as wide as `values`. (A reset keeps
+/// bindings, so a row bound short would silently reuse the previous row's last values.)
 fn bind_all(
     statement: &mut rusqlite::Statement<'_>,
     first: usize,
     values: &[&dyn rusqlite::ToSql],
 ) -> rusqlite::Result<()> {
+    debug_assert!(
+        (first - 1) % values.len() == 0 && statement.parameter_count() % values.len() == 0,
+        "a row of {} values does not fit a statement of {} parameters at {first}",
+        values.len(),
+        statement.parameter_count()
+    );
     (values.iter().enumerate()).try_for_each(|(offset, value)| statement.raw_bind_parameter(first + offset, value))
 }
 
@@ -509,29 +517,72 @@ const WRITEBACK_INTERVAL: std::time::Duration = std::time::Duration::from_millis
 /// dirty in the page cache, below the kernel's own writeback threshold, so without this
 /// the commit's fsyncs wrote all of it while the import waited (commit 1.1-3.1 s, median
 /// 1.27 s, against 0.57-1.63 s, median 0.67 s, in five interleaved pairs). It changes no
-/// durability: SQLite still syncs at commit. Dropping the value stops the thread at once.
-/// Elsewhere than on Linux it does nothing.
+/// durability: SQLite still syncs at commit. Dropping the value tells the thread to stop;
+/// the scope then waits for it, at most one `sync_file_range` call. Elsewhere than on
+/// Linux it does nothing.
+///
+/// The database file is opened once per process and never closed ([`kept_open`]): closing
+/// any descriptor of a file drops every POSIX lock this process holds on it, SQLite's
+/// included, and another process could then checkpoint and delete the WAL under our
+/// connections (SQLite's "How To Corrupt An SQLite Database File", 2.2). The WAL file
+/// carries no SQLite locks (WAL mode locks the database and `-shm` files), so it is
+/// opened and closed freely.
 struct Writeback {
     _stop: std::sync::mpsc::Sender<()>,
 }
 
 impl Writeback {
-    fn start<'scope>(scope: &'scope std::thread::Scope<'scope, '_>, files: [std::path::PathBuf; 2]) -> Writeback {
+    fn start<'scope>(
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        database: std::path::PathBuf,
+        wal: std::path::PathBuf,
+    ) -> Writeback {
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         if cfg!(target_os = "linux") {
             scope.spawn(move || {
-                let mut open: Vec<std::fs::File> = Vec::new();
+                let mut database_file = None;
+                let mut wal_file = None;
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(WRITEBACK_INTERVAL) {
-                    if open.len() < files.len() {
-                        // The WAL may only appear with the first write.
-                        open = files.iter().filter_map(|path| std::fs::File::open(path).ok()).collect();
+                    if database_file.is_none() {
+                        database_file = kept_open(&database);
                     }
-                    open.iter().for_each(start_writeback);
+                    if wal_file.is_none() {
+                        // The WAL may only appear with the first write.
+                        wal_file = std::fs::File::open(&wal).ok();
+                    }
+                    database_file
+                        .into_iter()
+                        .chain(wal_file.as_ref())
+                        .for_each(start_writeback);
                 }
             });
         }
         Writeback { _stop: stop }
     }
+}
+
+/// A read-only descriptor of the file at `path`, opened at most once per file (device and
+/// inode) in this process and never closed: see [`Writeback`] for why.
+#[cfg(target_os = "linux")]
+fn kept_open(path: &Path) -> Option<&'static std::fs::File> {
+    use std::os::unix::fs::MetadataExt;
+    type Kept = std::collections::HashMap<(u64, u64), &'static std::fs::File>;
+    static KEPT: std::sync::Mutex<Option<Kept>> = std::sync::Mutex::new(None);
+    let metadata = std::fs::metadata(path).ok()?;
+    let key = (metadata.dev(), metadata.ino());
+    let mut kept = KEPT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let kept = kept.get_or_insert_with(Kept::new);
+    if let Some(file) = kept.get(&key) {
+        return Some(*file);
+    }
+    let file: &'static std::fs::File = Box::leak(Box::new(std::fs::File::open(path).ok()?));
+    kept.insert(key, file);
+    Some(file)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn kept_open(_path: &Path) -> Option<&'static std::fs::File> {
+    None
 }
 
 #[cfg(target_os = "linux")]
@@ -1045,7 +1096,7 @@ impl Backend for SqliteStore {
         // of twice (5-10% faster), but a reader that starts during the import could then
         // block its commit past the busy timeout and roll back all of it.
         let result = std::thread::scope(|scope| {
-            let _writeback = Writeback::start(scope, [self.path.clone(), wal_path(&self.path)]);
+            let _writeback = Writeback::start(scope, self.path.clone(), wal_path(&self.path));
             self.write(work)
         });
         self.connection.execute_batch(&format!(

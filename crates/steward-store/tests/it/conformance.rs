@@ -538,13 +538,15 @@ fn small_imports_name_the_repeated_identity_wherever_it_is(db: &TestDb) {
         .add_identity(&actor(), new_identity("old-1", "aws", None))
         .unwrap();
     // Small imports insert rows with their indexes in place, several rows a statement on
-    // SQLite: whichever row repeats a name, in the same statement as the first or in a
-    // later one, or among the last rows, the error names it and nothing is imported.
+    // SQLite (32 a statement, the last 4 of 100 rows one by one): whichever row repeats a
+    // name, in the same statement as the first or in a later one, or among the last rows,
+    // the error names it and nothing is imported.
     for (at, repeats) in [
         (5, "svc-001"),
         (40, "svc-033"),
         (70, "svc-040"),
         (98, "svc-096"),
+        (99, "svc-050"),
         (20, "old-1"),
     ] {
         let records: Vec<ImportIdentity> = (0..100)

@@ -8,3 +8,5 @@ mod harness;
 mod migrations;
 mod sqlite_build;
 mod tamper;
+#[cfg(target_os = "linux")]
+mod writeback;
