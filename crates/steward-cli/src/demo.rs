@@ -470,15 +470,15 @@ pub fn build_demo(store: &mut dyn Store, key: &FingerprintKey, identities: u32) 
                 let (kind, locator) = places[index % places.len()];
                 store.record_location(&actor, &fingerprint, kind, locator)?;
                 summary.locations += 1;
-                if problem == "revoked-but-referenced" {
-                    if let Some(credential) = store.credentials(&reference)?.credentials.first() {
-                        store.revoke_credential(
-                            &actor,
-                            &reference,
-                            &credential.id.0.to_string(),
-                            "rotated after incident INC-2291",
-                        )?;
-                    }
+                if problem == "revoked-but-referenced"
+                    && let Some(credential) = store.credentials(&reference)?.credentials.first()
+                {
+                    store.revoke_credential(
+                        &actor,
+                        &reference,
+                        &credential.id.0.to_string(),
+                        "rotated after incident INC-2291",
+                    )?;
                 }
             }
             _ => {}

@@ -52,10 +52,11 @@ fn document_error(file: &str, line: Option<usize>, path: String, message: String
     let location = line.map(|line| format!(":{line}")).unwrap_or_default();
     let mut message = bare_message(message);
     // serde_norway prefixes its own (shorter) path; ours is printed already.
-    if let Some((prefix, rest)) = message.split_once(": ") {
-        if !prefix.is_empty() && path.starts_with(prefix) {
-            message = rest.to_string();
-        }
+    if let Some((prefix, rest)) = message.split_once(": ")
+        && !prefix.is_empty()
+        && path.starts_with(prefix)
+    {
+        message = rest.to_string();
     }
     let field = if path.is_empty() || path == "." {
         String::new()

@@ -202,21 +202,21 @@ pub struct NewCredential {
 impl NewCredential {
     /// Checks fields that do not depend on other records.
     pub fn validate(&self) -> Result<(), DomainError> {
-        if let Some(public_id) = &self.public_id {
-            if public_id.is_empty() || public_id.len() > 512 {
-                return Err(DomainError::InvalidField {
-                    field: "public_id",
-                    reason: "must be 1-512 characters".into(),
-                });
-            }
+        if let Some(public_id) = &self.public_id
+            && (public_id.is_empty() || public_id.len() > 512)
+        {
+            return Err(DomainError::InvalidField {
+                field: "public_id",
+                reason: "must be 1-512 characters".into(),
+            });
         }
-        if let Some(expires_at) = self.expires_at {
-            if expires_at < self.created_at {
-                return Err(DomainError::InvalidField {
-                    field: "expires_at",
-                    reason: "is before the creation time".into(),
-                });
-            }
+        if let Some(expires_at) = self.expires_at
+            && expires_at < self.created_at
+        {
+            return Err(DomainError::InvalidField {
+                field: "expires_at",
+                reason: "is before the creation time".into(),
+            });
         }
         Ok(())
     }

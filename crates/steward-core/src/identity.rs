@@ -308,13 +308,13 @@ fn validate_fields(
     validate_name("name", name)?;
     validate_name("system", system)?;
     validate_name("environment", environment)?;
-    if let Some(external_id) = external_id {
-        if external_id.is_empty() || external_id.len() > 2048 {
-            return Err(DomainError::InvalidField {
-                field: "external_id",
-                reason: "must be 1-2048 characters".into(),
-            });
-        }
+    if let Some(external_id) = external_id
+        && (external_id.is_empty() || external_id.len() > 2048)
+    {
+        return Err(DomainError::InvalidField {
+            field: "external_id",
+            reason: "must be 1-2048 characters".into(),
+        });
     }
     if roles
         .backup_approvers

@@ -158,10 +158,10 @@ fn expand_at(
         ArchiveKind::Gzip => {
             let mut decoder = flate2::read::MultiGzDecoder::new(bytes);
             let inner_path = format!("{path}!{}", gunzipped_name(path));
-            if let Some(content) = read_capped(&mut decoder, budget, path, warnings) {
-                if count_entry(budget, path, warnings) {
-                    deliver(&inner_path, &content, depth, budget, warnings, visit);
-                }
+            if let Some(content) = read_capped(&mut decoder, budget, path, warnings)
+                && count_entry(budget, path, warnings)
+            {
+                deliver(&inner_path, &content, depth, budget, warnings, visit);
             }
         }
         ArchiveKind::Tar => {

@@ -153,18 +153,18 @@ impl Matcher {
         if secret.is_empty() || is_placeholder(secret) {
             return false;
         }
-        if let Some(minimum) = rule.entropy {
-            if shannon_entropy(secret) < minimum {
-                return false;
-            }
+        if let Some(minimum) = rule.entropy
+            && shannon_entropy(secret) < minimum
+        {
+            return false;
         }
         if rule.provider == "generic" && looks_like_identifier(secret) {
             return false;
         }
-        if let Some(validator) = rule.validator {
-            if !validator.accepts(secret) {
-                return false;
-            }
+        if let Some(validator) = rule.validator
+            && !validator.accepts(secret)
+        {
+            return false;
         }
         !line_of(blob, found.start)
             .windows(ALLOW_MARKER.len())

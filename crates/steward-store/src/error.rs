@@ -141,11 +141,11 @@ impl StoreError {
 
 /// Hides the password of a connection URL for messages.
 pub(crate) fn redact_url(url: &str) -> String {
-    if let Some((scheme, rest)) = url.split_once("://") {
-        if let Some((credentials, host)) = rest.split_once('@') {
-            let user = credentials.split(':').next().unwrap_or("");
-            return format!("{scheme}://{user}:***@{host}");
-        }
+    if let Some((scheme, rest)) = url.split_once("://")
+        && let Some((credentials, host)) = rest.split_once('@')
+    {
+        let user = credentials.split(':').next().unwrap_or("");
+        return format!("{scheme}://{user}:***@{host}");
     }
     url.to_string()
 }

@@ -113,12 +113,11 @@ pub(crate) fn parse_reference(reference: &str) -> IdentityRef<'_> {
 pub(crate) fn resolve_identity(tx: &mut dyn Tx, reference: &str) -> Result<Identity, StoreError> {
     let parsed = parse_reference(reference);
     let mut found = tx.identities_by_ref(&parsed)?;
-    if found.is_empty() {
-        if let IdentityRef::Name(name) = parsed {
-            if let Some((system, rest)) = name.split_once('/') {
-                found = tx.identities_by_ref(&IdentityRef::SystemName(system, rest))?;
-            }
-        }
+    if found.is_empty()
+        && let IdentityRef::Name(name) = parsed
+        && let Some((system, rest)) = name.split_once('/')
+    {
+        found = tx.identities_by_ref(&IdentityRef::SystemName(system, rest))?;
     }
     match found.len() {
         0 => Err(StoreError::UnknownIdentity(reference.to_string())),

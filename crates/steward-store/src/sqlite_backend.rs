@@ -482,7 +482,7 @@ fn bind_all(
     values: &[&dyn rusqlite::ToSql],
 ) -> rusqlite::Result<()> {
     debug_assert!(
-        (first - 1) % values.len() == 0 && statement.parameter_count() % values.len() == 0,
+        (first - 1).is_multiple_of(values.len()) && statement.parameter_count().is_multiple_of(values.len()),
         "a row of {} values does not fit a statement of {} parameters at {first}",
         values.len(),
         statement.parameter_count()

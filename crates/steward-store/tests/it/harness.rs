@@ -150,10 +150,10 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if let TestDb::Postgres { admin_url, name } = self {
-            if let Ok(mut client) = postgres::Client::connect(admin_url, postgres::NoTls) {
-                let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-            }
+        if let TestDb::Postgres { admin_url, name } = self
+            && let Ok(mut client) = postgres::Client::connect(admin_url, postgres::NoTls)
+        {
+            let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
         }
     }
 }
