@@ -167,7 +167,7 @@ pub struct ScanArgs {
     #[arg(long)]
     pub no_history: bool,
     /// Memory for decoded git objects during a history scan; a pack too large for it is
-    /// read object by object (slower), trees beyond it are read twice
+    /// read object by object (slower), trees and commits beyond it are read again
     #[arg(long, default_value_t = steward_scan::source::DEFAULT_HISTORY_MEMORY >> 20, value_name = "MiB", value_parser = clap::value_parser!(u64).range(16..=1 << 20))]
     pub history_memory: u64,
     /// Scan archives (zip, tar, tar.gz, gz) as bytes instead of expanding them

@@ -385,6 +385,12 @@ fn scan(globals: &Globals, args: &ScanArgs) -> anyhow::Result<ExitCode> {
     for warning in &stats.warnings {
         eprintln!("{warning}");
     }
+    if stats.packs_over_budget > 0 {
+        eprintln!(
+            "note: {} git pack file(s) too large for --history-memory were read object by object (slower); a larger budget speeds this up",
+            stats.packs_over_budget
+        );
+    }
     let megabytes = stats.bytes as f64 / 1e6;
     eprintln!(
         "scanned {} files and blobs ({megabytes:.1} MB, {} commits in {} repositories, {} archives expanded) in {:.2} s ({:.0} MB/s) with {} rules: {} secrets in {} places; skipped {} binary and {} large files, {} warnings",

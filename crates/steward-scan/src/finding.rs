@@ -89,6 +89,9 @@ pub struct ScanStats {
     pub skipped_large: u64,
     /// Problems met on the way (unreadable files…), one line each; the scan went on.
     pub warnings: Vec<String>,
+    /// Git pack files too large for the history memory budget (`--history-memory`), read
+    /// object by object instead (slower).
+    pub packs_over_budget: u64,
     /// Git repositories whose history was scanned, as their paths were given or met.
     pub repositories: Vec<String>,
     /// Wall-clock seconds.

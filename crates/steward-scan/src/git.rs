@@ -3,16 +3,18 @@
 //! blob first appeared at that path.
 //!
 //! Three steps:
-//! 1. One pass over every pack decodes each object once, in pack order and on all threads
+//! 1. One pass over every pack (within the memory budget) decodes each object once, in pack order and on all threads
 //!    (gix-pack's delta-tree traversal: a delta is applied to its base while the base is
 //!    still in memory). Blobs are scanned as they come, at no path; trees and commits are
 //!    kept.
 //! 2. The walk: commits oldest first, each commit's tree from the kept data; a tree
 //!    already seen is not walked again, so the work is proportional to the number of
 //!    distinct trees and blobs, not commits × files.
-//! 3. Reachable blobs the pass did not scan (loose objects, archives), and JSON whose
-//!    first path is a notebook's or a Slack day file's (read by path), are read and
-//!    scanned at their first path.
+//! 3. Reachable blobs the pass did not scan (loose objects, archives, the objects of packs
+//!    too large for [`ScanOptions::history_memory`]), and JSON whose first path is a
+//!    notebook's or a Slack day file's (read by path), are read and scanned at their first
+//!    path. Trees and commits that were not kept (over the same budget, or not packed) are
+//!    read by id during the walk.
 //!
 //! Blobs in a pack that no ref reaches are scanned in step 1 but never reported: they
 //! have no commit or path.
@@ -46,6 +48,8 @@ pub struct HistoryScan {
     pub skipped: u64,
     /// Blobs skipped for being over [`ScanOptions::max_file_size`] (each also a warning).
     pub skipped_large: u64,
+    /// Packs too large for [`ScanOptions::history_memory`], read object by object.
+    pub packs_over_budget: u64,
     /// Problems met; the scan went on.
     pub warnings: Vec<String>,
 }
@@ -201,6 +205,8 @@ impl PassScan {
 /// What one pass over every pack of the repository decoded.
 #[derive(Default)]
 struct Packed {
+    /// Packs not traversed for being too large for [`ScanOptions::history_memory`].
+    packs_over_budget: u64,
     /// Trees and commits (within [`Kept::limit`]).
     kept: Kept,
     /// Blobs already scanned: all but archives.
@@ -227,24 +233,41 @@ fn decode_packs(repo: &gix::Repository, matcher: &Matcher, key: &FingerprintKey,
     // Packs are traversed one after the other, each with a delta tree of its own, while
     // kept objects add up: a pack whose tree would take more than three quarters of the
     // budget is left to be read object by object (slower), and kept objects get what the
-    // largest traversed tree leaves.
-    let delta_tree =
-        |bundle: &gix::odb::pack::Bundle| u64::from(bundle.index.num_objects()) * DELTA_TREE_BYTES_PER_OBJECT;
-    let bundles: Vec<gix::odb::pack::Bundle> = indexes
-        .iter()
-        .filter_map(|index| gix::odb::pack::Bundle::at(index, repo.object_hash()).ok())
-        .filter(|bundle| delta_tree(bundle) <= options.history_memory / 4 * 3)
+    // largest traversed tree leaves. Only the indexes are opened to count objects; a pack
+    // is mapped when its turn comes.
+    let mut over_budget = 0;
+    let passed: Vec<(std::path::PathBuf, u64)> = indexes
+        .into_iter()
+        .filter_map(|index| {
+            let objects = gix::odb::pack::index::File::at(&index, repo.object_hash())
+                .ok()?
+                .num_objects();
+            let delta_tree = u64::from(objects) * DELTA_TREE_BYTES_PER_OBJECT;
+            if delta_tree > options.history_memory / 4 * 3 {
+                over_budget += 1;
+                return None;
+            }
+            Some((index, delta_tree))
+        })
         .collect();
-    let largest_tree = bundles.iter().map(delta_tree).max().unwrap_or(0);
+    let largest_tree = passed.iter().map(|(_, delta_tree)| *delta_tree).max().unwrap_or(0);
+    let kept_limit = options
+        .history_memory
+        .saturating_sub(largest_tree)
+        .min(KEPT_OBJECTS_MAX as u64);
     let packed = Mutex::new(Packed {
         kept: Kept {
-            limit: (options.history_memory.saturating_sub(largest_tree) as usize).min(KEPT_OBJECTS_MAX),
+            limit: usize::try_from(kept_limit).unwrap_or(usize::MAX),
             ..Kept::default()
         },
+        packs_over_budget: over_budget,
         ..Packed::default()
     });
     let threads = rayon::current_num_threads();
-    for bundle in bundles {
+    for (index, _) in passed {
+        let Ok(bundle) = gix::odb::pack::Bundle::at(&index, repo.object_hash()) else {
+            continue;
+        };
         let processor = |kind: gix::object::Kind,
                          data: &[u8],
                          entry: &gix::odb::pack::index::Entry,
@@ -472,7 +495,9 @@ pub fn scan_history(matcher: &Matcher, key: &FingerprintKey, path: &Path, option
     let Packed {
         kept,
         blobs: mut packed_blobs,
+        packs_over_budget,
     } = decode_packs(&repo, matcher, key, options);
+    scan.packs_over_budget = packs_over_budget;
     let commits = match commits_of(&repo, &kept, &mut scan.warnings) {
         Ok(commits) => commits,
         Err(error) => {

@@ -416,6 +416,7 @@ pub fn scan_paths(matcher: &Matcher, key: &FingerprintKey, paths: &[PathBuf], op
             stats.bytes += history.bytes;
             stats.skipped_binary += history.skipped;
             stats.skipped_large += history.skipped_large;
+            stats.packs_over_budget += history.packs_over_budget;
             stats.warnings.extend(history.warnings);
             stats.repositories.push(root.display().to_string());
             occurrences.extend(history.occurrences);
