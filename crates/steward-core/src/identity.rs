@@ -326,6 +326,14 @@ fn validate_fields(
             reason: "a backup approver must differ from the owner and the steward".into(),
         });
     }
+    let backups = &roles.backup_approvers;
+    if let Some(repeated) = (1..backups.len()).find_map(|at| backups[..at].contains(&backups[at]).then(|| &backups[at]))
+    {
+        return Err(DomainError::InvalidField {
+            field: "backup_approvers",
+            reason: format!("'{repeated}' is listed twice"),
+        });
+    }
     Ok(())
 }
 
@@ -450,6 +458,25 @@ mod tests {
         assert!(Scope::parse("billing").is_err());
         assert!(Scope::parse("Sys=x").is_err());
         assert!(Scope::parse("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn backup_approvers_are_distinct_and_differ_from_the_owners() {
+        let roles = |owner: &str, backups: &[&str]| Roles {
+            business_owner: Some(owner.into()),
+            backup_approvers: backups.iter().map(|handle| handle.to_string()).collect(),
+            ..Roles::default()
+        };
+        let check =
+            |roles: &Roles| validate_fields("svc", "aws", "prod", None, roles).map_err(|error| error.to_string());
+        assert!(check(&roles("a@x.io", &["b@x.io", "c@x.io"])).is_ok());
+        let repeated = check(&roles("a@x.io", &["b@x.io", "c@x.io", "b@x.io"])).unwrap_err();
+        assert!(repeated.contains("'b@x.io' is listed twice"), "{repeated}");
+        assert!(
+            check(&roles("a@x.io", &["a@x.io"]))
+                .unwrap_err()
+                .contains("must differ")
+        );
     }
 
     #[test]

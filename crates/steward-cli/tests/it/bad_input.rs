@@ -137,6 +137,30 @@ fn malformed_flag_values_are_usage_errors() {
             "nhi", "add", "--name", "x", "--kind", "bot", "--system", "aws", "--tier", "low", "--owner", "ghost",
         ])
         .fails_with(1);
+    // A backup approver named twice is a field error, not a database constraint.
+    let output = steward
+        .run(&[
+            "nhi",
+            "add",
+            "--name",
+            "x",
+            "--kind",
+            "bot",
+            "--system",
+            "aws",
+            "--tier",
+            "low",
+            "--backup",
+            "bob@example.com,bob@example.com",
+        ])
+        .fails_with(2);
+    assert!(
+        output
+            .stderr
+            .contains("invalid backup_approvers: 'bob@example.com' is listed twice"),
+        "{}",
+        output.stderr
+    );
     assert_eq!(steward.count("identities"), 0);
 }
 
