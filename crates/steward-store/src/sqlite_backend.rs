@@ -490,13 +490,21 @@ fn bind_all(
     (values.iter().enumerate()).try_for_each(|(offset, value)| statement.raw_bind_parameter(first + offset, value))
 }
 
-/// Inserts backup approvers as (identity id, party id, position).
-fn insert_backups(transaction: &rusqlite::Transaction<'_>, backups: &[(i64, i64, i64)]) -> Result<(), StoreError> {
+/// Inserts the backup approvers of `rows`, in their order.
+fn insert_backups(transaction: &rusqlite::Transaction<'_>, rows: &[IdentityRow<'_>]) -> Result<(), StoreError> {
+    // (identity id, party id, position)
+    let backups: Vec<(i64, i64, i64)> = rows
+        .iter()
+        .flat_map(|row| {
+            (row.backup_approvers.iter().enumerate())
+                .map(|(position, party)| (row.identity.id.0, party.0, position as i64))
+        })
+        .collect();
     insert_grouped(
         transaction,
         "INSERT INTO identity_backup_approvers (identity_id, party_id, position) VALUES ",
         3,
-        backups,
+        &backups,
         |statement, first, (identity, party, position)| bind_all(statement, first, params![identity, party, position]),
         |_, error| error.into(),
     )
@@ -761,14 +769,7 @@ impl Tx for SqliteTx<'_> {
                 }
             },
         )?;
-        let backups: Vec<(i64, i64, i64)> = rows
-            .iter()
-            .flat_map(|row| {
-                (row.backup_approvers.iter().enumerate())
-                    .map(|(position, party)| (row.identity.id.0, party.0, position as i64))
-            })
-            .collect();
-        insert_backups(self.transaction, &backups)
+        insert_backups(self.transaction, rows)
     }
 
     fn update_identity(&mut self, row: &IdentityRow<'_>) -> Result<(), StoreError> {
@@ -788,10 +789,7 @@ impl Tx for SqliteTx<'_> {
             "DELETE FROM identity_backup_approvers WHERE identity_id = ?1",
             [row.identity.id.0],
         )?;
-        let backups: Vec<(i64, i64, i64)> = (row.backup_approvers.iter().enumerate())
-            .map(|(position, party)| (row.identity.id.0, party.0, position as i64))
-            .collect();
-        insert_backups(self.transaction, &backups)
+        insert_backups(self.transaction, std::slice::from_ref(row))
     }
 
     fn insert_credentials(&mut self, credentials: &[Credential]) -> Result<(), StoreError> {
