@@ -52,6 +52,59 @@ start_postgres() {
     echo "postgres running on 127.0.0.1:$port (data $dir/pg)" >&2
 }
 
+# enable_postgres_tls DIR: after start_postgres DIR, turns TLS on in that server with
+# certificates made here (an EC P-256 test CA, and a server certificate for
+# DNS:localhost signed by it; a second, unrelated CA for failure tests), adds a role
+# steward_tls that may only connect over TLS (pg_hba: hostssl trust, hostnossl reject),
+# and exports STEWARD_TEST_PG_TLS_DIR (ca.pem, other-ca.pem) and STEWARD_TEST_PG_TLS_URL
+# (steward_tls at localhost on the server's port). Other roles may still connect without
+# TLS; sslmode=prefer, the default, then uses it.
+enable_postgres_tls() {
+    local dir=$1
+    ensure_packages openssl
+    local tls=$dir/tls
+    mkdir -p "$tls"
+    local ec=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
+    openssl req -x509 "${ec[@]}" -days 3 -subj "/CN=steward test CA" \
+        -keyout "$tls/ca.key" -out "$tls/ca.pem" 2>/dev/null
+    openssl req -x509 "${ec[@]}" -days 3 -subj "/CN=unrelated test CA" \
+        -keyout "$tls/other-ca.key" -out "$tls/other-ca.pem" 2>/dev/null
+    openssl req "${ec[@]}" -subj "/CN=localhost" -keyout "$tls/server.key" -out "$tls/server.csr" 2>/dev/null
+    printf '%s\n' "subjectAltName=DNS:localhost" "basicConstraints=CA:FALSE" \
+        "keyUsage=digitalSignature" "extendedKeyUsage=serverAuth" >"$tls/server.ext"
+    openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" -CAcreateserial \
+        -days 3 -extfile "$tls/server.ext" -out "$tls/server.pem" 2>/dev/null
+    chown postgres "$tls/server.key" "$tls/server.pem"
+    chmod 600 "$tls/server.key"
+    # The TLS-only role's lines go first (pg_hba.conf is read top down); the file keeps
+    # its owner (written through, not replaced).
+    local hba=$dir/pg/pg_hba.conf
+    local rest
+    rest=$(cat "$hba")
+    printf '%s\n' "hostnossl all steward_tls all reject" "hostssl all steward_tls all trust" "$rest" >"$hba"
+    local setting
+    for setting in "ssl = on" "ssl_cert_file = '$tls/server.pem'" "ssl_key_file = '$tls/server.key'"; do
+        psql -q "$STEWARD_TEST_PG_URL" -c "ALTER SYSTEM SET $setting" >&2
+    done
+    psql -q "$STEWARD_TEST_PG_URL" -c "CREATE ROLE steward_tls LOGIN SUPERUSER" -c "SELECT pg_reload_conf()" >/dev/null
+    local port=${STEWARD_TEST_PG_URL##*:}
+    port=${port%%/*}
+    export STEWARD_TEST_PG_TLS_DIR=$tls
+    export STEWARD_TEST_PG_TLS_URL="postgres://steward_tls@localhost:$port/postgres"
+    # The reload is asynchronous: wait until a TLS connection is accepted.
+    local attempt
+    for attempt in $(seq 50); do
+        if psql -q "$STEWARD_TEST_PG_TLS_URL?sslmode=require" -c 'SELECT 1' >/dev/null 2>&1; then
+            echo "postgres TLS on (role steward_tls, CA $tls/ca.pem)" >&2
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "error: PostgreSQL did not accept TLS connections after enabling TLS:" >&2
+    tail -n 20 "$dir/pg.log" >&2
+    return 1
+}
+
 stop_postgres() {
     local dir=$1
     local bin

@@ -16,7 +16,12 @@ Exit codes:
 
 Environment:
   STEWARD_DATA_DIR       data directory (same as --data-dir)
-  STEWARD_DATABASE_URL   database URL (same as --database-url)
+  STEWARD_DATABASE_URL   database URL (same as --database-url); PostgreSQL takes libpq's
+                         sslmode (disable, allow, prefer [default], require, verify-ca,
+                         verify-full) and sslrootcert (PEM file, or system) as URL
+                         parameters, e.g. postgres://u@db/steward?sslmode=verify-full&sslrootcert=ca.pem
+  PGSSLMODE, PGSSLROOTCERT
+                         the same, when the URL does not set them
   STEWARD_ACTOR          actor recorded in the audit trail (same as --actor)
   STEWARD_FINGERPRINT_KEY, STEWARD_AUDIT_KEY
                          installation keys as 64 hex digits, instead of the key files
@@ -58,7 +63,7 @@ pub struct Globals {
     /// Data directory: keys and the SQLite database [default: the per-user data directory, e.g. ~/.local/share/steward]
     #[arg(long, global = true, env = "STEWARD_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Database URL: postgres://… selects PostgreSQL [default: SQLite at DATA_DIR/steward.db]
+    /// Database URL: postgres://… selects PostgreSQL, with TLS as ?sslmode=…&sslrootcert=… say (see Environment) [default: SQLite at DATA_DIR/steward.db]
     #[arg(long, global = true, env = "STEWARD_DATABASE_URL", value_name = "URL")]
     pub database_url: Option<String>,
     /// Who is acting, as recorded in the audit trail [default: the OS user]

@@ -139,13 +139,55 @@ impl StoreError {
     }
 }
 
-/// Hides the password of a connection URL for messages.
+/// Hides the password of a connection URL for messages: in the user part and in a
+/// `password=` parameter.
 pub(crate) fn redact_url(url: &str) -> String {
-    if let Some((scheme, rest)) = url.split_once("://")
-        && let Some((credentials, host)) = rest.split_once('@')
-    {
-        let user = credentials.split(':').next().unwrap_or("");
-        return format!("{scheme}://{user}:***@{host}");
+    let (address, query) = match url.split_once('?') {
+        Some((address, query)) => (address, Some(query)),
+        None => (url, None),
+    };
+    let mut redacted = match address.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((credentials, host)) => {
+                let user = credentials.split(':').next().unwrap_or("");
+                format!("{scheme}://{user}:***@{host}")
+            }
+            None => address.to_string(),
+        },
+        None => address.to_string(),
+    };
+    if let Some(query) = query {
+        let parameters: Vec<&str> = query
+            .split('&')
+            .map(|pair| {
+                if pair.starts_with("password=") {
+                    "password=***"
+                } else {
+                    pair
+                }
+            })
+            .collect();
+        redacted.push('?');
+        redacted.push_str(&parameters.join("&"));
     }
-    url.to_string()
+    redacted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_are_hidden_in_the_user_part_and_in_parameters() {
+        assert_eq!(
+            redact_url("postgres://steward:s3cret@db.internal:5432/steward?sslmode=require"),
+            "postgres://steward:***@db.internal:5432/steward?sslmode=require"
+        );
+        assert_eq!(
+            redact_url("postgres://db.internal/steward?user=steward&password=s3cret&sslmode=verify-full"),
+            "postgres://db.internal/steward?user=steward&password=***&sslmode=verify-full"
+        );
+        // An @ in the password: the host is after the last one.
+        assert_eq!(redact_url("postgres://u:p@ss@db/x"), "postgres://u:***@db/x");
+    }
 }

@@ -16,6 +16,7 @@ mod backend;
 mod error;
 mod json_text;
 mod ops;
+mod pg_tls;
 mod postgres_backend;
 mod sqlite_backend;
 

@@ -7,12 +7,13 @@ use crate::backend::{
 };
 use crate::error::{StoreError, redact_url};
 use crate::ops::{IdSequence, IdentityRef, IdentityRow, Tx};
+use crate::pg_tls::Tls;
 use crate::{EventFilter, IdentityFilter};
 use bytes::BufMut;
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
-use postgres::{Client, NoTls, Row};
+use postgres::{Client, Row};
 use std::error::Error as StdError;
 use steward_core::ScannedSecret;
 use steward_core::audit::{AuditEvent, Checkpoint, EventDraft, EventFields, Hash, SigningKey};
@@ -127,6 +128,8 @@ pub struct PostgresStore {
     signing_key: Option<SigningKey>,
     /// How to open another connection to the same database (parallel audit reads).
     config: postgres::Config,
+    /// Its TLS (`sslmode`, `sslrootcert`; see [`crate::pg_tls`]).
+    tls: Tls,
 }
 
 impl PostgresStore {
@@ -136,22 +139,23 @@ impl PostgresStore {
             target: redact_url(url),
             reason: error.to_string(),
         };
-        let mut config: postgres::Config = url.parse().map_err(|error: postgres::Error| connect_error(&error))?;
+        let (mut config, tls) = crate::pg_tls::from_url(url).map_err(|reason| connect_error(&reason))?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(std::time::Duration::from_secs(5));
         }
-        let client = Self::client(&config).map_err(|reason| connect_error(&reason))?;
+        let client = Self::client(&config, &tls).map_err(|reason| connect_error(&reason))?;
         let mut store = PostgresStore {
             client,
             signing_key,
             config,
+            tls,
         };
         store.migrate()?;
         Ok(store)
     }
 
     /// A session as steward uses it, or why not (with every cause).
-    fn client(config: &postgres::Config) -> Result<Client, String> {
+    fn client(config: &postgres::Config, tls: &Tls) -> Result<Client, String> {
         let describe = |error: postgres::Error| {
             let mut reason = error.to_string();
             let mut source = error.source();
@@ -161,7 +165,7 @@ impl PostgresStore {
             }
             reason
         };
-        let mut client = config.connect(NoTls).map_err(describe)?;
+        let mut client = config.connect(tls.clone()).map_err(describe)?;
         // steward's queries are short index lookups; JIT compilation only adds latency.
         client.batch_execute("SET jit = off").map_err(describe)?;
         Ok(client)
@@ -1032,7 +1036,7 @@ impl Tx for PgTx<'_> {
 
 impl Backend for PostgresStore {
     fn second_reader(&self) -> Result<Option<Self>, StoreError> {
-        let client = PostgresStore::client(&self.config).map_err(|reason| StoreError::Connect {
+        let client = PostgresStore::client(&self.config, &self.tls).map_err(|reason| StoreError::Connect {
             target: "a second connection for reading".into(),
             reason,
         })?;
@@ -1040,6 +1044,7 @@ impl Backend for PostgresStore {
             client,
             signing_key: None,
             config: self.config.clone(),
+            tls: self.tls.clone(),
         }))
     }
 

@@ -47,6 +47,8 @@ impl Output {
 pub struct Steward {
     pub dir: tempfile::TempDir,
     pub database_url: Option<String>,
+    /// `HOME` for the command, when set (libpq's `~/.postgresql/root.crt`).
+    pub home: Option<PathBuf>,
 }
 
 impl Steward {
@@ -61,6 +63,7 @@ impl Steward {
         Steward {
             dir: tempfile::tempdir().unwrap(),
             database_url: None,
+            home: None,
         }
     }
 
@@ -87,6 +90,10 @@ impl Steward {
         if let Some(url) = &self.database_url {
             command.env("STEWARD_DATABASE_URL", url);
         }
+        if let Some(home) = &self.home {
+            command.env("HOME", home);
+        }
+        command.env_remove("PGSSLMODE").env_remove("PGSSLROOTCERT");
         command
     }
 

@@ -5,5 +5,6 @@ mod bad_input;
 mod demo;
 mod harness;
 mod inventory_files;
+mod postgres_tls;
 mod scan;
 mod workflow;
