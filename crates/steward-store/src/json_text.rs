@@ -1,6 +1,6 @@
 //! The JSON text of an identity's scope and labels, as stored in SQLite's `scope` and
 //! `labels` columns: the same bytes `serde_json::to_string` makes, written into a buffer
-//! that is reused from row to row. A million-identity import spent 7% of its writing
+//! that holds a chunk of rows. A million-identity import spent 7% of its writing
 //! thread in serde for these two small maps.
 
 use std::collections::BTreeMap;
@@ -37,9 +37,8 @@ pub fn push_string(out: &mut String, text: &str) {
     out.push('"');
 }
 
-/// Replaces `out` with the JSON of `scope`: `{"key":["value",…],…}`.
-pub fn write_scope(out: &mut String, scope: &Scope) {
-    out.clear();
+/// Appends the JSON of `scope` to `out`: `{"key":["value",…],…}`.
+pub fn push_scope(out: &mut String, scope: &Scope) {
     out.push('{');
     for (index, (key, values)) in scope.0.iter().enumerate() {
         if index > 0 {
@@ -58,9 +57,8 @@ pub fn write_scope(out: &mut String, scope: &Scope) {
     out.push('}');
 }
 
-/// Replaces `out` with the JSON of `labels`: `{"key":"value",…}`.
-pub fn write_labels(out: &mut String, labels: &BTreeMap<String, String>) {
-    out.clear();
+/// Appends the JSON of `labels` to `out`: `{"key":"value",…}`.
+pub fn push_labels(out: &mut String, labels: &BTreeMap<String, String>) {
     out.push('{');
     for (index, (key, value)) in labels.iter().enumerate() {
         if index > 0 {
@@ -92,11 +90,12 @@ mod tests {
             labels in proptest::collection::btree_map("\\PC{0,6}", "[\\x00-\\x7f]{0,8}", 0..4),
         ) {
             let scope = Scope(scope);
-            let mut out = String::from("left over");
-            write_scope(&mut out, &scope);
-            prop_assert_eq!(&out, &serde_json::to_string(&scope).unwrap());
-            write_labels(&mut out, &labels);
-            prop_assert_eq!(&out, &serde_json::to_string(&labels).unwrap());
+            let mut out = String::from("before");
+            push_scope(&mut out, &scope);
+            let scope_end = out.len();
+            prop_assert_eq!(&out[6..], &serde_json::to_string(&scope).unwrap());
+            push_labels(&mut out, &labels);
+            prop_assert_eq!(&out[scope_end..], &serde_json::to_string(&labels).unwrap());
         }
     }
 }

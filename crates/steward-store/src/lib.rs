@@ -19,6 +19,7 @@ mod ops;
 mod pg_tls;
 mod postgres_backend;
 mod sqlite_backend;
+mod sqlite_insert;
 
 use jiff::Timestamp;
 use steward_core::audit::{AuditEvent, ChainProblem, ChainSummary, Checkpoint, SigningKey, VerifyingKey};

@@ -5,6 +5,7 @@ use crate::backend::{Backend, attach_backups, event_query, identity_list_query, 
 use crate::error::StoreError;
 use crate::json_text;
 use crate::ops::{IdSequence, IdentityRef, IdentityRow, Tx};
+use crate::sqlite_insert::{Param, insert_grouped};
 use crate::{EventFilter, IdentityFilter};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use std::path::Path;
@@ -341,49 +342,75 @@ fn event_from_row(row: &Row<'_>) -> Result<AuditEvent, StoreError> {
     })
 }
 
-/// The JSON texts of an identity's scope and labels, rewritten for each row.
-#[derive(Default)]
-struct JsonColumns {
-    scope: String,
-    labels: String,
+/// The texts of identity rows that are not fields of the identity (the JSON of scope and
+/// labels, the review date), written back to back for rows bound in place.
+struct IdentityTexts {
+    text: String,
+    /// Per row, where its scope, labels and review date end in `text`.
+    ends: Vec<[usize; 3]>,
 }
 
-impl JsonColumns {
-    fn fill(&mut self, identity: &Identity) {
-        json_text::write_scope(&mut self.scope, &identity.scope);
-        json_text::write_labels(&mut self.labels, &identity.labels);
+impl IdentityTexts {
+    fn of(rows: &[IdentityRow<'_>]) -> IdentityTexts {
+        use std::fmt::Write;
+        let mut texts = IdentityTexts {
+            text: String::with_capacity(rows.len() * 128),
+            ends: Vec::with_capacity(rows.len()),
+        };
+        for row in rows {
+            json_text::push_scope(&mut texts.text, &row.identity.scope);
+            let scope = texts.text.len();
+            json_text::push_labels(&mut texts.text, &row.identity.labels);
+            let labels = texts.text.len();
+            if let Some(date) = row.identity.review_due {
+                write!(texts.text, "{date}").expect("writing to a String succeeds");
+            }
+            texts.ends.push([scope, labels, texts.text.len()]);
+        }
+        texts
+    }
+
+    /// The scope JSON, labels JSON and review date (empty when none) of row `index`.
+    fn row(&self, index: usize) -> [&str; 3] {
+        let start = index.checked_sub(1).map_or(0, |before| self.ends[before][2]);
+        let [scope, labels, review_due] = self.ends[index];
+        [
+            &self.text[start..scope],
+            &self.text[scope..labels],
+            &self.text[labels..review_due],
+        ]
     }
 }
 
-/// The 22 identity columns as parameters `?1..?22`, in table order; `$json` is the row's
-/// [`JsonColumns`].
-macro_rules! identity_params {
-    ($row:expr, $json:expr) => {
-        params![
-            $row.identity.id.0,
-            $row.identity.name,
-            $row.identity.kind.as_str(),
-            $row.identity.system,
-            $row.identity.external_id,
-            $row.identity.environment,
-            $row.identity.tier.as_str(),
-            $row.identity.state.as_str(),
-            $row.identity.purpose,
-            $json.scope,
-            $json.labels,
-            $row.business_owner.map(|id| id.0),
-            $row.technical_steward.map(|id| id.0),
-            $row.control_owner.map(|id| id.0),
-            to_micros($row.identity.created_at),
-            $row.identity.expires_at.map(to_micros),
-            $row.identity.review_due.map(|date| date.to_string()),
-            $row.identity.last_attested_at.map(to_micros),
-            $row.identity.last_used_at.map(to_micros),
-            $row.identity.last_rotated_at.map(to_micros),
-            $row.identity.provenance.source,
-            to_micros($row.identity.provenance.observed_at),
-        ]
-    };
+/// Appends the 22 identity columns of `row`, in table order; `texts` is its row of
+/// [`IdentityTexts`].
+fn identity_params<'a>(row: &'a IdentityRow<'_>, texts: [&'a str; 3], params: &mut Vec<Param<'a>>) {
+    let identity = row.identity;
+    let [scope, labels, review_due] = texts;
+    params.extend([
+        Param::from(identity.id.0),
+        (&identity.name).into(),
+        identity.kind.as_str().into(),
+        (&identity.system).into(),
+        (&identity.external_id).into(),
+        (&identity.environment).into(),
+        identity.tier.as_str().into(),
+        identity.state.as_str().into(),
+        (&identity.purpose).into(),
+        scope.into(),
+        labels.into(),
+        row.business_owner.map(|id| id.0).into(),
+        row.technical_steward.map(|id| id.0).into(),
+        row.control_owner.map(|id| id.0).into(),
+        to_micros(identity.created_at).into(),
+        identity.expires_at.map(to_micros).into(),
+        identity.review_due.map(|_| review_due).into(),
+        identity.last_attested_at.map(to_micros).into(),
+        identity.last_used_at.map(to_micros).into(),
+        identity.last_rotated_at.map(to_micros).into(),
+        (&identity.provenance.source).into(),
+        to_micros(identity.provenance.observed_at).into(),
+    ]);
 }
 
 impl SqliteTx<'_> {
@@ -416,80 +443,6 @@ impl SqliteTx<'_> {
     }
 }
 
-/// Rows per `INSERT` statement when many are inserted: one execution of a statement with
-/// this many rows saves SQLite's per-statement work (reset, bind checks, transaction and
-/// cursor set-up) on all but one of them.
-const ROWS_PER_INSERT: usize = 32;
-
-/// Inserts `rows` with the statement `head` (`INSERT INTO t (c1, …) VALUES `, `columns`
-/// columns) in groups of [`ROWS_PER_INSERT`]; `bind` binds one row's values from parameter
-/// index `first` (1-based). A group that breaks a constraint (SQLite then undoes just that
-/// statement) is inserted again row by row, so that `error` names the row that fails;
-/// other errors may have ended the transaction, and are returned at once.
-fn insert_grouped<R, B>(
-    transaction: &rusqlite::Transaction<'_>,
-    head: &str,
-    columns: usize,
-    rows: &[R],
-    mut bind: B,
-    error: impl Fn(&R, rusqlite::Error) -> StoreError,
-) -> Result<(), StoreError>
-where
-    B: FnMut(&mut rusqlite::Statement<'_>, usize, &R) -> rusqlite::Result<()>,
-{
-    let values = |count: usize| {
-        let row = format!("({})", vec!["?"; columns].join(","));
-        format!("{head}{}", vec![row; count].join(","))
-    };
-    let mut single = transaction.prepare_cached(&values(1))?;
-    let mut insert_one = |bind: &mut B, row: &R| -> Result<(), StoreError> {
-        bind(&mut single, 1, row)
-            .and_then(|()| single.raw_execute())
-            .map_err(|failure| error(row, failure))?;
-        Ok(())
-    };
-    let mut groups = rows.chunks_exact(ROWS_PER_INSERT);
-    if groups.len() > 0 {
-        let mut grouped = transaction.prepare_cached(&values(ROWS_PER_INSERT))?;
-        for group in &mut groups {
-            let done = (group.iter().enumerate())
-                .try_for_each(|(index, row)| bind(&mut grouped, 1 + index * columns, row))
-                .and_then(|()| grouped.raw_execute());
-            match done {
-                Ok(_) => {}
-                // Only the statement was undone: find the row.
-                Err(failure) if is_constraint_violation(&failure) => {
-                    for row in group {
-                        insert_one(&mut bind, row)?;
-                    }
-                }
-                Err(failure) => return Err(error(&group[0], failure)),
-            }
-        }
-    }
-    for row in groups.remainder() {
-        insert_one(&mut bind, row)?;
-    }
-    Ok(())
-}
-
-/// Binds `values` to `statement` from parameter index `first` (1-based): one row of an
-/// [`insert_grouped`] statement, whose rows are all as wide as `values`. (A reset keeps
-/// bindings, so a row bound short would silently reuse the previous row's last values.)
-fn bind_all(
-    statement: &mut rusqlite::Statement<'_>,
-    first: usize,
-    values: &[&dyn rusqlite::ToSql],
-) -> rusqlite::Result<()> {
-    debug_assert!(
-        (first - 1).is_multiple_of(values.len()) && statement.parameter_count().is_multiple_of(values.len()),
-        "a row of {} values does not fit a statement of {} parameters at {first}",
-        values.len(),
-        statement.parameter_count()
-    );
-    (values.iter().enumerate()).try_for_each(|(offset, value)| statement.raw_bind_parameter(first + offset, value))
-}
-
 /// Inserts the backup approvers of `rows`, in their order.
 fn insert_backups(transaction: &rusqlite::Transaction<'_>, rows: &[IdentityRow<'_>]) -> Result<(), StoreError> {
     // (identity id, party id, position)
@@ -505,7 +458,9 @@ fn insert_backups(transaction: &rusqlite::Transaction<'_>, rows: &[IdentityRow<'
         "INSERT INTO identity_backup_approvers (identity_id, party_id, position) VALUES ",
         3,
         &backups,
-        |statement, first, (identity, party, position)| bind_all(statement, first, params![identity, party, position]),
+        |_, (identity, party, position), params| {
+            params.extend([Param::from(*identity), (*party).into(), (*position).into()]);
+        },
         |_, error| error.into(),
     )
 }
@@ -606,10 +561,6 @@ fn start_writeback(file: &std::fs::File) {
 
 #[cfg(not(target_os = "linux"))]
 fn start_writeback(_file: &std::fs::File) {}
-
-fn is_constraint_violation(error: &rusqlite::Error) -> bool {
-    error.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation)
-}
 
 fn is_unique_violation(error: &rusqlite::Error) -> bool {
     matches!(error, rusqlite::Error::SqliteFailure(failure, _)
@@ -745,7 +696,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn insert_identities(&mut self, rows: &[IdentityRow<'_>]) -> Result<(), StoreError> {
-        let mut json = JsonColumns::default();
+        let texts = IdentityTexts::of(rows);
         insert_grouped(
             self.transaction,
             "INSERT INTO identities (id, name, kind, system, external_id, environment, tier, state,
@@ -754,10 +705,7 @@ impl Tx for SqliteTx<'_> {
                 source, observed_at) VALUES ",
             22,
             rows,
-            |statement, first, row| {
-                json.fill(row.identity);
-                bind_all(statement, first, identity_params!(row, json))
-            },
+            |index, row, params| identity_params(row, texts.row(index), params),
             |row, error| {
                 if is_unique_violation(&error) {
                     StoreError::DuplicateIdentity {
@@ -773,8 +721,10 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn update_identity(&mut self, row: &IdentityRow<'_>) -> Result<(), StoreError> {
-        let mut json = JsonColumns::default();
-        json.fill(row.identity);
+        let rows = std::slice::from_ref(row);
+        let texts = IdentityTexts::of(rows);
+        let mut params = Vec::with_capacity(22);
+        identity_params(row, texts.row(0), &mut params);
         self.transaction
             .prepare_cached(
                 "UPDATE identities SET name = ?2, kind = ?3, system = ?4, external_id = ?5,
@@ -784,7 +734,7 @@ impl Tx for SqliteTx<'_> {
                     last_used_at = ?19, last_rotated_at = ?20, source = ?21, observed_at = ?22
                  WHERE id = ?1",
             )?
-            .execute(identity_params!(row, json))?;
+            .execute(rusqlite::params_from_iter(params))?;
         self.transaction.execute(
             "DELETE FROM identity_backup_approvers WHERE identity_id = ?1",
             [row.identity.id.0],
@@ -799,24 +749,20 @@ impl Tx for SqliteTx<'_> {
                 created_at, expires_at, last_used_at, revoked_at) VALUES ",
             11,
             credentials,
-            |statement, first, credential| {
-                bind_all(
-                    statement,
-                    first,
-                    params![
-                        credential.id.0,
-                        credential.identity_id.0,
-                        credential.kind.as_str(),
-                        credential.public_id,
-                        credential.fingerprint.as_ref().map(Fingerprint::as_str),
-                        credential.preview,
-                        credential.status.as_str(),
-                        to_micros(credential.created_at),
-                        credential.expires_at.map(to_micros),
-                        credential.last_used_at.map(to_micros),
-                        credential.revoked_at.map(to_micros),
-                    ],
-                )
+            |_, credential, params| {
+                params.extend([
+                    Param::from(credential.id.0),
+                    credential.identity_id.0.into(),
+                    credential.kind.as_str().into(),
+                    (&credential.public_id).into(),
+                    credential.fingerprint.as_ref().map(Fingerprint::as_str).into(),
+                    (&credential.preview).into(),
+                    credential.status.as_str().into(),
+                    to_micros(credential.created_at).into(),
+                    credential.expires_at.map(to_micros).into(),
+                    credential.last_used_at.map(to_micros).into(),
+                    credential.revoked_at.map(to_micros).into(),
+                ]);
             },
             |_, error| error.into(),
         )
