@@ -438,7 +438,15 @@ impl Walk<'_> {
             if !(entry.mode.is_tree() || entry.mode.is_blob()) {
                 continue; // submodules and symbolic links
             }
-            if entry.mode.is_tree() && self.seen_trees.contains(entry.oid) {
+            if entry.mode.is_tree() {
+                if self.seen_trees.contains(entry.oid) {
+                    continue;
+                }
+            } else if let Some(pass) = self.packed.get_mut(entry.oid)
+                && !pass.needs_paths()
+            {
+                // Most blobs: counted, no path needed (so none is built).
+                pass.reached = true;
                 continue;
             }
             if prefix_length > 0 {
@@ -447,10 +455,6 @@ impl Walk<'_> {
             path.push_str(&entry.filename.to_str_lossy());
             if entry.mode.is_tree() {
                 self.tree(entry.oid.to_owned(), path, origin);
-            } else if let Some(pass) = self.packed.get_mut(entry.oid)
-                && !pass.needs_paths()
-            {
-                pass.reached = true;
             } else {
                 let paths = self.places.entry(entry.oid.to_owned()).or_default();
                 if !paths.iter().any(|(known, _)| known == path) {
