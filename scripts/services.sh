@@ -64,37 +64,53 @@ enable_postgres_tls() {
     ensure_packages openssl
     local tls=$dir/tls
     mkdir -p "$tls"
-    local ec=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
-    openssl req -x509 "${ec[@]}" -days 3 -subj "/CN=steward test CA" \
-        -keyout "$tls/ca.key" -out "$tls/ca.pem" 2>/dev/null
-    openssl req -x509 "${ec[@]}" -days 3 -subj "/CN=unrelated test CA" \
-        -keyout "$tls/other-ca.key" -out "$tls/other-ca.pem" 2>/dev/null
-    openssl req "${ec[@]}" -subj "/CN=localhost" -keyout "$tls/server.key" -out "$tls/server.csr" 2>/dev/null
-    printf '%s\n' "subjectAltName=DNS:localhost" "basicConstraints=CA:FALSE" \
-        "keyUsage=digitalSignature" "extendedKeyUsage=serverAuth" >"$tls/server.ext"
-    openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" -CAcreateserial \
-        -days 3 -extfile "$tls/server.ext" -out "$tls/server.pem" 2>/dev/null
-    chown postgres "$tls/server.key" "$tls/server.pem"
-    chmod 600 "$tls/server.key"
-    # The TLS-only role's lines go first (pg_hba.conf is read top down); the file keeps
-    # its owner (written through, not replaced).
+    if [ ! -f "$tls/server.pem" ]; then
+        local ec=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
+        {
+            openssl req -x509 "${ec[@]}" -days 3 -subj "/CN=steward test CA" \
+                -keyout "$tls/ca.key" -out "$tls/ca.pem" &&
+                openssl req -x509 "${ec[@]}" -days 3 -subj "/CN=unrelated test CA" \
+                    -keyout "$tls/other-ca.key" -out "$tls/other-ca.pem" &&
+                openssl req "${ec[@]}" -subj "/CN=localhost" -keyout "$tls/server.key" -out "$tls/server.csr" &&
+                printf '%s\n' "subjectAltName=DNS:localhost" "basicConstraints=CA:FALSE" \
+                    "keyUsage=digitalSignature" "extendedKeyUsage=serverAuth" >"$tls/server.ext" &&
+                openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" -CAcreateserial \
+                    -days 3 -extfile "$tls/server.ext" -out "$tls/server.pem"
+        } >"$tls/openssl.log" 2>&1 || {
+            echo "error: making the test certificates failed:" >&2
+            cat "$tls/openssl.log" >&2
+            return 1
+        }
+        chown postgres "$tls/server.key" "$tls/server.pem"
+        chmod 600 "$tls/server.key"
+    fi
+    # The TLS-only role's lines go first (pg_hba.conf is read top down), once; the file
+    # keeps its owner (written through, not replaced).
     local hba=$dir/pg/pg_hba.conf
-    local rest
-    rest=$(cat "$hba")
-    printf '%s\n' "hostnossl all steward_tls all reject" "hostssl all steward_tls all trust" "$rest" >"$hba"
+    if ! grep -q steward_tls "$hba"; then
+        local rest
+        rest=$(cat "$hba")
+        printf '%s\n' "local all steward_tls reject" "hostnossl all steward_tls all reject" \
+            "hostssl all steward_tls all trust" "$rest" >"$hba"
+    fi
+    local quoted=${tls//\'/\'\'}
     local setting
-    for setting in "ssl = on" "ssl_cert_file = '$tls/server.pem'" "ssl_key_file = '$tls/server.key'"; do
+    for setting in "ssl = on" "ssl_cert_file = '$quoted/server.pem'" "ssl_key_file = '$quoted/server.key'"; do
         psql -q "$STEWARD_TEST_PG_URL" -c "ALTER SYSTEM SET $setting" >&2
     done
-    psql -q "$STEWARD_TEST_PG_URL" -c "CREATE ROLE steward_tls LOGIN SUPERUSER" -c "SELECT pg_reload_conf()" >/dev/null
+    psql -q "$STEWARD_TEST_PG_URL" \
+        -c "DO \$\$ BEGIN CREATE ROLE steward_tls LOGIN SUPERUSER; EXCEPTION WHEN duplicate_object THEN NULL; END \$\$" \
+        -c "SELECT pg_reload_conf()" >/dev/null
     local port=${STEWARD_TEST_PG_URL##*:}
     port=${port%%/*}
     export STEWARD_TEST_PG_TLS_DIR=$tls
     export STEWARD_TEST_PG_TLS_URL="postgres://steward_tls@localhost:$port/postgres"
-    # The reload is asynchronous: wait until a TLS connection is accepted.
+    # The reload is asynchronous: wait until a fully checked TLS connection is accepted
+    # (which also checks the certificates just made).
     local attempt
     for attempt in $(seq 50); do
-        if psql -q "$STEWARD_TEST_PG_TLS_URL?sslmode=require" -c 'SELECT 1' >/dev/null 2>&1; then
+        if PGSSLMODE= PGSSLROOTCERT= psql -q "$STEWARD_TEST_PG_TLS_URL?sslmode=verify-full&sslrootcert=$tls/ca.pem" \
+            -c 'SELECT 1' >/dev/null 2>&1; then
             echo "postgres TLS on (role steward_tls, CA $tls/ca.pem)" >&2
             return 0
         fi

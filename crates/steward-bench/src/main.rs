@@ -20,7 +20,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use steward_core::FingerprintKey;
 use steward_core::audit::SigningKey;
-use steward_store::{Actor, ImportAudit, ImportIdentity, Store};
+use steward_store::{Actor, ImportAudit, ImportIdentity, Store, redact_url};
 
 /// Generated identities are handed from the generator thread in batches of this size.
 const BATCH: usize = 512;
@@ -165,17 +165,6 @@ fn open(args: &StoreArgs) -> anyhow::Result<(Box<dyn Store>, Keys)> {
         started.elapsed().as_secs_f64()
     );
     Ok((store, keys))
-}
-
-/// Hides a password in a URL before printing it.
-fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if url[scheme + 3..at].contains(':') => {
-            let user_end = scheme + 3 + url[scheme + 3..at].find(':').expect("checked");
-            format!("{}:***{}", &url[..user_end], &url[at..])
-        }
-        _ => url.to_string(),
-    }
 }
 
 /// Collects `key=value` lines for scripts, and prints nothing itself.

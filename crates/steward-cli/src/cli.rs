@@ -18,8 +18,9 @@ Environment:
   STEWARD_DATA_DIR       data directory (same as --data-dir)
   STEWARD_DATABASE_URL   database URL (same as --database-url); PostgreSQL takes libpq's
                          sslmode (disable, allow, prefer [default], require, verify-ca,
-                         verify-full) and sslrootcert (PEM file, or system) as URL
-                         parameters, e.g. postgres://u@db/steward?sslmode=verify-full&sslrootcert=ca.pem
+                         verify-full) and sslrootcert (PEM file, or system, which needs
+                         verify-full) as URL parameters, e.g.
+                         postgres://u@db/steward?sslmode=verify-full&sslrootcert=ca.pem
   PGSSLMODE, PGSSLROOTCERT
                          the same, when the URL does not set them
   STEWARD_ACTOR          actor recorded in the audit trail (same as --actor)

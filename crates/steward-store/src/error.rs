@@ -140,31 +140,29 @@ impl StoreError {
 }
 
 /// Hides the password of a connection URL for messages: in the user part and in a
-/// `password=` parameter.
-pub(crate) fn redact_url(url: &str) -> String {
-    let (address, query) = match url.split_once('?') {
-        Some((address, query)) => (address, Some(query)),
-        None => (url, None),
-    };
-    let mut redacted = match address.split_once("://") {
-        Some((scheme, rest)) => match rest.rsplit_once('@') {
-            Some((credentials, host)) => {
-                let user = credentials.split(':').next().unwrap_or("");
-                format!("{scheme}://{user}:***@{host}")
-            }
-            None => address.to_string(),
-        },
+/// `password` parameter, split and decoded as tokio-postgres reads them.
+pub fn redact_url(url: &str) -> String {
+    let (address, query) = crate::pg_tls::split_query(url);
+    let after_scheme = address.find("://").map_or(0, |at| at + 3);
+    let mut redacted = match address[after_scheme..].find('@') {
+        Some(at) => {
+            let credentials = &address[after_scheme..after_scheme + at];
+            let user = credentials.split(':').next().unwrap_or("");
+            format!(
+                "{}{user}:***{}",
+                &address[..after_scheme],
+                &address[after_scheme + at..]
+            )
+        }
         None => address.to_string(),
     };
     if let Some(query) = query {
         let parameters: Vec<&str> = query
             .split('&')
             .map(|pair| {
-                if pair.starts_with("password=") {
-                    "password=***"
-                } else {
-                    pair
-                }
+                let key = pair.split('=').next().unwrap_or("");
+                let decoded = crate::pg_tls::percent_decode(key).unwrap_or_default();
+                if decoded == "password" { "password=***" } else { pair }
             })
             .collect();
         redacted.push('?');
@@ -187,7 +185,15 @@ mod tests {
             redact_url("postgres://db.internal/steward?user=steward&password=s3cret&sslmode=verify-full"),
             "postgres://db.internal/steward?user=steward&password=***&sslmode=verify-full"
         );
-        // An @ in the password: the host is after the last one.
-        assert_eq!(redact_url("postgres://u:p@ss@db/x"), "postgres://u:***@db/x");
+        // tokio-postgres ends the user part at the first @ and reads parameters from the
+        // first ? after it, so a ? in the password is still the password.
+        assert_eq!(
+            redact_url("postgres://u:Xy7?kq@db/x?sslmode=require"),
+            "postgres://u:***@db/x?sslmode=require"
+        );
+        assert_eq!(
+            redact_url("postgres://db/x?p%61ssword=s3cret"),
+            "postgres://db/x?password=***"
+        );
     }
 }

@@ -28,7 +28,7 @@ use steward_core::{
     NewCredential, NewIdentity, NewParty, Party, PartyStatus, ScannedSecret, Tier,
 };
 
-pub use error::StoreError;
+pub use error::{StoreError, redact_url};
 pub use ops::{IMPORT_CHUNK, ImportDigest};
 pub use postgres_backend::PostgresStore;
 pub use sqlite_backend::SqliteStore;

@@ -1,8 +1,8 @@
 //! TLS for PostgreSQL connections, with rustls (ring): libpq's `sslmode` and
-//! `sslrootcert` as URL parameters (or `PGSSLMODE` and `PGSSLROOTCERT`), with libpq's
-//! meaning. tokio-postgres knows only `disable`, `prefer` and `require`, and leaves the
-//! server certificate check to the TLS connector; this module takes those parameters out
-//! of the URL and builds the connector that checks what the mode asks for:
+//! `sslrootcert` as URL parameters (or `PGSSLMODE` and `PGSSLROOTCERT`). tokio-postgres
+//! knows only `disable`, `prefer` and `require`, and leaves the server certificate check to
+//! the TLS connector; this module takes those parameters out of the URL and builds the
+//! connector that checks what the mode asks for:
 //!
 //! | `sslmode` | TLS | server certificate |
 //! |---|---|---|
@@ -13,9 +13,13 @@
 //! | `verify-full` | always | chain and host name checked |
 //!
 //! The root certificate is `sslrootcert` (a PEM file, or `system` for the operating
-//! system's trusted roots), else `~/.postgresql/root.crt` when that file exists. Client
-//! certificates (`sslcert`, `sslkey`) and channel binding are not supported: asking for
-//! them is an error, not a silent downgrade.
+//! system's trusted roots, which implies and requires `verify-full`), else
+//! `~/.postgresql/root.crt` when that file exists. The handshake's signatures are checked
+//! against the presented certificate in every mode. Client certificates and channel
+//! binding are not supported: asking for them is an error, not a silent downgrade. The URL
+//! is split and its keys decoded exactly as tokio-postgres reads them, and an `sslmode`
+//! that tokio-postgres would still see after this module took its own is an error, so a
+//! mode can never be read two ways.
 
 use postgres::Socket;
 use postgres::config::SslMode;
@@ -24,7 +28,8 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
+use rustls::server::ParsedCertificate;
+use rustls::{DigitallySignedStruct, SignatureScheme};
 use std::future::Future;
 use std::io;
 use std::path::PathBuf;
@@ -83,56 +88,124 @@ pub struct Tls {
 /// tokio-postgres (with `sslmode` set to what it knows), and the connector. `Err` is a
 /// one-line reason naming the parameter.
 pub fn from_url(url: &str) -> Result<(postgres::Config, Tls), String> {
-    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let (base, query) = split_query(url);
     let mut mode = None;
     let mut root = None;
     let mut kept = Vec::new();
-    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        match key {
-            "sslmode" => mode = Some(TlsMode::parse(&percent_decode(value)?)?),
-            "sslrootcert" => root = Some(percent_decode(value)?),
+    for pair in query.unwrap_or("").split('&').filter(|pair| !pair.is_empty()) {
+        let Some((raw_key, raw_value)) = pair.split_once('=') else {
+            kept.push(pair); // tokio-postgres reports it
+            continue;
+        };
+        // Keys are compared decoded, as tokio-postgres reads them.
+        let (key, value) = (percent_decode(raw_key)?, percent_decode(raw_value)?);
+        match key.as_str() {
+            "sslmode" => mode = Some(TlsMode::parse(&value)?),
+            "sslrootcert" => root = Some(value).filter(|path| !path.is_empty()),
+            "sslcertmode" if value == "disable" || value == "allow" => {}
             "sslcert" | "sslkey" | "sslpassword" | "sslcertmode" => {
                 return Err(format!(
                     "{key}: client certificates are not supported; authenticate with a password or trust"
                 ));
             }
-            "channel_binding" if value == "require" => {
-                return Err(
-                    "channel_binding=require is not supported (steward's TLS offers no channel binding)".into(),
-                );
-            }
+            "channel_binding" if value == "require" => return Err(CHANNEL_BINDING_UNSUPPORTED.into()),
             _ => kept.push(pair),
         }
     }
+    for (variable, reason) in [
+        ("PGSSLCERT", "client certificates are not supported"),
+        ("PGSSLKEY", "client certificates are not supported"),
+    ] {
+        if std::env::var_os(variable).is_some_and(|value| !value.is_empty()) {
+            return Err(format!("{variable}: {reason}; unset it to connect"));
+        }
+    }
+    if std::env::var("PGCHANNELBINDING").is_ok_and(|value| value == "require")
+        && !kept.iter().any(|pair| pair.starts_with("channel_binding="))
+    {
+        return Err(format!("PGCHANNELBINDING: {CHANNEL_BINDING_UNSUPPORTED}"));
+    }
     let mode = match mode {
-        Some(mode) => mode,
+        Some(mode) => Some(mode),
         None => match std::env::var("PGSSLMODE") {
-            Ok(text) if !text.is_empty() => TlsMode::parse(&text).map_err(|reason| format!("PGSSLMODE: {reason}"))?,
-            _ => TlsMode::Prefer,
+            Ok(text) if !text.is_empty() => {
+                Some(TlsMode::parse(&text).map_err(|reason| format!("PGSSLMODE: {reason}"))?)
+            }
+            _ => None,
         },
     };
     let root = root.or_else(|| std::env::var("PGSSLROOTCERT").ok().filter(|text| !text.is_empty()));
+    let mode = resolve_mode(mode, root.as_deref())?;
     let url = if kept.is_empty() {
         base.to_string()
     } else {
         format!("{base}?{}", kept.join("&"))
     };
     let mut config: postgres::Config = url.parse().map_err(|error: postgres::Error| error.to_string())?;
+    if config.get_ssl_mode() != SslMode::Prefer {
+        // An sslmode this parser did not see; never let it stand unread.
+        return Err("sslmode is given in a form steward cannot read; write it as sslmode=MODE".into());
+    }
+    let hosts = config.get_hosts();
+    let mode = if !hosts.is_empty() && hosts.iter().all(|host| !matches!(host, postgres::config::Host::Tcp(_))) {
+        // libpq ignores sslmode on Unix sockets, where PostgreSQL offers no TLS.
+        TlsMode::Disable
+    } else {
+        mode
+    };
+    if config.get_hosts().is_empty() {
+        // Only hostaddr: the addresses are the names TLS checks (as libpq does).
+        let addresses: Vec<String> = config.get_hostaddrs().iter().map(ToString::to_string).collect();
+        for address in addresses {
+            config.host(&address);
+        }
+    }
     config.ssl_mode(mode.ssl_mode());
     Ok((config, Tls::new(mode, root)?))
 }
 
-/// `%XX` escapes of a URL parameter value, decoded.
-fn percent_decode(text: &str) -> Result<String, String> {
+/// The mode asked for (URL, else `PGSSLMODE`) given the root certificate asked for.
+/// libpq: the system's roots vouch for any public certificate of any name, so they only
+/// make sense with the name checked; verify-full is their default and nothing weaker is
+/// accepted with them. Without either, prefer.
+fn resolve_mode(mode: Option<TlsMode>, root: Option<&str>) -> Result<TlsMode, String> {
+    match (mode, root) {
+        (None, Some("system")) => Ok(TlsMode::VerifyFull),
+        (Some(mode), Some("system")) if mode != TlsMode::VerifyFull => {
+            Err("sslrootcert=system needs sslmode=verify-full (the system's roots vouch for any public name)".into())
+        }
+        (mode, _) => Ok(mode.unwrap_or(TlsMode::Prefer)),
+    }
+}
+
+const CHANNEL_BINDING_UNSUPPORTED: &str =
+    "channel_binding=require is not supported (steward's TLS offers no channel binding)";
+
+/// The part of a `postgres://` URL before its parameters, and the parameters (after the
+/// `?`), split where tokio-postgres splits them: its user part ends at the first `@`, and
+/// the parameters begin at the first `?` after that.
+pub(crate) fn split_query(url: &str) -> (&str, Option<&str>) {
+    let after_scheme = url.find("://").map_or(0, |at| at + 3);
+    let after_user = url[after_scheme..]
+        .find('@')
+        .map_or(after_scheme, |at| after_scheme + at + 1);
+    match url[after_user..].find('?') {
+        Some(at) => (&url[..after_user + at], Some(&url[after_user + at + 1..])),
+        None => (url, None),
+    }
+}
+
+/// `%XX` escapes of a URL parameter key or value, decoded.
+pub(crate) fn percent_decode(text: &str) -> Result<String, String> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut index = 0;
     while index < bytes.len() {
         if bytes[index] == b'%' {
-            let byte = text
+            let byte = bytes
                 .get(index + 1..index + 3)
-                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+                .filter(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+                .and_then(|hex| u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok())
                 .ok_or_else(|| format!("invalid percent-escape in URL parameter '{text}'"))?;
             out.push(byte);
             index += 3;
@@ -164,8 +237,8 @@ impl Tls {
                 .map(Roots::File),
         };
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let chain = match (mode, roots) {
-            (TlsMode::Disable, _) => None,
+        let check = match (mode, roots) {
+            (TlsMode::Disable, _) => ServerCheck::Nothing,
             (TlsMode::VerifyCa | TlsMode::VerifyFull, None) => {
                 return Err(format!(
                     "sslmode={} needs a root certificate: set sslrootcert=FILE (PEM), sslrootcert=system, or put it in ~/.postgresql/root.crt",
@@ -176,26 +249,29 @@ impl Tls {
                     }
                 ));
             }
-            (_, None) => None,
-            (_, Some(roots)) => {
-                let store = Arc::new(root_store(&roots)?);
-                let verifier = WebPkiServerVerifier::builder_with_provider(store, provider.clone())
-                    .build()
-                    .map_err(|error| format!("sslrootcert: {error}"))?;
-                Some(verifier)
+            (_, None) => ServerCheck::Nothing,
+            (TlsMode::VerifyFull, Some(roots)) => {
+                let verifier =
+                    WebPkiServerVerifier::builder_with_provider(Arc::new(root_store(&roots)?), provider.clone())
+                        .build()
+                        .map_err(|error| format!("sslrootcert: {error}"))?;
+                ServerCheck::ChainAndName(verifier)
             }
+            // libpq: require (and prefer) with a root certificate check as verify-ca does.
+            (_, Some(roots)) => ServerCheck::Chain(Arc::new(root_store(&roots)?)),
         };
-        let check = ServerCheck {
-            chain,
-            check_name: mode == TlsMode::VerifyFull,
+        let verifier = Verifier {
+            check,
             provider: provider.clone(),
         };
-        let config = rustls::ClientConfig::builder_with_provider(provider)
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|error| error.to_string())?
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(check))
+            .with_custom_certificate_verifier(Arc::new(verifier))
             .with_no_client_auth();
+        // What libpq sends (PostgreSQL 17 requires it for sslnegotiation=direct).
+        config.alpn_protocols = vec![b"postgresql".to_vec()];
         Ok(Tls {
             config: Arc::new(config),
         })
@@ -233,16 +309,26 @@ fn root_store(roots: &Roots) -> Result<rustls::RootCertStore, String> {
     Ok(store)
 }
 
-/// The server certificate check of a mode: none, the chain, or the chain and the name.
-/// The handshake's signatures are always checked against the presented certificate.
+/// The server certificate check of a mode.
 #[derive(Debug)]
-struct ServerCheck {
-    chain: Option<Arc<WebPkiServerVerifier>>,
-    check_name: bool,
+enum ServerCheck {
+    /// None (the handshake's signatures are still checked).
+    Nothing,
+    /// The chain up to one of these roots, not the name (verify-ca).
+    Chain(Arc<rustls::RootCertStore>),
+    /// The chain and the name (verify-full).
+    ChainAndName(Arc<WebPkiServerVerifier>),
+}
+
+/// rustls's view of a [`ServerCheck`]. The handshake's signatures are always checked
+/// against the presented certificate.
+#[derive(Debug)]
+struct Verifier {
+    check: ServerCheck,
     provider: Arc<CryptoProvider>,
 }
 
-impl ServerCertVerifier for ServerCheck {
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -251,15 +337,22 @@ impl ServerCertVerifier for ServerCheck {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let Some(chain) = &self.chain else {
-            return Ok(ServerCertVerified::assertion());
-        };
-        // webpki checks the chain before the name: a name error means the chain is good.
-        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
-            Err(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) if !self.check_name => Ok(ServerCertVerified::assertion()),
-            outcome => outcome,
+        match &self.check {
+            ServerCheck::Nothing => Ok(ServerCertVerified::assertion()),
+            ServerCheck::Chain(roots) => {
+                let certificate = ParsedCertificate::try_from(end_entity)?;
+                rustls::client::verify_server_cert_signed_by_trust_anchor(
+                    &certificate,
+                    roots,
+                    intermediates,
+                    now,
+                    self.provider.signature_verification_algorithms.all,
+                )?;
+                Ok(ServerCertVerified::assertion())
+            }
+            ServerCheck::ChainAndName(verifier) => {
+                verifier.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+            }
         }
     }
 
@@ -376,20 +469,103 @@ impl TlsStream for TlsSocket {
 mod tests {
     use super::*;
 
+    fn config(url: &str) -> postgres::Config {
+        from_url(url)
+            .map(|(config, _)| config)
+            .unwrap_or_else(|error| panic!("{url}: {error}"))
+    }
+
+    fn error(url: &str) -> String {
+        from_url(url).err().unwrap_or_else(|| panic!("{url}: no error"))
+    }
+
     #[test]
-    fn tls_parameters_leave_the_url() {
-        let (config, _) = from_url("postgres://u@db.example:5433/steward?sslmode=require&application_name=x").unwrap();
-        assert_eq!(config.get_ssl_mode(), SslMode::Require);
-        assert_eq!(config.get_application_name(), Some("x"));
-        let (config, _) = from_url("postgres://u@db.example/steward?sslmode=disable").unwrap();
-        assert_eq!(config.get_ssl_mode(), SslMode::Disable);
+    fn tls_parameters_leave_the_url_and_set_the_mode() {
+        let parsed = config("postgres://u@db.example:5433/steward?sslmode=require&application_name=x");
+        assert_eq!(parsed.get_ssl_mode(), SslMode::Require);
+        assert_eq!(parsed.get_application_name(), Some("x"));
+        assert_eq!(
+            config("postgres://u@db.example/steward?sslmode=disable").get_ssl_mode(),
+            SslMode::Disable
+        );
+        assert_eq!(
+            config("postgres://u@db.example/steward").get_ssl_mode(),
+            SslMode::Prefer
+        );
+        assert_eq!(
+            config("postgres://u@db.example/steward?sslmode=allow").get_ssl_mode(),
+            SslMode::Prefer
+        );
+        // The checking modes read their root certificate (and ask for TLS, below).
+        let ca = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+        for mode in ["verify-ca", "verify-full"] {
+            let error = error(&format!("postgres://u@db/x?sslmode={mode}&sslrootcert={ca}"));
+            assert!(error.contains("holds no PEM certificate"), "{error}");
+        }
+        assert_eq!(
+            resolve_mode(Some(TlsMode::VerifyCa), Some("/ca.pem"))
+                .unwrap()
+                .ssl_mode(),
+            SslMode::Require
+        );
+        assert_eq!(TlsMode::VerifyFull.ssl_mode(), SslMode::Require);
+    }
+
+    #[test]
+    fn the_url_is_split_and_decoded_as_tokio_postgres_reads_it() {
+        // A ? in the password does not start the parameters.
+        let parsed = config("postgres://u:Xy7?kq@db/x?sslmode=require");
+        assert_eq!(parsed.get_password(), Some(&b"Xy7?kq"[..]));
+        assert_eq!(parsed.get_ssl_mode(), SslMode::Require);
+        // Keys are decoded before they are compared.
+        assert_eq!(
+            config("postgres://u@db/x?ssl%6Dode=require").get_ssl_mode(),
+            SslMode::Require
+        );
+        assert!(error("postgres://u@h/d?sslrootcert=%+F").contains("percent-escape"));
+        assert!(error("postgres://u@h/d?sslrootcert=%zz").contains("percent-escape"));
+        // An empty sslrootcert is no root certificate.
+        assert_eq!(
+            config("postgres://u@h/d?sslmode=require&sslrootcert=").get_ssl_mode(),
+            SslMode::Require
+        );
+    }
+
+    #[test]
+    fn unix_sockets_and_bare_addresses_are_handled_as_libpq_does() {
+        // No TLS on a Unix socket, whatever the mode (and no root certificate needed).
+        let socket = config("postgres://u@%2Frun%2Fpostgresql/x?sslmode=verify-full");
+        assert_eq!(socket.get_ssl_mode(), SslMode::Disable);
+        // Only hostaddr: the address is the name TLS checks.
+        let bare = config("postgres:///x?hostaddr=127.0.0.1&sslmode=require");
+        assert_eq!(bare.get_hosts(), &[postgres::config::Host::Tcp("127.0.0.1".into())]);
+    }
+
+    #[test]
+    fn the_system_roots_go_only_with_verify_full() {
+        assert_eq!(resolve_mode(None, Some("system")), Ok(TlsMode::VerifyFull));
+        assert_eq!(
+            resolve_mode(Some(TlsMode::VerifyFull), Some("system")),
+            Ok(TlsMode::VerifyFull)
+        );
+        for weaker in [TlsMode::Prefer, TlsMode::Require, TlsMode::VerifyCa] {
+            let error = resolve_mode(Some(weaker), Some("system")).unwrap_err();
+            assert!(
+                error.starts_with("sslrootcert=system needs sslmode=verify-full"),
+                "{error}"
+            );
+        }
+        assert_eq!(resolve_mode(None, None), Ok(TlsMode::Prefer));
+        assert!(error("postgres://u@h/d?sslmode=require&sslrootcert=system").contains("needs sslmode=verify-full"));
     }
 
     #[test]
     fn bad_tls_parameters_are_named() {
-        let error = |url: &str| from_url(url).err().expect("an error");
         assert!(error("postgres://u@h/d?sslmode=verify").starts_with("invalid sslmode 'verify'"));
         assert!(error("postgres://u@h/d?sslcert=/x.pem").starts_with("sslcert: client certificates"));
+        assert!(error("postgres://u@h/d?sslcertmode=require").starts_with("sslcertmode: client certificates"));
+        config("postgres://u@h/d?sslcertmode=allow");
+        assert!(error("postgres://u@h/d?channel_binding=require").contains("channel_binding=require is not supported"));
         assert!(
             error("postgres://u@h/d?sslmode=verify-ca&sslrootcert=/nonexistent/ca.pem")
                 .starts_with("sslrootcert /nonexistent/ca.pem: ")
@@ -398,6 +574,5 @@ mod tests {
             error("postgres://u@h/d?sslmode=require&sslrootcert=%2Fno%2Fca.pem")
                 .starts_with("sslrootcert /no/ca.pem: ")
         );
-        assert!(error("postgres://u@h/d?sslrootcert=%zz").contains("percent-escape"));
     }
 }

@@ -75,6 +75,32 @@ fn postgres_connections_use_tls_as_sslmode_says() {
         assert!(refused.stderr.contains("UnknownIssuer"), "{mode}: {}", refused.stderr);
     }
 
+    // allow is taken as prefer: TLS when offered.
+    run_at(steward, &url, "?sslmode=allow", "home", &["nhi", "list"]).ok();
+    // PGSSLMODE and PGSSLROOTCERT apply when the URL says nothing.
+    steward.database_url = Some(url.clone());
+    let refused = output_of(steward.command(&["nhi", "list"]).env("PGSSLMODE", "disable"));
+    assert!(
+        refused.code == 1 && refused.stderr.contains("no encryption"),
+        "{}",
+        refused.stderr
+    );
+    let refused = output_of(
+        steward
+            .command(&["nhi", "list"])
+            .env("PGSSLMODE", "require")
+            .env("PGSSLROOTCERT", &other_ca),
+    );
+    assert!(
+        refused.code == 1 && refused.stderr.contains("UnknownIssuer"),
+        "{}",
+        refused.stderr
+    );
+    // Roles that may connect without TLS still can, with sslmode=disable.
+    let (plain_url, _plain) = postgres_database().expect("checked above");
+    let plain = &mut Steward::uninitialised();
+    run_at(plain, &plain_url, "?sslmode=disable", "home", &["init"]).ok();
+
     // The certificate names localhost, not 127.0.0.1: verify-full refuses, verify-ca
     // (no name check) accepts.
     let by_address = url.replace("@localhost:", "@127.0.0.1:");
@@ -82,6 +108,10 @@ fn postgres_connections_use_tls_as_sslmode_says() {
     assert!(refused.stderr.contains("not valid for name"), "{}", refused.stderr);
     let ca_only = format!("?sslmode=verify-ca&sslrootcert={ca}");
     run_at(steward, &by_address, &ca_only, "home", &["nhi", "list"]).ok();
+    // ... but not from another CA.
+    let other_only = format!("?sslmode=verify-ca&sslrootcert={other_ca}");
+    let refused = run_at(steward, &by_address, &other_only, "home", &["nhi", "list"]).fails_with(1);
+    assert!(refused.stderr.contains("UnknownIssuer"), "{}", refused.stderr);
 
     // Checking modes need a root certificate: none given and none in ~/.postgresql.
     let missing = run_at(steward, &url, "?sslmode=verify-full", "home", &["nhi", "list"]).fails_with(1);
@@ -121,4 +151,69 @@ fn postgres_connections_use_tls_as_sslmode_says() {
         let refused = run_at(steward, &url, query, "home", &["nhi", "list"]).fails_with(1);
         assert!(refused.stderr.contains(expected), "{query}: {}", refused.stderr);
     }
+}
+
+fn output_of(command: &mut std::process::Command) -> crate::harness::Output {
+    let output = command.output().unwrap();
+    crate::harness::Output {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// A server that answers PostgreSQL's TLS request with "no" and reports, per connection,
+/// whether the client then went on without TLS (sent its startup message in plaintext).
+fn server_without_tls() -> (u16, std::sync::mpsc::Receiver<bool>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut request = [0u8; 8];
+            if stream.read_exact(&mut request).is_err() || request != [0, 0, 0, 8, 4, 210, 22, 47] {
+                let _ = sender.send(true); // not even a TLS request: plaintext
+                continue;
+            }
+            stream.write_all(b"N").unwrap();
+            stream
+                .set_read_timeout(Some(std::time::Duration::from_secs(2)))
+                .unwrap();
+            let mut next = [0u8; 1];
+            let plaintext = matches!(stream.read(&mut next), Ok(1));
+            if sender.send(plaintext).is_err() {
+                return;
+            }
+        }
+    });
+    (port, receiver)
+}
+
+#[test]
+fn modes_that_require_tls_never_fall_back_to_plaintext() {
+    let (port, plaintext) = server_without_tls();
+    let steward = &mut Steward::uninitialised();
+    let url = format!("postgres://steward@localhost:{port}/steward");
+    let mut queries = vec!["?sslmode=require".to_string()];
+    // The checking modes need a root certificate that reads (it is never used here).
+    if let Ok(dir) = std::env::var("STEWARD_TEST_PG_TLS_DIR") {
+        for mode in ["verify-ca", "verify-full"] {
+            queries.push(format!("?sslmode={mode}&sslrootcert={dir}/ca.pem"));
+        }
+    }
+    for query in &queries {
+        let refused = run_at(steward, &url, query, "home", &["nhi", "list"]).fails_with(1);
+        assert!(
+            refused.stderr.contains("server does not support TLS"),
+            "{query}: {}",
+            refused.stderr
+        );
+        assert!(!plaintext.recv().unwrap(), "{query}: the client went on in plaintext");
+    }
+    // prefer (the default) does go on in plaintext when the server declines: the README
+    // says so (an active attacker can force it; use verify-full).
+    let _ = run_at(steward, &url, "", "home", &["nhi", "list"]);
+    assert!(plaintext.recv().unwrap(), "prefer should fall back to plaintext");
 }
