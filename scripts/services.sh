@@ -57,8 +57,9 @@ start_postgres() {
 # DNS:localhost signed by it; a second, unrelated CA for failure tests), adds a role
 # steward_tls that may only connect over TLS (pg_hba: hostssl trust, hostnossl reject),
 # and exports STEWARD_TEST_PG_TLS_DIR (ca.pem, other-ca.pem) and STEWARD_TEST_PG_TLS_URL
-# (steward_tls at localhost on the server's port). Other roles may still connect without
-# TLS; sslmode=prefer, the default, then uses it.
+# (steward_tls at localhost on the server's port), and STEWARD_TEST_PG_SCRAM_URL: a role
+# with a password (SCRAM-SHA-256), also TLS only, for channel binding. Other roles may
+# still connect without TLS; sslmode=prefer, the default, then uses it.
 enable_postgres_tls() {
     local dir=$1
     ensure_packages openssl
@@ -87,24 +88,31 @@ enable_postgres_tls() {
     # The TLS-only role's lines go first (pg_hba.conf is read top down), once; the file
     # keeps its owner (written through, not replaced).
     local hba=$dir/pg/pg_hba.conf
-    if ! grep -q steward_tls "$hba"; then
+    if ! grep -q steward_scram "$hba"; then
         local rest
         rest=$(cat "$hba")
         printf '%s\n' "local all steward_tls reject" "hostnossl all steward_tls all reject" \
-            "hostssl all steward_tls all trust" "$rest" >"$hba"
+            "hostssl all steward_tls all trust" \
+            "local all steward_scram reject" "hostnossl all steward_scram all reject" \
+            "hostssl all steward_scram all scram-sha-256" "$rest" >"$hba"
     fi
     local quoted=${tls//\'/\'\'}
     local setting
     for setting in "ssl = on" "ssl_cert_file = '$quoted/server.pem'" "ssl_key_file = '$quoted/server.key'"; do
         psql -q "$STEWARD_TEST_PG_URL" -c "ALTER SYSTEM SET $setting" >&2
     done
-    psql -q "$STEWARD_TEST_PG_URL" \
-        -c "DO \$\$ BEGIN CREATE ROLE steward_tls LOGIN SUPERUSER; EXCEPTION WHEN duplicate_object THEN NULL; END \$\$" \
-        -c "SELECT pg_reload_conf()" >/dev/null
+    local role
+    for role in "steward_tls" "steward_scram PASSWORD 'steward-scram-test'"; do
+        psql -q "$STEWARD_TEST_PG_URL" -c "SET password_encryption = 'scram-sha-256'" \
+            -c "DO \$\$ BEGIN CREATE ROLE $role LOGIN SUPERUSER; EXCEPTION WHEN duplicate_object THEN NULL; END \$\$" \
+            >/dev/null
+    done
+    psql -q "$STEWARD_TEST_PG_URL" -c "SELECT pg_reload_conf()" >/dev/null
     local port=${STEWARD_TEST_PG_URL##*:}
     port=${port%%/*}
     export STEWARD_TEST_PG_TLS_DIR=$tls
     export STEWARD_TEST_PG_TLS_URL="postgres://steward_tls@localhost:$port/postgres"
+    export STEWARD_TEST_PG_SCRAM_URL="postgres://steward_scram:steward-scram-test@localhost:$port/postgres"
     # The reload is asynchronous: wait until a fully checked TLS connection is accepted
     # (which also checks the certificates just made).
     local attempt

@@ -21,7 +21,7 @@ Environment:
                          verify-full) and sslrootcert (PEM file, or system, which needs
                          verify-full) as URL parameters, e.g.
                          postgres://u@db/steward?sslmode=verify-full&sslrootcert=ca.pem
-  PGSSLMODE, PGSSLROOTCERT
+  PGSSLMODE, PGSSLROOTCERT, PGCHANNELBINDING
                          the same, when the URL does not set them
   STEWARD_ACTOR          actor recorded in the audit trail (same as --actor)
   STEWARD_FINGERPRINT_KEY, STEWARD_AUDIT_KEY

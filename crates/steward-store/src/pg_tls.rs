@@ -15,8 +15,9 @@
 //! The root certificate is `sslrootcert` (a PEM file, or `system` for the operating
 //! system's trusted roots, which implies and requires `verify-full`), else
 //! `~/.postgresql/root.crt` when that file exists. The handshake's signatures are checked
-//! against the presented certificate in every mode. Client certificates and channel
-//! binding are not supported: asking for them is an error, not a silent downgrade. The URL
+//! against the presented certificate in every mode. SCRAM logins get channel binding
+//! (`tls-server-end-point`). Client certificates are not supported: asking for them is an
+//! error, not a silent downgrade. The URL
 //! is split and its keys decoded exactly as tokio-postgres reads them, and an `sslmode`
 //! that tokio-postgres would still see after this module took its own is an error, so a
 //! mode can never be read two ways.
@@ -108,7 +109,6 @@ pub fn from_url(url: &str) -> Result<(postgres::Config, Tls), String> {
                     "{key}: client certificates are not supported; authenticate with a password or trust"
                 ));
             }
-            "channel_binding" if value == "require" => return Err(CHANNEL_BINDING_UNSUPPORTED.into()),
             _ => kept.push(pair),
         }
     }
@@ -120,11 +120,11 @@ pub fn from_url(url: &str) -> Result<(postgres::Config, Tls), String> {
             return Err(format!("{variable}: {reason}; unset it to connect"));
         }
     }
-    if std::env::var("PGCHANNELBINDING").is_ok_and(|value| value == "require")
-        && !kept.iter().any(|pair| pair.starts_with("channel_binding="))
-    {
-        return Err(format!("PGCHANNELBINDING: {CHANNEL_BINDING_UNSUPPORTED}"));
-    }
+    // libpq's environment default for channel binding, when the URL has none.
+    let channel_binding = match std::env::var("PGCHANNELBINDING") {
+        Ok(value) if !value.is_empty() && !kept.iter().any(|pair| pair.starts_with("channel_binding=")) => Some(value),
+        _ => None,
+    };
     let mode = match mode {
         Some(mode) => Some(mode),
         None => match std::env::var("PGSSLMODE") {
@@ -142,6 +142,18 @@ pub fn from_url(url: &str) -> Result<(postgres::Config, Tls), String> {
         format!("{base}?{}", kept.join("&"))
     };
     let mut config: postgres::Config = url.parse().map_err(|error: postgres::Error| error.to_string())?;
+    if let Some(value) = channel_binding {
+        config.channel_binding(match value.as_str() {
+            "disable" => postgres::config::ChannelBinding::Disable,
+            "prefer" => postgres::config::ChannelBinding::Prefer,
+            "require" => postgres::config::ChannelBinding::Require,
+            other => {
+                return Err(format!(
+                    "PGCHANNELBINDING: invalid value '{other}' (expected disable, prefer or require)"
+                ));
+            }
+        });
+    }
     if config.get_ssl_mode() != SslMode::Prefer {
         // An sslmode this parser did not see; never let it stand unread.
         return Err("sslmode is given in a form steward cannot read; write it as sslmode=MODE".into());
@@ -177,9 +189,6 @@ fn resolve_mode(mode: Option<TlsMode>, root: Option<&str>) -> Result<TlsMode, St
         (mode, _) => Ok(mode.unwrap_or(TlsMode::Prefer)),
     }
 }
-
-const CHANNEL_BINDING_UNSUPPORTED: &str =
-    "channel_binding=require is not supported (steward's TLS offers no channel binding)";
 
 /// The part of a `postgres://` URL before its parameters, and the parameters (after the
 /// `?`), split where tokio-postgres splits them: its user part ends at the first `@`, and
@@ -460,9 +469,76 @@ impl AsyncWrite for TlsSocket {
 }
 
 impl TlsStream for TlsSocket {
+    /// `tls-server-end-point` (RFC 5929): the hash of the server's certificate, with the
+    /// hash of its signature algorithm (SHA-256 for MD5 and SHA-1). SCRAM then binds the
+    /// password exchange to this TLS session, which defeats a man in the middle even
+    /// when the certificate is not checked. None for algorithms without one hash (RSA-PSS,
+    /// EdDSA): the server then offers no binding either.
     fn channel_binding(&self) -> ChannelBinding {
-        ChannelBinding::none()
+        let certificate = self.0.get_ref().1.peer_certificates().and_then(|chain| chain.first());
+        match certificate.and_then(|certificate| end_point_hash(certificate)) {
+            Some(hash) => ChannelBinding::tls_server_end_point(hash),
+            None => ChannelBinding::none(),
+        }
     }
+}
+
+/// The `tls-server-end-point` hash of a DER certificate (see [`TlsSocket::channel_binding`]).
+fn end_point_hash(der: &[u8]) -> Option<Vec<u8>> {
+    use sha2::Digest;
+    // Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm AlgorithmIdentifier, … }
+    // AlgorithmIdentifier ::= SEQUENCE { algorithm OBJECT IDENTIFIER, parameters }
+    let (certificate, _) = der_element(der, 0x30)?;
+    let (_, after_tbs) = der_element(certificate, 0x30)?;
+    let (algorithm, _) = der_element(after_tbs, 0x30)?;
+    let (oid, _) = der_element(algorithm, 0x06)?;
+    const RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01];
+    const ECDSA_SHA2: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03];
+    const ECDSA_SHA1: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x01];
+    let bits = match oid {
+        _ if oid == ECDSA_SHA1 => 256,
+        [rest @ .., last] if rest == RSA => match last {
+            0x04 | 0x05 | 0x0b => 256, // MD5, SHA-1, SHA-256
+            0x0c => 384,
+            0x0d => 512,
+            _ => return None,
+        },
+        [rest @ .., last] if rest == ECDSA_SHA2 => match last {
+            0x02 => 256,
+            0x03 => 384,
+            0x04 => 512,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    // The hash is over the whole encoding, tag and length included.
+    Some(match bits {
+        256 => sha2::Sha256::digest(der).to_vec(),
+        384 => sha2::Sha384::digest(der).to_vec(),
+        _ => sha2::Sha512::digest(der).to_vec(),
+    })
+}
+
+/// The content of the DER element with tag `tag` at the start of `bytes`, and what follows it.
+fn der_element(bytes: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
+    let (&found, rest) = bytes.split_first()?;
+    if found != tag {
+        return None;
+    }
+    let (&first, rest) = rest.split_first()?;
+    let (length, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let count = usize::from(first & 0x7f);
+        if count == 0 || count > 4 || rest.len() < count {
+            return None;
+        }
+        let length = rest[..count]
+            .iter()
+            .fold(0usize, |length, &byte| length << 8 | usize::from(byte));
+        (length, &rest[count..])
+    };
+    (rest.len() >= length).then(|| rest.split_at(length))
 }
 
 #[cfg(test)]
@@ -560,12 +636,31 @@ mod tests {
     }
 
     #[test]
+    fn channel_binding_hashes_the_certificate_with_its_signature_hash() {
+        // Test vectors: self-signed certificates made with openssl; the expected values are
+        // `openssl x509 -outform der | sha256sum` (sha384sum).
+        let hex = |bytes: Vec<u8>| bytes.iter().map(|byte| format!("{byte:02x}")).collect::<String>();
+        let p256 = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/cert-ecdsa-sha256.der"));
+        assert_eq!(
+            hex(end_point_hash(p256).unwrap()),
+            "1ada5e828085bd8da4ea9bf2755d1395572c9ee488fea67c3a463a561229fc07"
+        );
+        let p384 = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/cert-ecdsa-sha384.der"));
+        assert_eq!(
+            hex(end_point_hash(p384).unwrap()),
+            "5c45910882f2ac2ffdea825987ee74219f64a38179113d33aa5eaa694d215db50b8491a9798f641c541b201b294b243e"
+        );
+        // Not a certificate, or cut short: no binding.
+        assert_eq!(end_point_hash(&p256[..100]), None);
+        assert_eq!(end_point_hash(b"not DER"), None);
+    }
+
+    #[test]
     fn bad_tls_parameters_are_named() {
         assert!(error("postgres://u@h/d?sslmode=verify").starts_with("invalid sslmode 'verify'"));
         assert!(error("postgres://u@h/d?sslcert=/x.pem").starts_with("sslcert: client certificates"));
         assert!(error("postgres://u@h/d?sslcertmode=require").starts_with("sslcertmode: client certificates"));
         config("postgres://u@h/d?sslcertmode=allow");
-        assert!(error("postgres://u@h/d?channel_binding=require").contains("channel_binding=require is not supported"));
         assert!(
             error("postgres://u@h/d?sslmode=verify-ca&sslrootcert=/nonexistent/ca.pem")
                 .starts_with("sslrootcert /nonexistent/ca.pem: ")

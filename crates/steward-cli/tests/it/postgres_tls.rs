@@ -217,3 +217,52 @@ fn modes_that_require_tls_never_fall_back_to_plaintext() {
     let _ = run_at(steward, &url, "", "home", &["nhi", "list"]);
     assert!(plaintext.recv().unwrap(), "prefer should fall back to plaintext");
 }
+
+/// SCRAM with channel binding: the server checks the binding (`tls-server-end-point`, a
+/// hash of its certificate), so a connection with `channel_binding=require` succeeds only
+/// when steward computes it as PostgreSQL does; without binding data it is refused.
+#[test]
+fn scram_binds_the_password_exchange_to_the_tls_session() {
+    let Some((url, _, _, _guard)) = tls_database() else {
+        return;
+    };
+    let scram = std::env::var("STEWARD_TEST_PG_SCRAM_URL").expect("set with STEWARD_TEST_PG_TLS_URL");
+    let database = url.rsplit_once('/').unwrap().1;
+    let scram_url = format!("{}/{database}", scram.rsplit_once('/').unwrap().0);
+    let steward = &mut Steward::uninitialised();
+    run_at(
+        steward,
+        &scram_url,
+        "?sslmode=require&channel_binding=require",
+        "home",
+        &["init"],
+    )
+    .ok();
+    run_at(
+        steward,
+        &scram_url,
+        "?sslmode=require&channel_binding=require",
+        "home",
+        &["nhi", "list"],
+    )
+    .ok();
+    // PGCHANNELBINDING applies when the URL says nothing.
+    steward.database_url = Some(format!("{scram_url}?sslmode=require"));
+    let bound = output_of(steward.command(&["nhi", "list"]).env("PGCHANNELBINDING", "require"));
+    assert_eq!(bound.code, 0, "{}", bound.stderr);
+    // A wrong password is still refused (the exchange is checked, not skipped).
+    let wrong = scram_url.replace("steward-scram-test", "wrong");
+    let refused = run_at(
+        steward,
+        &wrong,
+        "?sslmode=require&channel_binding=require",
+        "home",
+        &["nhi", "list"],
+    )
+    .fails_with(1);
+    assert!(
+        refused.stderr.contains("password authentication failed"),
+        "{}",
+        refused.stderr
+    );
+}
