@@ -14,19 +14,17 @@ pub fn import(globals: &Globals, args: &ImportArgs) -> anyhow::Result<ExitCode> 
     let settings = Settings::resolve(globals)?;
     let format = detect_format(&args.file, args.format)?;
     let file = args.file.display().to_string();
-    let (parsed, _text) = read_inventory(&args.file, format, settings.actor.now)?;
+    let (parsed, text) = read_inventory(&args.file, format, settings.actor.now)?;
     let (mut store, _) = settings.open_store()?;
     let keys: Vec<(String, String)> = parsed
         .identities
         .iter()
         .map(|record| (record.identity.system.clone(), record.identity.name.clone()))
         .collect();
-    let lines = parsed.lines.clone();
+    let lines = &parsed.lines;
     let line_of = |index: usize| {
         lines
-            .get(index)
-            .copied()
-            .flatten()
+            .line(&text, index)
             .map(|line| format!(":{line}"))
             .unwrap_or_default()
     };

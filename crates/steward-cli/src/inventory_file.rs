@@ -15,8 +15,29 @@ pub struct ParsedInventory {
     pub parties: Vec<NewParty>,
     /// Identities with credentials.
     pub identities: Vec<ImportIdentity>,
-    /// The line each identity starts on, where known.
-    pub lines: Vec<Option<usize>>,
+    /// Where each identity is in the file, found when an error needs it.
+    pub lines: IdentityLines,
+}
+
+/// Where the identities of an inventory file are. A CSV file gives each record's line as
+/// it is read; in a YAML or JSON document an identity's line is searched for only when an
+/// error names it (searching for every identity up front is a pass over the whole text
+/// for each one: a 200,000-identity JSON file did not finish in 13 minutes).
+pub enum IdentityLines {
+    /// The line of each record (CSV).
+    Known(Vec<Option<usize>>),
+    /// The (system, name) of each identity, in file order, to search the document for.
+    InDocument(Vec<(String, String)>),
+}
+
+impl IdentityLines {
+    /// The line where identity `index` starts in `text`, when it can be told.
+    pub fn line(&self, text: &str, index: usize) -> Option<usize> {
+        match self {
+            IdentityLines::Known(lines) => lines.get(index).copied().flatten(),
+            IdentityLines::InDocument(names) => locate_identity_line(text, names, index),
+        }
+    }
 }
 
 /// The format of `path`, from `explicit` or its extension.
@@ -146,9 +167,6 @@ fn convert(file: &str, text: &str, inventory: InventoryFile, now: jiff::Timestam
         .iter()
         .map(|record| (record.system.clone(), record.name.clone()))
         .collect();
-    let lines: Vec<Option<usize>> = (0..names.len())
-        .map(|index| locate_identity_line(text, &names, index))
-        .collect();
     let mut parties = Vec::with_capacity(inventory.parties.len());
     for (index, party) in inventory.parties.iter().enumerate() {
         steward_core::party::validate_handle(&party.handle)
@@ -159,7 +177,12 @@ fn convert(file: &str, text: &str, inventory: InventoryFile, now: jiff::Timestam
     let mut identities = Vec::with_capacity(inventory.identities.len());
     for (index, record) in inventory.identities.into_iter().enumerate() {
         let fail = |field: String, message: String| {
-            document_error(file, lines[index], format!("identities[{index}].{field}"), message)
+            document_error(
+                file,
+                locate_identity_line(text, &names, index),
+                format!("identities[{index}].{field}"),
+                message,
+            )
         };
         let identity = record
             .to_new_identity(&source, now)
@@ -177,7 +200,7 @@ fn convert(file: &str, text: &str, inventory: InventoryFile, now: jiff::Timestam
     Ok(ParsedInventory {
         parties,
         identities,
-        lines,
+        lines: IdentityLines::InDocument(names),
     })
 }
 
@@ -277,7 +300,7 @@ fn read_csv(file: &str, text: &str, now: jiff::Timestamp) -> anyhow::Result<Pars
     Ok(ParsedInventory {
         parties: Vec::new(),
         identities,
-        lines,
+        lines: IdentityLines::Known(lines),
     })
 }
 
