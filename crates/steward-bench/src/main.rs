@@ -306,7 +306,7 @@ fn import(args: &ImportArgs) -> anyhow::Result<()> {
             end: total,
             spent: Duration::ZERO,
         };
-        let summary = store.import(&actor(), "bench", audit, &parties, &mut feed)?;
+        let summary = store.import(&actor(), "bench", audit, &parties, &mut (&mut feed).map(Ok))?;
         (summary, feed.spent, feed.spent)
     } else {
         let (sender, receiver) = mpsc::sync_channel::<Vec<ImportIdentity>>(QUEUE);
@@ -329,7 +329,7 @@ fn import(args: &ImportArgs) -> anyhow::Result<()> {
             waited: Duration::ZERO,
             remaining: total as usize,
         };
-        let outcome = store.import(&actor(), "bench", audit, &parties, &mut feed);
+        let outcome = store.import(&actor(), "bench", audit, &parties, &mut (&mut feed).map(Ok));
         let waited = feed.waited;
         drop(feed);
         let generation = producer

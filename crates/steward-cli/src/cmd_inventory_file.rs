@@ -1,7 +1,7 @@
 //! `steward import` and `steward export`: the inventory in steward's own file format.
 
 use crate::cli::{AUTO_SUMMARY_ABOVE, AuditDetail, ExportArgs, Globals, ImportArgs, OutputFormat};
-use crate::inventory_file::{detect_format, read_inventory};
+use crate::inventory_file::{Inventory, detect_format};
 use crate::output::write_stdout;
 use crate::records::{
     CredentialRecord, FILE_FORMAT_VERSION, IDENTITY_COLUMNS, IdentityRecord, InventoryFile, PartyRecord,
@@ -14,60 +14,51 @@ pub fn import(globals: &Globals, args: &ImportArgs) -> anyhow::Result<ExitCode> 
     let settings = Settings::resolve(globals)?;
     let format = detect_format(&args.file, args.format)?;
     let file = args.file.display().to_string();
-    let (parsed, text) = read_inventory(&args.file, format, settings.actor.now)?;
+    let mut inventory = Inventory::open(&args.file, format)?;
     let (mut store, _) = settings.open_store()?;
-    let keys: Vec<(String, String)> = parsed
-        .identities
-        .iter()
-        .map(|record| (record.identity.system.clone(), record.identity.name.clone()))
-        .collect();
-    let lines = &parsed.lines;
-    let line_of = |index: usize| {
-        lines
-            .line(&text, index)
-            .map(|line| format!(":{line}"))
-            .unwrap_or_default()
-    };
     let audit = match args.audit_detail {
         AuditDetail::Record => ImportAudit::PerRecord,
         AuditDetail::Summary => ImportAudit::Summary,
-        AuditDetail::Auto if parsed.identities.len() > AUTO_SUMMARY_ABOVE => ImportAudit::Summary,
+        AuditDetail::Auto if inventory.len() > AUTO_SUMMARY_ABOVE => ImportAudit::Summary,
         AuditDetail::Auto => ImportAudit::PerRecord,
     };
     let started = std::time::Instant::now();
-    let mut records = parsed.identities.into_iter();
-    let summary = store
-        .import(&settings.actor, &file, audit, &parsed.parties, &mut records)
-        .map_err(|error| match error {
-            StoreError::ImportRecord { index, name, message } => crate::usage(format!(
-                "{file}{}: identities[{}] ({name}): {message}; nothing was imported",
-                line_of(index - 1),
-                index - 1
-            )),
-            StoreError::DuplicateIdentity { system, name } => {
-                let matching: Vec<usize> = keys
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, key)| key.0 == system && key.1 == name)
-                    .map(|(index, _)| index)
-                    .collect();
-                let index = if matching.len() > 1 {
-                    matching[1]
-                } else {
-                    matching.first().copied().unwrap_or(0)
-                };
-                let why = if matching.len() > 1 {
-                    "appears twice in the file"
-                } else {
-                    "already exists"
-                };
-                crate::usage(format!(
-                    "{file}{}: identities[{index}].name: identity '{system}/{name}' {why}; nothing was imported",
-                    line_of(index)
-                ))
-            }
-            other => other.into(),
-        })?;
+    let parties = std::mem::take(&mut inventory.parties);
+    let outcome = {
+        // Identities are parsed as the store takes them; a bad one ends the import, which
+        // rolls back, with the file's own error.
+        let mut records = inventory
+            .identities(settings.actor.now)
+            .map(|record| record.map_err(|error| StoreError::ImportSource(error.to_string())));
+        store.import(&settings.actor, &file, audit, &parties, &mut records)
+    };
+    let line_of = |index: usize| inventory.line(index).map(|line| format!(":{line}")).unwrap_or_default();
+    let summary = outcome.map_err(|error| match error {
+        StoreError::ImportSource(message) => crate::usage(message),
+        StoreError::ImportRecord { index, name, message } => crate::usage(format!(
+            "{file}{}: identities[{}] ({name}): {message}; nothing was imported",
+            line_of(index - 1),
+            index - 1
+        )),
+        StoreError::DuplicateIdentity { system, name } => {
+            let matching = inventory.indexes_of(&system, &name);
+            let index = if matching.len() > 1 {
+                matching[1]
+            } else {
+                matching.first().copied().unwrap_or(0)
+            };
+            let why = if matching.len() > 1 {
+                "appears twice in the file"
+            } else {
+                "already exists"
+            };
+            crate::usage(format!(
+                "{file}{}: identities[{index}].name: identity '{system}/{name}' {why}; nothing was imported",
+                line_of(index)
+            ))
+        }
+        other => other.into(),
+    })?;
     eprintln!(
         "imported {} identities, {} credentials, {} new parties from {file} ({} audit events, {:.2} s)",
         summary.identities,

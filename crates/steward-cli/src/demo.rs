@@ -440,7 +440,7 @@ pub fn build_demo(store: &mut dyn Store, key: &FingerprintKey, identities: u32) 
         "demo",
         ImportAudit::PerRecord,
         &parties,
-        &mut records.clone().into_iter(),
+        &mut records.clone().into_iter().map(Ok),
     )?;
     summary.parties = import_summary.parties;
     summary.identities = import_summary.identities;

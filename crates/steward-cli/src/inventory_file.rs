@@ -1,43 +1,94 @@
 //! Reading steward's inventory files (YAML, JSON, CSV) into import records. Every error
-//! names the file, the line and the field, so a user can fix the file; parsing finishes
-//! before anything is written, and the import itself is one transaction.
+//! names the file, the line and the field, so a user can fix the file.
+//!
+//! A file is read in two steps so that memory does not grow with it. [`Inventory::open`]
+//! maps the file, reads everything but the identities (`version`, `parties`) and finds
+//! where each identity is: the byte range of each element of the JSON `identities` array
+//! (borrowed, not parsed), the start of each item of the YAML `identities` block sequence
+//! (found from the layout of lines, see [`yaml_items`]), or, for CSV, the number of
+//! records. [`Inventory::identities`] then parses one identity at a time while the store
+//! imports them; a bad record part-way ends the import, which rolls back, so nothing is
+//! written either way. YAML that the line layout cannot split safely (anchors and aliases,
+//! flow style, directives, several documents, tabs) is parsed as one document instead, as
+//! before, with memory in proportion to the file.
 
 use crate::cli::FileFormat;
-use crate::records::{FILE_FORMAT_VERSION, IDENTITY_COLUMNS, IdentityRecord, InventoryFile, ScopeValues};
+use crate::records::{FILE_FORMAT_VERSION, IDENTITY_COLUMNS, IdentityRecord, InventoryFile, PartyRecord, ScopeValues};
+use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
 use steward_core::NewParty;
 use steward_store::ImportIdentity;
 
-/// A parsed, validated inventory file.
-pub struct ParsedInventory {
-    /// Parties to create when missing.
-    pub parties: Vec<NewParty>,
-    /// Identities with credentials.
-    pub identities: Vec<ImportIdentity>,
-    /// Where each identity is in the file, found when an error needs it.
-    pub lines: IdentityLines,
+/// Files at least this large are mapped rather than read into memory.
+const MAP_FROM_BYTES: u64 = 1 << 20;
+
+/// The text of an inventory file, checked to be UTF-8.
+enum Text {
+    Owned(String),
+    Mapped(memmap2::Mmap),
 }
 
-/// Where the identities of an inventory file are. A CSV file gives each record's line as
-/// it is read; in a YAML or JSON document an identity's line is searched for only when an
-/// error names it (searching for every identity up front is a pass over the whole text
-/// for each one: a 200,000-identity JSON file did not finish in 13 minutes).
-pub enum IdentityLines {
-    /// The line of each record (CSV).
-    Known(Vec<Option<usize>>),
-    /// The (system, name) of each identity, in file order, to search the document for.
-    InDocument(Vec<(String, String)>),
-}
-
-impl IdentityLines {
-    /// The line where identity `index` starts in `text`, when it can be told.
-    pub fn line(&self, text: &str, index: usize) -> Option<usize> {
+impl Text {
+    fn as_str(&self) -> &str {
         match self {
-            IdentityLines::Known(lines) => lines.get(index).copied().flatten(),
-            IdentityLines::InDocument(names) => locate_identity_line(text, names, index),
+            Text::Owned(text) => text,
+            // SAFETY: checked with `std::str::from_utf8` when mapped. The mapping is private
+            // and read-only; a file changed while it is imported is the user's to avoid (as
+            // for any mapped input), and a file cut short ends the process with SIGBUS before
+            // the import commits.
+            Text::Mapped(map) => unsafe { std::str::from_utf8_unchecked(map) },
         }
     }
+}
+
+/// Where the identities of an inventory file are.
+enum Items {
+    /// CSV: the header row and the number of records.
+    Csv { headers: Vec<String>, count: usize },
+    /// JSON: the byte range of each element of `identities`.
+    Json(Vec<(usize, usize)>),
+    /// YAML in block layout: the byte offset where each item of `identities` starts, and
+    /// where the last one ends.
+    Yaml { starts: Vec<usize>, end: usize },
+    /// YAML parsed as one document: the records (until [`Inventory::identities`] takes
+    /// them) and each one's (system, name), to find its line when an error names it.
+    Document {
+        records: Vec<IdentityRecord>,
+        names: Vec<(String, String)>,
+    },
+}
+
+/// An inventory file, opened: its header read and checked, its identities located.
+pub struct Inventory {
+    file: String,
+    text: Text,
+    /// Parties to create when missing.
+    pub parties: Vec<NewParty>,
+    items: Items,
+}
+
+/// Just the keys of an identity, to find the records that share them.
+#[derive(Deserialize)]
+struct IdentityKey {
+    name: String,
+    system: String,
+}
+
+/// A JSON inventory with its identities left unparsed.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonHeader<'a> {
+    version: u32,
+    #[serde(default)]
+    parties: Vec<PartyRecord>,
+    #[serde(default, borrow)]
+    identities: Vec<&'a serde_json::value::RawValue>,
+}
+
+/// The 1-based line of byte `offset` in `text`.
+fn line_of_offset(text: &str, offset: usize) -> usize {
+    memchr::memchr_iter(b'\n', &text.as_bytes()[..offset]).count() + 1
 }
 
 /// The format of `path`, from `explicit` or its extension.
@@ -155,55 +206,6 @@ pub fn locate_identity_line(text: &str, records: &[(String, String)], index: usi
     None
 }
 
-fn convert(file: &str, text: &str, inventory: InventoryFile, now: jiff::Timestamp) -> anyhow::Result<ParsedInventory> {
-    if inventory.version != FILE_FORMAT_VERSION {
-        return Err(crate::usage(format!(
-            "{file}: version: {} is not supported (this steward reads version {FILE_FORMAT_VERSION})",
-            inventory.version
-        )));
-    }
-    let names: Vec<(String, String)> = inventory
-        .identities
-        .iter()
-        .map(|record| (record.system.clone(), record.name.clone()))
-        .collect();
-    let mut parties = Vec::with_capacity(inventory.parties.len());
-    for (index, party) in inventory.parties.iter().enumerate() {
-        steward_core::party::validate_handle(&party.handle)
-            .map_err(|error| crate::usage(format!("{file}: parties[{index}].handle: {error}")))?;
-        parties.push(party.to_new_party());
-    }
-    let source = format!("import:{file}");
-    let mut identities = Vec::with_capacity(inventory.identities.len());
-    for (index, record) in inventory.identities.into_iter().enumerate() {
-        let fail = |field: String, message: String| {
-            document_error(
-                file,
-                locate_identity_line(text, &names, index),
-                format!("identities[{index}].{field}"),
-                message,
-            )
-        };
-        let identity = record
-            .to_new_identity(&source, now)
-            .map_err(|(field, message)| fail(field, message))?;
-        let mut credentials = Vec::with_capacity(record.credentials.len());
-        for (position, credential) in record.credentials.iter().enumerate() {
-            credentials.push(
-                credential
-                    .to_new_credential(now)
-                    .map_err(|(field, message)| fail(format!("credentials[{position}].{field}"), message))?,
-            );
-        }
-        identities.push(ImportIdentity { identity, credentials });
-    }
-    Ok(ParsedInventory {
-        parties,
-        identities,
-        lines: IdentityLines::InDocument(names),
-    })
-}
-
 fn split_list(text: &str) -> Vec<String> {
     text.split([';', ','])
         .map(str::trim)
@@ -258,7 +260,456 @@ fn csv_record(headers: &[String], values: &csv::StringRecord) -> Result<Identity
     })
 }
 
-fn read_csv(file: &str, text: &str, now: jiff::Timestamp) -> anyhow::Result<ParsedInventory> {
+/// Reads `path`: mapped when large, checked to be UTF-8.
+fn read_text(path: &Path, file: &str) -> anyhow::Result<Text> {
+    let cannot_read = |error: std::io::Error| anyhow::anyhow!("cannot read {file}: {error}");
+    let handle = std::fs::File::open(path).map_err(cannot_read)?;
+    let size = handle.metadata().map_err(cannot_read)?.len();
+    let not_utf8 = |bytes: &[u8], error: std::str::Utf8Error| {
+        let line = memchr::memchr_iter(b'\n', &bytes[..error.valid_up_to()]).count() + 1;
+        crate::usage(format!("{file}:{line}: not valid UTF-8"))
+    };
+    if size < MAP_FROM_BYTES {
+        let bytes = std::fs::read(path).map_err(cannot_read)?;
+        return match String::from_utf8(bytes) {
+            Ok(text) => Ok(Text::Owned(text)),
+            Err(error) => Err(not_utf8(error.as_bytes(), error.utf8_error())),
+        };
+    }
+    // SAFETY: a private read-only mapping; see `Text::as_str`.
+    let map = unsafe { memmap2::Mmap::map(&handle) }.map_err(cannot_read)?;
+    if let Err(error) = std::str::from_utf8(&map) {
+        return Err(not_utf8(&map, error));
+    }
+    Ok(Text::Mapped(map))
+}
+
+/// Checks the version and the parties' handles of a file.
+fn check_header(file: &str, version: u32, parties: &[PartyRecord]) -> anyhow::Result<Vec<NewParty>> {
+    if version != FILE_FORMAT_VERSION {
+        return Err(crate::usage(format!(
+            "{file}: version: {version} is not supported (this steward reads version {FILE_FORMAT_VERSION})"
+        )));
+    }
+    parties
+        .iter()
+        .enumerate()
+        .map(|(index, party)| {
+            steward_core::party::validate_handle(&party.handle)
+                .map_err(|error| crate::usage(format!("{file}: parties[{index}].handle: {error}")))?;
+            Ok(party.to_new_party())
+        })
+        .collect()
+}
+
+/// The root `identities:` block sequence of a YAML document, found from the layout of
+/// its lines: where the key's line starts, where each item starts, and where the section
+/// ends.
+struct YamlLayout {
+    key: usize,
+    starts: Vec<usize>,
+    end: usize,
+}
+
+/// Whether `text` has a YAML anchor (`&a`) or alias (`*a`): an item that uses an anchor
+/// set elsewhere cannot be parsed on its own. Anything that might be one counts (a `*`
+/// after a space inside a quoted string too): the cost of a false alarm is only that the
+/// document is parsed whole.
+fn may_have_anchors(bytes: &[u8]) -> bool {
+    memchr::memchr2_iter(b'&', b'*', bytes).any(|at| {
+        let before = if at == 0 { b' ' } else { bytes[at - 1] };
+        let after = bytes.get(at + 1).copied().unwrap_or(b' ');
+        matches!(before, b' ' | b'\t' | b'\n' | b'\r' | b'[' | b'{' | b',') && !after.is_ascii_whitespace()
+    })
+}
+
+/// A root mapping key at the start of `line` (`name:` followed by a space or nothing).
+fn is_root_key(line: &str) -> bool {
+    let key_end = line
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .unwrap_or(line.len());
+    let rest = line[key_end..].trim_start_matches(' ');
+    key_end > 0
+        && line.as_bytes()[0].is_ascii_alphabetic()
+        && rest.starts_with(':')
+        && rest[1..]
+            .chars()
+            .next()
+            .is_none_or(|c| c == ' ' || c == '\r' || c == '#')
+}
+
+/// Finds the items of the root `identities:` block sequence, when the document has the
+/// plain block layout that `steward export` writes (and most hand-written files have):
+/// root keys at column 0, `identities:` once with nothing after it, then items that each
+/// start with `- ` at one indentation, every other line of an item indented further, and
+/// after the last item the next root key or the end. Then each item is a YAML document
+/// of its own (a one-item sequence) that means what it means in the whole file. None for
+/// anything else (directives, a second document, tabs in indentation, anchors or aliases,
+/// flow style, a line that ends the section but is not a root key), which is then parsed
+/// as one document.
+fn yaml_items(text: &str) -> Option<YamlLayout> {
+    if may_have_anchors(text.as_bytes()) {
+        return None;
+    }
+    let mut key = None;
+    let mut seen_content = false;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let start = offset;
+        offset += line.len();
+        let bare = line.trim_end_matches(['\n', '\r']);
+        let content = bare.trim_start_matches(' ');
+        if content.starts_with('\t') || bare.starts_with('%') {
+            return None;
+        }
+        let marker = |mark: &str| {
+            bare.strip_prefix(mark)
+                .is_some_and(|rest| rest.chars().next().is_none_or(|c| c.is_whitespace()))
+        };
+        if marker("...") || (marker("---") && seen_content) {
+            return None;
+        }
+        if content.is_empty() || content.starts_with('#') || marker("---") {
+            continue;
+        }
+        seen_content = true;
+        if bare.starts_with("\"identities\"") || bare.starts_with("'identities'") {
+            return None;
+        }
+        if let Some(rest) = bare.strip_prefix("identities:") {
+            let rest = rest.trim_start();
+            if key.is_some() || !(rest.is_empty() || rest.starts_with('#')) {
+                return None;
+            }
+            key = Some((start, offset));
+        }
+    }
+    let (key, body) = key?;
+    let mut indent = None;
+    let mut starts = Vec::new();
+    let mut end = text.len();
+    let mut offset = body;
+    for line in text[body..].split_inclusive('\n') {
+        let start = offset;
+        offset += line.len();
+        let bare = line.trim_end_matches(['\n', '\r']);
+        let content = bare.trim_start_matches(' ');
+        if content.is_empty() || content.starts_with('#') {
+            continue;
+        }
+        let depth = bare.len() - content.len();
+        let entry = content.starts_with('-') && content[1..].chars().next().is_none_or(|c| c == ' ');
+        match indent {
+            None if entry => {
+                indent = Some(depth);
+                starts.push(start);
+            }
+            None => return None,
+            Some(items) if depth == items && entry => starts.push(start),
+            Some(items) if depth > items => {}
+            Some(_) if depth == 0 && is_root_key(content) => {
+                end = start;
+                break;
+            }
+            Some(_) => return None,
+        }
+    }
+    Some(YamlLayout { key, starts, end })
+}
+
+/// serde's path of an error inside one item, as a path in the whole file.
+fn item_path(index: usize, inner: &str) -> String {
+    let inner = inner.strip_prefix("[0]").unwrap_or(inner);
+    match inner {
+        "" | "." => format!("identities[{index}]"),
+        _ if inner.starts_with('[') || inner.starts_with('.') => format!("identities[{index}]{inner}"),
+        _ => format!("identities[{index}].{inner}"),
+    }
+}
+
+impl Inventory {
+    /// Reads `path` as `format`: checks its header and finds its identities.
+    pub fn open(path: &Path, format: FileFormat) -> anyhow::Result<Inventory> {
+        let file = path.display().to_string();
+        let text = read_text(path, &file)?;
+        Self::from_text(file, text, format)
+    }
+
+    fn from_text(file: String, text: Text, format: FileFormat) -> anyhow::Result<Inventory> {
+        let (parties, items) = match format {
+            FileFormat::Csv => (Vec::new(), csv_header(&file, text.as_str())?),
+            FileFormat::Json => json_header(&file, text.as_str())?,
+            FileFormat::Yaml => yaml_header(&file, text.as_str())?,
+        };
+        Ok(Inventory {
+            file,
+            text,
+            parties,
+            items,
+        })
+    }
+
+    /// The number of identities.
+    pub fn len(&self) -> usize {
+        match &self.items {
+            Items::Csv { count, .. } => *count,
+            Items::Json(ranges) => ranges.len(),
+            Items::Yaml { starts, .. } => starts.len(),
+            Items::Document { names, .. } => names.len(),
+        }
+    }
+
+    /// The identities, each parsed and checked as it is taken. An error names the file,
+    /// the line and the field.
+    pub fn identities(&mut self, now: jiff::Timestamp) -> Identities<'_> {
+        let records = match &mut self.items {
+            Items::Document { records, .. } => std::mem::take(records).into_iter(),
+            _ => Vec::new().into_iter(),
+        };
+        let csv = match &self.items {
+            Items::Csv { .. } => Some(csv_reader(self.text.as_str())),
+            _ => None,
+        };
+        Identities {
+            inventory: self,
+            source: format!("import:{}", self.file),
+            now,
+            next: 0,
+            records,
+            csv,
+            parsed: Vec::new().into_iter(),
+        }
+    }
+
+    /// The line where identity `index` starts, when it can be told.
+    pub fn line(&self, index: usize) -> Option<usize> {
+        let text = self.text.as_str();
+        match &self.items {
+            Items::Csv { .. } => csv_reader(text)
+                .nth(index)
+                .and_then(|record| record.ok()?.position().map(|position| position.line() as usize)),
+            Items::Json(ranges) => ranges.get(index).map(|(start, _)| line_of_offset(text, *start)),
+            Items::Yaml { starts, .. } => starts.get(index).map(|start| line_of_offset(text, *start)),
+            Items::Document { names, .. } => locate_identity_line(text, names, index),
+        }
+    }
+
+    /// The positions of the identities named `name` in `system`, in file order.
+    pub fn indexes_of(&self, system: &str, name: &str) -> Vec<usize> {
+        let text = self.text.as_str();
+        let matches = |key: IdentityKey| key.system == system && key.name == name;
+        match &self.items {
+            Items::Csv { headers, .. } => {
+                let column = |wanted: &str| headers.iter().position(|header| header == wanted);
+                let (Some(name_at), Some(system_at)) = (column("name"), column("system")) else {
+                    return Vec::new();
+                };
+                csv_reader(text)
+                    .enumerate()
+                    .filter(|(_, record)| {
+                        record.as_ref().is_ok_and(|record| {
+                            record.get(name_at).map(str::trim) == Some(name)
+                                && record.get(system_at).map(str::trim) == Some(system)
+                        })
+                    })
+                    .map(|(index, _)| index)
+                    .collect()
+            }
+            Items::Json(ranges) => (0..ranges.len())
+                .filter(|index| {
+                    let (start, end) = ranges[*index];
+                    serde_json::from_str::<IdentityKey>(&text[start..end]).is_ok_and(matches)
+                })
+                .collect(),
+            Items::Yaml { starts, end } => (0..starts.len())
+                .filter(|index| {
+                    let item = &text[starts[*index]..starts.get(index + 1).copied().unwrap_or(*end)];
+                    serde_norway::from_str::<Vec<IdentityKey>>(item)
+                        .is_ok_and(|mut keys| keys.pop().is_some_and(matches))
+                })
+                .collect(),
+            Items::Document { names, .. } => names
+                .iter()
+                .enumerate()
+                .filter(|(_, key)| key.0 == system && key.1 == name)
+                .map(|(index, _)| index)
+                .collect(),
+        }
+    }
+
+    /// Identity `index` of a JSON or YAML file, parsed.
+    fn parse_item(&self, index: usize) -> anyhow::Result<IdentityRecord> {
+        let text = self.text.as_str();
+        let file = &self.file;
+        match &self.items {
+            Items::Json(ranges) => {
+                let (start, end) = ranges[index];
+                let mut deserializer = serde_json::Deserializer::from_str(&text[start..end]);
+                serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+                    let path = item_path(index, &error.path().to_string());
+                    let inner = error.into_inner();
+                    let line = line_of_offset(text, start) + inner.line().max(1) - 1;
+                    document_error(file, Some(line), path, inner.to_string())
+                })
+            }
+            Items::Yaml { starts, end } => {
+                let start = starts[index];
+                let item = &text[start..starts.get(index + 1).copied().unwrap_or(*end)];
+                let deserializer = serde_norway::Deserializer::from_str(item);
+                let parsed: Result<Vec<IdentityRecord>, _> = serde_path_to_error::deserialize(deserializer);
+                match parsed {
+                    Ok(mut records) if records.len() == 1 => Ok(records.pop().expect("one record")),
+                    Ok(records) => Err(crate::usage(format!(
+                        "{file}:{}: identities[{index}]: {} records where one item was expected",
+                        line_of_offset(text, start),
+                        records.len()
+                    ))),
+                    Err(error) => {
+                        let path = item_path(index, &error.path().to_string());
+                        let inner = error.into_inner();
+                        let first = line_of_offset(text, start);
+                        let line = inner
+                            .location()
+                            .map(|location| refine_yaml_line(text, first + location.line() - 1, &path));
+                        let message = inner.to_string();
+                        // serde_norway starts its message with its own path in the item
+                        // (`.[0]...: `); ours is printed already.
+                        let message = match message.split_once(": ") {
+                            Some((prefix, rest)) if prefix.starts_with(".[0]") || prefix.starts_with("[0]") => {
+                                rest.to_string()
+                            }
+                            _ => message,
+                        };
+                        Err(document_error(file, line, path, message))
+                    }
+                }
+            }
+            Items::Csv { .. } | Items::Document { .. } => unreachable!("CSV and whole documents are read in order"),
+        }
+    }
+
+    /// `record` (identity `index`) as an identity to import.
+    fn to_import(
+        &self,
+        index: usize,
+        record: IdentityRecord,
+        source: &str,
+        now: jiff::Timestamp,
+    ) -> anyhow::Result<ImportIdentity> {
+        let fail = |field: String, message: String| {
+            document_error(
+                &self.file,
+                self.line(index),
+                format!("identities[{index}].{field}"),
+                message,
+            )
+        };
+        let identity = record
+            .to_new_identity(source, now)
+            .map_err(|(field, message)| fail(field, message))?;
+        let mut credentials = Vec::with_capacity(record.credentials.len());
+        for (position, credential) in record.credentials.iter().enumerate() {
+            credentials.push(
+                credential
+                    .to_new_credential(now)
+                    .map_err(|(field, message)| fail(format!("credentials[{position}].{field}"), message))?,
+            );
+        }
+        Ok(ImportIdentity { identity, credentials })
+    }
+}
+
+/// The identities of an [`Inventory`], parsed one at a time.
+pub struct Identities<'a> {
+    inventory: &'a Inventory,
+    source: String,
+    now: jiff::Timestamp,
+    next: usize,
+    records: std::vec::IntoIter<IdentityRecord>,
+    csv: Option<csv::StringRecordsIntoIter<&'a [u8]>>,
+    /// JSON and YAML items parsed ahead, in parallel.
+    parsed: std::vec::IntoIter<anyhow::Result<ImportIdentity>>,
+}
+
+/// JSON and YAML items are parsed this many at a time, on all cores.
+const PARSE_BATCH: usize = 1024;
+
+impl Iterator for Identities<'_> {
+    type Item = anyhow::Result<ImportIdentity>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let inventory = self.inventory;
+        if self.next >= inventory.len() {
+            return None;
+        }
+        let index = self.next;
+        self.next += 1;
+        let file = &inventory.file;
+        Some(match &inventory.items {
+            Items::Csv { headers, .. } => {
+                let values = self.csv.as_mut()?.next()?;
+                values.map_err(|error| csv_error(file, &error)).and_then(|values| {
+                    let line = values.position().map(|position| position.line() as usize);
+                    let fail =
+                        |field: String, message: String| document_error(file, line, format!("column {field}"), message);
+                    let record = csv_record(headers, &values).map_err(|(field, message)| fail(field, message))?;
+                    let identity = record
+                        .to_new_identity(&self.source, self.now)
+                        .map_err(|(field, message)| fail(field, message))?;
+                    Ok(ImportIdentity {
+                        identity,
+                        credentials: Vec::new(),
+                    })
+                })
+            }
+            Items::Document { .. } => {
+                let record = self.records.next()?;
+                inventory.to_import(index, record, &self.source, self.now)
+            }
+            Items::Json(_) | Items::Yaml { .. } => {
+                if self.parsed.len() == 0 {
+                    use rayon::prelude::*;
+                    let end = (index + PARSE_BATCH).min(inventory.len());
+                    let (source, now) = (&self.source, self.now);
+                    let batch: Vec<_> = (index..end)
+                        .into_par_iter()
+                        .map(|index| {
+                            inventory
+                                .parse_item(index)
+                                .and_then(|record| inventory.to_import(index, record, source, now))
+                        })
+                        .collect();
+                    self.parsed = batch.into_iter();
+                }
+                self.parsed.next()?
+            }
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let remaining = self.inventory.len() - self.next;
+        (remaining, Some(remaining))
+    }
+}
+
+fn csv_reader(text: &str) -> csv::StringRecordsIntoIter<&[u8]> {
+    csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(text.as_bytes())
+        .into_records()
+}
+
+fn csv_error(file: &str, error: &csv::Error) -> anyhow::Error {
+    let line = error
+        .position()
+        .map(|position| format!(":{}", position.line()))
+        .unwrap_or_default();
+    crate::usage(format!("{file}{line}: {error}"))
+}
+
+/// Checks a CSV file's header row and counts its records (a record the CSV reader
+/// cannot read is reported now, before the import starts).
+fn csv_header(file: &str, text: &str) -> anyhow::Result<Items> {
     let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(text.as_bytes());
     let headers: Vec<String> = reader
         .headers()
@@ -274,79 +725,230 @@ fn read_csv(file: &str, text: &str, now: jiff::Timestamp) -> anyhow::Result<Pars
             )));
         }
     }
-    let source = format!("import:{file}");
-    let mut identities = Vec::new();
-    let mut lines = Vec::new();
-    for result in reader.records() {
-        let values = result.map_err(|error| {
-            let line = error
-                .position()
-                .map(|position| format!(":{}", position.line()))
-                .unwrap_or_default();
-            crate::usage(format!("{file}{line}: {error}"))
-        })?;
-        let line = values.position().map(|position| position.line() as usize);
-        let fail = |field: String, message: String| document_error(file, line, format!("column {field}"), message);
-        let record = csv_record(&headers, &values).map_err(|(field, message)| fail(field, message))?;
-        let identity = record
-            .to_new_identity(&source, now)
-            .map_err(|(field, message)| fail(field, message))?;
-        identities.push(ImportIdentity {
-            identity,
-            credentials: Vec::new(),
-        });
-        lines.push(line);
+    let mut record = csv::ByteRecord::new();
+    let mut count = 0;
+    while reader
+        .read_byte_record(&mut record)
+        .map_err(|error| csv_error(file, &error))?
+    {
+        count += 1;
     }
-    Ok(ParsedInventory {
-        parties: Vec::new(),
-        identities,
-        lines: IdentityLines::Known(lines),
-    })
+    Ok(Items::Csv { headers, count })
 }
 
-/// Reads and validates an inventory file.
-pub fn read_inventory(
-    path: &Path,
-    format: FileFormat,
-    now: jiff::Timestamp,
-) -> anyhow::Result<(ParsedInventory, String)> {
-    let file = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|error| anyhow::anyhow!("cannot read {file}: {error}"))?;
-    let text = String::from_utf8(bytes).map_err(|error| {
-        let offset = error.utf8_error().valid_up_to();
-        let line = error.as_bytes()[..offset].iter().filter(|byte| **byte == b'\n').count() + 1;
-        crate::usage(format!("{file}:{line}: not valid UTF-8"))
+/// Reads a JSON file's header and borrows each identity's text, unparsed.
+fn json_header(file: &str, text: &str) -> anyhow::Result<(Vec<NewParty>, Items)> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let header: JsonHeader = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        document_error(file, Some(inner.line()), path, inner.to_string())
     })?;
-    let parsed = match format {
-        FileFormat::Csv => read_csv(&file, &text, now)?,
-        FileFormat::Json => {
-            let mut deserializer = serde_json::Deserializer::from_str(&text);
-            let inventory: InventoryFile = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-                let path = error.path().to_string();
-                let inner = error.into_inner();
-                document_error(&file, Some(inner.line()), path, inner.to_string())
-            })?;
-            convert(&file, &text, inventory, now)?
+    deserializer
+        .end()
+        .map_err(|error| document_error(file, Some(error.line()), String::new(), error.to_string()))?;
+    let parties = check_header(file, header.version, &header.parties)?;
+    let base = text.as_ptr() as usize;
+    let ranges = header
+        .identities
+        .iter()
+        .map(|raw| {
+            let start = raw.get().as_ptr() as usize - base;
+            (start, start + raw.get().len())
+        })
+        .collect();
+    Ok((parties, Items::Json(ranges)))
+}
+
+/// Reads a YAML file's header and finds its identities (see [`yaml_items`]); a document
+/// the line layout cannot split, or whose header does not read, is parsed whole.
+fn yaml_header(file: &str, text: &str) -> anyhow::Result<(Vec<NewParty>, Items)> {
+    if let Some(layout) = yaml_items(text) {
+        let rest = format!("{}identities: []\n{}", &text[..layout.key], &text[layout.end..]);
+        if let Ok(header) = serde_norway::from_str::<InventoryFile>(&rest)
+            && header.identities.is_empty()
+        {
+            let parties = check_header(file, header.version, &header.parties)?;
+            let items = Items::Yaml {
+                starts: layout.starts,
+                end: layout.end,
+            };
+            return Ok((parties, items));
         }
-        FileFormat::Yaml => {
-            let deserializer = serde_norway::Deserializer::from_str(&text);
-            let inventory: InventoryFile = serde_path_to_error::deserialize(deserializer).map_err(|error| {
-                let path = error.path().to_string();
-                let inner = error.into_inner();
-                let line = inner
-                    .location()
-                    .map(|location| refine_yaml_line(&text, location.line(), &path));
-                document_error(&file, line, path, inner.to_string())
-            })?;
-            convert(&file, &text, inventory, now)?
-        }
+    }
+    let deserializer = serde_norway::Deserializer::from_str(text);
+    let inventory: InventoryFile = serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        let line = inner
+            .location()
+            .map(|location| refine_yaml_line(text, location.line(), &path));
+        document_error(file, line, path, inner.to_string())
+    })?;
+    let parties = check_header(file, inventory.version, &inventory.parties)?;
+    let names = inventory
+        .identities
+        .iter()
+        .map(|record| (record.system.clone(), record.name.clone()))
+        .collect();
+    let items = Items::Document {
+        records: inventory.identities,
+        names,
     };
-    Ok((parsed, text))
+    Ok((parties, items))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn inventory(text: &str, format: FileFormat) -> anyhow::Result<Inventory> {
+        let file = match format {
+            FileFormat::Json => "inventory.json",
+            FileFormat::Yaml => "inventory.yaml",
+            FileFormat::Csv => "inventory.csv",
+        };
+        Inventory::from_text(file.to_string(), Text::Owned(text.to_string()), format)
+    }
+
+    /// Every identity of `text`, or the first error, as text to compare.
+    fn read_all(text: &str, format: FileFormat) -> Result<Vec<String>, String> {
+        let now = jiff::Timestamp::from_second(1_800_000_000).unwrap();
+        let mut inventory = inventory(text, format).map_err(|error| error.to_string())?;
+        let mut out = vec![format!("{:?}", inventory.parties)];
+        for record in inventory.identities(now) {
+            out.push(format!("{:?}", record.map_err(|error| error.to_string())?));
+        }
+        Ok(out)
+    }
+
+    /// The same YAML read item by item and as one document.
+    #[track_caller]
+    fn assert_items_read_as_document(text: &str) {
+        let layout = yaml_items(text).expect("the item reader takes this layout");
+        assert!(!layout.starts.is_empty());
+        let by_item = read_all(text, FileFormat::Yaml);
+        // The whole-document reader, forced: an anchor nobody uses turns the item reader off.
+        let whole = format!("{text}\n# &anchor\n");
+        assert!(yaml_items(&whole).is_none());
+        let as_document = read_all(&whole, FileFormat::Yaml);
+        assert_eq!(by_item, as_document);
+        assert!(by_item.is_ok(), "{by_item:?}");
+    }
+
+    const ITEM: &str = "name: one\n    kind: bot\n    system: aws\n    tier: low\n";
+
+    #[test]
+    fn yaml_items_are_found_in_block_layout() {
+        let text = format!(
+            "version: 1\nidentities:\n  - {ITEM}  - {}parties: []\n",
+            ITEM.replace("one", "two")
+        );
+        let layout = yaml_items(&text).unwrap();
+        assert_eq!(layout.starts.len(), 2);
+        assert!(text[layout.starts[0]..].starts_with("  - name: one"));
+        assert!(text[layout.starts[1]..].starts_with("  - name: two"));
+        assert!(text[layout.end..].starts_with("parties:"));
+        assert!(text[layout.key..].starts_with("identities:"));
+        assert_items_read_as_document(&text);
+        // Items at column 0, as `steward export` writes them, after the parties.
+        let export = "version: 1\nparties:\n- handle: a@example.com\nidentities:\n- name: x\n  kind: bot\n  system: aws\n  tier: low\n  business_owner: a@example.com\n- name: y\n  kind: bot\n  system: gcp\n  tier: low\n";
+        assert_eq!(yaml_items(export).unwrap().starts.len(), 2);
+        assert_items_read_as_document(export);
+    }
+
+    #[test]
+    fn yaml_items_mean_what_they_mean_in_the_whole_document() {
+        // Block scalars with blank lines (kept with |+ at an item's end), comments at column
+        // 0 between items, a multi-line plain scalar, flow collections, CRLF line ends, a
+        // leading document marker, quoted strings with colons and hashes.
+        let text = "---\nversion: 1   # the format\nidentities:   # all of them\n- name: one\n  kind: bot\n  system: aws\n  tier: low\n  purpose: |\n    line one\n\n    line three\n# a comment at column 0\n\n- name: two\n  kind: bot\n  system: aws\n  tier: low\n  purpose: a plain scalar\n    that goes on\n  scope: {system: billing, data: [a, b]}\n  labels:\n    note: \"a: b # c\"\n- name: three\n  kind: bot\n  system: aws\n  tier: low\n  purpose: |+\n    kept\n\n\nparties: []\n";
+        assert_items_read_as_document(text);
+        assert_items_read_as_document(&text.replace('\n', "\r\n"));
+    }
+
+    #[test]
+    fn yaml_the_item_reader_cannot_split_is_read_whole() {
+        let refused = [
+            // An alias to an anchor set in the parties.
+            "version: 1\nparties:\n- handle: &a a@example.com\nidentities:\n- name: x\n  kind: bot\n  system: aws\n  tier: low\n  business_owner: *a\n",
+            // Flow style.
+            "version: 1\nidentities: [{name: x, kind: bot, system: aws, tier: low}]\n",
+            "version: 1\nidentities:\n  [{name: x, kind: bot, system: aws, tier: low}]\n",
+            // A quoted scalar whose next line is at column 0.
+            "version: 1\nidentities:\n- name: x\n  kind: bot\n  system: aws\n  tier: low\n  purpose: \"two\nlines\"\n",
+            // Tabs, directives, a second document, the key twice.
+            "version: 1\nidentities:\n- name: x\n  kind: bot\n\tsystem: aws\n",
+            "%YAML 1.1\n---\nversion: 1\nidentities:\n- name: x\n",
+            "version: 1\nidentities:\n- name: x\n---\nversion: 1\n",
+            "version: 1\nidentities:\n- name: x\nidentities:\n- name: y\n",
+        ];
+        for text in refused {
+            assert!(yaml_items(text).is_none(), "{text}");
+        }
+        // Those that are valid still import, as one document.
+        let expected = read_all(refused[0], FileFormat::Yaml).unwrap();
+        assert!(
+            expected[1].contains("business_owner: Some(\"a@example.com\")"),
+            "{expected:?}"
+        );
+        let quoted = read_all(refused[3], FileFormat::Yaml).unwrap();
+        assert!(quoted[1].contains("purpose: Some(\"two lines\")"), "{quoted:?}");
+        assert_eq!(read_all(refused[1], FileFormat::Yaml).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn item_errors_name_the_line_in_the_file() {
+        let mut text = String::from("version: 1\nidentities:\n");
+        for index in 0..5 {
+            text.push_str(&format!(
+                "- name: svc-{index}\n  kind: bot\n  system: aws\n  tier: low\n"
+            ));
+        }
+        let bad = text.replace(
+            "name: svc-3\n  kind: bot\n  system: aws\n  tier: low",
+            "name: svc-3\n  kind: bot\n  system: aws\n  tier: lo",
+        );
+        assert_eq!(
+            read_all(&bad, FileFormat::Yaml).unwrap_err(),
+            "inventory.yaml:18: identities[3].tier: invalid tier 'lo' (expected one of: critical, high, medium, low)"
+        );
+        let mut json = String::from("{\"version\": 1, \"identities\": [\n");
+        for index in 0..5 {
+            let tier = if index == 3 { "3" } else { "\"low\"" };
+            json.push_str(&format!(
+                "{}{{\n  \"name\": \"svc-{index}\",\n  \"kind\": \"bot\",\n  \"system\": \"aws\",\n  \"tier\": {tier}\n}}",
+                if index > 0 { ",\n" } else { "" }
+            ));
+        }
+        json.push_str("\n]}\n");
+        let message = read_all(&json, FileFormat::Json).unwrap_err();
+        assert_eq!(
+            message,
+            "inventory.json:24: identities[3].tier: invalid type: integer `3`, expected a string"
+        );
+        let opened = inventory(&json, FileFormat::Json).unwrap();
+        assert_eq!(opened.len(), 5);
+        assert_eq!(opened.line(3), Some(20));
+        assert_eq!(opened.indexes_of("aws", "svc-4"), vec![4]);
+        // Bytes after the document are an error before anything is read.
+        let trailing = format!("{json}x");
+        assert!(
+            read_all(&trailing, FileFormat::Json)
+                .unwrap_err()
+                .starts_with("inventory.json:")
+        );
+        let yaml = inventory(&text, FileFormat::Yaml).unwrap();
+        assert_eq!(yaml.line(2), Some(11));
+        assert_eq!(yaml.indexes_of("aws", "svc-2"), vec![2]);
+        let csv = inventory(
+            "name,kind,system,tier\na,bot,aws,low\nb,bot,aws,low\na,bot,aws,low\n",
+            FileFormat::Csv,
+        )
+        .unwrap();
+        assert_eq!((csv.len(), csv.line(2)), (3, Some(4)));
+        assert_eq!(csv.indexes_of("aws", "a"), vec![0, 2]);
+    }
 
     #[test]
     fn identity_lines_are_found_in_yaml_and_json() {

@@ -376,7 +376,7 @@ impl<B: Backend + 'static> Store for B {
         source: &str,
         audit: ImportAudit,
         parties: &[NewParty],
-        identities: &mut dyn Iterator<Item = ImportIdentity>,
+        identities: &mut dyn Iterator<Item = Result<ImportIdentity, StoreError>>,
     ) -> Result<ImportSummary, StoreError> {
         self.write_bulk(|tx, key| ops::import(tx, key, actor, source, audit, parties, identities))
     }

@@ -51,6 +51,10 @@ pub enum StoreError {
         /// What is wrong.
         message: String,
     },
+    /// The source of an import (a file being read as it is imported) failed at a record;
+    /// the import was rolled back. The message names the place in the source.
+    #[error("{0}")]
+    ImportSource(String),
     /// The database was written by a newer steward.
     #[error("database schema version {found} is newer than this steward supports ({supported}); upgrade steward")]
     SchemaTooNew {

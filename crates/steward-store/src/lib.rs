@@ -308,14 +308,16 @@ pub trait Store: Send {
     fn locations(&mut self, reference: &str) -> Result<Vec<Location>, StoreError>;
 
     /// Imports parties and identities in one transaction: either everything is written
-    /// or nothing is. Identities stream through in chunks, so memory stays bounded.
+    /// or nothing is. Identities stream through in chunks, so memory stays bounded; an
+    /// `Err` from `identities` (a file that turns out bad part-way) ends the import and
+    /// rolls it back, and is returned as it is.
     fn import(
         &mut self,
         actor: &Actor,
         source: &str,
         audit: ImportAudit,
         parties: &[NewParty],
-        identities: &mut dyn Iterator<Item = ImportIdentity>,
+        identities: &mut dyn Iterator<Item = Result<ImportIdentity, StoreError>>,
     ) -> Result<ImportSummary, StoreError>;
 
     /// Visits audit events matching `filter` in sequence order.

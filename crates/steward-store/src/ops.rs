@@ -597,7 +597,7 @@ pub(crate) fn import(
     source: &str,
     audit: ImportAudit,
     parties: &[NewParty],
-    identities: &mut dyn Iterator<Item = ImportIdentity>,
+    identities: &mut dyn Iterator<Item = Result<ImportIdentity, StoreError>>,
 ) -> Result<ImportSummary, StoreError> {
     let mut log = EventLog::begin(tx, key)?;
     let mut summary = ImportSummary::default();
@@ -613,7 +613,9 @@ pub(crate) fn import(
     let mut index = 0;
     tx.bulk_load_begin(identities.size_hint().0)?;
     loop {
-        let chunk: Vec<ImportIdentity> = (&mut *identities).take(IMPORT_CHUNK).collect();
+        let chunk = (&mut *identities)
+            .take(IMPORT_CHUNK)
+            .collect::<Result<Vec<ImportIdentity>, StoreError>>()?;
         if chunk.is_empty() {
             break;
         }

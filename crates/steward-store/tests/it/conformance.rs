@@ -18,6 +18,7 @@ conformance_tests!(
     imports_write_one_event_per_identity_and_one_checkpoint,
     summary_imports_write_one_event_per_chunk_that_names_its_records,
     bulk_imports_leave_every_index_as_it_was,
+    a_source_failing_part_way_rolls_the_import_back,
     bulk_imports_name_the_first_repeated_identity,
     small_imports_name_the_repeated_identity_wherever_it_is,
     audit_log_filters_by_subject_and_limit,
@@ -306,7 +307,13 @@ fn imports_are_all_or_nothing(db: &TestDb) {
     };
     let mut records = vec![good.clone(), bad].into_iter();
     let error = store
-        .import(&actor(), "file.yaml", ImportAudit::PerRecord, &parties, &mut records)
+        .import(
+            &actor(),
+            "file.yaml",
+            ImportAudit::PerRecord,
+            &parties,
+            &mut (&mut records).map(Ok),
+        )
         .unwrap_err();
     assert_eq!(
         error.to_string(),
@@ -324,7 +331,13 @@ fn imports_are_all_or_nothing(db: &TestDb) {
     // A duplicate inside the same file is refused too.
     let mut records = vec![good.clone(), good.clone()].into_iter();
     let error = store
-        .import(&actor(), "file.yaml", ImportAudit::PerRecord, &parties, &mut records)
+        .import(
+            &actor(),
+            "file.yaml",
+            ImportAudit::PerRecord,
+            &parties,
+            &mut (&mut records).map(Ok),
+        )
         .unwrap_err();
     assert_eq!(error.to_string(), "identity 'aws/one' already exists");
     assert_eq!(db.count("identities"), 0);
@@ -345,7 +358,13 @@ fn imports_write_one_event_per_identity_and_one_checkpoint(db: &TestDb) {
         ],
     });
     let summary = store
-        .import(&actor(), "bulk", ImportAudit::PerRecord, &parties, &mut records)
+        .import(
+            &actor(),
+            "bulk",
+            ImportAudit::PerRecord,
+            &parties,
+            &mut (&mut records).map(Ok),
+        )
         .unwrap();
     assert_eq!(
         (summary.parties, summary.identities, summary.credentials),
@@ -371,7 +390,13 @@ fn summary_imports_write_one_event_per_chunk_that_names_its_records(db: &TestDb)
         credentials: vec![],
     });
     store
-        .import(&actor(), "early.yaml", ImportAudit::PerRecord, &parties, &mut first)
+        .import(
+            &actor(),
+            "early.yaml",
+            ImportAudit::PerRecord,
+            &parties,
+            &mut (&mut first).map(Ok),
+        )
         .unwrap();
     let count = 2 * IMPORT_CHUNK as u64 + 100;
     let mut records = (0..count).map(|index| ImportIdentity {
@@ -383,7 +408,13 @@ fn summary_imports_write_one_event_per_chunk_that_names_its_records(db: &TestDb)
         },
     });
     let summary = store
-        .import(&actor(), "bulk.csv", ImportAudit::Summary, &[], &mut records)
+        .import(
+            &actor(),
+            "bulk.csv",
+            ImportAudit::Summary,
+            &[],
+            &mut (&mut records).map(Ok),
+        )
         .unwrap();
     assert_eq!((summary.identities, summary.credentials), (count, count / 2));
     assert_eq!(summary.events, 3, "one event per chunk of {IMPORT_CHUNK}");
@@ -442,6 +473,53 @@ fn summary_imports_write_one_event_per_chunk_that_names_its_records(db: &TestDb)
     assert_eq!(actions, vec!["identity.import", "identity.transition"]);
 }
 
+fn a_source_failing_part_way_rolls_the_import_back(db: &TestDb) {
+    // A file read as it is imported can turn out bad after whole chunks were written (and,
+    // past the bulk threshold, after SQLite dropped its secondary indexes): the error is
+    // returned as the source gave it and nothing stays.
+    let mut store = db.open();
+    let indexes = db.index_definitions();
+    let count = 5 * IMPORT_CHUNK + 10; // above SQLite's bulk threshold (20,000)
+    let mut records = (0..count).map(|index| {
+        if index == count - 5 {
+            return Err(StoreError::ImportSource(
+                "inventory.yaml:99: identities[x].tier: bad".into(),
+            ));
+        }
+        Ok(ImportIdentity {
+            identity: new_identity(&format!("svc-{index:05}"), "aws", None),
+            credentials: vec![new_credential(&format!("AKIA{index:016}"))],
+        })
+    });
+    let parties = vec![person("alice@example.com")];
+    let error = store
+        .import(&actor(), "inventory.yaml", ImportAudit::Summary, &parties, &mut records)
+        .unwrap_err();
+    assert!(matches!(error, StoreError::ImportSource(_)), "{error:?}");
+    assert_eq!(error.to_string(), "inventory.yaml:99: identities[x].tier: bad");
+    for table in [
+        "parties",
+        "identities",
+        "credentials",
+        "audit_events",
+        "audit_checkpoints",
+    ] {
+        assert_eq!(db.count(table), 0, "{table} must be empty after a failed import");
+    }
+    assert_eq!(db.index_definitions(), indexes);
+    // The store still takes an import afterwards.
+    let mut records = (0..10).map(|index| {
+        Ok(ImportIdentity {
+            identity: new_identity(&format!("svc-{index:05}"), "aws", None),
+            credentials: Vec::new(),
+        })
+    });
+    store
+        .import(&actor(), "inventory.yaml", ImportAudit::Summary, &parties, &mut records)
+        .unwrap();
+    assert_eq!(db.count("identities"), 10);
+}
+
 fn bulk_imports_leave_every_index_as_it_was(db: &TestDb) {
     let mut store = db.open();
     let indexes = db.index_definitions();
@@ -463,13 +541,13 @@ fn bulk_imports_leave_every_index_as_it_was(db: &TestDb) {
         })
     };
     let error = store
-        .import(&actor(), "bulk", ImportAudit::Summary, &[], &mut records(true))
+        .import(&actor(), "bulk", ImportAudit::Summary, &[], &mut records(true).map(Ok))
         .unwrap_err();
     assert_eq!(error.to_string(), "identity 'aws/svc-00001' already exists");
     assert_eq!(db.count("identities"), 0);
     assert_eq!(db.index_definitions(), indexes);
     store
-        .import(&actor(), "bulk", ImportAudit::Summary, &[], &mut records(false))
+        .import(&actor(), "bulk", ImportAudit::Summary, &[], &mut records(false).map(Ok))
         .unwrap();
     assert_eq!(db.index_definitions(), indexes);
     // The rebuilt indexes answer queries.
@@ -517,7 +595,13 @@ fn bulk_imports_name_the_first_repeated_identity(db: &TestDb) {
             .collect()
     };
     let mut import = |records: Vec<ImportIdentity>| {
-        store.import(&actor(), "bulk", ImportAudit::Summary, &[], &mut records.into_iter())
+        store.import(
+            &actor(),
+            "bulk",
+            ImportAudit::Summary,
+            &[],
+            &mut records.into_iter().map(Ok),
+        )
     };
     let error = import(records("aws", true)).unwrap_err();
     assert_eq!(error.to_string(), "identity 'aws/svc-00010' already exists");
@@ -563,7 +647,13 @@ fn small_imports_name_the_repeated_identity_wherever_it_is(db: &TestDb) {
             })
             .collect();
         let error = store
-            .import(&actor(), "small", ImportAudit::Summary, &[], &mut records.into_iter())
+            .import(
+                &actor(),
+                "small",
+                ImportAudit::Summary,
+                &[],
+                &mut records.into_iter().map(Ok),
+            )
             .unwrap_err();
         assert_eq!(
             error.to_string(),
