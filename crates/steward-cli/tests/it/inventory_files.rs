@@ -278,3 +278,77 @@ fn large_imports_are_audited_as_summaries_that_each_identity_log_finds() {
         .ok();
     assert!(output.stderr.contains("(1 audit events"), "{}", output.stderr);
 }
+
+#[test]
+fn large_files_are_read_as_they_are_imported_and_a_late_error_undoes_everything() {
+    // 25,000 identities (more than 1 MiB, so the file is mapped; past SQLite's bulk
+    // threshold): whole chunks are written before the bad record is parsed, and the
+    // import still leaves nothing.
+    let steward = Steward::new();
+    let mut yaml = String::from("version: 1\nparties:\n- handle: alice@example.com\nidentities:\n");
+    let mut json = String::from("{\"version\": 1, \"identities\": [\n");
+    for index in 0..25_000 {
+        let tier = if index == 24_990 { "extreme" } else { "low" };
+        yaml.push_str(&format!(
+            "- name: svc-{index:05}\n  kind: service_account\n  system: aws\n  tier: {tier}\n  business_owner: alice@example.com\n"
+        ));
+        json.push_str(&format!(
+            "{}{{\"name\": \"svc-{index:05}\", \"kind\": \"bot\", \"system\": \"aws\",\n \"tier\": \"{tier}\"}}",
+            if index > 0 { ",\n" } else { "" }
+        ));
+    }
+    json.push_str("]}\n");
+    assert!(yaml.len() > 1 << 20 && json.len() > 1 << 20);
+    let file = steward.write_file("large.yaml", &yaml);
+    let output = steward.run(&["import", file.to_str().unwrap()]).fails_with(2);
+    // Item 24,990 starts at line 5 + 5 * 24,990; its tier is three lines further.
+    assert!(
+        output.stderr.contains(&format!(
+            "large.yaml:{}: identities[24990].tier: invalid tier 'extreme'",
+            5 + 5 * 24_990 + 3
+        )),
+        "{}",
+        output.stderr
+    );
+    let file = steward.write_file("large.json", &json);
+    let output = steward.run(&["import", file.to_str().unwrap()]).fails_with(2);
+    assert!(
+        output.stderr.contains(&format!(
+            "large.json:{}: identities[24990].tier: invalid tier 'extreme'",
+            2 + 2 * 24_990 + 1
+        )),
+        "{}",
+        output.stderr
+    );
+    for table in ["parties", "identities", "credentials", "audit_events"] {
+        assert_eq!(steward.count(table), 0, "{table} must stay empty");
+    }
+    // The same files, fixed, import whole.
+    let file = steward.write_file("large.yaml", &yaml.replace("extreme", "high"));
+    let output = steward.run(&["import", file.to_str().unwrap()]).ok();
+    assert!(output.stderr.contains("imported 25000 identities"), "{}", output.stderr);
+    let listed = steward
+        .run(&["nhi", "list", "--tier", "high", "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(listed[0]["name"], "svc-24990");
+    assert_eq!(listed[0]["business_owner"], "alice@example.com");
+}
+
+#[test]
+fn yaml_with_anchors_is_read_as_one_document() {
+    // An alias in an identity to an anchor in the parties: items cannot be read alone.
+    let steward = Steward::new();
+    let yaml = "version: 1\nparties:\n- handle: &alice alice@example.com\nidentities:\n- name: one\n  kind: bot\n  system: aws\n  tier: low\n  business_owner: *alice\n- name: two\n  kind: bot\n  system: aws\n  tier: lo\n";
+    let file = steward.write_file("anchors.yaml", yaml);
+    let output = steward.run(&["import", file.to_str().unwrap()]).fails_with(2);
+    assert!(
+        output.stderr.contains("anchors.yaml:13: identities[1].tier: invalid tier 'lo'"),
+        "{}",
+        output.stderr
+    );
+    let file = steward.write_file("anchors.yaml", &yaml.replace("tier: lo\n", "tier: low\n"));
+    steward.run(&["import", file.to_str().unwrap()]).ok();
+    let shown = steward.run(&["nhi", "show", "aws/one", "-o", "json"]).ok().json();
+    assert_eq!(shown["business_owner"], "alice@example.com");
+}
