@@ -1,14 +1,15 @@
 //! `steward import` and `steward export`: the inventory in steward's own file format.
 
-use crate::cli::{AUTO_SUMMARY_ABOVE, AuditDetail, ExportArgs, Globals, ImportArgs, OutputFormat};
+use crate::cli::{AUTO_SUMMARY_ABOVE, AuditDetail, ExportArgs, FileFormat, Globals, ImportArgs, OutputFormat};
 use crate::inventory_file::{Inventory, detect_format};
 use crate::output::write_stdout;
 use crate::records::{
     CredentialRecord, FILE_FORMAT_VERSION, IDENTITY_COLUMNS, IdentityRecord, InventoryFile, PartyRecord,
 };
 use crate::settings::Settings;
+use std::io::Write;
 use std::process::ExitCode;
-use steward_store::{IdentityFilter, ImportAudit, StoreError};
+use steward_store::{IdentityBatch, ImportAudit, StoreError};
 
 pub fn import(globals: &Globals, args: &ImportArgs) -> anyhow::Result<ExitCode> {
     let settings = Settings::resolve(globals)?;
@@ -29,12 +30,12 @@ pub fn import(globals: &Globals, args: &ImportArgs) -> anyhow::Result<ExitCode> 
         // rolls back, with the file's own error.
         let mut records = inventory
             .identities(settings.actor.now)
-            .map(|record| record.map_err(|error| StoreError::ImportSource(error.to_string())));
+            .map(|record| record.map_err(|error| StoreError::Callback(error.to_string())));
         store.import(&settings.actor, &file, audit, &parties, &mut records)
     };
     let line_of = |index: usize| inventory.line(index).map(|line| format!(":{line}")).unwrap_or_default();
     let summary = outcome.map_err(|error| match error {
-        StoreError::ImportSource(message) => crate::usage(message),
+        StoreError::Callback(message) => crate::usage(message),
         StoreError::ImportRecord { index, name, message } => crate::usage(format!(
             "{file}{}: identities[{}] ({name}): {message}; nothing was imported",
             line_of(index - 1),
@@ -75,50 +76,242 @@ pub fn import(globals: &Globals, args: &ImportArgs) -> anyhow::Result<ExitCode> 
 
 pub fn export(globals: &Globals, _args: &ExportArgs) -> anyhow::Result<ExitCode> {
     let settings = Settings::resolve(globals)?;
-    let mut store = settings.open_store_read_only()?;
-    let parties: Vec<PartyRecord> = store.parties()?.iter().map(PartyRecord::from_party).collect();
-    // Two queries, whatever the size: identities, then every credential grouped by owner.
-    let mut held: std::collections::HashMap<i64, Vec<CredentialRecord>> = std::collections::HashMap::new();
-    for credential in store.all_credentials()? {
-        held.entry(credential.identity_id.0)
-            .or_default()
-            .push(CredentialRecord::from_credential(&credential));
-    }
-    let identities: Vec<IdentityRecord> = store
-        .identities(&IdentityFilter::default())?
-        .iter()
-        .map(|identity| IdentityRecord {
-            credentials: held.remove(&identity.id.0).unwrap_or_default(),
-            ..IdentityRecord::from_identity(identity)
-        })
-        .collect();
-    let inventory = InventoryFile {
-        version: FILE_FORMAT_VERSION,
-        parties,
-        identities,
-    };
-    match settings.output {
-        OutputFormat::Table | OutputFormat::Json => write_stdout(|out| {
-            serde_json::to_writer_pretty(&mut *out, &inventory)?;
-            writeln!(out)
-        })?,
-        OutputFormat::Yaml => {
-            let text = serde_norway::to_string(&inventory)?;
-            write_stdout(|out| out.write_all(text.as_bytes()))?;
-        }
-        OutputFormat::Csv => write_stdout(|out| {
-            let mut writer = csv::Writer::from_writer(out);
-            writer.write_record(IDENTITY_COLUMNS)?;
-            for record in &inventory.identities {
-                writer.write_record(record.text_values())?;
-            }
-            writer.flush()
-        })?,
+    let format = match settings.output {
+        OutputFormat::Table | OutputFormat::Json => FileFormat::Json,
+        OutputFormat::Yaml => FileFormat::Yaml,
+        OutputFormat::Csv => FileFormat::Csv,
         OutputFormat::Jsonl | OutputFormat::Sarif => {
             return Err(crate::usage(
                 "export writes json, yaml or csv (an inventory file), not jsonl",
             ));
         }
-    }
+    };
+    let mut store = settings.open_store_read_only()?;
+    let parties: Vec<PartyRecord> = store.parties()?.iter().map(PartyRecord::from_party).collect();
+    write_stdout(|out| {
+        // Identities come from the store a batch at a time and are written as they come
+        // (each batch's records serialized on all cores), so memory is that of a batch.
+        let mut writer = ExportWriter::start(format, parties, &mut *out)?;
+        let mut failed = None;
+        let walked = store.export_identities(&mut |batch| {
+            writer.batch(batch).map_err(|error| {
+                let message = error.to_string();
+                failed = Some(error);
+                StoreError::Callback(message)
+            })
+        });
+        if let Some(error) = failed {
+            return Err(error);
+        }
+        walked.map_err(std::io::Error::other)?;
+        writer.finish()
+    })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes an inventory file in parts: the header, batches of identities, the end. The
+/// bytes are those of serializing the whole [`InventoryFile`] at once.
+struct ExportWriter<'w> {
+    format: FileFormat,
+    out: &'w mut dyn Write,
+    /// Identities written so far.
+    written: usize,
+    /// The end of the header, written with the first identity or at the end.
+    empty_end: &'static str,
+}
+
+impl<'w> ExportWriter<'w> {
+    fn start(format: FileFormat, parties: Vec<PartyRecord>, out: &'w mut dyn Write) -> std::io::Result<Self> {
+        let header = InventoryFile {
+            version: FILE_FORMAT_VERSION,
+            parties,
+            identities: Vec::new(),
+        };
+        // The header as a whole file with no identities, written up to where they go.
+        let (text, empty_end) = match format {
+            FileFormat::Json => (
+                serde_json::to_string_pretty(&header).map_err(std::io::Error::other)?,
+                "[]\n}",
+            ),
+            FileFormat::Yaml => (
+                serde_norway::to_string(&header).map_err(std::io::Error::other)?,
+                " []\n",
+            ),
+            FileFormat::Csv => {
+                let mut writer = csv::Writer::from_writer(Vec::new());
+                writer.write_record(IDENTITY_COLUMNS)?;
+                let text = String::from_utf8(writer.into_inner().map_err(std::io::Error::other)?)
+                    .expect("CSV of UTF-8 is UTF-8");
+                (text, "")
+            }
+        };
+        let head = text
+            .strip_suffix(empty_end)
+            .ok_or_else(|| std::io::Error::other("unexpected serialization of an empty inventory"))?;
+        out.write_all(head.as_bytes())?;
+        Ok(ExportWriter {
+            format,
+            out,
+            written: 0,
+            empty_end,
+        })
+    }
+
+    fn batch(&mut self, batch: IdentityBatch) -> std::io::Result<()> {
+        use rayon::prelude::*;
+        let records: Vec<IdentityRecord> = batch
+            .into_par_iter()
+            .map(|(identity, credentials)| IdentityRecord {
+                credentials: credentials.iter().map(CredentialRecord::from_credential).collect(),
+                ..IdentityRecord::from_owned_identity(identity)
+            })
+            .collect();
+        self.records(&records)
+    }
+
+    fn records(&mut self, records: &[IdentityRecord]) -> std::io::Result<()> {
+        use rayon::prelude::*;
+        let format = self.format;
+        let first = self.written;
+        let parts = records
+            .par_iter()
+            .enumerate()
+            .map(|(position, record)| serialize_identity(format, record, first + position == 0))
+            .collect::<std::io::Result<Vec<Vec<u8>>>>()?;
+        if first == 0 && !parts.is_empty() {
+            // The rest of the header, where it differs from that of an empty file.
+            self.out.write_all(match format {
+                FileFormat::Json => b"[",
+                FileFormat::Yaml => b"\n",
+                FileFormat::Csv => b"",
+            })?;
+        }
+        for part in &parts {
+            self.out.write_all(part)?;
+        }
+        self.written += parts.len();
+        Ok(())
+    }
+
+    fn finish(self) -> std::io::Result<()> {
+        match (self.format, self.written) {
+            (FileFormat::Csv, _) => Ok(()),
+            (FileFormat::Json, 0) => writeln!(self.out, "{}", self.empty_end),
+            (FileFormat::Json, _) => writeln!(self.out, "\n  ]\n}}"),
+            (FileFormat::Yaml, 0) => self.out.write_all(self.empty_end.as_bytes()),
+            (FileFormat::Yaml, _) => Ok(()),
+        }
+    }
+}
+
+/// One identity as it appears in an inventory file of `format`: in JSON an element of
+/// the `identities` array, 4 spaces in (JSON strings hold no newline, so indenting
+/// every line is exact), after a comma unless `first`; in YAML an item of the block
+/// sequence at column 0; in CSV a row.
+fn serialize_identity(format: FileFormat, record: &IdentityRecord, first: bool) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(1024);
+    match format {
+        FileFormat::Json => {
+            let text = serde_json::to_string_pretty(record).map_err(std::io::Error::other)?;
+            out.extend_from_slice(if first { b"\n" } else { b",\n" });
+            for (index, line) in text.split('\n').enumerate() {
+                if index > 0 {
+                    out.push(b'\n');
+                }
+                out.extend_from_slice(b"    ");
+                out.extend_from_slice(line.as_bytes());
+            }
+        }
+        FileFormat::Yaml => {
+            serde_norway::to_writer(&mut out, std::slice::from_ref(record)).map_err(std::io::Error::other)?;
+        }
+        FileFormat::Csv => {
+            let mut writer = csv::Writer::from_writer(&mut out);
+            writer.write_record(record.text_values())?;
+            writer.flush()?;
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records with what serializes in more than one way: multi-line and quoted text,
+    /// lists, maps, credentials, empty values.
+    fn records(count: usize) -> Vec<IdentityRecord> {
+        (0..count)
+            .map(|index| {
+                let json = serde_json::json!({
+                    "id": index,
+                    "name": format!("svc-{index}"),
+                    "kind": "service_account",
+                    "system": if index % 2 == 0 { "aws" } else { "gcp" },
+                    "tier": "high",
+                    "purpose": if index % 3 == 0 { "line one\nline two: \"quoted\" # not a comment\n  é\ttab" } else { "short" },
+                    "backup_approvers": if index % 2 == 0 { vec!["bob@example.com"] } else { vec![] },
+                    "scope": {"system": "billing", "data": ["a", "b"]},
+                    "labels": if index % 4 == 0 { serde_json::json!({"k": "v: w"}) } else { serde_json::json!({}) },
+                    "review_due": "2027-03-01",
+                    "credentials": if index % 2 == 0 {
+                        serde_json::json!([{"kind": "access_key", "public_id": "AKIA1", "created_at": "2026-01-01T00:00:00Z"},
+                                           {"kind": "api_key", "preview": "sk-…1234"}])
+                    } else {
+                        serde_json::json!([])
+                    },
+                });
+                serde_json::from_value(json).unwrap()
+            })
+            .collect()
+    }
+
+    /// What writing `records` in batches of `batch` gives.
+    fn written(format: FileFormat, parties: &[PartyRecord], records: &[IdentityRecord], batch: usize) -> String {
+        let mut out = Vec::new();
+        let mut writer = ExportWriter::start(format, parties.to_vec(), &mut out).unwrap();
+        for chunk in records.chunks(batch.max(1)) {
+            writer.records(chunk).unwrap();
+        }
+        writer.finish().unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn an_export_written_in_batches_is_the_file_serialized_whole() {
+        let parties: Vec<PartyRecord> =
+            serde_json::from_str(r#"[{"handle": "alice@example.com", "display_name": "Alice: \"A\""}]"#).unwrap();
+        for (party_count, count, batch) in [(0, 0, 1), (1, 0, 1), (0, 1, 1), (1, 7, 3), (1, 12, 12), (1, 12, 5)] {
+            let parties = &parties[..party_count];
+            let records = records(count);
+            let whole = InventoryFile {
+                version: FILE_FORMAT_VERSION,
+                parties: parties.to_vec(),
+                identities: records.clone(),
+            };
+            let json = format!("{}\n", serde_json::to_string_pretty(&whole).unwrap());
+            assert_eq!(
+                written(FileFormat::Json, parties, &records, batch),
+                json,
+                "{count} in {batch}"
+            );
+            let yaml = serde_norway::to_string(&whole).unwrap();
+            assert_eq!(
+                written(FileFormat::Yaml, parties, &records, batch),
+                yaml,
+                "{count} in {batch}"
+            );
+            let mut csv = csv::Writer::from_writer(Vec::new());
+            csv.write_record(IDENTITY_COLUMNS).unwrap();
+            for record in &records {
+                csv.write_record(record.text_values()).unwrap();
+            }
+            let csv = String::from_utf8(csv.into_inner().unwrap()).unwrap();
+            assert_eq!(
+                written(FileFormat::Csv, parties, &records, batch),
+                csv,
+                "{count} in {batch}"
+            );
+        }
+    }
 }

@@ -6,8 +6,8 @@
 
 use crate::ops::{self, Tx};
 use crate::{
-    Actor, EventFilter, IdentityDetail, IdentityFilter, ImportAudit, ImportIdentity, ImportSummary, ScanFinding,
-    ScanRecord, ScanRecorded, ScanScope, Store, StoreError,
+    Actor, EventFilter, IdentityBatch, IdentityDetail, IdentityFilter, ImportAudit, ImportIdentity, ImportSummary,
+    ScanFinding, ScanRecord, ScanRecorded, ScanScope, Store, StoreError,
 };
 use steward_core::audit::{
     AuditEvent, ChainProblem, ChainSummary, ChainVerifier, Checkpoint, EventFields, EventLink, Hash, SigningKey,
@@ -81,8 +81,13 @@ pub trait Backend: Send {
     ) -> Result<(), StoreError> {
         self.stream_events(filter, &mut |event| visit(Ok(event)))
     }
-    /// Every credential, ordered by identity id, creation and id.
-    fn list_all_credentials(&mut self) -> Result<Vec<Credential>, StoreError>;
+    /// Every identity, by system and name, with its credentials (by creation and id), in
+    /// batches of at most `batch` identities read from one snapshot.
+    fn export_batches(
+        &mut self,
+        batch: usize,
+        visit: &mut dyn FnMut(IdentityBatch) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
     /// Every checkpoint, by sequence number.
     fn list_checkpoints(&mut self) -> Result<Vec<Checkpoint>, StoreError>;
 }
@@ -188,6 +193,31 @@ pub fn attach_backups(identities: &mut [Identity], rows: impl IntoIterator<Item 
             identities[*position].roles.backup_approvers.push(handle);
         }
     }
+}
+
+/// Identities per batch of [`Store::export_identities`]: large enough that the two
+/// queries a batch costs are few, small enough that a batch is a few megabytes.
+pub const EXPORT_BATCH: usize = 2048;
+
+/// `identities` (in order) with their backup approvers from `(identity_id, handle)` rows
+/// in position order, and `credentials` (ordered by identity) grouped under them.
+pub fn export_batch(
+    mut identities: Vec<Identity>,
+    backups: impl IntoIterator<Item = (i64, String)>,
+    credentials: Vec<Credential>,
+) -> IdentityBatch {
+    attach_backups(&mut identities, backups);
+    let mut held: std::collections::HashMap<i64, Vec<Credential>> = std::collections::HashMap::new();
+    for credential in credentials {
+        held.entry(credential.identity_id.0).or_default().push(credential);
+    }
+    identities
+        .into_iter()
+        .map(|identity| {
+            let credentials = held.remove(&identity.id.0).unwrap_or_default();
+            (identity, credentials)
+        })
+        .collect()
 }
 
 /// The query streaming audit events that match `filter`, in sequence order, with its
@@ -322,8 +352,11 @@ impl<B: Backend + 'static> Store for B {
         self.read(|tx| ops::credentials(tx, reference))
     }
 
-    fn all_credentials(&mut self) -> Result<Vec<Credential>, StoreError> {
-        self.list_all_credentials()
+    fn export_identities(
+        &mut self,
+        visit: &mut dyn FnMut(IdentityBatch) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.export_batches(EXPORT_BATCH, visit)
     }
 
     fn revoke_credential(

@@ -51,10 +51,10 @@ pub enum StoreError {
         /// What is wrong.
         message: String,
     },
-    /// The source of an import (a file being read as it is imported) failed at a record;
-    /// the import was rolled back. The message names the place in the source.
+    /// The caller's side failed and said why: an import's records (a file read as it is
+    /// imported, bad at some record; the import was rolled back) or an export's visitor.
     #[error("{0}")]
-    ImportSource(String),
+    Callback(String),
     /// The database was written by a newer steward.
     #[error("database schema version {found} is newer than this steward supports ({supported}); upgrade steward")]
     SchemaTooNew {

@@ -28,8 +28,12 @@ use steward_core::{
     NewCredential, NewIdentity, NewParty, Party, PartyStatus, ScannedSecret, Tier,
 };
 
+pub use backend::EXPORT_BATCH;
 pub use error::{StoreError, redact_url};
 pub use ops::{IMPORT_CHUNK, ImportDigest};
+
+/// Identities with their credentials, as [`Store::export_identities`] hands them out.
+pub type IdentityBatch = Vec<(steward_core::Identity, Vec<steward_core::Credential>)>;
 pub use postgres_backend::PostgresStore;
 pub use sqlite_backend::SqliteStore;
 
@@ -266,8 +270,14 @@ pub trait Store: Send {
     ) -> Result<Credential, StoreError>;
     /// The credentials of an identity, oldest first.
     fn credentials(&mut self, reference: &str) -> Result<IdentityDetail, StoreError>;
-    /// Every credential, ordered by identity and creation (for exports).
-    fn all_credentials(&mut self) -> Result<Vec<Credential>, StoreError>;
+    /// Every identity, by system and name, with its credentials (oldest first), handed to
+    /// `visit` a batch at a time from one snapshot of the store: an export's memory stays
+    /// that of a batch whatever the store's size. An error from `visit` ends the walk and
+    /// is returned.
+    fn export_identities(
+        &mut self,
+        visit: &mut dyn FnMut(IdentityBatch) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
     /// Marks a credential (by id or public id) revoked.
     fn revoke_credential(
         &mut self,

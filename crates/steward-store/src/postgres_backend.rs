@@ -3,12 +3,12 @@
 //! advisory lock so concurrent writers extend the chain one at a time.
 
 use crate::backend::{
-    Backend, RawEvent, RawEvents, attach_backups, event_query, identity_list_query, pending_migrations,
+    Backend, RawEvent, RawEvents, attach_backups, event_query, export_batch, identity_list_query, pending_migrations,
 };
 use crate::error::{StoreError, redact_url};
 use crate::ops::{IdSequence, IdentityRef, IdentityRow, Tx};
 use crate::pg_tls::Tls;
-use crate::{EventFilter, IdentityFilter};
+use crate::{EventFilter, IdentityBatch, IdentityFilter};
 use bytes::BufMut;
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::fallible_iterator::FallibleIterator;
@@ -1158,9 +1158,55 @@ impl Backend for PostgresStore {
         Ok(true)
     }
 
-    fn list_all_credentials(&mut self) -> Result<Vec<Credential>, StoreError> {
-        let sql = format!("SELECT {CREDENTIAL_COLUMNS} FROM credentials ORDER BY identity_id, created_at, id");
-        self.query_list(&sql, &[], credential_from_row)
+    fn export_batches(
+        &mut self,
+        batch: usize,
+        visit: &mut dyn FnMut(IdentityBatch) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        // One repeatable-read transaction (one snapshot); identities are fetched through a
+        // portal a batch at a time, and each batch's backup approvers and credentials by id.
+        let query = identity_list_query(&identity_columns("NULL"), &IdentityFilter::default(), '$');
+        let mut transaction = self
+            .client
+            .build_transaction()
+            .read_only(true)
+            .isolation_level(postgres::IsolationLevel::RepeatableRead)
+            .start()?;
+        let portal = transaction.bind(query.identities.as_str(), &[])?;
+        let credentials_sql = format!(
+            "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE identity_id = ANY($1)
+             ORDER BY identity_id, created_at, id"
+        );
+        loop {
+            let rows = transaction.query_portal(&portal, batch as i32)?;
+            if rows.is_empty() {
+                break;
+            }
+            let identities = rows.iter().map(identity_from_row).collect::<Result<Vec<_>, _>>()?;
+            let ids: Vec<i64> = identities.iter().map(|identity| identity.id.0).collect();
+            let approvers = transaction
+                .query(
+                    "SELECT b.identity_id, p.handle FROM identity_backup_approvers b
+                     JOIN parties p ON p.id = b.party_id
+                     WHERE b.identity_id = ANY($1) ORDER BY b.identity_id, b.position",
+                    &[&ids],
+                )?
+                .iter()
+                .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+                .collect::<Result<Vec<(i64, String)>, StoreError>>()?;
+            let held = transaction
+                .query(credentials_sql.as_str(), &[&ids])?
+                .iter()
+                .map(credential_from_row)
+                .collect::<Result<Vec<_>, _>>()?;
+            let full = rows.len() == batch;
+            visit(export_batch(identities, approvers, held))?;
+            if !full {
+                break;
+            }
+        }
+        transaction.commit()?;
+        Ok(())
     }
 
     fn list_checkpoints(&mut self) -> Result<Vec<Checkpoint>, StoreError> {

@@ -343,7 +343,9 @@ fn yaml_with_anchors_is_read_as_one_document() {
     let file = steward.write_file("anchors.yaml", yaml);
     let output = steward.run(&["import", file.to_str().unwrap()]).fails_with(2);
     assert!(
-        output.stderr.contains("anchors.yaml:13: identities[1].tier: invalid tier 'lo'"),
+        output
+            .stderr
+            .contains("anchors.yaml:13: identities[1].tier: invalid tier 'lo'"),
         "{}",
         output.stderr
     );

@@ -2,7 +2,9 @@
 
 use crate::harness::*;
 use steward_core::{CredentialStatus, IdentityPatch, LifecycleState, NewParty, PartyKind, PartyStatus, Tier};
-use steward_store::{EventFilter, IMPORT_CHUNK, IdentityFilter, ImportAudit, ImportDigest, ImportIdentity, StoreError};
+use steward_store::{
+    EXPORT_BATCH, EventFilter, IMPORT_CHUNK, IdentityFilter, ImportAudit, ImportDigest, ImportIdentity, StoreError,
+};
 
 conformance_tests!(
     parties_are_created_with_their_team_and_reject_duplicates,
@@ -25,7 +27,7 @@ conformance_tests!(
     every_mutation_keeps_the_chain_verifiable,
     a_newer_schema_is_refused,
     locations_attach_to_credentials_and_block_archival,
-    all_credentials_come_grouped_by_identity,
+    exports_come_in_batches_with_their_credentials,
     scans_record_secrets_and_their_copies,
 );
 
@@ -482,7 +484,7 @@ fn a_source_failing_part_way_rolls_the_import_back(db: &TestDb) {
     let count = 5 * IMPORT_CHUNK + 10; // above SQLite's bulk threshold (20,000)
     let mut records = (0..count).map(|index| {
         if index == count - 5 {
-            return Err(StoreError::ImportSource(
+            return Err(StoreError::Callback(
                 "inventory.yaml:99: identities[x].tier: bad".into(),
             ));
         }
@@ -495,7 +497,7 @@ fn a_source_failing_part_way_rolls_the_import_back(db: &TestDb) {
     let error = store
         .import(&actor(), "inventory.yaml", ImportAudit::Summary, &parties, &mut records)
         .unwrap_err();
-    assert!(matches!(error, StoreError::ImportSource(_)), "{error:?}");
+    assert!(matches!(error, StoreError::Callback(_)), "{error:?}");
     assert_eq!(error.to_string(), "inventory.yaml:99: identities[x].tier: bad");
     for table in [
         "parties",
@@ -930,7 +932,7 @@ fn scans_record_secrets_and_their_copies(db: &TestDb) {
     assert!(store.verify_audit(&signing_key().verifying_key()).unwrap().is_ok());
 }
 
-fn all_credentials_come_grouped_by_identity(db: &TestDb) {
+fn exports_come_in_batches_with_their_credentials(db: &TestDb) {
     let mut store = db.open();
     let first = store
         .add_identity(&actor(), new_identity("first", "aws", None))
@@ -947,11 +949,51 @@ fn all_credentials_come_grouped_by_identity(db: &TestDb) {
     store
         .add_credential(&actor(), "second", new_credential("AKIAOLDER"))
         .unwrap();
-    let listed: Vec<(i64, String)> = store
-        .all_credentials()
-        .unwrap()
-        .into_iter()
-        .map(|credential| (credential.identity_id.0, credential.public_id.unwrap()))
+    // More than two batches, imported in an order that is not (system, name) order, with
+    // backup approvers.
+    let parties = vec![person("alice@example.com"), person("bob@example.com")];
+    let count = 2 * EXPORT_BATCH + 7;
+    let mut records = (0..count).rev().map(|index| {
+        let mut identity = new_identity(
+            &format!("svc-{index:05}"),
+            if index % 2 == 0 { "gcp" } else { "aws" },
+            None,
+        );
+        identity.roles.backup_approvers = vec!["bob@example.com".into(), "alice@example.com".into()];
+        Ok(ImportIdentity {
+            identity,
+            credentials: vec![new_credential(&format!("AKIA{index:016}"))],
+        })
+    });
+    store
+        .import(&actor(), "bulk", ImportAudit::Summary, &parties, &mut records)
+        .unwrap();
+    let mut batches = Vec::new();
+    let mut exported = Vec::new();
+    store
+        .export_identities(&mut |batch| {
+            batches.push(batch.len());
+            exported.extend(batch);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(batches, vec![EXPORT_BATCH, EXPORT_BATCH, 9]);
+    let keys: Vec<(String, String)> = exported
+        .iter()
+        .map(|(identity, _)| (identity.system.clone(), identity.name.clone()))
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted);
+    assert_eq!(keys.len(), count + 2);
+    let listed: Vec<(i64, String)> = exported[..2]
+        .iter()
+        .flat_map(|(identity, credentials)| {
+            credentials.iter().map(|credential| {
+                assert_eq!(credential.identity_id, identity.id);
+                (identity.id.0, credential.public_id.clone().unwrap())
+            })
+        })
         .collect();
     assert_eq!(
         listed,
@@ -961,4 +1003,25 @@ fn all_credentials_come_grouped_by_identity(db: &TestDb) {
             (second.id.0, "AKIANEWER".to_string()),
         ]
     );
+    for (identity, credentials) in &exported[2..] {
+        let index: usize = identity.name["svc-".len()..].parse().unwrap();
+        assert_eq!(credentials.len(), 1, "{}", identity.name);
+        assert_eq!(
+            credentials[0].public_id.as_deref(),
+            Some(format!("AKIA{index:016}").as_str())
+        );
+        assert_eq!(
+            identity.roles.backup_approvers,
+            vec!["bob@example.com", "alice@example.com"]
+        );
+    }
+    // The walk stops at the visitor's error.
+    let mut seen = 0;
+    let error = store
+        .export_identities(&mut |_| {
+            seen += 1;
+            Err(StoreError::Callback("stop".into()))
+        })
+        .unwrap_err();
+    assert_eq!((seen, error.to_string()), (1, "stop".to_string()));
 }
