@@ -500,6 +500,11 @@ pub struct CredentialLocateArgs {
 
 /// `steward import`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "The file is read as it is imported (mapped; identities parsed a batch at a time), so memory does \
+                  not grow with it; a record found bad part-way rolls the whole import back. YAML with anchors, \
+                  flow-style identities, tabs or several documents is parsed whole instead."
+)]
 pub struct ImportArgs {
     /// File to import (.yaml/.yml, .json or .csv); see the README for the format
     pub file: PathBuf,
@@ -528,6 +533,10 @@ pub const AUTO_SUMMARY_ABOVE: usize = 10_000;
 
 /// `steward export`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Writes `-o json` (the default), `-o yaml` or `-o csv` to stdout, identities by system and name, \
+                  a batch of 2,048 at a time from one snapshot of the store, so memory does not grow with the store."
+)]
 pub struct ExportArgs {}
 
 /// Inventory file formats.
