@@ -269,15 +269,21 @@ fn read_text(path: &Path, file: &str) -> anyhow::Result<Text> {
         let line = memchr::memchr_iter(b'\n', &bytes[..error.valid_up_to()]).count() + 1;
         crate::usage(format!("{file}:{line}: not valid UTF-8"))
     };
-    if size < MAP_FROM_BYTES {
+    let read_whole = || {
         let bytes = std::fs::read(path).map_err(cannot_read)?;
-        return match String::from_utf8(bytes) {
+        match String::from_utf8(bytes) {
             Ok(text) => Ok(Text::Owned(text)),
             Err(error) => Err(not_utf8(error.as_bytes(), error.utf8_error())),
-        };
+        }
+    };
+    if size < MAP_FROM_BYTES {
+        return read_whole();
     }
     // SAFETY: a private read-only mapping; see `Text::as_str`.
-    let map = unsafe { memmap2::Mmap::map(&handle) }.map_err(cannot_read)?;
+    let Ok(map) = (unsafe { memmap2::Mmap::map(&handle) }) else {
+        // Not every file can be mapped (some FUSE and network file systems): read it.
+        return read_whole();
+    };
     if let Err(error) = std::str::from_utf8(&map) {
         return Err(not_utf8(&map, error));
     }

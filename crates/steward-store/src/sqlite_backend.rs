@@ -49,8 +49,6 @@ const INDEX_BUILD_CACHE_KIB: u32 = 4_096;
 /// build their indexes (the unique name index too) after loading instead of maintaining
 /// them row by row.
 const BULK_MIN_IDENTITIES: usize = 20_000;
-/// How much of the database an export maps (`PRAGMA mmap_size`).
-const EXPORT_MMAP_BYTES: u64 = 1 << 40;
 
 /// A store in one SQLite file.
 pub struct SqliteStore {
@@ -1114,10 +1112,6 @@ impl Backend for SqliteStore {
         // each batch's backup approvers and credentials are looked up by id (ids passed as
         // a JSON array).
         let query = identity_list_query(&identity_columns("NULL"), &IdentityFilter::default(), '?');
-        // Credentials are looked up in name order, so at random places in their table:
-        // read through a mapping, a page costs a lookup, not a 16 KiB copy from the kernel.
-        self.connection
-            .execute_batch(&format!("PRAGMA mmap_size = {EXPORT_MMAP_BYTES};"))?;
         let transaction = self.connection.transaction()?;
         let mut backups = transaction.prepare(
             "SELECT b.identity_id, p.handle FROM identity_backup_approvers b JOIN parties p ON p.id = b.party_id
