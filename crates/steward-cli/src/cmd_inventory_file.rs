@@ -25,14 +25,12 @@ pub fn import(globals: &Globals, args: &ImportArgs) -> anyhow::Result<ExitCode> 
     };
     let started = std::time::Instant::now();
     let parties = std::mem::take(&mut inventory.parties);
-    let outcome = {
-        // Identities are parsed as the store takes them; a bad one ends the import, which
-        // rolls back, with the file's own error.
-        let mut records = inventory
-            .identities(settings.actor.now)
-            .map(|record| record.map_err(|error| StoreError::Callback(error.to_string())));
+    // Identities are parsed (ahead, on another thread) as the store takes them; a bad one
+    // ends the import, which rolls back, with the file's own error.
+    let outcome = inventory.with_identities(settings.actor.now, |records| {
+        let mut records = records.map(|record| record.map_err(|error| StoreError::Callback(error.to_string())));
         store.import(&settings.actor, &file, audit, &parties, &mut records)
-    };
+    });
     let line_of = |index: usize| inventory.line(index).map(|line| format!(":{line}")).unwrap_or_default();
     let summary = outcome.map_err(|error| match error {
         StoreError::Callback(message) => crate::usage(message),

@@ -487,6 +487,36 @@ impl Inventory {
         }
     }
 
+    /// Runs `consume` over the identities while a thread parses them ahead (a batch at a
+    /// time, on all cores), so that parsing overlaps what `consume` does with them.
+    pub fn with_identities<R>(
+        &mut self,
+        now: jiff::Timestamp,
+        consume: impl FnOnce(&mut dyn Iterator<Item = anyhow::Result<ImportIdentity>>) -> R,
+    ) -> R {
+        let remaining = self.len();
+        let inventory = &mut *self;
+        std::thread::scope(|scope| {
+            let (sender, receiver) = std::sync::mpsc::sync_channel(PREFETCH_BATCHES);
+            scope.spawn(move || {
+                let mut records = inventory.identities(now);
+                loop {
+                    let batch: Vec<_> = records.by_ref().take(PARSE_BATCH).collect();
+                    // A closed channel: the consumer stopped (at an error).
+                    if batch.is_empty() || sender.send(batch).is_err() {
+                        break;
+                    }
+                }
+            });
+            let mut feed = Prefetched {
+                receiver,
+                current: Vec::new().into_iter(),
+                remaining,
+            };
+            consume(&mut feed)
+        })
+    }
+
     /// The line where identity `index` starts, when it can be told.
     pub fn line(&self, index: usize) -> Option<usize> {
         let text = self.text.as_str();
@@ -639,6 +669,33 @@ pub struct Identities<'a> {
 
 /// JSON and YAML items are parsed this many at a time, on all cores.
 const PARSE_BATCH: usize = 1024;
+/// Parsed batches waiting for the consumer of [`Inventory::with_identities`].
+const PREFETCH_BATCHES: usize = 4;
+
+/// Identities parsed ahead by another thread.
+struct Prefetched {
+    receiver: std::sync::mpsc::Receiver<Vec<anyhow::Result<ImportIdentity>>>,
+    current: std::vec::IntoIter<anyhow::Result<ImportIdentity>>,
+    remaining: usize,
+}
+
+impl Iterator for Prefetched {
+    type Item = anyhow::Result<ImportIdentity>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(record) = self.current.next() {
+                self.remaining = self.remaining.saturating_sub(1);
+                return Some(record);
+            }
+            self.current = self.receiver.recv().ok()?.into_iter();
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}
 
 impl Iterator for Identities<'_> {
     type Item = anyhow::Result<ImportIdentity>;
