@@ -249,6 +249,23 @@ fn identity_columns(backups: &str) -> String {
     )
 }
 
+/// `(identity_id, handle)` of the backup approvers of `ids`, in position order.
+fn backup_approvers_of(
+    transaction: &mut postgres::Transaction<'_>,
+    ids: &[i64],
+) -> Result<Vec<(i64, String)>, StoreError> {
+    transaction
+        .query(
+            "SELECT b.identity_id, p.handle FROM identity_backup_approvers b
+             JOIN parties p ON p.id = b.party_id
+             WHERE b.identity_id = ANY($1) ORDER BY b.identity_id, b.position",
+            &[&ids],
+        )?
+        .iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect()
+}
+
 const CREDENTIAL_COLUMNS: &str = "id, identity_id, kind, public_id, fingerprint, preview, status,
     created_at, expires_at, last_used_at, revoked_at";
 
@@ -1092,16 +1109,7 @@ impl Backend for PostgresStore {
         // filter again (`query.backups`, as SQLite does) costs a second bitmap scan, and
         // the planner then tends to hash-join the whole table.
         let ids: Vec<i64> = identities.iter().map(|identity| identity.id.0).collect();
-        let backups = transaction
-            .query(
-                "SELECT b.identity_id, p.handle FROM identity_backup_approvers b
-                 JOIN parties p ON p.id = b.party_id
-                 WHERE b.identity_id = ANY($1) ORDER BY b.identity_id, b.position",
-                &[&ids],
-            )?
-            .iter()
-            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
-            .collect::<Result<Vec<(i64, String)>, StoreError>>()?;
+        let backups = backup_approvers_of(&mut transaction, &ids)?;
         transaction.commit()?;
         attach_backups(&mut identities, backups);
         Ok(identities)
@@ -1184,16 +1192,7 @@ impl Backend for PostgresStore {
             }
             let identities = rows.iter().map(identity_from_row).collect::<Result<Vec<_>, _>>()?;
             let ids: Vec<i64> = identities.iter().map(|identity| identity.id.0).collect();
-            let approvers = transaction
-                .query(
-                    "SELECT b.identity_id, p.handle FROM identity_backup_approvers b
-                     JOIN parties p ON p.id = b.party_id
-                     WHERE b.identity_id = ANY($1) ORDER BY b.identity_id, b.position",
-                    &[&ids],
-                )?
-                .iter()
-                .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
-                .collect::<Result<Vec<(i64, String)>, StoreError>>()?;
+            let approvers = backup_approvers_of(&mut transaction, &ids)?;
             let held = transaction
                 .query(credentials_sql.as_str(), &[&ids])?
                 .iter()

@@ -299,27 +299,17 @@ fn large_files_are_read_as_they_are_imported_and_a_late_error_undoes_everything(
     }
     json.push_str("]}\n");
     assert!(yaml.len() > 1 << 20 && json.len() > 1 << 20);
-    let file = steward.write_file("large.yaml", &yaml);
-    let output = steward.run(&["import", file.to_str().unwrap()]).fails_with(2);
-    // Item 24,990 starts at line 5 + 5 * 24,990; its tier is three lines further.
-    assert!(
-        output.stderr.contains(&format!(
-            "large.yaml:{}: identities[24990].tier: invalid tier 'extreme'",
-            5 + 5 * 24_990 + 3
-        )),
-        "{}",
-        output.stderr
-    );
-    let file = steward.write_file("large.json", &json);
-    let output = steward.run(&["import", file.to_str().unwrap()]).fails_with(2);
-    assert!(
-        output.stderr.contains(&format!(
-            "large.json:{}: identities[24990].tier: invalid tier 'extreme'",
-            2 + 2 * 24_990 + 1
-        )),
-        "{}",
-        output.stderr
-    );
+    // YAML item 24,990 starts at line 5 + 5 * 24,990, its tier three lines further; JSON
+    // item 24,990 at line 2 + 2 * 24,990, its tier one line further.
+    for (name, text, line) in [
+        ("large.yaml", &yaml, 5 + 5 * 24_990 + 3),
+        ("large.json", &json, 2 + 2 * 24_990 + 1),
+    ] {
+        let file = steward.write_file(name, text);
+        let output = steward.run(&["import", file.to_str().unwrap()]).fails_with(2);
+        let expected = format!("{name}:{line}: identities[24990].tier: invalid tier 'extreme'");
+        assert!(output.stderr.contains(&expected), "{}", output.stderr);
+    }
     for table in ["parties", "identities", "credentials", "audit_events"] {
         assert_eq!(steward.count(table), 0, "{table} must stay empty");
     }

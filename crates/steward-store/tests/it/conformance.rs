@@ -296,6 +296,20 @@ fn credentials_keep_fingerprints_only(db: &TestDb) {
     assert_eq!(error.to_string(), "identity 'svc' has no credential 'AKIANONE'");
 }
 
+/// Every table a failed import could have written to is empty.
+#[track_caller]
+fn assert_nothing_stored(db: &TestDb) {
+    for table in [
+        "parties",
+        "identities",
+        "credentials",
+        "audit_events",
+        "audit_checkpoints",
+    ] {
+        assert_eq!(db.count(table), 0, "{table} must be empty after a failed import");
+    }
+}
+
 fn imports_are_all_or_nothing(db: &TestDb) {
     let mut store = db.open();
     let parties = vec![person("alice@example.com")];
@@ -307,40 +321,25 @@ fn imports_are_all_or_nothing(db: &TestDb) {
         identity: new_identity("two", "aws", Some("ghost@example.com")),
         credentials: vec![],
     };
-    let mut records = vec![good.clone(), bad].into_iter();
-    let error = store
-        .import(
-            &actor(),
-            "file.yaml",
-            ImportAudit::PerRecord,
-            &parties,
-            &mut (&mut records).map(Ok),
-        )
-        .unwrap_err();
+    let mut import_failing = |records: Vec<ImportIdentity>| {
+        store
+            .import(
+                &actor(),
+                "file.yaml",
+                ImportAudit::PerRecord,
+                &parties,
+                &mut records.into_iter().map(Ok),
+            )
+            .unwrap_err()
+    };
+    let error = import_failing(vec![good.clone(), bad]);
     assert_eq!(
         error.to_string(),
         "import record 2 ('aws/two'): unknown party 'ghost@example.com' (add it first with `steward party add`)"
     );
-    for table in [
-        "parties",
-        "identities",
-        "credentials",
-        "audit_events",
-        "audit_checkpoints",
-    ] {
-        assert_eq!(db.count(table), 0, "{table} must be empty after a failed import");
-    }
+    assert_nothing_stored(db);
     // A duplicate inside the same file is refused too.
-    let mut records = vec![good.clone(), good.clone()].into_iter();
-    let error = store
-        .import(
-            &actor(),
-            "file.yaml",
-            ImportAudit::PerRecord,
-            &parties,
-            &mut (&mut records).map(Ok),
-        )
-        .unwrap_err();
+    let error = import_failing(vec![good.clone(), good.clone()]);
     assert_eq!(error.to_string(), "identity 'aws/one' already exists");
     assert_eq!(db.count("identities"), 0);
 }
@@ -499,15 +498,7 @@ fn a_source_failing_part_way_rolls_the_import_back(db: &TestDb) {
         .unwrap_err();
     assert!(matches!(error, StoreError::Callback(_)), "{error:?}");
     assert_eq!(error.to_string(), "inventory.yaml:99: identities[x].tier: bad");
-    for table in [
-        "parties",
-        "identities",
-        "credentials",
-        "audit_events",
-        "audit_checkpoints",
-    ] {
-        assert_eq!(db.count(table), 0, "{table} must be empty after a failed import");
-    }
+    assert_nothing_stored(db);
     assert_eq!(db.index_definitions(), indexes);
     // The store still takes an import afterwards.
     let mut records = (0..10).map(|index| {
