@@ -20,7 +20,7 @@ pub fn import(globals: &Globals, args: &ImportArgs) -> anyhow::Result<ExitCode> 
     let audit = match args.audit_detail {
         AuditDetail::Record => ImportAudit::PerRecord,
         AuditDetail::Summary => ImportAudit::Summary,
-        AuditDetail::Auto if inventory.len() > AUTO_SUMMARY_ABOVE => ImportAudit::Summary,
+        AuditDetail::Auto if inventory.count() > AUTO_SUMMARY_ABOVE => ImportAudit::Summary,
         AuditDetail::Auto => ImportAudit::PerRecord,
     };
     let started = std::time::Instant::now();

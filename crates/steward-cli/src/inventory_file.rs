@@ -456,7 +456,7 @@ impl Inventory {
     }
 
     /// The number of identities.
-    pub fn len(&self) -> usize {
+    pub fn count(&self) -> usize {
         match &self.items {
             Items::Csv { count, .. } => *count,
             Items::Json(ranges) => ranges.len(),
@@ -494,7 +494,7 @@ impl Inventory {
         now: jiff::Timestamp,
         consume: impl FnOnce(&mut dyn Iterator<Item = anyhow::Result<ImportIdentity>>) -> R,
     ) -> R {
-        let remaining = self.len();
+        let remaining = self.count();
         let inventory = &mut *self;
         std::thread::scope(|scope| {
             let (sender, receiver) = std::sync::mpsc::sync_channel(PREFETCH_BATCHES);
@@ -702,7 +702,7 @@ impl Iterator for Identities<'_> {
 
     fn next(&mut self) -> Option<Self::Item> {
         let inventory = self.inventory;
-        if self.next >= inventory.len() {
+        if self.next >= inventory.count() {
             return None;
         }
         let index = self.next;
@@ -732,7 +732,7 @@ impl Iterator for Identities<'_> {
             Items::Json(_) | Items::Yaml { .. } => {
                 if self.parsed.len() == 0 {
                     use rayon::prelude::*;
-                    let end = (index + PARSE_BATCH).min(inventory.len());
+                    let end = (index + PARSE_BATCH).min(inventory.count());
                     let (source, now) = (&self.source, self.now);
                     let batch: Vec<_> = (index..end)
                         .into_par_iter()
@@ -750,7 +750,7 @@ impl Iterator for Identities<'_> {
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let remaining = self.inventory.len() - self.next;
+        let remaining = self.inventory.count() - self.next;
         (remaining, Some(remaining))
     }
 }
@@ -991,7 +991,7 @@ mod tests {
             "inventory.json:24: identities[3].tier: invalid type: integer `3`, expected a string"
         );
         let opened = inventory(&json, FileFormat::Json).unwrap();
-        assert_eq!(opened.len(), 5);
+        assert_eq!(opened.count(), 5);
         assert_eq!(opened.line(3), Some(20));
         assert_eq!(opened.indexes_of("aws", "svc-4"), vec![4]);
         // Bytes after the document are an error before anything is read.
@@ -1009,7 +1009,7 @@ mod tests {
             FileFormat::Csv,
         )
         .unwrap();
-        assert_eq!((csv.len(), csv.line(2)), (3, Some(4)));
+        assert_eq!((csv.count(), csv.line(2)), (3, Some(4)));
         assert_eq!(csv.indexes_of("aws", "a"), vec![0, 2]);
     }
 
