@@ -318,14 +318,34 @@ struct YamlLayout {
 }
 
 /// Whether `text` has a YAML anchor (`&a`) or alias (`*a`): an item that uses an anchor
-/// set elsewhere cannot be parsed on its own. Anything that might be one counts (a `*`
-/// after a space inside a quoted string too): the cost of a false alarm is only that the
-/// document is parsed whole.
+/// set elsewhere cannot be parsed on its own. A `&` or `*` counts where a node may start:
+/// at the start of a line, or after `:`, `-`, `?`, `[`, `{`, `,` or a tag (`!!str &a`),
+/// with spaces between or not. That takes in more than anchors (such text inside a quoted
+/// or block scalar too), which costs only that the document is parsed whole; `R&D` or
+/// `see &x` in the middle of a scalar is not a node start and does not count.
 fn may_have_anchors(bytes: &[u8]) -> bool {
     memchr::memchr2_iter(b'&', b'*', bytes).any(|at| {
-        let before = if at == 0 { b' ' } else { bytes[at - 1] };
-        let after = bytes.get(at + 1).copied().unwrap_or(b' ');
-        matches!(before, b' ' | b'\t' | b'\n' | b'\r' | b'[' | b'{' | b',') && !after.is_ascii_whitespace()
+        if bytes.get(at + 1).is_none_or(|after| after.is_ascii_whitespace()) {
+            return false;
+        }
+        let mut start = at;
+        while start > 0 && matches!(bytes[start - 1], b' ' | b'\t') {
+            start -= 1;
+        }
+        if start == 0 {
+            return true;
+        }
+        match bytes[start - 1] {
+            b'\n' | b'\r' | b':' | b'-' | b'?' | b'[' | b'{' | b',' => true,
+            _ if start == at => false,
+            _ => {
+                let token = bytes[..start]
+                    .iter()
+                    .rposition(|byte| byte.is_ascii_whitespace())
+                    .map_or(0, |space| space + 1);
+                bytes[token] == b'!'
+            }
+        }
     })
 }
 
@@ -892,7 +912,7 @@ mod tests {
         assert!(!layout.starts.is_empty());
         let by_item = read_all(text, FileFormat::Yaml);
         // The whole-document reader, forced: an anchor nobody uses turns the item reader off.
-        let whole = format!("{text}\n# &anchor\n");
+        let whole = format!("{text}\n# - &anchor\n");
         assert!(yaml_items(&whole).is_none());
         let as_document = read_all(&whole, FileFormat::Yaml);
         assert_eq!(by_item, as_document);
@@ -928,6 +948,36 @@ mod tests {
         let text = "---\nversion: 1   # the format\nidentities:   # all of them\n- name: one\n  kind: bot\n  system: aws\n  tier: low\n  purpose: |\n    line one\n\n    line three\n# a comment at column 0\n\n- name: two\n  kind: bot\n  system: aws\n  tier: low\n  purpose: a plain scalar\n    that goes on\n  scope: {system: billing, data: [a, b]}\n  labels:\n    note: \"a: b # c\"\n- name: three\n  kind: bot\n  system: aws\n  tier: low\n  purpose: |+\n    kept\n\n\nparties: []\n";
         assert_items_read_as_document(text);
         assert_items_read_as_document(&text.replace('\n', "\r\n"));
+    }
+
+    #[test]
+    fn anchors_and_aliases_are_told_from_ampersands_in_text() {
+        for text in [
+            "- &a x",
+            "key: *a",
+            "key:  !!str &a x",
+            "[&a x, *a]",
+            "{k: &a x}",
+            "? &a key",
+            "  &a\n",
+            "&a x",
+            "key:&a",
+        ] {
+            assert!(may_have_anchors(text.as_bytes()), "{text}");
+        }
+        for text in [
+            "purpose: R&D tools",
+            "purpose: see * and &x",
+            "a: 'x *y'",
+            "a: b&",
+            "a: *",
+            "a: &",
+        ] {
+            assert!(!may_have_anchors(text.as_bytes()), "{text}");
+        }
+        // Text with ampersands mid-scalar still takes the item reader.
+        let text = "version: 1\nidentities:\n- name: x\n  kind: bot\n  system: aws\n  tier: low\n  purpose: R&D, see *this* & &that\n";
+        assert_items_read_as_document(text);
     }
 
     #[test]
