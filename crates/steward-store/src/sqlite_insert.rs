@@ -188,16 +188,21 @@ impl Drop for StaticInsert<'_> {
 }
 
 /// The connection's error for the failed call that returned `code`, as rusqlite reports
-/// errors (extended code and message).
+/// errors (extended code and message). The connection's message is used only when its
+/// last error is `code` (as rusqlite does): a code made here (TOOBIG for a text over
+/// `i32::MAX` bytes) gets SQLite's text for the code, not whatever failed before.
 fn last_error(connection: &rusqlite::Connection, code: c_int) -> rusqlite::Error {
-    // SAFETY: the handle is valid; the message is a NUL-terminated string owned by SQLite,
-    // copied before any other call on the connection.
+    // SAFETY: the handle is valid; the messages are NUL-terminated strings owned by
+    // SQLite, copied before any other call on the connection.
     let (extended, message) = unsafe {
         let handle = connection.handle();
-        let message = CStr::from_ptr(ffi::sqlite3_errmsg(handle))
-            .to_string_lossy()
-            .into_owned();
-        (ffi::sqlite3_extended_errcode(handle), message)
+        let extended = ffi::sqlite3_extended_errcode(handle);
+        let text = if extended & 0xff == code & 0xff {
+            ffi::sqlite3_errmsg(handle)
+        } else {
+            ffi::sqlite3_errstr(code)
+        };
+        (extended, CStr::from_ptr(text).to_string_lossy().into_owned())
     };
     let extended = if extended & 0xff == code & 0xff { extended } else { code };
     rusqlite::Error::SqliteFailure(ffi::Error::new(extended), Some(message))
@@ -300,6 +305,64 @@ mod tests {
         assert_eq!(stored[3], (3, "name-3".to_string(), Some("note 3".to_string())));
         assert_eq!(stored[4], (4, "name-4".to_string(), None));
         assert_eq!(stored[99].1, "name-99");
+    }
+
+    /// The statement's SQL with its current bindings expanded.
+    fn expanded(insert: &StaticInsert<'_>) -> String {
+        // SAFETY: the statement is valid; the returned string is ours to free.
+        unsafe {
+            let text = ffi::sqlite3_expanded_sql(insert.statement.as_ptr());
+            let copy = CStr::from_ptr(text).to_string_lossy().into_owned();
+            ffi::sqlite3_free(text.cast());
+            copy
+        }
+    }
+
+    #[test]
+    fn bindings_are_cleared_after_success_and_failure_and_errors_keep_their_codes() {
+        let connection = table();
+        let mut insert =
+            StaticInsert::prepare(&connection, "INSERT INTO t (id, name, note) VALUES (?1, ?2, ?3)").unwrap();
+        let cleared = "INSERT INTO t (id, name, note) VALUES (NULL, NULL, NULL)";
+        let name = String::from("first");
+        insert
+            .execute(&[Param::Integer(1), Param::Text(&name), Param::Text("a note")])
+            .unwrap();
+        assert_eq!(expanded(&insert), cleared);
+        // A repeated name: the step fails with UNIQUE's extended code and message, and the
+        // bindings are cleared all the same.
+        let error = insert
+            .execute(&[Param::Integer(2), Param::Text(&name), Param::Null])
+            .unwrap_err();
+        assert_eq!(expanded(&insert), cleared);
+        assert!(is_constraint_violation(&error));
+        let rusqlite::Error::SqliteFailure(failure, Some(message)) = &error else {
+            panic!("{error:?}");
+        };
+        assert_eq!(failure.extended_code, ffi::SQLITE_CONSTRAINT_UNIQUE);
+        assert_eq!(message, "UNIQUE constraint failed: t.name");
+        let error = insert
+            .execute(&[Param::Integer(1), Param::Text("other"), Param::Null])
+            .unwrap_err();
+        let rusqlite::Error::SqliteFailure(failure, _) = &error else {
+            panic!("{error:?}");
+        };
+        assert_eq!(failure.extended_code, ffi::SQLITE_CONSTRAINT_PRIMARYKEY);
+        // A code made here (TOOBIG, for a text over i32::MAX bytes) gets SQLite's text for
+        // it, not the message the failure before left on the connection.
+        let made = last_error(&connection, ffi::SQLITE_TOOBIG);
+        let rusqlite::Error::SqliteFailure(failure, Some(message)) = &made else {
+            panic!("{made:?}");
+        };
+        assert_eq!(failure.extended_code, ffi::SQLITE_TOOBIG);
+        assert_eq!(message, "string or blob too big");
+        drop(insert);
+        assert_eq!(
+            connection
+                .query_row("SELECT COUNT(*) FROM t", [], |row| row.get::<_, i64>(0))
+                .unwrap(),
+            1
+        );
     }
 
     #[test]
