@@ -317,36 +317,81 @@ struct YamlLayout {
     end: usize,
 }
 
-/// Whether `text` has a YAML anchor (`&a`) or alias (`*a`): an item that uses an anchor
-/// set elsewhere cannot be parsed on its own. A `&` or `*` counts where a node may start:
-/// at the start of a line, or after `:`, `-`, `?`, `[`, `{`, `,` or a tag (`!!str &a`),
-/// with spaces between or not. That takes in more than anchors (such text inside a quoted
-/// or block scalar too), which costs only that the document is parsed whole; `R&D` or
-/// `see &x` in the middle of a scalar is not a node start and does not count.
+/// Whether a YAML node may start at byte `at`: at the start of a line, or after `:`, `-`,
+/// `?`, `[`, `{`, `,` or a tag (`!!str &a`), with spaces between or not. This takes in
+/// more than node starts (such text inside a quoted or block scalar too), which only costs
+/// a whole-document read; `R&D` or `see &x` in the middle of a scalar are not node starts.
+fn at_node_start(bytes: &[u8], at: usize) -> bool {
+    let mut start = at;
+    while start > 0 && matches!(bytes[start - 1], b' ' | b'\t') {
+        start -= 1;
+    }
+    if start == 0 {
+        return true;
+    }
+    match bytes[start - 1] {
+        b'\n' | b'\r' | b':' | b'-' | b'?' | b'[' | b'{' | b',' => true,
+        _ if start == at => false,
+        _ => {
+            let token = bytes[..start]
+                .iter()
+                .rposition(|byte| byte.is_ascii_whitespace())
+                .map_or(0, |space| space + 1);
+            bytes[token] == b'!'
+        }
+    }
+}
+
+/// Whether `text` has a YAML anchor (`&a`) or alias (`*a`) (where a node may start, see
+/// [`at_node_start`]): an item that uses an anchor set elsewhere cannot be read alone.
 fn may_have_anchors(bytes: &[u8]) -> bool {
-    memchr::memchr2_iter(b'&', b'*', bytes).any(|at| {
-        if bytes.get(at + 1).is_none_or(|after| after.is_ascii_whitespace()) {
-            return false;
+    memchr::memchr2_iter(b'&', b'*', bytes)
+        .any(|at| bytes.get(at + 1).is_some_and(|after| !after.is_ascii_whitespace()) && at_node_start(bytes, at))
+}
+
+/// Whether `text` has a quoted scalar that does not end on the line where it starts.
+/// libyaml takes the next lines as its continuation at any indentation, column 0 too, so
+/// such a scalar may hold lines that look like keys or items. Quotes that do not open a
+/// node (`it's`) are not counted.
+fn may_have_multiline_quotes(bytes: &[u8]) -> bool {
+    let mut from = 0;
+    while let Some(found) = memchr::memchr2(b'"', b'\'', &bytes[from..]) {
+        let at = from + found;
+        if !at_node_start(bytes, at) {
+            from = at + 1;
+            continue;
         }
-        let mut start = at;
-        while start > 0 && matches!(bytes[start - 1], b' ' | b'\t') {
-            start -= 1;
-        }
-        if start == 0 {
-            return true;
-        }
-        match bytes[start - 1] {
-            b'\n' | b'\r' | b':' | b'-' | b'?' | b'[' | b'{' | b',' => true,
-            _ if start == at => false,
-            _ => {
-                let token = bytes[..start]
-                    .iter()
-                    .rposition(|byte| byte.is_ascii_whitespace())
-                    .map_or(0, |space| space + 1);
-                bytes[token] == b'!'
+        let quote = bytes[at];
+        let mut index = at + 1;
+        let close = loop {
+            match bytes.get(index) {
+                None | Some(b'\n' | b'\r') => break None,
+                Some(b'\\') if quote == b'"' => index += 2,
+                Some(&byte) if byte == quote => {
+                    if quote == b'\'' && bytes.get(index + 1) == Some(&b'\'') {
+                        index += 2;
+                    } else {
+                        break Some(index);
+                    }
+                }
+                Some(_) => index += 1,
             }
+        };
+        match close {
+            Some(close) => from = close + 1,
+            None => return true,
         }
-    })
+    }
+    false
+}
+
+/// Whether `text` breaks lines other than with `\n` or `\r\n`: libyaml also breaks at a
+/// lone `\r` and at U+0085, U+2028 and U+2029, which a split at `\n` would not see.
+fn has_other_line_breaks(bytes: &[u8]) -> bool {
+    memchr::memchr_iter(b'\r', bytes).any(|at| bytes.get(at + 1) != Some(&b'\n'))
+        || memchr::memmem::find(bytes, "\u{85}".as_bytes()).is_some()
+        || memchr::memmem::find(bytes, "\u{2028}".as_bytes()).is_some()
+        || memchr::memmem::find(bytes, "\u{2029}".as_bytes()).is_some()
 }
 
 /// A root mapping key at the start of `line` (`name:` followed by a space or nothing).
@@ -371,10 +416,12 @@ fn is_root_key(line: &str) -> bool {
 /// after the last item the next root key or the end. Then each item is a YAML document
 /// of its own (a one-item sequence) that means what it means in the whole file. None for
 /// anything else (directives, a second document, tabs in indentation, anchors or aliases,
-/// flow style, a line that ends the section but is not a root key), which is then parsed
-/// as one document.
+/// quoted scalars over several lines, line breaks other than LF and CRLF, flow style, a
+/// line that ends the section but is not a root key), which is then parsed as one
+/// document.
 fn yaml_items(text: &str) -> Option<YamlLayout> {
-    if may_have_anchors(text.as_bytes()) {
+    let bytes = text.as_bytes();
+    if may_have_anchors(bytes) || may_have_multiline_quotes(bytes) || has_other_line_breaks(bytes) {
         return None;
     }
     let mut key = None;
@@ -708,7 +755,17 @@ impl Iterator for Prefetched {
                 self.remaining = self.remaining.saturating_sub(1);
                 return Some(record);
             }
-            self.current = self.receiver.recv().ok()?.into_iter();
+            match self.receiver.recv() {
+                Ok(batch) => self.current = batch.into_iter(),
+                Err(_) if self.remaining == 0 => return None,
+                // The parsing thread ended early (it panicked): an error, so the import
+                // rolls back instead of committing what came so far; the panic is raised
+                // when the thread is joined.
+                Err(_) => {
+                    self.remaining = 0;
+                    return Some(Err(anyhow::anyhow!("reading the file stopped before its end")));
+                }
+            }
         }
     }
 
@@ -995,6 +1052,17 @@ mod tests {
             "%YAML 1.1\n---\nversion: 1\nidentities:\n- name: x\n",
             "version: 1\nidentities:\n- name: x\n---\nversion: 1\n",
             "version: 1\nidentities:\n- name: x\nidentities:\n- name: y\n",
+            // Line breaks a split at LF does not see (found by review: items behind a
+            // comment's lone CR or NEL were dropped).
+            "version: 1\nidentities:\n# c\r- name: x\r  kind: bot\r  system: aws\r  tier: low\n- name: y\n  kind: bot\n  system: aws\n  tier: low\n",
+            "version: 1\nidentities: # c\u{85}- name: x\u{85}  kind: bot\u{85}  system: aws\u{85}  tier: low\n",
+            "version: 1\nidentities:\n- name: x\n  kind: bot\n  system: aws\n  tier: low\u{2029}- name: y\n  kind: bot\n  system: aws\n  tier: low\n",
+            "version: 1\nidentities:\n- name: x\n  kind: bot\n  system: aws\n  tier: low\u{2028}- name: y\n  kind: bot\n  system: aws\n  tier: low\n",
+            // A quoted scalar in the header holding what looks like the identities (review).
+            "version: 1\nparties:\n- handle: a@example.com\n  display_name: \"A\nidentities:\n- name: x\n  kind: bot\n  system: aws\n  tier: low\nz: \"\n",
+            "version: 1\nparties:\n- handle: a@example.com\n  display_name: 'A\nidentities:\n- name: x\n  kind: bot\n  system: aws\n  tier: low\nz: '\n",
+            // A quoted value that goes on at column 0 in an item.
+            "version: 1\nidentities:\n- name: x\n  kind: bot\n  system: aws\n  tier: low\n  purpose: \"a\n- b\"\n",
         ];
         for text in refused {
             assert!(yaml_items(text).is_none(), "{text}");
@@ -1008,6 +1076,55 @@ mod tests {
         let quoted = read_all(refused[3], FileFormat::Yaml).unwrap();
         assert!(quoted[1].contains("purpose: Some(\"two lines\")"), "{quoted:?}");
         assert_eq!(read_all(refused[1], FileFormat::Yaml).unwrap().len(), 2);
+        // The review's documents read as the whole-document reader reads them.
+        let names = |text: &str| -> Vec<String> {
+            read_all(text, FileFormat::Yaml)
+                .unwrap()
+                .iter()
+                .skip(1)
+                .map(|record| {
+                    record
+                        .split("name: \"")
+                        .nth(1)
+                        .unwrap()
+                        .split('"')
+                        .next()
+                        .unwrap()
+                        .to_string()
+                })
+                .collect()
+        };
+        assert_eq!(names(refused[8]), vec!["x", "y"]);
+        assert_eq!(names(refused[9]), vec!["x"]);
+        assert_eq!(names(refused[10]), vec!["x", "y"]);
+        assert_eq!(names(refused[12]), Vec::<String>::new());
+        assert_eq!(names(refused[14]), vec!["x"]);
+    }
+
+    #[test]
+    fn quoted_scalars_over_several_lines_are_told_from_quotes_in_text() {
+        for text in [
+            "a: \"b\n  c\"",
+            "a: 'b\n",
+            "- \"x",
+            "a: [\"x\", \"y\n\"]",
+            "a: \"b \\\" c\n\"",
+            "a: 'it''s\n'",
+            "a: !!str \"x\n\"",
+        ] {
+            assert!(may_have_multiline_quotes(text.as_bytes()), "{text:?}");
+        }
+        for text in [
+            "a: \"b\"\nc: 'd'\n",
+            "purpose: it's fine\n",
+            "a: \"b \\\" c\"\n",
+            "a: 'it''s'\n",
+            "a: x # it's \"quoted\n",
+            "a: [\"x\", 'y']\n",
+            "a: say \"hi\n",
+        ] {
+            assert!(!may_have_multiline_quotes(text.as_bytes()), "{text:?}");
+        }
     }
 
     #[test]
@@ -1061,6 +1178,32 @@ mod tests {
         .unwrap();
         assert_eq!((csv.count(), csv.line(2)), (3, Some(4)));
         assert_eq!(csv.indexes_of("aws", "a"), vec![0, 2]);
+    }
+
+    #[test]
+    fn a_reader_that_stops_early_is_an_error_not_the_end() {
+        let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+        let record = || {
+            let now = jiff::Timestamp::from_second(1_800_000_000).unwrap();
+            let record: IdentityRecord =
+                serde_json::from_str(r#"{"name": "x", "kind": "bot", "system": "aws", "tier": "low"}"#).unwrap();
+            ImportIdentity {
+                identity: record.to_new_identity("test", now).unwrap(),
+                credentials: Vec::new(),
+            }
+        };
+        sender.send(vec![Ok(record())]).unwrap();
+        drop(sender);
+        let mut feed = Prefetched {
+            receiver,
+            current: Vec::new().into_iter(),
+            remaining: 3,
+        };
+        assert!(feed.next().unwrap().is_ok());
+        assert_eq!(feed.size_hint(), (2, Some(2)));
+        let error = feed.next().unwrap().unwrap_err();
+        assert_eq!(error.to_string(), "reading the file stopped before its end");
+        assert!(feed.next().is_none());
     }
 
     #[test]
