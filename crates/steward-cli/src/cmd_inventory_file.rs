@@ -9,7 +9,7 @@ use crate::records::{
 use crate::settings::Settings;
 use std::io::Write;
 use std::process::ExitCode;
-use steward_store::{IdentityBatch, ImportAudit, StoreError};
+use steward_store::{ExportPart, IdentityBatch, ImportAudit, StoreError};
 
 pub fn import(globals: &Globals, args: &ImportArgs) -> anyhow::Result<ExitCode> {
     let settings = Settings::resolve(globals)?;
@@ -85,14 +85,24 @@ pub fn export(globals: &Globals, _args: &ExportArgs) -> anyhow::Result<ExitCode>
         }
     };
     let mut store = settings.open_store_read_only()?;
-    let parties: Vec<PartyRecord> = store.parties()?.iter().map(PartyRecord::from_party).collect();
     write_stdout(|out| {
-        // Identities come from the store a batch at a time and are written as they come
-        // (each batch's records serialized on all cores), so memory is that of a batch.
-        let mut writer = ExportWriter::start(format, parties, &mut *out)?;
+        // Parties, then identities a batch at a time, from one snapshot of the store,
+        // written as they come (each batch's records serialized on all cores), so memory is
+        // that of a batch.
+        let mut writer = None;
         let mut failed = None;
-        let walked = store.export_identities(&mut |batch| {
-            writer.batch(batch).map_err(|error| {
+        let walked = store.export_inventory(&mut |part| {
+            let written = match part {
+                ExportPart::Parties(parties) => {
+                    let parties = parties.iter().map(PartyRecord::from_party).collect();
+                    ExportWriter::start(format, parties, &mut *out).map(|started| writer = Some(started))
+                }
+                ExportPart::Identities(batch) => match writer.as_mut() {
+                    Some(writer) => writer.batch(&mut *out, batch),
+                    None => Err(std::io::Error::other("identities came before the parties")),
+                },
+            };
+            written.map_err(|error| {
                 let message = error.to_string();
                 failed = Some(error);
                 StoreError::Callback(message)
@@ -102,24 +112,26 @@ pub fn export(globals: &Globals, _args: &ExportArgs) -> anyhow::Result<ExitCode>
             return Err(error);
         }
         walked.map_err(std::io::Error::other)?;
-        writer.finish()
+        match writer {
+            Some(writer) => writer.finish(out),
+            None => Err(std::io::Error::other("the store handed out no parties")),
+        }
     })?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// Writes an inventory file in parts: the header, batches of identities, the end. The
 /// bytes are those of serializing the whole [`InventoryFile`] at once.
-struct ExportWriter<'w> {
+struct ExportWriter {
     format: FileFormat,
-    out: &'w mut dyn Write,
     /// Identities written so far.
     written: usize,
     /// The end of the header, written with the first identity or at the end.
     empty_end: &'static str,
 }
 
-impl<'w> ExportWriter<'w> {
-    fn start(format: FileFormat, parties: Vec<PartyRecord>, out: &'w mut dyn Write) -> std::io::Result<Self> {
+impl ExportWriter {
+    fn start(format: FileFormat, parties: Vec<PartyRecord>, out: &mut dyn Write) -> std::io::Result<Self> {
         let header = InventoryFile {
             version: FILE_FORMAT_VERSION,
             parties,
@@ -149,13 +161,12 @@ impl<'w> ExportWriter<'w> {
         out.write_all(head.as_bytes())?;
         Ok(ExportWriter {
             format,
-            out,
             written: 0,
             empty_end,
         })
     }
 
-    fn batch(&mut self, batch: IdentityBatch) -> std::io::Result<()> {
+    fn batch(&mut self, out: &mut dyn Write, batch: IdentityBatch) -> std::io::Result<()> {
         use rayon::prelude::*;
         let records: Vec<IdentityRecord> = batch
             .into_par_iter()
@@ -164,10 +175,10 @@ impl<'w> ExportWriter<'w> {
                 ..IdentityRecord::from_owned_identity(identity)
             })
             .collect();
-        self.records(&records)
+        self.records(out, &records)
     }
 
-    fn records(&mut self, records: &[IdentityRecord]) -> std::io::Result<()> {
+    fn records(&mut self, out: &mut dyn Write, records: &[IdentityRecord]) -> std::io::Result<()> {
         use rayon::prelude::*;
         let format = self.format;
         let first = self.written;
@@ -178,25 +189,25 @@ impl<'w> ExportWriter<'w> {
             .collect::<std::io::Result<Vec<Vec<u8>>>>()?;
         if first == 0 && !parts.is_empty() {
             // The rest of the header, where it differs from that of an empty file.
-            self.out.write_all(match format {
+            out.write_all(match format {
                 FileFormat::Json => b"[",
                 FileFormat::Yaml => b"\n",
                 FileFormat::Csv => b"",
             })?;
         }
         for part in &parts {
-            self.out.write_all(part)?;
+            out.write_all(part)?;
         }
         self.written += parts.len();
         Ok(())
     }
 
-    fn finish(self) -> std::io::Result<()> {
+    fn finish(self, out: &mut dyn Write) -> std::io::Result<()> {
         match (self.format, self.written) {
             (FileFormat::Csv, _) => Ok(()),
-            (FileFormat::Json, 0) => writeln!(self.out, "{}", self.empty_end),
-            (FileFormat::Json, _) => writeln!(self.out, "\n  ]\n}}"),
-            (FileFormat::Yaml, 0) => self.out.write_all(self.empty_end.as_bytes()),
+            (FileFormat::Json, 0) => writeln!(out, "{}", self.empty_end),
+            (FileFormat::Json, _) => writeln!(out, "\n  ]\n}}"),
+            (FileFormat::Yaml, 0) => out.write_all(self.empty_end.as_bytes()),
             (FileFormat::Yaml, _) => Ok(()),
         }
     }
@@ -269,9 +280,9 @@ mod tests {
         let mut out = Vec::new();
         let mut writer = ExportWriter::start(format, parties.to_vec(), &mut out).unwrap();
         for chunk in records.chunks(batch.max(1)) {
-            writer.records(chunk).unwrap();
+            writer.records(&mut out, chunk).unwrap();
         }
-        writer.finish().unwrap();
+        writer.finish(&mut out).unwrap();
         String::from_utf8(out).unwrap()
     }
 

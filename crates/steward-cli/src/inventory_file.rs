@@ -33,10 +33,12 @@ impl Text {
     fn as_str(&self) -> &str {
         match self {
             Text::Owned(text) => text,
-            // SAFETY: checked with `std::str::from_utf8` when mapped. The mapping is private
-            // and read-only; a file changed while it is imported is the user's to avoid (as
-            // for any mapped input), and a file cut short ends the process with SIGBUS before
-            // the import commits.
+            // SAFETY: checked with `std::str::from_utf8` when mapped. This holds as long as
+            // nobody writes the file while it is imported: a private mapping still shows
+            // other processes' writes, so an in-place edit could change bytes behind this
+            // `str` (the contract of `memmap2::Mmap::map`, as for any mapped input; the README
+            // says so). A file cut short ends the process with SIGBUS before the import
+            // commits.
             Text::Mapped(map) => unsafe { std::str::from_utf8_unchecked(map) },
         }
     }

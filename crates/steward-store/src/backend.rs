@@ -6,7 +6,7 @@
 
 use crate::ops::{self, Tx};
 use crate::{
-    Actor, EventFilter, IdentityBatch, IdentityDetail, IdentityFilter, ImportAudit, ImportIdentity, ImportSummary,
+    Actor, EventFilter, ExportPart, IdentityDetail, IdentityFilter, ImportAudit, ImportIdentity, ImportSummary,
     ScanFinding, ScanRecord, ScanRecorded, ScanScope, Store, StoreError,
 };
 use steward_core::audit::{
@@ -81,12 +81,12 @@ pub trait Backend: Send {
     ) -> Result<(), StoreError> {
         self.stream_events(filter, &mut |event| visit(Ok(event)))
     }
-    /// Every identity, by system and name, with its credentials (by creation and id), in
-    /// batches of at most `batch` identities read from one snapshot.
+    /// Every party, then every identity by system and name with its credentials (by
+    /// creation and id) in batches of at most `batch` identities, read from one snapshot.
     fn export_batches(
         &mut self,
         batch: usize,
-        visit: &mut dyn FnMut(IdentityBatch) -> Result<(), StoreError>,
+        visit: &mut dyn FnMut(ExportPart) -> Result<(), StoreError>,
     ) -> Result<(), StoreError>;
     /// Every checkpoint, by sequence number.
     fn list_checkpoints(&mut self) -> Result<Vec<Checkpoint>, StoreError>;
@@ -195,7 +195,7 @@ pub fn attach_backups(identities: &mut [Identity], rows: impl IntoIterator<Item 
     }
 }
 
-/// Identities per batch of [`Store::export_identities`]: large enough that the two
+/// Identities per batch of [`Store::export_inventory`]: large enough that the two
 /// queries a batch costs are few, small enough that a batch is a few megabytes.
 pub const EXPORT_BATCH: usize = 2048;
 
@@ -205,19 +205,21 @@ pub fn export_batch(
     mut identities: Vec<Identity>,
     backups: impl IntoIterator<Item = (i64, String)>,
     credentials: Vec<Credential>,
-) -> IdentityBatch {
+) -> ExportPart {
     attach_backups(&mut identities, backups);
     let mut held: std::collections::HashMap<i64, Vec<Credential>> = std::collections::HashMap::new();
     for credential in credentials {
         held.entry(credential.identity_id.0).or_default().push(credential);
     }
-    identities
-        .into_iter()
-        .map(|identity| {
-            let credentials = held.remove(&identity.id.0).unwrap_or_default();
-            (identity, credentials)
-        })
-        .collect()
+    ExportPart::Identities(
+        identities
+            .into_iter()
+            .map(|identity| {
+                let credentials = held.remove(&identity.id.0).unwrap_or_default();
+                (identity, credentials)
+            })
+            .collect(),
+    )
 }
 
 /// The query streaming audit events that match `filter`, in sequence order, with its
@@ -352,9 +354,9 @@ impl<B: Backend + 'static> Store for B {
         self.read(|tx| ops::credentials(tx, reference))
     }
 
-    fn export_identities(
+    fn export_inventory(
         &mut self,
-        visit: &mut dyn FnMut(IdentityBatch) -> Result<(), StoreError>,
+        visit: &mut dyn FnMut(ExportPart) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         self.export_batches(EXPORT_BATCH, visit)
     }

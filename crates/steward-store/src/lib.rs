@@ -32,8 +32,18 @@ pub use backend::EXPORT_BATCH;
 pub use error::{StoreError, redact_url};
 pub use ops::{IMPORT_CHUNK, ImportDigest};
 
-/// Identities with their credentials, as [`Store::export_identities`] hands them out.
+/// Identities with their credentials, as [`Store::export_inventory`] hands them out.
 pub type IdentityBatch = Vec<(steward_core::Identity, Vec<steward_core::Credential>)>;
+
+/// What [`Store::export_inventory`] hands out: the parties once, first, then identities a
+/// batch at a time.
+#[derive(Debug)]
+pub enum ExportPart {
+    /// Every party, by handle.
+    Parties(Vec<steward_core::Party>),
+    /// Identities, by system and name, with their credentials (oldest first).
+    Identities(IdentityBatch),
+}
 pub use postgres_backend::PostgresStore;
 pub use sqlite_backend::SqliteStore;
 
@@ -270,13 +280,13 @@ pub trait Store: Send {
     ) -> Result<Credential, StoreError>;
     /// The credentials of an identity, oldest first.
     fn credentials(&mut self, reference: &str) -> Result<IdentityDetail, StoreError>;
-    /// Every identity, by system and name, with its credentials (oldest first), handed to
-    /// `visit` a batch at a time from one snapshot of the store: an export's memory stays
-    /// that of a batch whatever the store's size. An error from `visit` ends the walk and
-    /// is returned.
-    fn export_identities(
+    /// The whole inventory from one snapshot of the store, handed to `visit` in parts:
+    /// every party, then every identity by system and name with its credentials (oldest
+    /// first), a batch at a time, so an export's memory stays that of a batch whatever the
+    /// store's size. An error from `visit` ends the walk and is returned.
+    fn export_inventory(
         &mut self,
-        visit: &mut dyn FnMut(IdentityBatch) -> Result<(), StoreError>,
+        visit: &mut dyn FnMut(ExportPart) -> Result<(), StoreError>,
     ) -> Result<(), StoreError>;
     /// Marks a credential (by id or public id) revoked.
     fn revoke_credential(

@@ -8,7 +8,7 @@ use crate::backend::{
 use crate::error::{StoreError, redact_url};
 use crate::ops::{IdSequence, IdentityRef, IdentityRow, Tx};
 use crate::pg_tls::Tls;
-use crate::{EventFilter, IdentityBatch, IdentityFilter};
+use crate::{EventFilter, ExportPart, IdentityFilter};
 use bytes::BufMut;
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::fallible_iterator::FallibleIterator;
@@ -1169,10 +1169,11 @@ impl Backend for PostgresStore {
     fn export_batches(
         &mut self,
         batch: usize,
-        visit: &mut dyn FnMut(IdentityBatch) -> Result<(), StoreError>,
+        visit: &mut dyn FnMut(ExportPart) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        // One repeatable-read transaction (one snapshot); identities are fetched through a
-        // portal a batch at a time, and each batch's backup approvers and credentials by id.
+        // One repeatable-read transaction (one snapshot): the parties, then identities
+        // fetched through a portal a batch at a time, and each batch's backup approvers and
+        // credentials by id.
         let query = identity_list_query(&identity_columns("NULL"), &IdentityFilter::default(), '$');
         let mut transaction = self
             .client
@@ -1180,6 +1181,12 @@ impl Backend for PostgresStore {
             .read_only(true)
             .isolation_level(postgres::IsolationLevel::RepeatableRead)
             .start()?;
+        let parties = transaction
+            .query(format!("SELECT {PARTY_COLUMNS} ORDER BY p.handle").as_str(), &[])?
+            .iter()
+            .map(party_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        visit(ExportPart::Parties(parties))?;
         let portal = transaction.bind(query.identities.as_str(), &[])?;
         let credentials_sql = format!(
             "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE identity_id = ANY($1)

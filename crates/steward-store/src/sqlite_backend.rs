@@ -6,7 +6,7 @@ use crate::error::StoreError;
 use crate::json_text;
 use crate::ops::{IdSequence, IdentityRef, IdentityRow, Tx};
 use crate::sqlite_insert::{Param, insert_grouped};
-use crate::{EventFilter, IdentityBatch, IdentityFilter};
+use crate::{EventFilter, ExportPart, IdentityFilter};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use std::path::Path;
 use steward_core::ScannedSecret;
@@ -1106,13 +1106,19 @@ impl Backend for SqliteStore {
     fn export_batches(
         &mut self,
         batch: usize,
-        visit: &mut dyn FnMut(IdentityBatch) -> Result<(), StoreError>,
+        visit: &mut dyn FnMut(ExportPart) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        // One read transaction (one snapshot); identities stream from one statement while
-        // each batch's backup approvers and credentials are looked up by id (ids passed as
-        // a JSON array).
+        // One read transaction (one snapshot): the parties, then identities streamed from
+        // one statement while each batch's backup approvers and credentials are looked up
+        // by id (ids passed as a JSON array).
         let query = identity_list_query(&identity_columns("NULL"), &IdentityFilter::default(), '?');
         let transaction = self.connection.transaction()?;
+        let parties = decode_rows(
+            &mut transaction.prepare(&format!("SELECT {PARTY_COLUMNS} ORDER BY p.handle"))?,
+            [],
+            party_from_row,
+        )?;
+        visit(ExportPart::Parties(parties))?;
         let mut backups = transaction.prepare(
             "SELECT b.identity_id, p.handle FROM identity_backup_approvers b JOIN parties p ON p.id = b.party_id
              WHERE b.identity_id IN (SELECT value FROM json_each(?1)) ORDER BY b.identity_id, b.position",

@@ -3,7 +3,8 @@
 use crate::harness::*;
 use steward_core::{CredentialStatus, IdentityPatch, LifecycleState, NewParty, PartyKind, PartyStatus, Tier};
 use steward_store::{
-    EXPORT_BATCH, EventFilter, IMPORT_CHUNK, IdentityFilter, ImportAudit, ImportDigest, ImportIdentity, StoreError,
+    EXPORT_BATCH, EventFilter, ExportPart, IMPORT_CHUNK, IdentityFilter, ImportAudit, ImportDigest, ImportIdentity,
+    StoreError,
 };
 
 conformance_tests!(
@@ -959,16 +960,23 @@ fn exports_come_in_batches_with_their_credentials(db: &TestDb) {
     store
         .import(&actor(), "bulk", ImportAudit::Summary, &parties, &mut records)
         .unwrap();
-    let mut batches = Vec::new();
+    let mut parts = Vec::new();
     let mut exported = Vec::new();
     store
-        .export_identities(&mut |batch| {
-            batches.push(batch.len());
-            exported.extend(batch);
+        .export_inventory(&mut |part| {
+            match part {
+                ExportPart::Parties(parties) => parts.push(format!("{} parties", parties.len())),
+                ExportPart::Identities(batch) => {
+                    parts.push(batch.len().to_string());
+                    exported.extend(batch);
+                }
+            }
             Ok(())
         })
         .unwrap();
-    assert_eq!(batches, vec![EXPORT_BATCH, EXPORT_BATCH, 9]);
+    // The parties first (in the same snapshot as the identities that name them).
+    let batch = EXPORT_BATCH.to_string();
+    assert_eq!(parts, vec!["2 parties", &batch, &batch, "9"]);
     let keys: Vec<(String, String)> = exported
         .iter()
         .map(|(identity, _)| (identity.system.clone(), identity.name.clone()))
@@ -1009,7 +1017,7 @@ fn exports_come_in_batches_with_their_credentials(db: &TestDb) {
     // The walk stops at the visitor's error.
     let mut seen = 0;
     let error = store
-        .export_identities(&mut |_| {
+        .export_inventory(&mut |_| {
             seen += 1;
             Err(StoreError::Callback("stop".into()))
         })
