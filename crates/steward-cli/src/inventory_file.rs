@@ -5,7 +5,7 @@
 //! maps the file, reads everything but the identities (`version`, `parties`) and finds
 //! where each identity is: the byte range of each element of the JSON `identities` array
 //! (borrowed, not parsed), the start of each item of the YAML `identities` block sequence
-//! (found from the layout of lines, see [`yaml_items`]), or, for CSV, the number of
+//! (found from the layout of lines, see `yaml_items`), or, for CSV, the number of
 //! records. [`Inventory::identities`] then parses one identity at a time while the store
 //! imports them; a bad record part-way ends the import, which rolls back, so nothing is
 //! written either way. YAML that the line layout cannot split safely (anchors and aliases,
