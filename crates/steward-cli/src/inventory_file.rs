@@ -30,7 +30,14 @@ enum Text {
 }
 
 impl Text {
+    /// The text, without a leading byte order mark (spreadsheets write one in "CSV UTF-8";
+    /// JSON and YAML readers refuse it). Offsets into the file are offsets into this.
     fn as_str(&self) -> &str {
+        let text = self.with_mark();
+        text.strip_prefix('\u{feff}').unwrap_or(text)
+    }
+
+    fn with_mark(&self) -> &str {
         match self {
             Text::Owned(text) => text,
             // SAFETY: checked with `std::str::from_utf8` when mapped. This holds as long as
@@ -1206,6 +1213,30 @@ mod tests {
         let error = feed.next().unwrap().unwrap_err();
         assert_eq!(error.to_string(), "reading the file stopped before its end");
         assert!(feed.next().is_none());
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_text() {
+        let mark = "\u{feff}";
+        let csv = read_all(
+            &format!("{mark}name,kind,system,tier\nx,bot,aws,low\n"),
+            FileFormat::Csv,
+        )
+        .unwrap();
+        assert_eq!(csv.len(), 2);
+        let yaml = read_all(
+            &format!("{mark}version: 1\nidentities:\n- name: x\n  kind: bot\n  system: aws\n  tier: low\n"),
+            FileFormat::Yaml,
+        )
+        .unwrap();
+        assert_eq!(yaml.len(), 2);
+        let json = format!(
+            "{mark}{{\"version\": 1, \"identities\": [{{\"name\": \"x\", \"kind\": \"bot\",\n \"system\": \"aws\", \"tier\": 3}}]}}"
+        );
+        assert_eq!(
+            read_all(&json, FileFormat::Json).unwrap_err(),
+            "inventory.json:2: identities[0].tier: invalid type: integer `3`, expected a string"
+        );
     }
 
     #[test]
