@@ -608,6 +608,7 @@ impl Inventory {
 
     /// The positions of the identities named `name` in `system`, in file order.
     pub fn indexes_of(&self, system: &str, name: &str) -> Vec<usize> {
+        use rayon::prelude::*;
         let text = self.text.as_str();
         let matches = |key: IdentityKey| key.system == system && key.name == name;
         match &self.items {
@@ -627,13 +628,16 @@ impl Inventory {
                     .map(|(index, _)| index)
                     .collect()
             }
+            // Every item is parsed again (on all cores): this runs only for an error message.
             Items::Json(ranges) => (0..ranges.len())
+                .into_par_iter()
                 .filter(|index| {
                     let (start, end) = ranges[*index];
                     serde_json::from_str::<IdentityKey>(&text[start..end]).is_ok_and(matches)
                 })
                 .collect(),
             Items::Yaml { starts, end } => (0..starts.len())
+                .into_par_iter()
                 .filter(|index| {
                     let item = &text[starts[*index]..starts.get(index + 1).copied().unwrap_or(*end)];
                     serde_norway::from_str::<Vec<IdentityKey>>(item)
