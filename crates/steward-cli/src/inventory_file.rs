@@ -279,7 +279,9 @@ fn read_text(path: &Path, file: &str) -> anyhow::Result<Text> {
         crate::usage(format!("{file}:{line}: not valid UTF-8"))
     };
     let read_whole = || {
-        let bytes = std::fs::read(path).map_err(cannot_read)?;
+        // From the handle already open: the file read is the file whose size was taken.
+        let mut bytes = Vec::with_capacity(size as usize);
+        std::io::Read::read_to_end(&mut &handle, &mut bytes).map_err(cannot_read)?;
         match String::from_utf8(bytes) {
             Ok(text) => Ok(Text::Owned(text)),
             Err(error) => Err(not_utf8(error.as_bytes(), error.utf8_error())),
