@@ -2,7 +2,7 @@
 
 use crate::cli::{AUTO_SUMMARY_ABOVE, AuditDetail, ExportArgs, FileFormat, Globals, ImportArgs, OutputFormat};
 use crate::inventory_file::{Inventory, detect_format};
-use crate::output::write_stdout;
+use crate::output::{write_stdout, write_walk};
 use crate::records::{
     CredentialRecord, FILE_FORMAT_VERSION, IDENTITY_COLUMNS, IdentityRecord, InventoryFile, PartyRecord,
 };
@@ -90,9 +90,9 @@ pub fn export(globals: &Globals, _args: &ExportArgs) -> anyhow::Result<ExitCode>
         // written as they come (each batch's records serialized on all cores), so memory is
         // that of a batch.
         let mut writer = None;
-        let mut failed = None;
-        let walked = store.export_inventory(&mut |part| {
-            let written = match part {
+        write_walk(
+            |visit| store.export_inventory(visit),
+            |part| match part {
                 ExportPart::Parties(parties) => {
                     let parties = parties.iter().map(PartyRecord::from_party).collect();
                     ExportWriter::start(format, parties, &mut *out).map(|started| writer = Some(started))
@@ -101,17 +101,8 @@ pub fn export(globals: &Globals, _args: &ExportArgs) -> anyhow::Result<ExitCode>
                     Some(writer) => writer.batch(&mut *out, batch),
                     None => Err(std::io::Error::other("identities came before the parties")),
                 },
-            };
-            written.map_err(|error| {
-                let message = error.to_string();
-                failed = Some(error);
-                StoreError::Callback(message)
-            })
-        });
-        if let Some(error) = failed {
-            return Err(error);
-        }
-        walked.map_err(std::io::Error::other)?;
+            },
+        )?;
         match writer {
             Some(writer) => writer.finish(out),
             None => Err(std::io::Error::other("the store handed out no parties")),

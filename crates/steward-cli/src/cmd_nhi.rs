@@ -1,12 +1,12 @@
 //! `steward nhi …`: register, list, show, change and transition identities.
 
-use crate::cli::{Globals, NhiAddArgs, NhiCommand, NhiListArgs, NhiSetArgs, Update};
-use crate::output::{instant_cell, print_listing, print_record, write_stdout};
+use crate::cli::{Globals, NhiAddArgs, NhiCommand, NhiListArgs, NhiSetArgs, OutputFormat, Update};
+use crate::output::{ListingWriter, instant_cell, print_listing, print_record, write_stdout, write_walk};
 use crate::records::{CredentialRecord, IDENTITY_COLUMNS, IdentityRecord, LocationRecord};
 use crate::settings::Settings;
 use serde::Serialize;
 use std::process::ExitCode;
-use steward_core::{IdentityPatch, NewIdentity, Policy, Provenance, Roles};
+use steward_core::{Identity, IdentityPatch, NewIdentity, Policy, Provenance, Roles};
 use steward_store::IdentityFilter;
 
 /// Columns shown in table output (CSV and JSON carry everything).
@@ -115,14 +115,35 @@ fn list(settings: &Settings, args: &NhiListArgs) -> anyhow::Result<()> {
         party: args.party.clone(),
         limit: args.limit,
     };
-    let records: Vec<IdentityRecord> = store
-        .identities(&filter)?
-        .into_iter()
-        .map(IdentityRecord::from_owned_identity)
-        .collect();
     match settings.output {
-        crate::cli::OutputFormat::Table => print_listing(settings.output, &records, TABLE_COLUMNS, table_row),
-        format => print_listing(format, &records, IDENTITY_COLUMNS, IdentityRecord::text_values),
+        // A table needs every row for its column widths.
+        OutputFormat::Table => {
+            let records: Vec<IdentityRecord> = store
+                .identities(&filter)?
+                .into_iter()
+                .map(IdentityRecord::from_owned_identity)
+                .collect();
+            print_listing(settings.output, &records, TABLE_COLUMNS, table_row)
+        }
+        // Written as the store hands out batches, so memory does not grow with the listing.
+        format @ (OutputFormat::Json | OutputFormat::Jsonl | OutputFormat::Csv) => write_stdout(|out| {
+            let mut writer = ListingWriter::start(format, IDENTITY_COLUMNS, &mut *out)?;
+            write_walk(
+                |visit| store.for_each_identity_batch(&filter, visit),
+                |batch: Vec<Identity>| {
+                    let records: Vec<IdentityRecord> =
+                        batch.into_iter().map(IdentityRecord::from_owned_identity).collect();
+                    writer.items(&mut *out, &records, IdentityRecord::text_values)
+                },
+            )?;
+            writer.finish(out)
+        }),
+        format => print_listing(
+            format,
+            &[] as &[IdentityRecord],
+            IDENTITY_COLUMNS,
+            IdentityRecord::text_values,
+        ),
     }
 }
 

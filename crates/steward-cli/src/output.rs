@@ -3,6 +3,7 @@
 use crate::cli::OutputFormat;
 use serde::Serialize;
 use std::io::{BufWriter, Write};
+use steward_store::StoreError;
 
 /// Longest cell shown in table output; longer text is cut with an ellipsis.
 const TABLE_CELL_LIMIT: usize = 60;
@@ -34,6 +35,101 @@ pub fn write_stdout(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -
     match write(&mut out).and_then(|_| out.flush()) {
         Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => Ok(other?),
+    }
+}
+
+/// Runs a store walk (`walk` gets the visitor) whose visitor writes with `write`: a write
+/// error ends the walk and is returned as it was (a closed pipe stays a closed pipe); a
+/// store error is returned as an I/O error carrying it.
+pub fn write_walk<T>(
+    walk: impl FnOnce(&mut dyn FnMut(T) -> Result<(), StoreError>) -> Result<(), StoreError>,
+    mut write: impl FnMut(T) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let mut failed = None;
+    let walked = walk(&mut |part| {
+        write(part).map_err(|error| {
+            let message = error.to_string();
+            failed = Some(error);
+            StoreError::Callback(message)
+        })
+    });
+    match failed {
+        Some(error) => Err(error),
+        None => walked.map_err(std::io::Error::other),
+    }
+}
+
+/// Writes a JSON, JSON-lines or CSV listing in parts, a batch of items at a time; the
+/// bytes are those [`print_listing`] writes for all the items at once.
+pub struct ListingWriter {
+    format: OutputFormat,
+    written: usize,
+}
+
+impl ListingWriter {
+    /// Starts a listing (CSV: the header row).
+    pub fn start(format: OutputFormat, headers: &[&str], out: &mut dyn Write) -> std::io::Result<Self> {
+        if format == OutputFormat::Csv {
+            let mut writer = csv::Writer::from_writer(&mut *out);
+            writer.write_record(headers)?;
+            writer.flush()?;
+        }
+        Ok(ListingWriter { format, written: 0 })
+    }
+
+    /// Writes `items`, the next ones in the listing.
+    pub fn items<T: Serialize>(
+        &mut self,
+        out: &mut dyn Write,
+        items: &[T],
+        row: impl Fn(&T) -> Vec<String>,
+    ) -> std::io::Result<()> {
+        match self.format {
+            OutputFormat::Json => {
+                for (position, item) in items.iter().enumerate() {
+                    // An element of a pretty-printed array: 2 spaces in (JSON strings hold
+                    // no newline, so indenting every line is exact).
+                    let text = serde_json::to_string_pretty(item).map_err(std::io::Error::other)?;
+                    out.write_all(if self.written + position == 0 { b"[\n" } else { b",\n" })?;
+                    for (index, line) in text.split('\n').enumerate() {
+                        if index > 0 {
+                            out.write_all(b"\n")?;
+                        }
+                        out.write_all(b"  ")?;
+                        out.write_all(line.as_bytes())?;
+                    }
+                }
+            }
+            OutputFormat::Jsonl => {
+                for item in items {
+                    serde_json::to_writer(&mut *out, item)?;
+                    writeln!(out)?;
+                }
+            }
+            OutputFormat::Csv => {
+                let mut writer = csv::Writer::from_writer(&mut *out);
+                for item in items {
+                    writer.write_record(row(item))?;
+                }
+                writer.flush()?;
+            }
+            OutputFormat::Table | OutputFormat::Yaml | OutputFormat::Sarif => {
+                return Err(std::io::Error::other(
+                    "a listing is streamed only as json, jsonl or csv",
+                ));
+            }
+        }
+        self.written += items.len();
+        Ok(())
+    }
+
+    /// Ends the listing.
+    pub fn finish(self, out: &mut dyn Write) -> std::io::Result<()> {
+        match (self.format, self.written) {
+            (OutputFormat::Json, 0) => writeln!(out, "[]"),
+            (OutputFormat::Json, _) => writeln!(out, "\n]"),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -136,5 +232,66 @@ pub fn print_record<T: Serialize>(format: OutputFormat, item: &T, fields: &[(&st
         OutputFormat::Yaml | OutputFormat::Sarif => Err(crate::usage(
             "-o yaml is only for `steward export` and -o sarif only for `steward scan`; use table, json, jsonl or csv",
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize)]
+    struct Item {
+        name: String,
+        values: Vec<u32>,
+        note: Option<String>,
+    }
+
+    fn row(item: &Item) -> Vec<String> {
+        vec![item.name.clone(), format!("{:?}", item.values), cell(&item.note)]
+    }
+
+    #[test]
+    fn a_listing_written_in_batches_is_the_listing_written_whole() {
+        let items: Vec<Item> = (0..9)
+            .map(|index| Item {
+                name: format!("item \"{index}\", with, commas\nand a newline"),
+                values: (0..index).collect(),
+                note: (index % 2 == 0).then(|| "a: b".to_string()),
+            })
+            .collect();
+        let headers = ["name", "values", "note"];
+        for count in [0, 1, 9] {
+            let items = &items[..count];
+            let json = format!("{}\n", serde_json::to_string_pretty(items).unwrap());
+            let jsonl: String = items
+                .iter()
+                .map(|item| format!("{}\n", serde_json::to_string(item).unwrap()))
+                .collect();
+            let mut csv = csv::Writer::from_writer(Vec::new());
+            csv.write_record(headers).unwrap();
+            for item in items {
+                csv.write_record(row(item)).unwrap();
+            }
+            let csv = String::from_utf8(csv.into_inner().unwrap()).unwrap();
+            for (format, whole) in [
+                (OutputFormat::Json, json),
+                (OutputFormat::Jsonl, jsonl),
+                (OutputFormat::Csv, csv),
+            ] {
+                for batch in [1, 2, 4, 9] {
+                    let mut out = Vec::new();
+                    let mut writer = ListingWriter::start(format, &headers, &mut out).unwrap();
+                    for chunk in items.chunks(batch) {
+                        writer.items(&mut out, chunk, row).unwrap();
+                    }
+                    writer.finish(&mut out).unwrap();
+                    assert_eq!(
+                        String::from_utf8(out).unwrap(),
+                        whole,
+                        "{format:?}, {count} in batches of {batch}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -81,11 +81,15 @@ pub trait Backend: Send {
     ) -> Result<(), StoreError> {
         self.stream_events(filter, &mut |event| visit(Ok(event)))
     }
-    /// Every party, then every identity by system and name with its credentials (by
-    /// creation and id) in batches of at most `batch` identities, read from one snapshot.
-    fn export_batches(
+    /// Every party first when `contents.parties`, then the identities matching `filter` by
+    /// system and name, with their credentials (by creation and id) when
+    /// `contents.credentials`, in batches of at most `batch` identities, all read from one
+    /// snapshot.
+    fn identity_batches(
         &mut self,
+        filter: &IdentityFilter,
         batch: usize,
+        contents: BatchContents,
         visit: &mut dyn FnMut(ExportPart) -> Result<(), StoreError>,
     ) -> Result<(), StoreError>;
     /// Every checkpoint, by sequence number.
@@ -198,6 +202,19 @@ pub fn attach_backups(identities: &mut [Identity], rows: impl IntoIterator<Item 
 /// Identities per batch of [`Store::export_inventory`]: large enough that the two
 /// queries a batch costs are few, small enough that a batch is a few megabytes.
 pub const EXPORT_BATCH: usize = 2048;
+
+/// Identities per batch of [`Store::for_each_identity_batch`]: a listing as large as the
+/// benchmark's (about 12,000 rows) is one batch, so it costs the queries it cost before.
+pub const LIST_BATCH: usize = 16_384;
+
+/// What [`Backend::identity_batches`] reads besides identities.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchContents {
+    /// Every party, first.
+    pub parties: bool,
+    /// Each identity's credentials.
+    pub credentials: bool,
+}
 
 /// `identities` (in order) with their backup approvers from `(identity_id, handle)` rows
 /// in position order, and `credentials` (ordered by identity) grouped under them.
@@ -358,7 +375,26 @@ impl<B: Backend + 'static> Store for B {
         &mut self,
         visit: &mut dyn FnMut(ExportPart) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        self.export_batches(EXPORT_BATCH, visit)
+        let contents = BatchContents {
+            parties: true,
+            credentials: true,
+        };
+        self.identity_batches(&IdentityFilter::default(), EXPORT_BATCH, contents, visit)
+    }
+
+    fn for_each_identity_batch(
+        &mut self,
+        filter: &IdentityFilter,
+        visit: &mut dyn FnMut(Vec<Identity>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let contents = BatchContents {
+            parties: false,
+            credentials: false,
+        };
+        self.identity_batches(filter, LIST_BATCH, contents, &mut |part| match part {
+            ExportPart::Identities(batch) => visit(batch.into_iter().map(|(identity, _)| identity).collect()),
+            ExportPart::Parties(_) => Ok(()),
+        })
     }
 
     fn revoke_credential(

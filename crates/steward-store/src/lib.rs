@@ -28,7 +28,7 @@ use steward_core::{
     NewCredential, NewIdentity, NewParty, Party, PartyStatus, ScannedSecret, Tier,
 };
 
-pub use backend::EXPORT_BATCH;
+pub use backend::{EXPORT_BATCH, LIST_BATCH};
 pub use error::{StoreError, redact_url};
 pub use ops::{IMPORT_CHUNK, ImportDigest};
 
@@ -287,6 +287,14 @@ pub trait Store: Send {
     fn export_inventory(
         &mut self,
         visit: &mut dyn FnMut(ExportPart) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+    /// Identities matching `filter`, by system and name, handed to `visit` in batches (of
+    /// [`LIST_BATCH`]) from one snapshot: a listing's memory stays that of a batch. An
+    /// error from `visit` ends the walk and is returned.
+    fn for_each_identity_batch(
+        &mut self,
+        filter: &IdentityFilter,
+        visit: &mut dyn FnMut(Vec<Identity>) -> Result<(), StoreError>,
     ) -> Result<(), StoreError>;
     /// Marks a credential (by id or public id) revoked.
     fn revoke_credential(

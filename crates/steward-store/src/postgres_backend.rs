@@ -3,7 +3,8 @@
 //! advisory lock so concurrent writers extend the chain one at a time.
 
 use crate::backend::{
-    Backend, RawEvent, RawEvents, attach_backups, event_query, export_batch, identity_list_query, pending_migrations,
+    Backend, BatchContents, RawEvent, RawEvents, attach_backups, event_query, export_batch, identity_list_query,
+    pending_migrations,
 };
 use crate::error::{StoreError, redact_url};
 use crate::ops::{IdSequence, IdentityRef, IdentityRow, Tx};
@@ -1166,28 +1167,51 @@ impl Backend for PostgresStore {
         Ok(true)
     }
 
-    fn export_batches(
+    fn identity_batches(
         &mut self,
+        filter: &IdentityFilter,
         batch: usize,
+        contents: BatchContents,
         visit: &mut dyn FnMut(ExportPart) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
+        if !contents.parties && !contents.credentials {
+            // A listing is read whole, as `list_identities` reads it, then handed out in
+            // batches: fetched through a portal a batch at a time (as below) the
+            // benchmark's listing took 12% longer (337 -> 376 ms, hyperfine, 40 runs each),
+            // and with backup approvers aggregated per row in one streamed query, 75%
+            // longer. So on PostgreSQL a listing's memory grows with it; an export's does not.
+            let identities = self.list_identities(filter)?;
+            let mut identities = identities.into_iter().peekable();
+            while identities.peek().is_some() {
+                let part = identities
+                    .by_ref()
+                    .take(batch)
+                    .map(|identity| (identity, Vec::new()))
+                    .collect();
+                visit(ExportPart::Identities(part))?;
+            }
+            return Ok(());
+        }
         // One repeatable-read transaction (one snapshot): the parties, then identities
         // fetched through a portal a batch at a time, and each batch's backup approvers and
         // credentials by id.
-        let query = identity_list_query(&identity_columns("NULL"), &IdentityFilter::default(), '$');
+        let query = identity_list_query(&identity_columns("NULL"), filter, '$');
+        let params: Vec<&(dyn ToSql + Sync)> = query.values.iter().map(|value| value as &(dyn ToSql + Sync)).collect();
         let mut transaction = self
             .client
             .build_transaction()
             .read_only(true)
             .isolation_level(postgres::IsolationLevel::RepeatableRead)
             .start()?;
-        let parties = transaction
-            .query(format!("SELECT {PARTY_COLUMNS} ORDER BY p.handle").as_str(), &[])?
-            .iter()
-            .map(party_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        visit(ExportPart::Parties(parties))?;
-        let portal = transaction.bind(query.identities.as_str(), &[])?;
+        if contents.parties {
+            let parties = transaction
+                .query(format!("SELECT {PARTY_COLUMNS} ORDER BY p.handle").as_str(), &[])?
+                .iter()
+                .map(party_from_row)
+                .collect::<Result<Vec<_>, _>>()?;
+            visit(ExportPart::Parties(parties))?;
+        }
+        let portal = transaction.bind(query.identities.as_str(), &params)?;
         let credentials_sql = format!(
             "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE identity_id = ANY($1)
              ORDER BY identity_id, created_at, id"
@@ -1200,11 +1224,15 @@ impl Backend for PostgresStore {
             let identities = rows.iter().map(identity_from_row).collect::<Result<Vec<_>, _>>()?;
             let ids: Vec<i64> = identities.iter().map(|identity| identity.id.0).collect();
             let approvers = backup_approvers_of(&mut transaction, &ids)?;
-            let held = transaction
-                .query(credentials_sql.as_str(), &[&ids])?
-                .iter()
-                .map(credential_from_row)
-                .collect::<Result<Vec<_>, _>>()?;
+            let held = if contents.credentials {
+                transaction
+                    .query(credentials_sql.as_str(), &[&ids])?
+                    .iter()
+                    .map(credential_from_row)
+                    .collect::<Result<Vec<_>, _>>()?
+            } else {
+                Vec::new()
+            };
             let full = rows.len() == batch;
             visit(export_batch(identities, approvers, held))?;
             if !full {

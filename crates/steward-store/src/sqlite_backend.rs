@@ -1,7 +1,10 @@
 //! The SQLite backend: the embedded default. One file in WAL mode; writes take the
 //! database lock at `BEGIN IMMEDIATE`, which also serialises audit appends.
 
-use crate::backend::{Backend, attach_backups, event_query, export_batch, identity_list_query, pending_migrations};
+use crate::backend::{
+    Backend, BatchContents, EXPORT_BATCH, attach_backups, event_query, export_batch, identity_list_query,
+    pending_migrations,
+};
 use crate::error::StoreError;
 use crate::json_text;
 use crate::ops::{IdSequence, IdentityRef, IdentityRow, Tx};
@@ -1103,22 +1106,26 @@ impl Backend for SqliteStore {
         })
     }
 
-    fn export_batches(
+    fn identity_batches(
         &mut self,
+        filter: &IdentityFilter,
         batch: usize,
+        contents: BatchContents,
         visit: &mut dyn FnMut(ExportPart) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         // One read transaction (one snapshot): the parties, then identities streamed from
         // one statement while each batch's backup approvers and credentials are looked up
         // by id (ids passed as a JSON array).
-        let query = identity_list_query(&identity_columns("NULL"), &IdentityFilter::default(), '?');
+        let query = identity_list_query(&identity_columns("NULL"), filter, '?');
         let transaction = self.connection.transaction()?;
-        let parties = decode_rows(
-            &mut transaction.prepare(&format!("SELECT {PARTY_COLUMNS} ORDER BY p.handle"))?,
-            [],
-            party_from_row,
-        )?;
-        visit(ExportPart::Parties(parties))?;
+        if contents.parties {
+            let parties = decode_rows(
+                &mut transaction.prepare(&format!("SELECT {PARTY_COLUMNS} ORDER BY p.handle"))?,
+                [],
+                party_from_row,
+            )?;
+            visit(ExportPart::Parties(parties))?;
+        }
         let mut backups = transaction.prepare(
             "SELECT b.identity_id, p.handle FROM identity_backup_approvers b JOIN parties p ON p.id = b.party_id
              WHERE b.identity_id IN (SELECT value FROM json_each(?1)) ORDER BY b.identity_id, b.position",
@@ -1133,16 +1140,23 @@ impl Backend for SqliteStore {
             let approvers = backups
                 .query_map([&ids], |row| Ok((row.get(0)?, row.get(1)?)))?
                 .collect::<Result<Vec<(i64, String)>, _>>()?;
-            let held = decode_rows(&mut credentials, [&ids], credential_from_row)?;
+            let held = if contents.credentials {
+                decode_rows(&mut credentials, [&ids], credential_from_row)?
+            } else {
+                Vec::new()
+            };
             visit(export_batch(identities, approvers, held))
         };
         let mut statement = transaction.prepare(&query.identities)?;
-        let mut rows = statement.query([])?;
-        let mut pending = Vec::with_capacity(batch);
+        let mut rows = statement.query(rusqlite::params_from_iter(query.values.iter()))?;
+        let mut pending = Vec::with_capacity(batch.min(EXPORT_BATCH));
         while let Some(row) = rows.next()? {
             pending.push(identity_from_row(row)?);
             if pending.len() == batch {
-                flush(std::mem::replace(&mut pending, Vec::with_capacity(batch)))?;
+                flush(std::mem::replace(
+                    &mut pending,
+                    Vec::with_capacity(batch.min(EXPORT_BATCH)),
+                ))?;
             }
         }
         if !pending.is_empty() {

@@ -1014,6 +1014,47 @@ fn exports_come_in_batches_with_their_credentials(db: &TestDb) {
             vec!["bob@example.com", "alice@example.com"]
         );
     }
+    // A listing in batches: the filter applies, in (system, name) order, with approvers.
+    let mut listed = Vec::new();
+    store
+        .for_each_identity_batch(
+            &IdentityFilter {
+                system: Some("gcp".into()),
+                party: Some("alice@example.com".into()),
+                ..Default::default()
+            },
+            &mut |batch| {
+                listed.extend(batch);
+                Ok(())
+            },
+        )
+        .unwrap();
+    let names: Vec<&str> = listed.iter().map(|identity| identity.name.as_str()).collect();
+    let expected: Vec<&str> = exported
+        .iter()
+        .filter(|(identity, _)| identity.system == "gcp")
+        .map(|(identity, _)| identity.name.as_str())
+        .collect();
+    assert_eq!(names, expected);
+    assert_eq!(listed.len(), EXPORT_BATCH + 4);
+    assert_eq!(
+        listed[0].roles.backup_approvers,
+        vec!["bob@example.com", "alice@example.com"]
+    );
+    let mut none = 0;
+    store
+        .for_each_identity_batch(
+            &IdentityFilter {
+                system: Some("azure".into()),
+                ..Default::default()
+            },
+            &mut |batch| {
+                none += batch.len();
+                Ok(())
+            },
+        )
+        .unwrap();
+    assert_eq!(none, 0);
     // The walk stops at the visitor's error.
     let mut seen = 0;
     let error = store
