@@ -286,15 +286,17 @@ fn print_findings(format: OutputFormat, rules: &RuleSet, findings: &[Finding]) -
             let mut writer = csv::Writer::from_writer(out);
             for finding in findings {
                 for location in &finding.locations {
-                    writer.serialize(FindingRow {
-                        rule_id: &finding.rule_id,
-                        rule_name: &finding.rule_name,
-                        fingerprint: finding.fingerprint.as_str(),
-                        preview: &finding.preview,
-                        path: &location.path,
-                        line: location.line,
-                        column: location.column,
-                    })?;
+                    writer
+                        .serialize(FindingRow {
+                            rule_id: &finding.rule_id,
+                            rule_name: &finding.rule_name,
+                            fingerprint: finding.fingerprint.as_str(),
+                            preview: &finding.preview,
+                            path: &location.path,
+                            line: location.line,
+                            column: location.column,
+                        })
+                        .map_err(crate::output::csv_io)?;
                 }
             }
             writer.flush()

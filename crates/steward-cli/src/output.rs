@@ -28,6 +28,15 @@ fn truncate(text: &str) -> String {
     }
 }
 
+/// A CSV writer's error as the I/O error it carries (csv's own conversion makes every
+/// error `Other`, so a closed pipe would no longer look like one).
+pub fn csv_io(error: csv::Error) -> std::io::Error {
+    match error.into_kind() {
+        csv::ErrorKind::Io(error) => error,
+        other => std::io::Error::other(format!("{other:?}")),
+    }
+}
+
 /// Writes to stdout, treating a closed pipe (`| head`) as success.
 pub fn write_stdout(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
@@ -71,7 +80,7 @@ impl ListingWriter {
     pub fn start(format: OutputFormat, headers: &[&str], out: &mut dyn Write) -> std::io::Result<Self> {
         if format == OutputFormat::Csv {
             let mut writer = csv::Writer::from_writer(&mut *out);
-            writer.write_record(headers)?;
+            writer.write_record(headers).map_err(csv_io)?;
             writer.flush()?;
         }
         Ok(ListingWriter { format, written: 0 })
@@ -109,7 +118,7 @@ impl ListingWriter {
             OutputFormat::Csv => {
                 let mut writer = csv::Writer::from_writer(&mut *out);
                 for item in items {
-                    writer.write_record(row(item))?;
+                    writer.write_record(row(item)).map_err(csv_io)?;
                 }
                 writer.flush()?;
             }
@@ -192,9 +201,9 @@ pub fn print_listing<T: Serialize>(
         }),
         OutputFormat::Csv => write_stdout(|out| {
             let mut writer = csv::Writer::from_writer(out);
-            writer.write_record(headers)?;
+            writer.write_record(headers).map_err(csv_io)?;
             for item in items {
-                writer.write_record(row(item))?;
+                writer.write_record(row(item)).map_err(csv_io)?;
             }
             writer.flush()
         }),
@@ -225,8 +234,12 @@ pub fn print_record<T: Serialize>(format: OutputFormat, item: &T, fields: &[(&st
         }),
         OutputFormat::Csv => write_stdout(|out| {
             let mut writer = csv::Writer::from_writer(out);
-            writer.write_record(fields.iter().map(|(name, _)| *name))?;
-            writer.write_record(fields.iter().map(|(_, value)| value.as_str()))?;
+            writer
+                .write_record(fields.iter().map(|(name, _)| *name))
+                .map_err(csv_io)?;
+            writer
+                .write_record(fields.iter().map(|(_, value)| value.as_str()))
+                .map_err(csv_io)?;
             writer.flush()
         }),
         OutputFormat::Yaml | OutputFormat::Sarif => Err(crate::usage(

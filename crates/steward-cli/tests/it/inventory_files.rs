@@ -344,3 +344,37 @@ fn yaml_with_anchors_is_read_as_one_document() {
     let shown = steward.run(&["nhi", "show", "aws/one", "-o", "json"]).ok().json();
     assert_eq!(shown["business_owner"], "alice@example.com");
 }
+
+#[test]
+fn listings_into_a_closed_pipe_end_quietly() {
+    // `steward nhi list -o csv | head -1`: once the reader is gone, the rest of the output
+    // meets a closed pipe, which is success (exit 0, nothing on stderr), for every format.
+    let steward = Steward::new();
+    let mut csv = String::from("name,kind,system,tier,purpose\n");
+    for index in 0..3_000 {
+        csv.push_str(&format!("svc-{index:05},service_account,aws,low,{}\n", "p".repeat(100)));
+    }
+    let file = steward.write_file("many.csv", &csv);
+    steward.run(&["import", file.to_str().unwrap()]).ok();
+    for format in ["csv", "json", "jsonl", "table"] {
+        for command in [&["nhi", "list", "-o", format][..], &["export", "-o", format][..]] {
+            if command[0] == "export" && matches!(format, "jsonl" | "table") {
+                continue;
+            }
+            let mut child = steward
+                .command(command)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut first = [0u8; 16];
+            std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+            drop(child.stdout.take());
+            let output = child.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(0), "{command:?}: {stderr}");
+            assert!(stderr.is_empty(), "{command:?}: {stderr}");
+        }
+    }
+}
