@@ -2,7 +2,7 @@
 
 use crate::cli::{AUTO_SUMMARY_ABOVE, AuditDetail, ExportArgs, FileFormat, Globals, ImportArgs, OutputFormat};
 use crate::inventory_file::{Inventory, detect_format};
-use crate::output::{write_stdout, write_walk};
+use crate::output::{write_json_element, write_stdout, write_walk};
 use crate::records::{
     CredentialRecord, FILE_FORMAT_VERSION, IDENTITY_COLUMNS, IdentityRecord, InventoryFile, PartyRecord,
 };
@@ -205,22 +205,14 @@ impl ExportWriter {
 }
 
 /// One identity as it appears in an inventory file of `format`: in JSON an element of
-/// the `identities` array, 4 spaces in (JSON strings hold no newline, so indenting
-/// every line is exact), after a comma unless `first`; in YAML an item of the block
-/// sequence at column 0; in CSV a row.
+/// the `identities` array, 4 spaces in, after a comma unless `first`; in YAML an item of
+/// the block sequence at column 0; in CSV a row.
 fn serialize_identity(format: FileFormat, record: &IdentityRecord, first: bool) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(1024);
     match format {
         FileFormat::Json => {
-            let text = serde_json::to_string_pretty(record).map_err(std::io::Error::other)?;
-            out.extend_from_slice(if first { b"\n" } else { b",\n" });
-            for (index, line) in text.split('\n').enumerate() {
-                if index > 0 {
-                    out.push(b'\n');
-                }
-                out.extend_from_slice(b"    ");
-                out.extend_from_slice(line.as_bytes());
-            }
+            let separator: &[u8] = if first { b"\n" } else { b",\n" };
+            write_json_element(&mut out, record, separator, b"    ")?;
         }
         FileFormat::Yaml => {
             serde_norway::to_writer(&mut out, std::slice::from_ref(record)).map_err(std::io::Error::other)?;

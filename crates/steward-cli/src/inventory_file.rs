@@ -96,8 +96,8 @@ struct JsonHeader<'a> {
 }
 
 /// The 1-based line of byte `offset` in `text`.
-fn line_of_offset(text: &str, offset: usize) -> usize {
-    memchr::memchr_iter(b'\n', &text.as_bytes()[..offset]).count() + 1
+fn line_of_offset(text: &[u8], offset: usize) -> usize {
+    memchr::memchr_iter(b'\n', &text[..offset]).count() + 1
 }
 
 /// The format of `path`, from `explicit` or its extension.
@@ -275,7 +275,7 @@ fn read_text(path: &Path, file: &str) -> anyhow::Result<Text> {
     let handle = std::fs::File::open(path).map_err(cannot_read)?;
     let size = handle.metadata().map_err(cannot_read)?.len();
     let not_utf8 = |bytes: &[u8], error: std::str::Utf8Error| {
-        let line = memchr::memchr_iter(b'\n', &bytes[..error.valid_up_to()]).count() + 1;
+        let line = line_of_offset(bytes, error.valid_up_to());
         crate::usage(format!("{file}:{line}: not valid UTF-8"))
     };
     let read_whole = || {
@@ -437,11 +437,7 @@ fn yaml_items(text: &str) -> Option<YamlLayout> {
     }
     let mut key = None;
     let mut seen_content = false;
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let start = offset;
-        offset += line.len();
-        let bare = line.trim_end_matches(['\n', '\r']);
+    for (start, next, bare) in lines_from(text, 0) {
         let content = bare.trim_start_matches(' ');
         if content.starts_with('\t') || bare.starts_with('%') {
             return None;
@@ -465,18 +461,14 @@ fn yaml_items(text: &str) -> Option<YamlLayout> {
             if key.is_some() || !(rest.is_empty() || rest.starts_with('#')) {
                 return None;
             }
-            key = Some((start, offset));
+            key = Some((start, next));
         }
     }
     let (key, body) = key?;
     let mut indent = None;
     let mut starts = Vec::new();
     let mut end = text.len();
-    let mut offset = body;
-    for line in text[body..].split_inclusive('\n') {
-        let start = offset;
-        offset += line.len();
-        let bare = line.trim_end_matches(['\n', '\r']);
+    for (start, _, bare) in lines_from(text, body) {
         let content = bare.trim_start_matches(' ');
         if content.is_empty() || content.starts_with('#') {
             continue;
@@ -499,6 +491,16 @@ fn yaml_items(text: &str) -> Option<YamlLayout> {
         }
     }
     Some(YamlLayout { key, starts, end })
+}
+
+/// The lines of `text` from byte `from` on: where each starts, where the next starts, and
+/// the line without its line break.
+fn lines_from(text: &str, from: usize) -> impl Iterator<Item = (usize, usize, &str)> {
+    text[from..].split_inclusive('\n').scan(from, |offset, line| {
+        let start = *offset;
+        *offset += line.len();
+        Some((start, *offset, line.trim_end_matches(['\n', '\r'])))
+    })
 }
 
 /// serde's path of an error inside one item, as a path in the whole file.
@@ -602,8 +604,10 @@ impl Inventory {
             Items::Csv { .. } => csv_reader(text)
                 .nth(index)
                 .and_then(|record| record.ok()?.position().map(|position| position.line() as usize)),
-            Items::Json(ranges) => ranges.get(index).map(|(start, _)| line_of_offset(text, *start)),
-            Items::Yaml { starts, .. } => starts.get(index).map(|start| line_of_offset(text, *start)),
+            Items::Json(ranges) => ranges
+                .get(index)
+                .map(|(start, _)| line_of_offset(text.as_bytes(), *start)),
+            Items::Yaml { starts, .. } => starts.get(index).map(|start| line_of_offset(text.as_bytes(), *start)),
             Items::Document { names, .. } => locate_identity_line(text, names, index),
         }
     }
@@ -631,18 +635,14 @@ impl Inventory {
                     .collect()
             }
             // Every item is parsed again (on all cores): this runs only for an error message.
-            Items::Json(ranges) => (0..ranges.len())
+            Items::Json(_) => (0..self.count())
                 .into_par_iter()
-                .filter(|index| {
-                    let (start, end) = ranges[*index];
-                    serde_json::from_str::<IdentityKey>(&text[start..end]).is_ok_and(matches)
-                })
+                .filter(|index| serde_json::from_str::<IdentityKey>(self.item_text(*index).1).is_ok_and(matches))
                 .collect(),
-            Items::Yaml { starts, end } => (0..starts.len())
+            Items::Yaml { .. } => (0..self.count())
                 .into_par_iter()
                 .filter(|index| {
-                    let item = &text[starts[*index]..starts.get(index + 1).copied().unwrap_or(*end)];
-                    serde_norway::from_str::<Vec<IdentityKey>>(item)
+                    serde_norway::from_str::<Vec<IdentityKey>>(self.item_text(*index).1)
                         .is_ok_and(|mut keys| keys.pop().is_some_and(matches))
                 })
                 .collect(),
@@ -655,40 +655,51 @@ impl Inventory {
         }
     }
 
+    /// Where identity `index` of a JSON or YAML file starts, and its text.
+    fn item_text(&self, index: usize) -> (usize, &str) {
+        let text = self.text.as_str();
+        let (start, end) = match &self.items {
+            Items::Json(ranges) => ranges[index],
+            Items::Yaml { starts, end } => (starts[index], starts.get(index + 1).copied().unwrap_or(*end)),
+            Items::Csv { .. } | Items::Document { .. } => unreachable!("CSV and whole documents have no item texts"),
+        };
+        (start, &text[start..end])
+    }
+
     /// Identity `index` of a JSON or YAML file, parsed.
     fn parse_item(&self, index: usize) -> anyhow::Result<IdentityRecord> {
         let text = self.text.as_str();
         let file = &self.file;
+        let (start, item) = self.item_text(index);
+        // The item's first line, counted only when an error needs it (counting for every
+        // item would be a pass over the file per item).
+        let first = || line_of_offset(text.as_bytes(), start);
         match &self.items {
-            Items::Json(ranges) => {
-                let (start, end) = ranges[index];
-                let mut deserializer = serde_json::Deserializer::from_str(&text[start..end]);
+            Items::Json(_) => {
+                let mut deserializer = serde_json::Deserializer::from_str(item);
                 serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
                     let path = item_path(index, &error.path().to_string());
                     let inner = error.into_inner();
-                    let line = line_of_offset(text, start) + inner.line().max(1) - 1;
+                    let line = first() + inner.line().max(1) - 1;
                     document_error(file, Some(line), path, inner.to_string())
                 })
             }
-            Items::Yaml { starts, end } => {
-                let start = starts[index];
-                let item = &text[start..starts.get(index + 1).copied().unwrap_or(*end)];
+            Items::Yaml { .. } => {
                 let deserializer = serde_norway::Deserializer::from_str(item);
                 let parsed: Result<Vec<IdentityRecord>, _> = serde_path_to_error::deserialize(deserializer);
                 match parsed {
                     Ok(mut records) if records.len() == 1 => Ok(records.pop().expect("one record")),
                     Ok(records) => Err(crate::usage(format!(
                         "{file}:{}: identities[{index}]: {} records where one item was expected",
-                        line_of_offset(text, start),
+                        first(),
                         records.len()
                     ))),
                     Err(error) => {
                         let path = item_path(index, &error.path().to_string());
                         let inner = error.into_inner();
-                        let first = line_of_offset(text, start);
                         let line = inner
                             .location()
-                            .map(|location| refine_yaml_line(text, first + location.line() - 1, &path));
+                            .map(|location| refine_yaml_line(text, first() + location.line() - 1, &path));
                         let message = inner.to_string();
                         // serde_norway starts its message with its own path in the item
                         // (`.[0]...: `); ours is printed already.

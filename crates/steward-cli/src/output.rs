@@ -68,6 +68,27 @@ pub fn write_walk<T>(
     }
 }
 
+/// Writes `item` as an element of a pretty-printed JSON array whose elements are `indent`
+/// in, after `separator` (what `serde_json::to_writer_pretty` writes before it): JSON
+/// strings hold no newline, so indenting every line of the item's own pretty form is exact.
+pub fn write_json_element(
+    out: &mut dyn Write,
+    item: &impl Serialize,
+    separator: &[u8],
+    indent: &[u8],
+) -> std::io::Result<()> {
+    let text = serde_json::to_string_pretty(item).map_err(std::io::Error::other)?;
+    out.write_all(separator)?;
+    for (index, line) in text.split('\n').enumerate() {
+        if index > 0 {
+            out.write_all(b"\n")?;
+        }
+        out.write_all(indent)?;
+        out.write_all(line.as_bytes())?;
+    }
+    Ok(())
+}
+
 /// Writes a JSON, JSON-lines or CSV listing in parts, a batch of items at a time; the
 /// bytes are those [`print_listing`] writes for all the items at once.
 pub struct ListingWriter {
@@ -96,17 +117,8 @@ impl ListingWriter {
         match self.format {
             OutputFormat::Json => {
                 for (position, item) in items.iter().enumerate() {
-                    // An element of a pretty-printed array: 2 spaces in (JSON strings hold
-                    // no newline, so indenting every line is exact).
-                    let text = serde_json::to_string_pretty(item).map_err(std::io::Error::other)?;
-                    out.write_all(if self.written + position == 0 { b"[\n" } else { b",\n" })?;
-                    for (index, line) in text.split('\n').enumerate() {
-                        if index > 0 {
-                            out.write_all(b"\n")?;
-                        }
-                        out.write_all(b"  ")?;
-                        out.write_all(line.as_bytes())?;
-                    }
+                    let separator: &[u8] = if self.written + position == 0 { b"[\n" } else { b",\n" };
+                    write_json_element(out, item, separator, b"  ")?;
                 }
             }
             OutputFormat::Jsonl => {
