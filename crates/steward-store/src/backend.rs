@@ -81,10 +81,9 @@ pub trait Backend: Send {
     ) -> Result<(), StoreError> {
         self.stream_events(filter, &mut |event| visit(Ok(event)))
     }
-    /// Every party first when `contents.parties`, then the identities matching `filter` by
-    /// system and name, with their credentials (by creation and id) when
-    /// `contents.credentials`, in batches of at most `batch` identities, all read from one
-    /// snapshot.
+    /// The identities matching `filter` by system and name, in batches of at most `batch`,
+    /// all read from one snapshot; for [`BatchContents::Inventory`] every party first and
+    /// each identity's credentials (by creation and id).
     fn identity_batches(
         &mut self,
         filter: &IdentityFilter,
@@ -207,13 +206,13 @@ pub const EXPORT_BATCH: usize = 2048;
 /// benchmark's (about 12,000 rows) is one batch, so it costs the queries it cost before.
 pub const LIST_BATCH: usize = 16_384;
 
-/// What [`Backend::identity_batches`] reads besides identities.
-#[derive(Debug, Clone, Copy)]
-pub struct BatchContents {
-    /// Every party, first.
-    pub parties: bool,
-    /// Each identity's credentials.
-    pub credentials: bool,
+/// What [`Backend::identity_batches`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchContents {
+    /// Identities with their backup approvers (a listing).
+    Identities,
+    /// Every party first, then identities with their credentials too (an export).
+    Inventory,
 }
 
 /// `identities` (in order) with their backup approvers from `(identity_id, handle)` rows
@@ -375,11 +374,12 @@ impl<B: Backend + 'static> Store for B {
         &mut self,
         visit: &mut dyn FnMut(ExportPart) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let contents = BatchContents {
-            parties: true,
-            credentials: true,
-        };
-        self.identity_batches(&IdentityFilter::default(), EXPORT_BATCH, contents, visit)
+        self.identity_batches(
+            &IdentityFilter::default(),
+            EXPORT_BATCH,
+            BatchContents::Inventory,
+            visit,
+        )
     }
 
     fn for_each_identity_batch(
@@ -387,11 +387,7 @@ impl<B: Backend + 'static> Store for B {
         filter: &IdentityFilter,
         visit: &mut dyn FnMut(Vec<Identity>) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let contents = BatchContents {
-            parties: false,
-            credentials: false,
-        };
-        self.identity_batches(filter, LIST_BATCH, contents, &mut |part| match part {
+        self.identity_batches(filter, LIST_BATCH, BatchContents::Identities, &mut |part| match part {
             ExportPart::Identities(batch) => visit(batch.into_iter().map(|(identity, _)| identity).collect()),
             ExportPart::Parties(_) => Ok(()),
         })

@@ -2,8 +2,7 @@
 //! database lock at `BEGIN IMMEDIATE`, which also serialises audit appends.
 
 use crate::backend::{
-    Backend, BatchContents, EXPORT_BATCH, attach_backups, event_query, export_batch, identity_list_query,
-    pending_migrations,
+    Backend, BatchContents, attach_backups, event_query, export_batch, identity_list_query, pending_migrations,
 };
 use crate::error::StoreError;
 use crate::json_text;
@@ -1113,12 +1112,13 @@ impl Backend for SqliteStore {
         contents: BatchContents,
         visit: &mut dyn FnMut(ExportPart) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        // One read transaction (one snapshot): the parties, then identities streamed from
-        // one statement while each batch's backup approvers and credentials are looked up
-        // by id (ids passed as a JSON array).
+        // One read transaction (one snapshot): the parties (of an inventory), then
+        // identities streamed from one statement while each batch's backup approvers (and
+        // an inventory's credentials) are looked up by id (ids passed as a JSON array).
+        let inventory = contents == BatchContents::Inventory;
         let query = identity_list_query(&identity_columns("NULL"), filter, '?');
         let transaction = self.connection.transaction()?;
-        if contents.parties {
+        if inventory {
             let parties = decode_rows(
                 &mut transaction.prepare(&format!("SELECT {PARTY_COLUMNS} ORDER BY p.handle"))?,
                 [],
@@ -1130,33 +1130,33 @@ impl Backend for SqliteStore {
             "SELECT b.identity_id, p.handle FROM identity_backup_approvers b JOIN parties p ON p.id = b.party_id
              WHERE b.identity_id IN (SELECT value FROM json_each(?1)) ORDER BY b.identity_id, b.position",
         )?;
-        let mut credentials = transaction.prepare(&format!(
-            "SELECT {CREDENTIAL_COLUMNS} FROM credentials
-             WHERE identity_id IN (SELECT value FROM json_each(?1)) ORDER BY identity_id, created_at, id"
-        ))?;
+        let mut credentials = if inventory {
+            Some(transaction.prepare(&format!(
+                "SELECT {CREDENTIAL_COLUMNS} FROM credentials
+                 WHERE identity_id IN (SELECT value FROM json_each(?1)) ORDER BY identity_id, created_at, id"
+            ))?)
+        } else {
+            None
+        };
         let mut flush = |identities: Vec<Identity>| -> Result<(), StoreError> {
             let ids = serde_json::to_string(&identities.iter().map(|identity| identity.id.0).collect::<Vec<_>>())
                 .expect("ids serialize");
             let approvers = backups
                 .query_map([&ids], |row| Ok((row.get(0)?, row.get(1)?)))?
                 .collect::<Result<Vec<(i64, String)>, _>>()?;
-            let held = if contents.credentials {
-                decode_rows(&mut credentials, [&ids], credential_from_row)?
-            } else {
-                Vec::new()
+            let held = match credentials.as_mut() {
+                Some(statement) => decode_rows(statement, [&ids], credential_from_row)?,
+                None => Vec::new(),
             };
             visit(export_batch(identities, approvers, held))
         };
         let mut statement = transaction.prepare(&query.identities)?;
         let mut rows = statement.query(rusqlite::params_from_iter(query.values.iter()))?;
-        let mut pending = Vec::with_capacity(batch.min(EXPORT_BATCH));
+        let mut pending = Vec::new();
         while let Some(row) = rows.next()? {
             pending.push(identity_from_row(row)?);
             if pending.len() == batch {
-                flush(std::mem::replace(
-                    &mut pending,
-                    Vec::with_capacity(batch.min(EXPORT_BATCH)),
-                ))?;
+                flush(std::mem::take(&mut pending))?;
             }
         }
         if !pending.is_empty() {
