@@ -212,7 +212,7 @@ fn serialize_identity(format: FileFormat, record: &IdentityRecord, first: bool) 
     match format {
         FileFormat::Json => {
             let separator: &[u8] = if first { b"\n" } else { b",\n" };
-            write_json_element(&mut out, record, separator, b"    ")?;
+            write_json_element(&mut out, record, separator, 2)?;
         }
         FileFormat::Yaml => {
             serde_norway::to_writer(&mut out, std::slice::from_ref(record)).map_err(std::io::Error::other)?;

@@ -68,25 +68,25 @@ pub fn write_walk<T>(
     }
 }
 
-/// Writes `item` as an element of a pretty-printed JSON array whose elements are `indent`
-/// in, after `separator` (what `serde_json::to_writer_pretty` writes before it): JSON
-/// strings hold no newline, so indenting every line of the item's own pretty form is exact.
-pub fn write_json_element(
-    out: &mut dyn Write,
+/// Writes `item` as an element of a pretty-printed JSON array nested `depth` levels deep
+/// (its lines indented by two spaces a level), after `separator`: the bytes
+/// `serde_json::to_writer_pretty` writes for it there. The item is serialized straight
+/// into `out` by serde_json's own pretty formatter, opened `depth` levels in.
+pub fn write_json_element<W: Write>(
+    out: &mut W,
     item: &impl Serialize,
     separator: &[u8],
-    indent: &[u8],
+    depth: usize,
 ) -> std::io::Result<()> {
-    let text = serde_json::to_string_pretty(item).map_err(std::io::Error::other)?;
+    use serde_json::ser::Formatter;
     out.write_all(separator)?;
-    for (index, line) in text.split('\n').enumerate() {
-        if index > 0 {
-            out.write_all(b"\n")?;
-        }
-        out.write_all(indent)?;
-        out.write_all(line.as_bytes())?;
+    out.write_all(&b"  ".repeat(depth))?;
+    let mut formatter = serde_json::ser::PrettyFormatter::new();
+    for _ in 0..depth {
+        formatter.begin_array(&mut std::io::sink())?;
     }
-    Ok(())
+    item.serialize(&mut serde_json::Serializer::with_formatter(out, formatter))
+        .map_err(std::io::Error::from)
 }
 
 /// Writes a JSON, JSON-lines or CSV listing in parts, a batch of items at a time; the
@@ -94,6 +94,9 @@ pub fn write_json_element(
 pub struct ListingWriter {
     format: OutputFormat,
     written: usize,
+    /// A batch's JSON, serialized here (serde_json's many small writes cost less into a
+    /// `Vec` than through `dyn Write` and a `BufWriter`) and then written out at once.
+    buffer: Vec<u8>,
 }
 
 impl ListingWriter {
@@ -104,7 +107,11 @@ impl ListingWriter {
             writer.write_record(headers).map_err(csv_io)?;
             writer.flush()?;
         }
-        Ok(ListingWriter { format, written: 0 })
+        Ok(ListingWriter {
+            format,
+            written: 0,
+            buffer: Vec::new(),
+        })
     }
 
     /// Writes `items`, the next ones in the listing.
@@ -116,16 +123,20 @@ impl ListingWriter {
     ) -> std::io::Result<()> {
         match self.format {
             OutputFormat::Json => {
+                self.buffer.clear();
                 for (position, item) in items.iter().enumerate() {
                     let separator: &[u8] = if self.written + position == 0 { b"[\n" } else { b",\n" };
-                    write_json_element(out, item, separator, b"  ")?;
+                    write_json_element(&mut self.buffer, item, separator, 1)?;
                 }
+                out.write_all(&self.buffer)?;
             }
             OutputFormat::Jsonl => {
+                self.buffer.clear();
                 for item in items {
-                    serde_json::to_writer(&mut *out, item)?;
-                    writeln!(out)?;
+                    serde_json::to_writer(&mut self.buffer, item)?;
+                    self.buffer.push(b'\n');
                 }
+                out.write_all(&self.buffer)?;
             }
             OutputFormat::Csv => {
                 let mut writer = csv::Writer::from_writer(&mut *out);

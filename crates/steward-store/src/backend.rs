@@ -202,9 +202,8 @@ pub fn attach_backups(identities: &mut [Identity], rows: impl IntoIterator<Item 
 /// queries a batch costs are few, small enough that a batch is a few megabytes.
 pub const EXPORT_BATCH: usize = 2048;
 
-/// Identities per batch of [`Store::for_each_identity_batch`]: a listing as large as the
-/// benchmark's (about 12,000 rows) is one batch, so it costs the queries it cost before.
-pub const LIST_BATCH: usize = 16_384;
+/// Identities per batch of [`Store::for_each_identity_batch`].
+pub const LIST_BATCH: usize = 2048;
 
 /// What [`Backend::identity_batches`] reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

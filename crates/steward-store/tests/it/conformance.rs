@@ -4,7 +4,7 @@ use crate::harness::*;
 use steward_core::{CredentialStatus, IdentityPatch, LifecycleState, NewParty, PartyKind, PartyStatus, Tier};
 use steward_store::{
     EXPORT_BATCH, EventFilter, ExportPart, IMPORT_CHUNK, IdentityFilter, ImportAudit, ImportDigest, ImportIdentity,
-    StoreError,
+    LIST_BATCH, StoreError,
 };
 
 conformance_tests!(
@@ -1064,4 +1064,15 @@ fn exports_come_in_batches_with_their_credentials(db: &TestDb) {
         })
         .unwrap_err();
     assert_eq!((seen, error.to_string()), (1, "stop".to_string()));
+    // So does a listing's, and the store is usable after either (on PostgreSQL the
+    // batches are read on a thread of their own, which must give the connection back).
+    let mut batches = Vec::new();
+    let error = store
+        .for_each_identity_batch(&IdentityFilter::default(), &mut |batch| {
+            batches.push(batch.len());
+            Err(StoreError::Callback("enough".into()))
+        })
+        .unwrap_err();
+    assert_eq!((batches, error.to_string()), (vec![LIST_BATCH], "enough".to_string()));
+    assert_eq!(store.identities(&IdentityFilter::default()).unwrap().len(), count + 2);
 }

@@ -42,10 +42,16 @@ fn a_bulk_import_keeps_the_connections_file_locks() {
         .unwrap();
     assert!(shared_lock_held(path), "the store's connection holds its lock");
     // A bulk load long enough for the writeback thread to open the files (it starts after
-    // 100 ms; tens of thousands of rows take longer than that, in release builds too).
-    let mut records = (0..40_000).map(|index| ImportIdentity {
-        identity: new_identity(&format!("svc-{index:05}"), "gcp", None),
-        credentials: Vec::new(),
+    // 100 ms): tens of thousands of rows, and a pause of the source half-way, so that the
+    // import outlasts several rounds however fast the machine writes.
+    let mut records = (0..40_000).map(|index| {
+        if index == 20_000 {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+        ImportIdentity {
+            identity: new_identity(&format!("svc-{index:05}"), "gcp", None),
+            credentials: Vec::new(),
+        }
     });
     let started = std::time::Instant::now();
     store
