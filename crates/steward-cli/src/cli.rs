@@ -324,8 +324,8 @@ pub struct NhiAddArgs {
 /// `steward nhi list`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "With -o json, jsonl or csv on SQLite, rows are written as the store hands them out (16,384 at a \
-                  time), so memory does not grow with the listing; a table reads every row first."
+    after_help = "With -o json, jsonl or csv, rows are written as the store hands them out (2,048 at a time, \
+                  on SQLite and PostgreSQL), so memory does not grow with the listing; a table reads every row first."
 )]
 pub struct NhiListArgs {
     /// Only this system
