@@ -23,32 +23,50 @@ use steward_store::ImportIdentity;
 /// Files at least this large are mapped rather than read into memory.
 const MAP_FROM_BYTES: u64 = 1 << 20;
 
-/// The text of an inventory file, checked to be UTF-8.
+/// The content of an inventory file.
 enum Text {
     Owned(String),
     Mapped(memmap2::Mmap),
 }
 
 impl Text {
-    /// The text, without a leading byte order mark (spreadsheets write one in "CSV UTF-8";
-    /// JSON and YAML readers refuse it). Offsets into the file are offsets into this.
-    fn as_str(&self) -> &str {
-        let text = self.with_mark();
-        text.strip_prefix('\u{feff}').unwrap_or(text)
+    /// The file's bytes, without a leading byte order mark (spreadsheets write one in
+    /// "CSV UTF-8"; JSON and YAML readers refuse it). Offsets into the file are offsets
+    /// into these.
+    ///
+    /// A mapped file is only ever looked at as bytes, and text is taken from copies
+    /// checked as they are made ([`text_of`]): a private mapping still shows other
+    /// processes' writes, so a file edited in place while it is imported changes under
+    /// the reader. Bytes have no invariant that such a change could break; text (`str`)
+    /// does, so none is ever made over the mapping. The worst such an edit can do is give
+    /// wrong records or an error (and a file cut short ends the process with SIGBUS
+    /// before the import commits).
+    fn bytes(&self) -> &[u8] {
+        let bytes: &[u8] = match self {
+            Text::Owned(text) => text.as_bytes(),
+            Text::Mapped(map) => map,
+        };
+        bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes)
     }
+}
 
-    fn with_mark(&self) -> &str {
-        match self {
-            Text::Owned(text) => text,
-            // SAFETY: checked with `std::str::from_utf8` when mapped. This holds as long as
-            // nobody writes the file while it is imported: a private mapping still shows
-            // other processes' writes, so an in-place edit could change bytes behind this
-            // `str` (the contract of `memmap2::Mmap::map`, as for any mapped input; the README
-            // says so). A file cut short ends the process with SIGBUS before the import
-            // commits.
-            Text::Mapped(map) => unsafe { std::str::from_utf8_unchecked(map) },
-        }
-    }
+/// A copy of `bytes[start..end]` (of `file`) as text. A mapped file is checked here, a
+/// part at a time as it is read, not when it is opened: that would be a pass over the
+/// whole file for nothing, and would not hold if the file changed afterwards.
+fn text_of(file: &str, bytes: &[u8], start: usize, end: usize) -> anyhow::Result<String> {
+    String::from_utf8(bytes[start..end].to_vec()).map_err(|error| {
+        let line = line_of_offset(bytes, start + error.utf8_error().valid_up_to());
+        crate::usage(format!("{file}:{line}: not valid UTF-8"))
+    })
+}
+
+/// `bytes` copied into `buffer` as text, or None if they are not UTF-8.
+fn copy_line<'b>(buffer: &'b mut String, bytes: &[u8]) -> Option<&'b str> {
+    let mut owned = std::mem::take(buffer).into_bytes();
+    owned.clear();
+    owned.extend_from_slice(bytes);
+    *buffer = String::from_utf8(owned).ok()?;
+    Some(buffer.as_str())
 }
 
 /// Where the identities of an inventory file are.
@@ -149,7 +167,7 @@ fn document_error(file: &str, line: Option<usize>, path: String, message: String
 
 /// YAML parsers report a bad value at the start of its enclosing mapping; move the line
 /// forward to the key named by the last segment of `path`, when it is there.
-fn refine_yaml_line(text: &str, line: usize, path: &str) -> usize {
+fn refine_yaml_line(text: &[u8], line: usize, path: &str) -> usize {
     let Some(key) = path
         .rsplit('.')
         .next()
@@ -158,7 +176,17 @@ fn refine_yaml_line(text: &str, line: usize, path: &str) -> usize {
         return line;
     };
     let key_prefix = format!("{key}:");
-    let mut lines = text.lines().enumerate().skip(line.saturating_sub(1));
+    // Lines as `str::lines` gives them, each copied as text (a bad byte cannot be a key).
+    let mut lines = text
+        .split(|byte| *byte == b'\n')
+        .enumerate()
+        .skip(line.saturating_sub(1))
+        .map(|(number, line)| {
+            (
+                number,
+                String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(line)),
+            )
+        });
     let Some((_, first)) = lines.next() else { return line };
     let first_content = first.trim_start_matches([' ', '-']);
     if first_content.starts_with(&key_prefix) {
@@ -269,7 +297,8 @@ fn csv_record(headers: &[String], values: &csv::StringRecord) -> Result<Identity
     })
 }
 
-/// Reads `path`: mapped when large, checked to be UTF-8.
+/// Reads `path`: mapped when large (and then checked to be UTF-8 as it is read, see
+/// [`text_of`]), else read whole and checked to be UTF-8.
 fn read_text(path: &Path, file: &str) -> anyhow::Result<Text> {
     let cannot_read = |error: std::io::Error| anyhow::anyhow!("cannot read {file}: {error}");
     let handle = std::fs::File::open(path).map_err(cannot_read)?;
@@ -290,14 +319,11 @@ fn read_text(path: &Path, file: &str) -> anyhow::Result<Text> {
     if size < MAP_FROM_BYTES {
         return read_whole();
     }
-    // SAFETY: a private read-only mapping; see `Text::as_str`.
+    // SAFETY: a private read-only mapping, only ever read as bytes; see `Text::bytes`.
     let Ok(map) = (unsafe { memmap2::Mmap::map(&handle) }) else {
         // Not every file can be mapped (some FUSE and network file systems): read it.
         return read_whole();
     };
-    if let Err(error) = std::str::from_utf8(&map) {
-        return Err(not_utf8(&map, error));
-    }
     Ok(Text::Mapped(map))
 }
 
@@ -430,14 +456,17 @@ fn is_root_key(line: &str) -> bool {
 /// quoted scalars over several lines, line breaks other than LF and CRLF, flow style, a
 /// line that ends the section but is not a root key), which is then parsed as one
 /// document.
-fn yaml_items(text: &str) -> Option<YamlLayout> {
-    let bytes = text.as_bytes();
+fn yaml_items(bytes: &[u8]) -> Option<YamlLayout> {
     if may_have_anchors(bytes) || may_have_multiline_quotes(bytes) || has_other_line_breaks(bytes) {
         return None;
     }
+    // Each line is looked at as a copy (see `Text::bytes`); a line that is not text any
+    // more sends the file to whole-document reading, which reports it.
+    let mut line = String::new();
     let mut key = None;
     let mut seen_content = false;
-    for (start, next, bare) in lines_from(text, 0) {
+    for (start, next, bare) in lines_from(bytes, 0) {
+        let bare = copy_line(&mut line, bare)?;
         let content = bare.trim_start_matches(' ');
         if content.starts_with('\t') || bare.starts_with('%') {
             return None;
@@ -467,8 +496,9 @@ fn yaml_items(text: &str) -> Option<YamlLayout> {
     let (key, body) = key?;
     let mut indent = None;
     let mut starts = Vec::new();
-    let mut end = text.len();
-    for (start, _, bare) in lines_from(text, body) {
+    let mut end = bytes.len();
+    for (start, _, bare) in lines_from(bytes, body) {
+        let bare = copy_line(&mut line, bare)?;
         let content = bare.trim_start_matches(' ');
         if content.is_empty() || content.starts_with('#') {
             continue;
@@ -493,14 +523,20 @@ fn yaml_items(text: &str) -> Option<YamlLayout> {
     Some(YamlLayout { key, starts, end })
 }
 
-/// The lines of `text` from byte `from` on: where each starts, where the next starts, and
+/// The lines of `bytes` from `from` on: where each starts, where the next starts, and
 /// the line without its line break.
-fn lines_from(text: &str, from: usize) -> impl Iterator<Item = (usize, usize, &str)> {
-    text[from..].split_inclusive('\n').scan(from, |offset, line| {
-        let start = *offset;
-        *offset += line.len();
-        Some((start, *offset, line.trim_end_matches(['\n', '\r'])))
-    })
+fn lines_from(bytes: &[u8], from: usize) -> impl Iterator<Item = (usize, usize, &[u8])> {
+    bytes[from..]
+        .split_inclusive(|byte| *byte == b'\n')
+        .scan(from, |offset, line| {
+            let start = *offset;
+            *offset += line.len();
+            let mut bare = line;
+            while let [rest @ .., b'\n' | b'\r'] = bare {
+                bare = rest;
+            }
+            Some((start, *offset, bare))
+        })
 }
 
 /// serde's path of an error inside one item, as a path in the whole file.
@@ -523,9 +559,9 @@ impl Inventory {
 
     fn from_text(file: String, text: Text, format: FileFormat) -> anyhow::Result<Inventory> {
         let (parties, items) = match format {
-            FileFormat::Csv => (Vec::new(), csv_header(&file, text.as_str())?),
-            FileFormat::Json => json_header(&file, text.as_str())?,
-            FileFormat::Yaml => yaml_header(&file, text.as_str())?,
+            FileFormat::Csv => (Vec::new(), csv_header(&file, text.bytes())?),
+            FileFormat::Json => json_header(&file, text.bytes())?,
+            FileFormat::Yaml => yaml_header(&file, text.bytes())?,
         };
         Ok(Inventory {
             file,
@@ -553,7 +589,7 @@ impl Inventory {
             _ => Vec::new().into_iter(),
         };
         let csv = match &self.items {
-            Items::Csv { .. } => Some(csv_reader(self.text.as_str())),
+            Items::Csv { .. } => Some(csv_reader(self.text.bytes())),
             _ => None,
         };
         Identities {
@@ -599,23 +635,21 @@ impl Inventory {
 
     /// The line where identity `index` starts, when it can be told.
     pub fn line(&self, index: usize) -> Option<usize> {
-        let text = self.text.as_str();
+        let text = self.text.bytes();
         match &self.items {
             Items::Csv { .. } => csv_reader(text)
                 .nth(index)
                 .and_then(|record| record.ok()?.position().map(|position| position.line() as usize)),
-            Items::Json(ranges) => ranges
-                .get(index)
-                .map(|(start, _)| line_of_offset(text.as_bytes(), *start)),
-            Items::Yaml { starts, .. } => starts.get(index).map(|start| line_of_offset(text.as_bytes(), *start)),
-            Items::Document { names, .. } => locate_identity_line(text, names, index),
+            Items::Json(ranges) => ranges.get(index).map(|(start, _)| line_of_offset(text, *start)),
+            Items::Yaml { starts, .. } => starts.get(index).map(|start| line_of_offset(text, *start)),
+            Items::Document { names, .. } => locate_identity_line(&String::from_utf8_lossy(text), names, index),
         }
     }
 
     /// The positions of the identities named `name` in `system`, in file order.
     pub fn indexes_of(&self, system: &str, name: &str) -> Vec<usize> {
         use rayon::prelude::*;
-        let text = self.text.as_str();
+        let text = self.text.bytes();
         let matches = |key: IdentityKey| key.system == system && key.name == name;
         match &self.items {
             Items::Csv { headers, .. } => {
@@ -637,13 +671,18 @@ impl Inventory {
             // Every item is parsed again (on all cores): this runs only for an error message.
             Items::Json(_) => (0..self.count())
                 .into_par_iter()
-                .filter(|index| serde_json::from_str::<IdentityKey>(self.item_text(*index).1).is_ok_and(matches))
+                .filter(|index| {
+                    self.item_text(*index)
+                        .is_ok_and(|(_, item)| serde_json::from_str::<IdentityKey>(&item).is_ok_and(matches))
+                })
                 .collect(),
             Items::Yaml { .. } => (0..self.count())
                 .into_par_iter()
                 .filter(|index| {
-                    serde_norway::from_str::<Vec<IdentityKey>>(self.item_text(*index).1)
-                        .is_ok_and(|mut keys| keys.pop().is_some_and(matches))
+                    self.item_text(*index).is_ok_and(|(_, item)| {
+                        serde_norway::from_str::<Vec<IdentityKey>>(&item)
+                            .is_ok_and(|mut keys| keys.pop().is_some_and(matches))
+                    })
                 })
                 .collect(),
             Items::Document { names, .. } => names
@@ -655,25 +694,26 @@ impl Inventory {
         }
     }
 
-    /// Where identity `index` of a JSON or YAML file starts, and its text.
-    fn item_text(&self, index: usize) -> (usize, &str) {
-        let text = self.text.as_str();
+    /// Where identity `index` of a JSON or YAML file starts, and a copy of its text.
+    fn item_text(&self, index: usize) -> anyhow::Result<(usize, String)> {
+        let text = self.text.bytes();
         let (start, end) = match &self.items {
             Items::Json(ranges) => ranges[index],
             Items::Yaml { starts, end } => (starts[index], starts.get(index + 1).copied().unwrap_or(*end)),
             Items::Csv { .. } | Items::Document { .. } => unreachable!("CSV and whole documents have no item texts"),
         };
-        (start, &text[start..end])
+        Ok((start, text_of(&self.file, text, start, end)?))
     }
 
     /// Identity `index` of a JSON or YAML file, parsed.
     fn parse_item(&self, index: usize) -> anyhow::Result<IdentityRecord> {
-        let text = self.text.as_str();
+        let text = self.text.bytes();
         let file = &self.file;
-        let (start, item) = self.item_text(index);
+        let (start, item) = self.item_text(index)?;
+        let item = item.as_str();
         // The item's first line, counted only when an error needs it (counting for every
         // item would be a pass over the file per item).
-        let first = || line_of_offset(text.as_bytes(), start);
+        let first = || line_of_offset(text, start);
         match &self.items {
             Items::Json(_) => {
                 let mut deserializer = serde_json::Deserializer::from_str(item);
@@ -858,10 +898,11 @@ impl Iterator for Identities<'_> {
     }
 }
 
-fn csv_reader(text: &str) -> csv::StringRecordsIntoIter<&[u8]> {
+fn csv_reader(bytes: &[u8]) -> csv::StringRecordsIntoIter<&[u8]> {
+    // The CSV reader checks each record's text as it copies it into a `StringRecord`.
     csv::ReaderBuilder::new()
         .has_headers(true)
-        .from_reader(text.as_bytes())
+        .from_reader(bytes)
         .into_records()
 }
 
@@ -875,8 +916,8 @@ fn csv_error(file: &str, error: &csv::Error) -> anyhow::Error {
 
 /// Checks a CSV file's header row and counts its records (a record the CSV reader
 /// cannot read is reported now, before the import starts).
-fn csv_header(file: &str, text: &str) -> anyhow::Result<Items> {
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(text.as_bytes());
+fn csv_header(file: &str, bytes: &[u8]) -> anyhow::Result<Items> {
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(bytes);
     let headers: Vec<String> = reader
         .headers()
         .map_err(|error| crate::usage(format!("{file}:1: {error}")))?
@@ -902,9 +943,10 @@ fn csv_header(file: &str, text: &str) -> anyhow::Result<Items> {
     Ok(Items::Csv { headers, count })
 }
 
-/// Reads a JSON file's header and borrows each identity's text, unparsed.
-fn json_header(file: &str, text: &str) -> anyhow::Result<(Vec<NewParty>, Items)> {
-    let mut deserializer = serde_json::Deserializer::from_str(text);
+/// Reads a JSON file's header and finds each identity's bytes, unparsed.
+fn json_header(file: &str, bytes: &[u8]) -> anyhow::Result<(Vec<NewParty>, Items)> {
+    // From bytes: serde_json checks each string and raw value it borrows as it reads it.
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let header: JsonHeader = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
@@ -914,7 +956,7 @@ fn json_header(file: &str, text: &str) -> anyhow::Result<(Vec<NewParty>, Items)>
         .end()
         .map_err(|error| document_error(file, Some(error.line()), String::new(), error.to_string()))?;
     let parties = check_header(file, header.version, &header.parties)?;
-    let base = text.as_ptr() as usize;
+    let base = bytes.as_ptr() as usize;
     let ranges = header
         .identities
         .iter()
@@ -928,10 +970,11 @@ fn json_header(file: &str, text: &str) -> anyhow::Result<(Vec<NewParty>, Items)>
 
 /// Reads a YAML file's header and finds its identities (see [`yaml_items`]); a document
 /// the line layout cannot split, or whose header does not read, is parsed whole.
-fn yaml_header(file: &str, text: &str) -> anyhow::Result<(Vec<NewParty>, Items)> {
-    if let Some(layout) = yaml_items(text) {
-        let rest = format!("{}identities: []\n{}", &text[..layout.key], &text[layout.end..]);
-        if let Ok(header) = serde_norway::from_str::<InventoryFile>(&rest)
+fn yaml_header(file: &str, bytes: &[u8]) -> anyhow::Result<(Vec<NewParty>, Items)> {
+    if let Some(layout) = yaml_items(bytes) {
+        let rest = [&bytes[..layout.key], b"identities: []\n", &bytes[layout.end..]].concat();
+        if let Ok(rest) = String::from_utf8(rest)
+            && let Ok(header) = serde_norway::from_str::<InventoryFile>(&rest)
             && header.identities.is_empty()
         {
             let parties = check_header(file, header.version, &header.parties)?;
@@ -942,13 +985,14 @@ fn yaml_header(file: &str, text: &str) -> anyhow::Result<(Vec<NewParty>, Items)>
             return Ok((parties, items));
         }
     }
-    let deserializer = serde_norway::Deserializer::from_str(text);
+    let text = text_of(file, bytes, 0, bytes.len())?;
+    let deserializer = serde_norway::Deserializer::from_str(&text);
     let inventory: InventoryFile = serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
         let line = inner
             .location()
-            .map(|location| refine_yaml_line(text, location.line(), &path));
+            .map(|location| refine_yaml_line(text.as_bytes(), location.line(), &path));
         document_error(file, line, path, inner.to_string())
     })?;
     let parties = check_header(file, inventory.version, &inventory.parties)?;
@@ -991,12 +1035,12 @@ mod tests {
     /// The same YAML read item by item and as one document.
     #[track_caller]
     fn assert_items_read_as_document(text: &str) {
-        let layout = yaml_items(text).expect("the item reader takes this layout");
+        let layout = yaml_items(text.as_bytes()).expect("the item reader takes this layout");
         assert!(!layout.starts.is_empty());
         let by_item = read_all(text, FileFormat::Yaml);
         // The whole-document reader, forced: an anchor nobody uses turns the item reader off.
         let whole = format!("{text}\n# - &anchor\n");
-        assert!(yaml_items(&whole).is_none());
+        assert!(yaml_items(whole.as_bytes()).is_none());
         let as_document = read_all(&whole, FileFormat::Yaml);
         assert_eq!(by_item, as_document);
         assert!(by_item.is_ok(), "{by_item:?}");
@@ -1010,7 +1054,7 @@ mod tests {
             "version: 1\nidentities:\n  - {ITEM}  - {}parties: []\n",
             ITEM.replace("one", "two")
         );
-        let layout = yaml_items(&text).unwrap();
+        let layout = yaml_items(text.as_bytes()).unwrap();
         assert_eq!(layout.starts.len(), 2);
         assert!(text[layout.starts[0]..].starts_with("  - name: one"));
         assert!(text[layout.starts[1]..].starts_with("  - name: two"));
@@ -1019,7 +1063,7 @@ mod tests {
         assert_items_read_as_document(&text);
         // Items at column 0, as `steward export` writes them, after the parties.
         let export = "version: 1\nparties:\n- handle: a@example.com\nidentities:\n- name: x\n  kind: bot\n  system: aws\n  tier: low\n  business_owner: a@example.com\n- name: y\n  kind: bot\n  system: gcp\n  tier: low\n";
-        assert_eq!(yaml_items(export).unwrap().starts.len(), 2);
+        assert_eq!(yaml_items(export.as_bytes()).unwrap().starts.len(), 2);
         assert_items_read_as_document(export);
     }
 
@@ -1091,7 +1135,7 @@ mod tests {
             "version: 1\nidentities:\n- name: x\n  kind: bot\n  system: aws\n  tier: low\n  purpose: \"a\n- b\"\n",
         ];
         for text in refused {
-            assert!(yaml_items(text).is_none(), "{text}");
+            assert!(yaml_items(text.as_bytes()).is_none(), "{text}");
         }
         // Those that are valid still import, as one document.
         let expected = read_all(refused[0], FileFormat::Yaml).unwrap();
@@ -1230,6 +1274,105 @@ mod tests {
         let error = feed.next().unwrap().unwrap_err();
         assert_eq!(error.to_string(), "reading the file stopped before its end");
         assert!(feed.next().is_none());
+    }
+
+    #[test]
+    fn a_mapped_file_changed_while_read_gives_errors_not_bad_text() {
+        use std::os::unix::fs::FileExt;
+        let now = jiff::Timestamp::from_second(1_800_000_000).unwrap();
+        let item = |index: usize| format!("- name: svc-{index:06}\n  kind: bot\n  system: aws\n  tier: low\n");
+        let count = (MAP_FROM_BYTES as usize / item(0).len()) + 100;
+        for format in [FileFormat::Yaml, FileFormat::Json] {
+            let text = match format {
+                FileFormat::Yaml => format!("version: 1\nidentities:\n{}", (0..count).map(item).collect::<String>()),
+                _ => format!(
+                    "{{\"version\": 1, \"identities\": [\n{}\n]}}\n",
+                    (0..count)
+                        .map(|index| format!(
+                            "{{\"name\": \"svc-{index:06}\", \"kind\": \"bot\", \"system\": \"aws\", \"tier\": \"low\"}}"
+                        ))
+                        .collect::<Vec<_>>()
+                        .join(",\n")
+                ),
+            };
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("inventory");
+            std::fs::write(&path, &text).unwrap();
+            let mut inventory = Inventory::open(&path, format).unwrap();
+            assert!(matches!(inventory.text, Text::Mapped(_)), "the file is mapped");
+            assert_eq!(inventory.count(), count);
+            // Another process turns a name of the last item into bytes that are not UTF-8
+            // (a lead byte that announces more bytes than the item has, which text
+            // functions would trust) after the file was opened and checked.
+            let at = text.rfind("svc-").unwrap() as u64;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .write_all_at(&[0xf0, 0xff], at)
+                .unwrap();
+            let results: Vec<_> = inventory.identities(now).collect();
+            assert_eq!(results.len(), count);
+            assert!(results[..count - 1].iter().all(Result::is_ok));
+            let error = results[count - 1].as_ref().unwrap_err().to_string();
+            let line = text[..at as usize].matches('\n').count() + 1;
+            assert_eq!(error, format!("{}:{line}: not valid UTF-8", path.display()));
+        }
+    }
+
+    #[test]
+    fn a_mapped_file_that_is_not_utf8_is_named_with_its_line() {
+        // Mapped files are checked as they are read (`text_of`), not when opened; the
+        // error still names the line, in each format.
+        let dir = tempfile::tempdir().unwrap();
+        let filler = "# filler\n".repeat(MAP_FROM_BYTES as usize / 9 + 1);
+        let cases = [
+            (
+                FileFormat::Yaml,
+                format!(
+                    "{filler}version: 1\nidentities:\n- name: x\n  kind: bot\n  system: aws\n  tier: low\n- name: y\u{7}\n"
+                ),
+                "not valid UTF-8",
+            ),
+            (
+                FileFormat::Json,
+                format!(
+                    "{{\"version\": 1, \"identities\": [{}\n{{\"name\": \"y\u{7}\"}}]}}",
+                    " ".repeat(MAP_FROM_BYTES as usize)
+                ),
+                "invalid unicode code point",
+            ),
+            (
+                FileFormat::Csv,
+                format!(
+                    "name,kind,system,tier\n{}y\u{7},bot,aws,low\n",
+                    "x,bot,aws,low\n".repeat(MAP_FROM_BYTES as usize / 14 + 1)
+                ),
+                "invalid utf-8",
+            ),
+        ];
+        for (format, text, message) in cases {
+            // The BEL above becomes 0xFF, a byte that is never UTF-8.
+            let at = text.find('\u{7}').unwrap();
+            let mut bytes = text.clone().into_bytes();
+            bytes[at] = 0xff;
+            let line = text[..at].matches('\n').count() + 1;
+            let path = dir.path().join(format!("bad.{format:?}"));
+            std::fs::write(&path, &bytes).unwrap();
+            let error = Inventory::open(&path, format)
+                .and_then(|mut inventory| {
+                    assert!(matches!(inventory.text, Text::Mapped(_)));
+                    let now = jiff::Timestamp::from_second(1_800_000_000).unwrap();
+                    inventory.identities(now).collect::<anyhow::Result<Vec<_>>>()
+                })
+                .unwrap_err()
+                .to_string();
+            let expected = format!("{}:{line}: ", path.display());
+            assert!(
+                error.starts_with(&expected) && error.contains(message),
+                "{format:?}: {error}"
+            );
+        }
     }
 
     #[test]
