@@ -198,6 +198,29 @@ pub fn attach_backups(identities: &mut [Identity], rows: impl IntoIterator<Item 
     }
 }
 
+/// Runs `read` on a thread of its own, one part ahead of `visit`, which takes on this
+/// thread each part `read` sends: a listing or an export then reads (and on SQLite
+/// decodes) the next batch while the caller writes the last one out. A failing `visit`
+/// stops `read` at its next part (its send fails) and is the error returned.
+pub fn read_ahead<T: Send>(
+    read: impl FnOnce(&mut dyn FnMut(T) -> Result<(), StoreError>) -> Result<(), StoreError> + Send,
+    visit: &mut dyn FnMut(T) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    std::thread::scope(|scope| {
+        let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+        let reader = scope.spawn(move || {
+            read(&mut |part| {
+                sender
+                    .send(part)
+                    .map_err(|_| StoreError::Callback("the reader was stopped".into()))
+            })
+        });
+        let visited = receiver.into_iter().try_for_each(visit);
+        let read = reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        visited.and(read)
+    })
+}
+
 /// Identities per batch of [`Store::export_inventory`]: large enough that the two
 /// queries a batch costs are few, small enough that a batch is a few megabytes.
 pub const EXPORT_BATCH: usize = 2048;

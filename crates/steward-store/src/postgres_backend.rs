@@ -4,7 +4,7 @@
 
 use crate::backend::{
     Backend, BatchContents, LIST_BATCH, RawEvent, RawEvents, event_query, export_batch, identity_list_query,
-    pending_migrations,
+    pending_migrations, read_ahead,
 };
 use crate::error::{StoreError, redact_url};
 use crate::ops::{IdSequence, IdentityRef, IdentityRow, Tx};
@@ -1253,22 +1253,14 @@ impl Backend for PostgresStore {
         contents: BatchContents,
         visit: &mut dyn FnMut(ExportPart) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        // The batches are read on a thread of their own, one ahead of `visit`: while the
-        // caller writes a batch out, the server finds the next one (on the benchmark's
-        // listing the two take about as long as each other).
+        // The server finds the next batch while the caller writes the last one out (on the
+        // benchmark's listing the two take about as long as each other); rows are decoded
+        // on the caller's thread, so that the reader goes back to the server at once.
         let client = &mut self.client;
-        std::thread::scope(|scope| {
-            let (sender, receiver) = std::sync::mpsc::sync_channel(1);
-            let reader = scope.spawn(move || {
-                read_identity_batches(client, filter, batch, contents, &mut |part| {
-                    sender.send(part).map_err(|_| StoreError::Callback(String::new()))
-                })
-            });
-            // A failing `visit` drops the receiver, which stops the reader at its next batch.
-            let visited = receiver.into_iter().try_for_each(|part: Fetched| visit(part.decode()?));
-            let read = reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            visited.and(read)
-        })
+        read_ahead(
+            |send| read_identity_batches(client, filter, batch, contents, send),
+            &mut |part: Fetched| visit(part.decode()?),
+        )
     }
 
     fn list_checkpoints(&mut self) -> Result<Vec<Checkpoint>, StoreError> {
