@@ -320,10 +320,14 @@ fn read_identity_batches(
          JOIN parties p ON p.id = b.party_id
          WHERE b.identity_id = ANY($1) ORDER BY b.identity_id, b.position",
     )?;
-    let credentials = transaction.prepare(&format!(
-        "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE identity_id = ANY($1)
-         ORDER BY identity_id, created_at, id"
-    ))?;
+    let credentials = if contents == BatchContents::Inventory {
+        Some(transaction.prepare(&format!(
+            "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE identity_id = ANY($1)
+             ORDER BY identity_id, created_at, id"
+        ))?)
+    } else {
+        None
+    };
     loop {
         let rows = transaction.query_portal(&portal, batch as i32)?;
         if rows.is_empty() {
@@ -331,10 +335,9 @@ fn read_identity_batches(
         }
         let ids = rows.iter().map(|row| row.try_get(0)).collect::<Result<Vec<i64>, _>>()?;
         let approvers = transaction.query(&backups, &[&ids])?;
-        let credentials = if contents == BatchContents::Inventory {
-            transaction.query(&credentials, &[&ids])?
-        } else {
-            Vec::new()
+        let credentials = match &credentials {
+            Some(statement) => transaction.query(statement, &[&ids])?,
+            None => Vec::new(),
         };
         let full = rows.len() == batch;
         send(Fetched::Identities {

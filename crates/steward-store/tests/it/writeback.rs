@@ -53,14 +53,9 @@ fn a_bulk_import_keeps_the_connections_file_locks() {
             credentials: Vec::new(),
         }
     });
-    let started = std::time::Instant::now();
     store
         .import(&actor(), "bulk", ImportAudit::Summary, &[], &mut (&mut records).map(Ok))
         .unwrap();
-    assert!(
-        started.elapsed() > std::time::Duration::from_millis(250),
-        "the import outlasted several writeback rounds"
-    );
     assert!(shared_lock_held(path), "the import left the connection's lock in place");
     assert_eq!(db.count("identities"), 40_001);
 }
