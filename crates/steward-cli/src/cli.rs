@@ -507,7 +507,8 @@ pub struct CredentialLocateArgs {
 #[command(
     after_help = "The file is read as it is imported (mapped; identities parsed a batch at a time), so memory does \
                   not grow with it; a record found bad part-way rolls the whole import back. YAML with anchors, \
-                  flow-style identities, tabs or several documents is parsed whole instead."
+                  flow-style identities, tabs or several documents is parsed whole instead. Do not edit the file in \
+                  place while it is imported: that can give wrong records or an error."
 )]
 pub struct ImportArgs {
     /// File to import (.yaml/.yml, .json or .csv); see the README for the format
