@@ -48,8 +48,6 @@ pub trait Backend: Send {
     fn read<T>(&mut self, work: impl FnOnce(&mut dyn Tx) -> Result<T, StoreError>) -> Result<T, StoreError>;
     /// Every party, by handle.
     fn list_parties(&mut self) -> Result<Vec<Party>, StoreError>;
-    /// Identities matching `filter`, ordered by system and name (see [`identity_list_query`]).
-    fn list_identities(&mut self, filter: &IdentityFilter) -> Result<Vec<Identity>, StoreError>;
     /// Streams events matching `filter` in sequence order as raw rows, in batches of
     /// `batch`, for verification without decoding each into an [`AuditEvent`]; `visit`
     /// returns whether to go on. `Ok(false)`: the backend has no such path (use
@@ -116,16 +114,13 @@ pub fn pending_migrations<'m>(
         .collect())
 }
 
-/// The queries listing identities that match a filter: `identities` selects them (with
-/// backup approvers left `NULL`), `backups` selects `(identity_id, handle)` of their backup
-/// approvers in order; both take `values`. One query for all backup approvers is much
-/// cheaper than a subquery per row.
+/// The query listing identities that match a filter (with backup approvers left `NULL`:
+/// the backends look up a batch's at once, much cheaper than a subquery per row), and its
+/// parameter values.
 pub struct IdentityListQuery {
     /// The identities, ordered by system and name.
     pub identities: String,
-    /// Their backup approvers.
-    pub backups: String,
-    /// Parameter values of both.
+    /// Its parameter values.
     pub values: Vec<String>,
 }
 
@@ -170,16 +165,8 @@ pub fn identity_list_query(select_from: &str, filter: &IdentityFilter, marker: c
     if let Some(limit) = filter.limit {
         tail.push_str(&format!(" LIMIT {limit}"));
     }
-    let joins = select_from
-        .split_once(" FROM ")
-        .map(|(_, from)| from)
-        .unwrap_or("identities i");
     IdentityListQuery {
         identities: format!("SELECT {select_from}{tail}"),
-        backups: format!(
-            "SELECT b.identity_id, p.handle FROM identity_backup_approvers b JOIN parties p ON p.id = b.party_id
-             WHERE b.identity_id IN (SELECT i.id FROM {joins}{tail}) ORDER BY b.identity_id, b.position"
-        ),
         values,
     }
 }
@@ -356,7 +343,12 @@ impl<B: Backend + 'static> Store for B {
     }
 
     fn identities(&mut self, filter: &IdentityFilter) -> Result<Vec<Identity>, StoreError> {
-        self.list_identities(filter)
+        let mut identities = Vec::new();
+        self.for_each_identity_batch(filter, &mut |batch| {
+            identities.extend(batch);
+            Ok(())
+        })?;
+        Ok(identities)
     }
 
     fn update_identity(

@@ -3,8 +3,8 @@
 //! advisory lock so concurrent writers extend the chain one at a time.
 
 use crate::backend::{
-    Backend, BatchContents, LIST_BATCH, RawEvent, RawEvents, event_query, export_batch, identity_list_query,
-    pending_migrations, read_ahead,
+    Backend, BatchContents, RawEvent, RawEvents, event_query, export_batch, identity_list_query, pending_migrations,
+    read_ahead,
 };
 use crate::error::{StoreError, redact_url};
 use crate::ops::{IdSequence, IdentityRef, IdentityRow, Tx};
@@ -235,7 +235,7 @@ const BACKUPS_SQL: &str = "(SELECT string_agg(p.handle, ',' ORDER BY b.position)
        JOIN parties p ON p.id = b.party_id WHERE b.identity_id = i.id)";
 
 /// `SELECT` list and `FROM` clause of identity queries; `backups` is [`BACKUPS_SQL`] or
-/// `NULL` (listings fetch backup approvers in one separate query).
+/// `NULL` (listings look up a batch's backup approvers in one separate query).
 fn identity_columns(backups: &str) -> String {
     format!(
         "i.id, i.name, i.kind, i.system, i.external_id, i.environment, i.tier,
@@ -1179,23 +1179,6 @@ impl Backend for PostgresStore {
             &[],
             party_from_row,
         )
-    }
-
-    fn list_identities(&mut self, filter: &IdentityFilter) -> Result<Vec<Identity>, StoreError> {
-        let mut identities = Vec::new();
-        read_identity_batches(
-            &mut self.client,
-            filter,
-            LIST_BATCH,
-            BatchContents::Identities,
-            &mut |part| {
-                if let ExportPart::Identities(batch) = part.decode()? {
-                    identities.extend(batch.into_iter().map(|(identity, _)| identity));
-                }
-                Ok(())
-            },
-        )?;
-        Ok(identities)
     }
 
     fn stream_events(

@@ -2,8 +2,7 @@
 //! database lock at `BEGIN IMMEDIATE`, which also serialises audit appends.
 
 use crate::backend::{
-    Backend, BatchContents, attach_backups, event_query, export_batch, identity_list_query, pending_migrations,
-    read_ahead,
+    Backend, BatchContents, event_query, export_batch, identity_list_query, pending_migrations, read_ahead,
 };
 use crate::error::StoreError;
 use crate::json_text;
@@ -34,6 +33,15 @@ const MIGRATIONS: &[(&str, &str)] = &[
 /// table pages once, and a large cache only adds allocation and teardown (measured:
 /// 155 ms with 8 MiB against 216 ms with 64 MiB for 11,904 rows of a 1M-identity store).
 const DEFAULT_CACHE_KIB: u32 = 8_192;
+/// Bytes of the database that reads map instead of copying each page into the page cache
+/// with a system call (listings look rows up by rowid all over the table); writes still
+/// go through SQLite's own I/O.
+const MMAP_BYTES: u64 = 1 << 30;
+
+/// Settings of every connection, the second reader's too.
+fn connection_settings() -> String {
+    format!("PRAGMA busy_timeout = 10000; PRAGMA cache_size = -{DEFAULT_CACHE_KIB}; PRAGMA mmap_size = {MMAP_BYTES};")
+}
 /// Page cache during imports, KiB.
 const BULK_CACHE_KIB: u32 = 1_048_576;
 /// Page cache while a bulk load (indexes set aside) writes its rows, KiB. Rows are only
@@ -86,20 +94,16 @@ impl SqliteStore {
         };
         let connection = Connection::open(path).map_err(connect_error)?;
         connection
-            .execute_batch(
+            .execute_batch(&format!(
                 "PRAGMA page_size = 16384; -- only takes effect when the database is created
                  PRAGMA journal_mode = WAL;
                  PRAGMA synchronous = NORMAL;
                  PRAGMA foreign_keys = ON;
-                 PRAGMA busy_timeout = 10000;
-                 PRAGMA cache_size = -8192; -- DEFAULT_CACHE_KIB
                  PRAGMA temp_store = MEMORY;
                  PRAGMA threads = 2; -- sorts (index builds after bulk loads) use a helper thread
-                 -- Reads map the file instead of copying each page into the page cache with a
-                 -- system call (listings look rows up by rowid all over the table); writes
-                 -- still go through SQLite's own I/O.
-                 PRAGMA mmap_size = 1073741824;",
-            )
+                 {}",
+                connection_settings()
+            ))
             .map_err(connect_error)?;
         let mut store = SqliteStore {
             connection,
@@ -247,7 +251,7 @@ const BACKUPS_SQL: &str = "(SELECT group_concat(p.handle, ',' ORDER BY b.positio
        JOIN parties p ON p.id = b.party_id WHERE b.identity_id = i.id)";
 
 /// `SELECT` list and `FROM` clause of identity queries; `backups` is [`BACKUPS_SQL`] or
-/// `NULL` (listings fetch backup approvers in one separate query).
+/// `NULL` (listings look up a batch's backup approvers in one separate query).
 fn identity_columns(backups: &str) -> String {
     format!(
         "i.id, i.name, i.kind, i.system, i.external_id, i.environment, i.tier,
@@ -1060,8 +1064,7 @@ impl Backend for SqliteStore {
                     reason: error.to_string(),
                 }
             })?;
-        connection
-            .execute_batch("PRAGMA busy_timeout = 10000; PRAGMA cache_size = -8192; PRAGMA mmap_size = 1073741824;")?;
+        connection.execute_batch(&connection_settings())?;
         Ok(Some(SqliteStore {
             connection,
             signing_key: None,
@@ -1132,24 +1135,6 @@ impl Backend for SqliteStore {
             .connection
             .prepare(&format!("SELECT {PARTY_COLUMNS} ORDER BY p.handle"))?;
         decode_rows(&mut statement, [], party_from_row)
-    }
-
-    fn list_identities(&mut self, filter: &IdentityFilter) -> Result<Vec<Identity>, StoreError> {
-        let query = identity_list_query(&identity_columns("NULL"), filter, '?');
-        let transaction = self.connection.transaction()?;
-        let mut identities = decode_rows(
-            &mut transaction.prepare(&query.identities)?,
-            rusqlite::params_from_iter(query.values.iter()),
-            identity_from_row,
-        )?;
-        let mut statement = transaction.prepare(&query.backups)?;
-        let backups = statement
-            .query_map(rusqlite::params_from_iter(query.values.iter()), |row| {
-                Ok((row.get(0)?, row.get(1)?))
-            })?
-            .collect::<Result<Vec<(i64, String)>, _>>()?;
-        attach_backups(&mut identities, backups);
-        Ok(identities)
     }
 
     fn stream_events(
