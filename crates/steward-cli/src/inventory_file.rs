@@ -54,10 +54,14 @@ impl Text {
 /// part at a time as it is read, not when it is opened: that would be a pass over the
 /// whole file for nothing, and would not hold if the file changed afterwards.
 fn text_of(file: &str, bytes: &[u8], start: usize, end: usize) -> anyhow::Result<String> {
-    String::from_utf8(bytes[start..end].to_vec()).map_err(|error| {
-        let line = line_of_offset(bytes, start + error.utf8_error().valid_up_to());
-        crate::usage(format!("{file}:{line}: not valid UTF-8"))
-    })
+    String::from_utf8(bytes[start..end].to_vec())
+        .map_err(|error| not_utf8(file, bytes, start + error.utf8_error().valid_up_to()))
+}
+
+/// The error for `file` (whose bytes are `bytes`) not being UTF-8 at byte `offset`.
+fn not_utf8(file: &str, bytes: &[u8], offset: usize) -> anyhow::Error {
+    let line = line_of_offset(bytes, offset);
+    crate::usage(format!("{file}:{line}: not valid UTF-8"))
 }
 
 /// `bytes` copied into `buffer` as text, or None if they are not UTF-8.
@@ -302,17 +306,13 @@ fn read_text(path: &Path, file: &str) -> anyhow::Result<Text> {
     let cannot_read = |error: std::io::Error| anyhow::anyhow!("cannot read {file}: {error}");
     let handle = std::fs::File::open(path).map_err(cannot_read)?;
     let size = handle.metadata().map_err(cannot_read)?.len();
-    let not_utf8 = |bytes: &[u8], error: std::str::Utf8Error| {
-        let line = line_of_offset(bytes, error.valid_up_to());
-        crate::usage(format!("{file}:{line}: not valid UTF-8"))
-    };
     let read_whole = || {
         // From the handle already open: the file read is the file whose size was taken.
         let mut bytes = Vec::with_capacity(size as usize);
         std::io::Read::read_to_end(&mut &handle, &mut bytes).map_err(cannot_read)?;
         match String::from_utf8(bytes) {
             Ok(text) => Ok(Text::Owned(text)),
-            Err(error) => Err(not_utf8(error.as_bytes(), error.utf8_error())),
+            Err(error) => Err(not_utf8(file, error.as_bytes(), error.utf8_error().valid_up_to())),
         }
     };
     if size < MAP_FROM_BYTES {

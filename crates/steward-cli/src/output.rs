@@ -90,7 +90,8 @@ pub fn write_json_element<W: Write>(
 }
 
 /// Writes a JSON, JSON-lines or CSV listing in parts, a batch of items at a time; the
-/// bytes are those [`print_listing`] writes for all the items at once.
+/// bytes are those of the whole listing written at once (as [`print_listing`] does, with
+/// one batch).
 pub struct ListingWriter {
     format: OutputFormat,
     written: usize,
@@ -211,24 +212,11 @@ pub fn print_listing<T: Serialize>(
             let rows: Vec<Vec<String>> = items.iter().map(&row).collect();
             write_stdout(|out| write_table(out, headers, &rows))
         }
-        OutputFormat::Json => write_stdout(|out| {
-            serde_json::to_writer_pretty(&mut *out, items)?;
-            writeln!(out)
-        }),
-        OutputFormat::Jsonl => write_stdout(|out| {
-            for item in items {
-                serde_json::to_writer(&mut *out, item)?;
-                writeln!(out)?;
-            }
-            Ok(())
-        }),
-        OutputFormat::Csv => write_stdout(|out| {
-            let mut writer = csv::Writer::from_writer(out);
-            writer.write_record(headers).map_err(csv_io)?;
-            for item in items {
-                writer.write_record(row(item)).map_err(csv_io)?;
-            }
-            writer.flush()
+        // The whole listing as the one batch of a streamed listing (one writer for both).
+        OutputFormat::Json | OutputFormat::Jsonl | OutputFormat::Csv => write_stdout(|out| {
+            let mut writer = ListingWriter::start(format, headers, &mut *out)?;
+            writer.items(&mut *out, items, row)?;
+            writer.finish(out)
         }),
         OutputFormat::Yaml | OutputFormat::Sarif => Err(crate::usage(
             "-o yaml is only for `steward export` and -o sarif only for `steward scan`; use table, json, jsonl or csv",
