@@ -527,7 +527,7 @@ fn insert_backups(transaction: &rusqlite::Transaction<'_>, rows: &[IdentityRow<'
         .collect();
     insert_grouped(
         transaction,
-        "INSERT INTO identity_backup_approvers (identity_id, party_id, position) VALUES ",
+        "identity_backup_approvers (identity_id, party_id, position)",
         3,
         &backups,
         |_, (identity, party, position), params| {
@@ -771,10 +771,10 @@ impl Tx for SqliteTx<'_> {
         let texts = IdentityTexts::of(rows);
         insert_grouped(
             self.transaction,
-            "INSERT INTO identities (id, name, kind, system, external_id, environment, tier, state,
+            "identities (id, name, kind, system, external_id, environment, tier, state,
                 purpose, scope, labels, business_owner_id, technical_steward_id, control_owner_id,
                 created_at, expires_at, review_due, last_attested_at, last_used_at, last_rotated_at,
-                source, observed_at) VALUES ",
+                source, observed_at)",
             22,
             rows,
             |index, row, params| identity_params(row, texts.row(index), params),
@@ -817,8 +817,8 @@ impl Tx for SqliteTx<'_> {
     fn insert_credentials(&mut self, credentials: &[Credential]) -> Result<(), StoreError> {
         insert_grouped(
             self.transaction,
-            "INSERT INTO credentials (id, identity_id, kind, public_id, fingerprint, preview, status,
-                created_at, expires_at, last_used_at, revoked_at) VALUES ",
+            "credentials (id, identity_id, kind, public_id, fingerprint, preview, status,
+                created_at, expires_at, last_used_at, revoked_at)",
             11,
             credentials,
             |_, credential, params| {
