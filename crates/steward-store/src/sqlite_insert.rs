@@ -444,14 +444,20 @@ mod tests {
             params.extend([Param::from(*id), name, Param::Null]);
         };
         let error = insert_grouped(&connection, "t (id, name, note)", 3, &ids, repeated_name, named).unwrap_err();
-        assert!(error.to_string().contains("row 145: UNIQUE constraint failed: t.name"), "{error}");
+        assert!(
+            error.to_string().contains("row 145: UNIQUE constraint failed: t.name"),
+            "{error}"
+        );
         assert_eq!(count("t"), 1 + 45);
 
         let missing_parent = |_, id: &i64, params: &mut Vec<Param<'_>>| {
             params.extend([Param::from(*id), Param::from(if *id == bad { 999 } else { 1 })]);
         };
         let error = insert_grouped(&connection, "u (id, t_id)", 2, &ids, missing_parent, named).unwrap_err();
-        assert!(error.to_string().contains("row 145: FOREIGN KEY constraint failed"), "{error}");
+        assert!(
+            error.to_string().contains("row 145: FOREIGN KEY constraint failed"),
+            "{error}"
+        );
         assert_eq!(count("u"), 45);
     }
 
