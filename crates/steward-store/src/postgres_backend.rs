@@ -156,7 +156,7 @@ impl PostgresStore {
 
     /// A session as steward uses it, or why not (with every cause).
     fn client(config: &postgres::Config, tls: &Tls) -> Result<Client, String> {
-        let describe = |error: postgres::Error| {
+        Self::session(config, tls).map_err(|error| {
             let mut reason = error.to_string();
             let mut source = error.source();
             while let Some(cause) = source {
@@ -164,10 +164,14 @@ impl PostgresStore {
                 source = cause.source();
             }
             reason
-        };
-        let mut client = config.connect(tls.clone()).map_err(describe)?;
+        })
+    }
+
+    /// A session as steward uses it.
+    fn session(config: &postgres::Config, tls: &Tls) -> Result<Client, postgres::Error> {
+        let mut client = config.connect(tls.clone())?;
         // steward's queries are short index lookups; JIT compilation only adds latency.
-        client.batch_execute("SET jit = off").map_err(describe)?;
+        client.batch_execute("SET jit = off")?;
         Ok(client)
     }
 
@@ -353,14 +357,17 @@ fn export_snapshot(transaction: &mut postgres::Transaction<'_>) -> Result<Option
 ///
 /// One repeatable-read transaction (one snapshot) reads the parties (of an inventory),
 /// then identities through a portal a batch at a time, and each batch's backup approvers
-/// (and an inventory's credentials) by id. Once a listing has filled its first batch,
-/// the lookups of the later ones go to a second connection that imports the same
-/// snapshot (`SET TRANSACTION SNAPSHOT`, as `pg_dump --jobs` does) while this one reads
-/// the portal on a thread of its own: the server then works on both at once, on two
-/// cores (the lookups were 40% of its time for the benchmark's listing, one index descent
-/// per identity). The second connection is opened while the first batch is looked up
-/// here; if the snapshot cannot be exported or the connection not made, every batch is
-/// looked up on this one, as before.
+/// (and an inventory's credentials) by id. When a listing fills its first batch, a second
+/// connection is opened on a thread of its own, in a transaction that imports the same
+/// snapshot (`pg_export_snapshot`, `SET TRANSACTION SNAPSHOT`, as `pg_dump --jobs`
+/// does). Batches are looked up on this connection until the second is ready; from then on
+/// this connection reads the portal on a thread of its own and the second looks the
+/// batches up: the server works on both at once, on two cores (the lookups were 40% of its
+/// time for the benchmark's listing, one index descent per identity). The listing never
+/// waits for the second connection (a pooler may queue it for long). When the server
+/// refuses the export or the second connection (too many connections, no privilege, a host
+/// that does not know the snapshot), every batch is looked up here; any other failure of
+/// either is the listing's error.
 fn read_identity_batches(
     store: &mut PostgresStore,
     filter: &IdentityFilter,
@@ -370,16 +377,16 @@ fn read_identity_batches(
 ) -> Result<(), StoreError> {
     let query = identity_list_query(&identity_columns("NULL"), filter, '$');
     let params: Vec<&(dyn ToSql + Sync)> = query.values.iter().map(|value| value as &(dyn ToSql + Sync)).collect();
-    let (config, tls) = (&store.config, &store.tls);
     let mut transaction = begin_snapshot_read(&mut store.client)?;
-    // A failed export ends the transaction: start again without one.
     let snapshot = match export_snapshot(&mut transaction) {
         Ok(snapshot) => snapshot,
-        Err(_) => {
+        // The failed statement ended the transaction: begin again, without an export.
+        Err(error) if refused_by_server(&error) => {
             drop(transaction);
             transaction = begin_snapshot_read(&mut store.client)?;
             None
         }
+        Err(error) => return Err(error),
     };
     if contents == BatchContents::Inventory {
         let parties = transaction
@@ -391,48 +398,105 @@ fn read_identity_batches(
     }
     let portal = transaction.bind(query.identities.as_str(), &params)?;
     let lookups = Lookups::prepare(&mut transaction, contents)?;
-    let first = transaction.query_portal(&portal, batch as i32)?;
-    let more = first.len() == batch;
-    std::thread::scope(|scope| {
-        let helper = snapshot
-            .filter(|_| more)
-            .map(|snapshot| scope.spawn(move || SnapshotHelper::open(config, tls, &snapshot, contents)));
-        if !first.is_empty() {
-            send(lookups.fetch(&mut transaction, first)?)?;
+    let mut rows = transaction.query_portal(&portal, batch as i32)?;
+    let mut helper = snapshot
+        .filter(|_| rows.len() == batch)
+        .map(|snapshot| PendingHelper::start(&store.config, &store.tls, snapshot, contents));
+    loop {
+        let full = rows.len() == batch;
+        if !rows.is_empty() {
+            send(lookups.fetch(&mut transaction, rows)?)?;
         }
-        if !more {
+        if !full {
             return Ok(transaction.commit()?);
         }
-        match helper.and_then(|thread| thread.join().ok()).and_then(Result::ok) {
-            Some(helper) => {
-                let (sender, receiver) = std::sync::mpsc::sync_channel(1);
-                let reader = scope.spawn(move || {
-                    loop {
-                        let rows = transaction.query_portal(&portal, batch as i32)?;
-                        let full = rows.len() == batch;
-                        // A failed send: the lookups stopped, and say why.
-                        if rows.is_empty() || sender.send(rows).is_err() || !full {
-                            break;
-                        }
-                    }
-                    Ok::<_, StoreError>(transaction.commit()?)
-                });
-                let looked_up = helper.visit(receiver, send);
-                let read = reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                looked_up.and(read)
-            }
-            None => loop {
-                let rows = transaction.query_portal(&portal, batch as i32)?;
+        if let Some(ready) = helper.as_mut().map(PendingHelper::ready).transpose()?.flatten() {
+            return read_with_helper(transaction, &portal, batch, ready, send);
+        }
+        rows = transaction.query_portal(&portal, batch as i32)?;
+    }
+}
+
+/// The rest of [`read_identity_batches`] once the second connection is ready: `portal`
+/// is read on a thread of its own, and `helper` looks each batch up and hands it to `send`.
+fn read_with_helper(
+    mut transaction: postgres::Transaction<'_>,
+    portal: &postgres::Portal,
+    batch: usize,
+    helper: SnapshotHelper,
+    send: &mut dyn FnMut(Fetched) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    std::thread::scope(|scope| {
+        let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+        let reader = scope.spawn(move || {
+            loop {
+                let rows = transaction.query_portal(portal, batch as i32)?;
                 let full = rows.len() == batch;
-                if !rows.is_empty() {
-                    send(lookups.fetch(&mut transaction, rows)?)?;
+                // A failed send: the lookups stopped, and say why.
+                if rows.is_empty() || sender.send(rows).is_err() || !full {
+                    break;
                 }
-                if !full {
-                    return Ok(transaction.commit()?);
-                }
+            }
+            Ok::<_, StoreError>(transaction.commit()?)
+        });
+        let looked_up = helper.visit(receiver, send);
+        let read = reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        looked_up.and(read)
+    })
+}
+
+/// Whether `error` is the server's refusal (an error response) rather than a failure of
+/// the connection or of steward.
+fn refused_by_server(error: &StoreError) -> bool {
+    matches!(error, StoreError::Postgres(error) if error.as_db_error().is_some())
+}
+
+/// The second connection of [`read_identity_batches`] while it is being opened, on a
+/// thread of its own that nothing waits for: when the listing ends first, the thread
+/// closes the connection once it has it.
+struct PendingHelper {
+    receiver: Option<std::sync::mpsc::Receiver<Result<SnapshotHelper, StoreError>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl PendingHelper {
+    fn start(config: &postgres::Config, tls: &Tls, snapshot: String, contents: BatchContents) -> Self {
+        let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+        let (config, tls) = (config.clone(), tls.clone());
+        let thread = std::thread::spawn(move || {
+            // Nobody may be waiting any more: then the connection just closes.
+            let _ = sender.send(SnapshotHelper::open(&config, &tls, &snapshot, contents));
+        });
+        PendingHelper {
+            receiver: Some(receiver),
+            thread: Some(thread),
+        }
+    }
+
+    /// The helper, if it is ready; `None` while it is being opened, and for good once the
+    /// server refused it. Other failures are errors, and a panic goes on here.
+    fn ready(&mut self) -> Result<Option<SnapshotHelper>, StoreError> {
+        let Some(receiver) = &self.receiver else {
+            return Ok(None);
+        };
+        let outcome = match receiver.try_recv() {
+            Err(std::sync::mpsc::TryRecvError::Empty) => return Ok(None),
+            Ok(outcome) => Some(outcome),
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => None,
+        };
+        self.receiver = None;
+        let thread = self.thread.take().expect("taken with the receiver");
+        match outcome {
+            Some(Ok(helper)) => Ok(Some(helper)),
+            Some(Err(error)) if refused_by_server(&error) => Ok(None),
+            Some(Err(error)) => Err(error),
+            // It ended without a word: it panicked.
+            None => match thread.join() {
+                Err(panic) => std::panic::resume_unwind(panic),
+                Ok(()) => Ok(None),
             },
         }
-    })
+    }
 }
 
 /// The second connection of [`read_identity_batches`], in a transaction that imported
@@ -444,10 +508,7 @@ struct SnapshotHelper {
 
 impl SnapshotHelper {
     fn open(config: &postgres::Config, tls: &Tls, snapshot: &str, contents: BatchContents) -> Result<Self, StoreError> {
-        let mut client = PostgresStore::client(config, tls).map_err(|reason| StoreError::Connect {
-            target: "a second connection for reading".into(),
-            reason,
-        })?;
+        let mut client = PostgresStore::session(config, tls)?;
         // The transaction is begun and ended by hand, so that it can outlive this call;
         // the snapshot is imported before any other statement, as PostgreSQL requires.
         client.batch_execute(&format!(
@@ -466,6 +527,8 @@ impl SnapshotHelper {
         send: &mut dyn FnMut(Fetched) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         for rows in batches {
+            #[cfg(test)]
+            tests::LOOKED_UP_BY_HELPER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             send(self.lookups.fetch(&mut self.client, rows)?)?;
         }
         Ok(self.client.batch_execute("COMMIT")?)
@@ -1389,6 +1452,11 @@ impl Backend for PostgresStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Batches [`SnapshotHelper::visit`] looked up.
+    pub(super) static LOOKED_UP_BY_HELPER: AtomicUsize = AtomicUsize::new(0);
+    static SCRATCH: AtomicUsize = AtomicUsize::new(0);
 
     /// A fresh database on the test server (`STEWARD_TEST_PG_URL`), dropped at the end;
     /// `None` (skip) when no server is configured outside CI.
@@ -1406,7 +1474,11 @@ mod tests {
                 );
                 return None;
             };
-            let name = format!("steward_unit_{}", std::process::id());
+            let name = format!(
+                "steward_unit_{}_{}",
+                std::process::id(),
+                SCRATCH.fetch_add(1, Ordering::SeqCst)
+            );
             Client::connect(&admin, postgres::NoTls)
                 .unwrap()
                 .batch_execute(&format!("CREATE DATABASE {name}"))
@@ -1466,5 +1538,78 @@ mod tests {
         let lookups = Lookups::prepare(&mut fresh, BatchContents::Identities).unwrap();
         assert_eq!(approvers(lookups.fetch(&mut fresh, ids).unwrap()), vec!["alice", "bob"]);
         transaction.commit().unwrap();
+    }
+
+    /// A listing of ten batches: once the second connection is ready (the first batch's
+    /// visit waits for it to show in `pg_stat_activity`), later batches are looked up on
+    /// it, and every identity comes with its backup approvers, in order.
+    #[test]
+    fn a_listing_past_its_first_batch_looks_up_on_the_second_connection() {
+        let Some(scratch) = Scratch::new() else { return };
+        let mut store = PostgresStore::connect(&scratch.url(), None).unwrap();
+        store
+            .client
+            .batch_execute(
+                "INSERT INTO parties (id, handle, kind, status) VALUES (1, 'alice', 'person', 'active'),
+                     (2, 'bob', 'person', 'active');
+                 INSERT INTO identities (id, name, kind, system, environment, tier, state, scope, labels,
+                     created_at, source, observed_at)
+                     SELECT g, 'svc-' || lpad(g::text, 4, '0'), 'service_account', 'aws', 'prod', 'high',
+                         'active', '{}', '{}', now(), 'test', now() FROM generate_series(1, 1000) g;
+                 INSERT INTO identity_backup_approvers (identity_id, party_id, position)
+                     SELECT g, 2 - g % 2, 0 FROM generate_series(1, 1000) g;",
+            )
+            .unwrap();
+        let before = LOOKED_UP_BY_HELPER.load(Ordering::SeqCst);
+        let mut watcher = Client::connect(&scratch.url(), postgres::NoTls).unwrap();
+        let mut listed = Vec::new();
+        let mut send = |part: Fetched| {
+            let ExportPart::Identities(batch) = part.decode()? else {
+                unreachable!("a listing has no parties part")
+            };
+            if listed.is_empty() {
+                // Until the newest other session of this database has prepared its lookup.
+                let ready = (0..400).any(|_| {
+                    let newest = watcher
+                        .query(
+                            "SELECT state, query FROM pg_stat_activity
+                             WHERE datname = current_database() AND pid <> pg_backend_pid()
+                               AND backend_type = 'client backend'
+                             ORDER BY backend_start DESC",
+                            &[],
+                        )
+                        .unwrap();
+                    let prepared = newest.len() == 2
+                        && newest[0].get::<_, Option<&str>>(0) == Some("idle in transaction")
+                        && newest[0]
+                            .get::<_, Option<&str>>(1)
+                            .is_some_and(|q| q.contains("identity_backup_approvers"));
+                    if !prepared {
+                        std::thread::sleep(std::time::Duration::from_millis(25));
+                    }
+                    prepared
+                });
+                assert!(ready, "the second connection did not come up in 10 s");
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            listed.extend(batch);
+            Ok(())
+        };
+        read_identity_batches(
+            &mut store,
+            &IdentityFilter::default(),
+            100,
+            BatchContents::Identities,
+            &mut send,
+        )
+        .unwrap();
+        assert_eq!(listed.len(), 1000);
+        for (index, (identity, _)) in listed.iter().enumerate() {
+            let id = index as i64 + 1;
+            assert_eq!(identity.name, format!("svc-{id:04}"));
+            let approver = if id % 2 == 0 { "bob" } else { "alice" };
+            assert_eq!(identity.roles.backup_approvers, vec![approver], "{}", identity.name);
+        }
+        assert!(LOOKED_UP_BY_HELPER.load(Ordering::SeqCst) > before);
     }
 }

@@ -213,15 +213,21 @@ fn last_error(connection: &rusqlite::Connection, code: c_int) -> rusqlite::Error
 /// index in `rows`).
 ///
 /// A group is one `INSERT OR FAIL`: a broken constraint stops it at the failing row and
-/// keeps the rows before it, so SQLite needs no statement journal to undo a group. With
-/// `INSERT`'s default (`ABORT`) a multi-row statement inside a transaction copies each page
-/// it is first to change into that journal (a temporary file during imports), and a bulk
-/// load of 200,000 identities made 146,540 `pwrite` calls instead of 51,648. The failing
-/// row is the group's `changes()`-th; it and the rest of the group are then inserted row by
-/// row, so that `error` names it. (A foreign-key violation still undoes its whole statement
-/// and leaves `changes()` at 0: the rows go again from the group's first.) Callers roll
-/// back the transaction on any error. Other errors may have ended the transaction, and are
-/// returned at once.
+/// keeps the rows before it, so that, when foreign keys are not enforced (as in imports,
+/// which are the groups' callers that matter), SQLite needs no statement journal to undo a
+/// group. With `INSERT`'s default (`ABORT`) a multi-row statement inside a transaction
+/// copies each page it is first to change into that journal (a temporary file during
+/// imports), and a bulk load of 200,000 identities made 146,540 `pwrite` calls instead of
+/// 51,648. An enforced foreign key keeps the journal, and a violation of one still undoes
+/// the whole statement.
+///
+/// After a failed group, `changes()` rows of it are in the table, and the rest of the
+/// group is inserted row by row, so that the failing row fails again alone and `error`
+/// names it (after a foreign-key violation `changes()` is 0: the whole group goes again).
+/// Should the rest go in without an error (an `AFTER INSERT` trigger that failed after its
+/// row was counted, which no table of ours has), the group's error is returned for the last
+/// row counted, never success. Callers roll back the transaction on any error. Other
+/// errors may have ended the transaction, and are returned at once.
 pub fn insert_grouped<'r, R>(
     connection: &rusqlite::Connection,
     target: &str,
@@ -245,8 +251,8 @@ pub fn insert_grouped<'r, R>(
     let (mut grouped, mut single) = (None, None);
     for (index, group) in rows.chunks(ROWS_PER_INSERT).enumerate() {
         let first = index * ROWS_PER_INSERT;
-        // Rows of this group already inserted.
-        let mut kept = 0;
+        // Rows of this group already inserted, and the group's failure.
+        let (mut kept, mut failed) = (0, None);
         if group.len() == ROWS_PER_INSERT {
             if grouped.is_none() {
                 grouped = Some(StaticInsert::prepare(connection, &values("OR FAIL ", ROWS_PER_INSERT))?);
@@ -257,6 +263,7 @@ pub fn insert_grouped<'r, R>(
                 // Stopped at the failing row: find it, one by one below.
                 Err(failure) if is_constraint_violation(&failure) => {
                     kept = usize::try_from(connection.changes()).map_or(0, |changes| changes.min(group.len()));
+                    failed = Some(failure);
                 }
                 Err(failure) => return Err(error(&group[0], failure)),
             }
@@ -268,6 +275,9 @@ pub fn insert_grouped<'r, R>(
         for (offset, row) in group.iter().enumerate().skip(kept) {
             fill(&mut params, first + offset, std::slice::from_ref(row));
             statement.execute(&params).map_err(|failure| error(row, failure))?;
+        }
+        if let Some(failure) = failed {
+            return Err(error(&group[kept.saturating_sub(1)], failure));
         }
     }
     Ok(())
@@ -459,6 +469,19 @@ mod tests {
             "{error}"
         );
         assert_eq!(count("u"), 45);
+
+        // A trigger failing after its row was inserted and counted: the rest of the group
+        // goes in, but the group's error is returned, for that row.
+        connection
+            .execute_batch(
+                "CREATE TABLE v (id INTEGER PRIMARY KEY);
+                 CREATE TRIGGER v_refuses AFTER INSERT ON v WHEN NEW.id = 145
+                     BEGIN SELECT RAISE(FAIL, 'refused by trigger'); END;",
+            )
+            .unwrap();
+        let id_only = |_, id: &i64, params: &mut Vec<Param<'_>>| params.push(Param::from(*id));
+        let error = insert_grouped(&connection, "v (id)", 1, &ids, id_only, named).unwrap_err();
+        assert!(error.to_string().contains("row 145: refused by trigger"), "{error}");
     }
 
     #[test]

@@ -1189,20 +1189,33 @@ fn listings_and_exports_read_one_snapshot_to_the_end(db: &TestDb) {
              GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role};"
         ))
         .unwrap();
-        let url = db.url().replacen("postgres@", &format!("{role}@"), 1);
+        // The test URL with the role for its user: scheme://role@host…
+        let url = db.url();
+        let (scheme, rest) = url.split_once("://").unwrap();
+        let url = format!("{scheme}://{role}@{}", rest.split_once('@').unwrap().1);
         let mut store = steward_store::open(&url, Some(signing_key())).unwrap();
         assert!(
             ::postgres::Client::connect(&url, ::postgres::NoTls).is_err(),
             "the role may hold one connection only"
         );
-        let mut listed = 0;
-        store
-            .for_each_identity_batch(&IdentityFilter::default(), &mut |batch| {
-                listed += batch.len();
-                Ok(())
-            })
+        let list = |store: &mut Box<dyn steward_store::Store>| {
+            let mut listed = 0;
+            store
+                .for_each_identity_batch(&IdentityFilter::default(), &mut |batch| {
+                    listed += batch.len();
+                    Ok(())
+                })
+                .unwrap();
+            listed
+        };
+        // The second connection is refused: every batch over the one.
+        assert_eq!(list(&mut store), count + 2);
+        // The snapshot cannot be exported either (this database only): the same.
+        drop(store);
+        db.execute("REVOKE EXECUTE ON FUNCTION pg_export_snapshot() FROM PUBLIC")
             .unwrap();
-        assert_eq!(listed, count + 2);
+        let mut store = steward_store::open(&url, Some(signing_key())).unwrap();
+        assert_eq!(list(&mut store), count + 2);
         drop(store);
         db.execute(&format!("DROP OWNED BY {role}; DROP ROLE {role};")).unwrap();
     }
