@@ -1489,6 +1489,22 @@ mod tests {
         fn url(&self) -> String {
             format!("{}/{}", self.admin.rsplit_once('/').unwrap().0, self.name)
         }
+
+        /// A store of this database with the parties alice (1) and bob (2), and
+        /// `identities`: SQL that inserts them (their backup approvers too).
+        fn store(&self, identities: &str) -> PostgresStore {
+            let mut store = PostgresStore::connect(&self.url(), None).unwrap();
+            store
+                .client
+                .batch_execute(&format!(
+                    "INSERT INTO parties (id, handle, kind, status) VALUES (1, 'alice', 'person', 'active'),
+                         (2, 'bob', 'person', 'active');
+                     INSERT INTO identities (id, name, kind, system, environment, tier, state, scope, labels,
+                         created_at, source, observed_at) {identities}"
+                ))
+                .unwrap();
+            store
+        }
     }
 
     impl Drop for Scratch {
@@ -1504,19 +1520,10 @@ mod tests {
     #[test]
     fn the_second_connection_reads_the_exported_snapshot() {
         let Some(scratch) = Scratch::new() else { return };
-        let mut store = PostgresStore::connect(&scratch.url(), None).unwrap();
-        store
-            .client
-            .batch_execute(
-                "INSERT INTO parties (id, handle, kind, status) VALUES (1, 'alice', 'person', 'active'),
-                     (2, 'bob', 'person', 'active');
-                 INSERT INTO identities (id, name, kind, system, environment, tier, state, scope, labels,
-                     created_at, source, observed_at)
-                     VALUES (7, 'svc', 'service_account', 'aws', 'prod', 'high', 'active', '{}', '{}', now(),
-                     'test', now());
-                 INSERT INTO identity_backup_approvers (identity_id, party_id, position) VALUES (7, 1, 0);",
-            )
-            .unwrap();
+        let mut store = scratch.store(
+            "VALUES (7, 'svc', 'service_account', 'aws', 'prod', 'high', 'active', '{}', '{}', now(), 'test', now());
+             INSERT INTO identity_backup_approvers (identity_id, party_id, position) VALUES (7, 1, 0);",
+        );
         let (config, tls) = (store.config.clone(), store.tls.clone());
         let mut transaction = begin_snapshot_read(&mut store.client).unwrap();
         let snapshot = export_snapshot(&mut transaction).unwrap().expect("a snapshot id");
@@ -1546,20 +1553,12 @@ mod tests {
     #[test]
     fn a_listing_past_its_first_batch_looks_up_on_the_second_connection() {
         let Some(scratch) = Scratch::new() else { return };
-        let mut store = PostgresStore::connect(&scratch.url(), None).unwrap();
-        store
-            .client
-            .batch_execute(
-                "INSERT INTO parties (id, handle, kind, status) VALUES (1, 'alice', 'person', 'active'),
-                     (2, 'bob', 'person', 'active');
-                 INSERT INTO identities (id, name, kind, system, environment, tier, state, scope, labels,
-                     created_at, source, observed_at)
-                     SELECT g, 'svc-' || lpad(g::text, 4, '0'), 'service_account', 'aws', 'prod', 'high',
-                         'active', '{}', '{}', now(), 'test', now() FROM generate_series(1, 1000) g;
-                 INSERT INTO identity_backup_approvers (identity_id, party_id, position)
-                     SELECT g, 2 - g % 2, 0 FROM generate_series(1, 1000) g;",
-            )
-            .unwrap();
+        let mut store = scratch.store(
+            "SELECT g, 'svc-' || lpad(g::text, 4, '0'), 'service_account', 'aws', 'prod', 'high', 'active',
+                 '{}', '{}', now(), 'test', now() FROM generate_series(1, 1000) g;
+             INSERT INTO identity_backup_approvers (identity_id, party_id, position)
+                 SELECT g, 2 - g % 2, 0 FROM generate_series(1, 1000) g;",
+        );
         let before = LOOKED_UP_BY_HELPER.load(Ordering::SeqCst);
         let mut watcher = Client::connect(&scratch.url(), postgres::NoTls).unwrap();
         let mut listed = Vec::new();

@@ -925,6 +925,22 @@ fn scans_record_secrets_and_their_copies(db: &TestDb) {
     assert!(store.verify_audit(&signing_key().verifying_key()).unwrap().is_ok());
 }
 
+/// Import records `svc-NNNNN` for `indexes` in `system(index)`, each with bob and alice as
+/// backup approvers and one credential `AKIA` + the index.
+fn with_approvers(
+    indexes: impl Iterator<Item = usize>,
+    system: impl Fn(usize) -> &'static str,
+) -> impl Iterator<Item = Result<ImportIdentity, StoreError>> {
+    indexes.map(move |index| {
+        let mut identity = new_identity(&format!("svc-{index:05}"), system(index), None);
+        identity.roles.backup_approvers = vec!["bob@example.com".into(), "alice@example.com".into()];
+        Ok(ImportIdentity {
+            identity,
+            credentials: vec![new_credential(&format!("AKIA{index:016}"))],
+        })
+    })
+}
+
 fn exports_come_in_batches_with_their_credentials(db: &TestDb) {
     let mut store = db.open();
     let first = store
@@ -946,18 +962,7 @@ fn exports_come_in_batches_with_their_credentials(db: &TestDb) {
     // backup approvers.
     let parties = vec![person("alice@example.com"), person("bob@example.com")];
     let count = 2 * EXPORT_BATCH + 7;
-    let mut records = (0..count).rev().map(|index| {
-        let mut identity = new_identity(
-            &format!("svc-{index:05}"),
-            if index % 2 == 0 { "gcp" } else { "aws" },
-            None,
-        );
-        identity.roles.backup_approvers = vec!["bob@example.com".into(), "alice@example.com".into()];
-        Ok(ImportIdentity {
-            identity,
-            credentials: vec![new_credential(&format!("AKIA{index:016}"))],
-        })
-    });
+    let mut records = with_approvers((0..count).rev(), |index| if index % 2 == 0 { "gcp" } else { "aws" });
     store
         .import(&actor(), "bulk", ImportAudit::Summary, &parties, &mut records)
         .unwrap();
@@ -1090,14 +1095,7 @@ fn listings_and_exports_read_one_snapshot_to_the_end(db: &TestDb) {
     let mut store = db.open();
     let parties = vec![person("alice@example.com"), person("bob@example.com")];
     let count = 2 * LIST_BATCH + 7;
-    let mut records = (0..count).map(|index| {
-        let mut identity = new_identity(&format!("svc-{index:05}"), "aws", None);
-        identity.roles.backup_approvers = vec!["bob@example.com".into(), "alice@example.com".into()];
-        Ok(ImportIdentity {
-            identity,
-            credentials: vec![new_credential(&format!("AKIA{index:016}"))],
-        })
-    });
+    let mut records = with_approvers(0..count, |_| "aws");
     store
         .import(&actor(), "bulk", ImportAudit::Summary, &parties, &mut records)
         .unwrap();
