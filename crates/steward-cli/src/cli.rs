@@ -144,8 +144,7 @@ pub struct ScanArgs {
     /// Files and directories to scan [default: .]; every git repository among or below
     /// them (a `.git` inside, or a bare `*.git` mirror) is also scanned through its history
     pub paths: Vec<PathBuf>,
-    /// Also load every *.toml rule file of this directory (format: see the README; patterns
-    /// match bytes with ASCII classes, `(?u)` turns Unicode on)
+    /// Also load every *.toml rule file of this directory (format: see the README)
     #[arg(long, value_name = "DIR")]
     pub rules: Option<PathBuf>,
     /// Honour .gitignore and .ignore files (by default everything is scanned)

@@ -124,9 +124,18 @@ impl Matcher {
             }
         }
         let mut matches = Vec::new();
+        let mut spaced = Vec::new();
         for (rule_index, start, end) in windows {
             let rule = &self.rules.rules[rule_index];
-            let window = &blob[start..end];
+            let mut window = &blob[start..end];
+            // Built-in patterns' `\s` is ASCII: Unicode whitespace (a no-break space in chat
+            // text, say) becomes as many ASCII spaces, so offsets stay those of the blob.
+            if !window.is_ascii() {
+                spaced.clear();
+                spaced.extend_from_slice(window);
+                space_out_unicode_whitespace(&mut spaced);
+                window = &spaced;
+            }
             for captures in rule.regex().captures_iter(window) {
                 let Some(secret) = captures.get(rule.secret_group()) else {
                     continue;
@@ -172,9 +181,68 @@ impl Matcher {
     }
 }
 
+/// Replaces each Unicode whitespace character other than ASCII's (U+0085, U+00A0,
+/// U+1680, U+2000–U+200A, U+2028, U+2029, U+202F, U+205F, U+3000) in UTF-8 `text` by as
+/// many ASCII spaces as it has bytes.
+fn space_out_unicode_whitespace(text: &mut [u8]) {
+    let mut index = 0;
+    while index < text.len() {
+        let length = match text[index..] {
+            [0xC2, 0x85 | 0xA0, ..] => 2,
+            [0xE1, 0x9A, 0x80, ..] | [0xE3, 0x80, 0x80, ..] | [0xE2, 0x81, 0x9F, ..] => 3,
+            [0xE2, 0x80, 0x80..=0x8A | 0xA8 | 0xA9 | 0xAF, ..] => 3,
+            _ => 0,
+        };
+        if length > 0 {
+            text[index..index + length].fill(b' ');
+            index += length;
+        } else {
+            index += 1;
+        }
+    }
+}
+
 /// The line containing `offset`, without its newline.
 pub fn line_of(blob: &[u8], offset: usize) -> &[u8] {
     let start = memchr::memrchr(b'\n', &blob[..offset]).map_or(0, |position| position + 1);
     let end = memchr::memchr(b'\n', &blob[offset..]).map_or(blob.len(), |position| offset + position);
     &blob[start..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unicode_whitespace_becomes_as_many_spaces_and_nothing_else_changes() {
+        let mut text = "a\u{a0}b\u{2028}c\u{3000}d\u{85}e\u{200a}f\u{202f}g\u{205f}h\u{1680}i é\u{2030}"
+            .as_bytes()
+            .to_vec();
+        let before = text.len();
+        space_out_unicode_whitespace(&mut text);
+        assert_eq!(text.len(), before);
+        assert_eq!(
+            String::from_utf8(text).unwrap(),
+            "a  b   c   d  e   f   g   h   i é\u{2030}"
+        );
+    }
+
+    /// A no-break space ends a built-in rule's value as an ASCII space would, and one
+    /// before the key does not hide it.
+    #[test]
+    fn a_no_break_space_ends_a_value() {
+        let matcher = Matcher::new(RuleSet::builtin().unwrap()).unwrap();
+        for text in [
+            "login password=Vb7Qz2Lm9Xw4Tc8Rk1\u{a0}thanks",
+            "see\u{a0}password=Vb7Qz2Lm9Xw4Tc8Rk1 thanks",
+        ] {
+            let found = matcher.find(text.as_bytes());
+            let secrets: Vec<&str> = found.iter().map(|m| &text[m.start..m.end]).collect();
+            assert!(secrets.contains(&"Vb7Qz2Lm9Xw4Tc8Rk1"), "{text:?}: {secrets:?}");
+            assert!(
+                secrets.iter().all(|secret| !secret.contains('\u{a0}')),
+                "{text:?}: {secrets:?}"
+            );
+        }
+    }
 }
