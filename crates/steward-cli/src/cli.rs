@@ -327,7 +327,7 @@ pub struct NhiAddArgs {
     after_help = "With -o json, jsonl or csv, rows are written as the store hands them out (2,048 at a time, \
                   on SQLite and PostgreSQL), so memory does not grow with the listing; a table reads every row first. \
                   On PostgreSQL a listing of 2,048 or more identities also opens a second connection in the same \
-                  snapshot for the backup approvers, and goes on over one until it is ready or if it is refused."
+                  snapshot for the backup approvers, and goes on over one until it is ready or if it cannot be had."
 )]
 pub struct NhiListArgs {
     /// Only this system
@@ -545,7 +545,7 @@ pub const AUTO_SUMMARY_ABOVE: usize = 10_000;
                   a batch of 2,048 at a time from one snapshot of the store, so memory does not grow with the store. \
                   On PostgreSQL an export of 2,048 or more identities also opens a second connection in the same \
                   snapshot for the backup approvers and credentials, and goes on over one until it is ready or if \
-                  it is refused."
+                  it cannot be had."
 )]
 pub struct ExportArgs {}
 

@@ -365,9 +365,9 @@ fn export_snapshot(transaction: &mut postgres::Transaction<'_>) -> Result<Option
 /// batches up: the server works on both at once, on two cores (the lookups were 40% of its
 /// time for the benchmark's listing, one index descent per identity). The listing never
 /// waits for the second connection (a pooler may queue it for long). When the server
-/// refuses the export or the second connection (too many connections, no privilege, a host
-/// that does not know the snapshot), every batch is looked up here; any other failure of
-/// either is the listing's error.
+/// refuses the export (no privilege, a server that cannot), or the second connection
+/// cannot be had for any reason (too many connections, a host that does not know the
+/// snapshot, a network failure), every batch is looked up here.
 fn read_identity_batches(
     store: &mut PostgresStore,
     filter: &IdentityFilter,
@@ -381,9 +381,10 @@ fn read_identity_batches(
     let snapshot = match export_snapshot(&mut transaction) {
         Ok(snapshot) => snapshot,
         // The failed statement ended the transaction: begin again, without an export.
+        // (If it cannot begin again, the export's error says why.)
         Err(error) if refused_by_server(&error) => {
             drop(transaction);
-            transaction = begin_snapshot_read(&mut store.client)?;
+            transaction = begin_snapshot_read(&mut store.client).map_err(|_| error)?;
             None
         }
         Err(error) => return Err(error),
@@ -473,8 +474,9 @@ impl PendingHelper {
         }
     }
 
-    /// The helper, if it is ready; `None` while it is being opened, and for good once the
-    /// server refused it. Other failures are errors, and a panic goes on here.
+    /// The helper, if it is ready; `None` while it is being opened, and for good once it
+    /// could not be opened (the listing's own connection is what matters; a test checks
+    /// that the helper is used when it can be). A panic in its thread goes on here.
     fn ready(&mut self) -> Result<Option<SnapshotHelper>, StoreError> {
         let Some(receiver) = &self.receiver else {
             return Ok(None);
@@ -488,8 +490,7 @@ impl PendingHelper {
         let thread = self.thread.take().expect("taken with the receiver");
         match outcome {
             Some(Ok(helper)) => Ok(Some(helper)),
-            Some(Err(error)) if refused_by_server(&error) => Ok(None),
-            Some(Err(error)) => Err(error),
+            Some(Err(_)) => Ok(None),
             // It ended without a word: it panicked.
             None => match thread.join() {
                 Err(panic) => std::panic::resume_unwind(panic),
