@@ -60,7 +60,11 @@ fn text_of(file: &str, bytes: &[u8], start: usize, end: usize) -> anyhow::Result
 
 /// The error for `file` (whose bytes are `bytes`) not being UTF-8 at byte `offset`.
 fn not_utf8(file: &str, bytes: &[u8], offset: usize) -> anyhow::Error {
-    let line = line_of_offset(bytes, offset);
+    not_utf8_on_line(file, line_of_offset(bytes, offset))
+}
+
+/// The error for `file` not being UTF-8 on `line`.
+fn not_utf8_on_line(file: &str, line: usize) -> anyhow::Error {
     crate::usage(format!("{file}:{line}: not valid UTF-8"))
 }
 
@@ -945,7 +949,7 @@ fn csv_header(file: &str, bytes: &[u8]) -> anyhow::Result<Items> {
         // fails before the import starts, as in a small file.
         if std::str::from_utf8(record.as_slice()).is_err() {
             let line = record.position().map_or(0, |position| position.line());
-            return Err(crate::usage(format!("{file}:{line}: not valid UTF-8")));
+            return Err(not_utf8_on_line(file, line as usize));
         }
         count += 1;
     }

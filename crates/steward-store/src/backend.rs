@@ -172,7 +172,7 @@ pub fn identity_list_query(select_from: &str, filter: &IdentityFilter, marker: c
 }
 
 /// Fills in backup approvers from `(identity_id, handle)` rows in position order.
-pub fn attach_backups(identities: &mut [Identity], rows: impl IntoIterator<Item = (i64, String)>) {
+fn attach_backups(identities: &mut [Identity], rows: impl IntoIterator<Item = (i64, String)>) {
     let index: std::collections::HashMap<i64, usize> = identities
         .iter()
         .enumerate()

@@ -327,6 +327,15 @@ impl Lookups {
     }
 }
 
+/// The planner's default cost of a random page (4, a disk's) makes it read a filtered
+/// listing with a bitmap scan and a sort, which sends no row before it has found them all,
+/// and look up a batch's backup approvers by scanning the whole table: on the benchmark's
+/// store, 86 ms and 120 ms of a 370 ms listing. Index scans are what these lookups are
+/// (steward's tables are meant to stay cached), so the transactions of a listing (both
+/// connections') price a random page as a cached one (1.1, the usual SSD setting); the
+/// server's own setting is untouched.
+const CACHED_PAGE_COST: &str = "SET LOCAL random_page_cost = 1.1";
+
 /// Starts the read-only repeatable-read transaction of a listing or an export.
 fn begin_snapshot_read(client: &mut Client) -> Result<postgres::Transaction<'_>, StoreError> {
     let mut transaction = client
@@ -334,14 +343,7 @@ fn begin_snapshot_read(client: &mut Client) -> Result<postgres::Transaction<'_>,
         .read_only(true)
         .isolation_level(postgres::IsolationLevel::RepeatableRead)
         .start()?;
-    // The planner's default cost of a random page (4, a disk's) makes it read a
-    // filtered listing with a bitmap scan and a sort, which sends no row before it has
-    // found them all, and look up a batch's backup approvers by scanning the whole
-    // table: on the benchmark's store, 86 ms and 120 ms of a 370 ms listing. Index
-    // scans are what these lookups are (steward's tables are meant to stay cached), so
-    // this transaction prices a random page as a cached one (1.1, the usual SSD
-    // setting); the server's own setting is untouched.
-    transaction.batch_execute("SET LOCAL random_page_cost = 1.1")?;
+    transaction.batch_execute(CACHED_PAGE_COST)?;
     Ok(transaction)
 }
 
@@ -456,9 +458,12 @@ fn refused_by_server(error: &StoreError) -> bool {
 /// thread of its own that nothing waits for: when the listing ends first, the thread
 /// closes the connection once it has it.
 struct PendingHelper {
-    receiver: Option<std::sync::mpsc::Receiver<Result<SnapshotHelper, StoreError>>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    /// Where its outcome comes, and its thread, until the outcome is taken.
+    opening: Option<(HelperOutcome, std::thread::JoinHandle<()>)>,
 }
+
+/// What opening a [`SnapshotHelper`] came to, when it comes.
+type HelperOutcome = std::sync::mpsc::Receiver<Result<SnapshotHelper, StoreError>>;
 
 impl PendingHelper {
     fn start(config: &postgres::Config, tls: &Tls, snapshot: String, contents: BatchContents) -> Self {
@@ -469,8 +474,7 @@ impl PendingHelper {
             let _ = sender.send(SnapshotHelper::open(&config, &tls, &snapshot, contents));
         });
         PendingHelper {
-            receiver: Some(receiver),
-            thread: Some(thread),
+            opening: Some((receiver, thread)),
         }
     }
 
@@ -478,7 +482,7 @@ impl PendingHelper {
     /// could not be opened (the listing's own connection is what matters; a test checks
     /// that the helper is used when it can be). A panic in its thread goes on here.
     fn ready(&mut self) -> Result<Option<SnapshotHelper>, StoreError> {
-        let Some(receiver) = &self.receiver else {
+        let Some((receiver, _)) = &self.opening else {
             return Ok(None);
         };
         let outcome = match receiver.try_recv() {
@@ -486,8 +490,7 @@ impl PendingHelper {
             Ok(outcome) => Some(outcome),
             Err(std::sync::mpsc::TryRecvError::Disconnected) => None,
         };
-        self.receiver = None;
-        let thread = self.thread.take().expect("taken with the receiver");
+        let (_, thread) = self.opening.take().expect("matched above");
         match outcome {
             Some(Ok(helper)) => Ok(Some(helper)),
             Some(Err(_)) => Ok(None),
@@ -515,7 +518,7 @@ impl SnapshotHelper {
         client.batch_execute(&format!(
             "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;
              SET TRANSACTION SNAPSHOT '{snapshot}';
-             SET LOCAL random_page_cost = 1.1"
+             {CACHED_PAGE_COST}"
         ))?;
         let lookups = Lookups::prepare(&mut client, contents)?;
         Ok(SnapshotHelper { client, lookups })
