@@ -5,8 +5,8 @@
 //! Three steps:
 //! 1. One pass over every pack (within the memory budget) decodes each object once, in pack order and on all threads
 //!    (gix-pack's delta-tree traversal: a delta is applied to its base while the base is
-//!    still in memory). Blobs are scanned as they come, at no path; trees and commits are
-//!    kept.
+//!    still in memory). Blobs are scanned as they come, at no path; trees are kept, and
+//!    commits parsed.
 //! 2. The walk: commits oldest first, each commit's tree from the kept data; a tree
 //!    already seen is not walked again, so the work is proportional to the number of
 //!    distinct trees and blobs, not commits × files.
@@ -72,7 +72,7 @@ pub fn is_bare_repository(path: &Path) -> bool {
     path.join("HEAD").is_file() && path.join("objects").is_dir() && path.join("refs").is_dir()
 }
 
-/// Memory for the trees and commits kept from the pass over the packs, their index
+/// Memory for the trees and parsed commits kept from the pass over the packs, their index
 /// included, at most; beyond it the walk reads the rest from the object database again.
 const KEPT_OBJECTS_MAX: usize = 256 << 20;
 /// Memory that gix's delta tree takes per object of the pack being traversed (its entry,
@@ -82,20 +82,65 @@ const DELTA_TREE_BYTES_PER_OBJECT: u64 = 160;
 /// Kept objects are copied back to back into buffers of this size.
 const KEPT_CHUNK: usize = 8 << 20;
 
-/// Where a kept object's data is.
+/// Where a kept tree's data and entries are.
 #[derive(Clone, Copy)]
 struct KeptObject {
     chunk: u32,
     start: u32,
     length: u32,
-    kind: gix::object::Kind,
+    first_entry: u32,
+    entry_count: u32,
 }
 
-/// Trees and commits kept from the pass over the packs: their data back to back in large
-/// buffers (no allocation per object), found by id.
+/// A tree entry the walk follows (a tree or a blob), located in its tree's data.
+#[derive(Clone, Copy)]
+struct TreeEntry {
+    /// Where its name starts, and its length.
+    name: u32,
+    name_length: u32,
+    /// Where its id starts.
+    id: u32,
+    is_tree: bool,
+}
+
+impl TreeEntry {
+    fn name<'d>(&self, data: &'d [u8]) -> &'d gix::bstr::BStr {
+        data[self.name as usize..][..self.name_length as usize].as_bstr()
+    }
+
+    fn id<'d>(&self, data: &'d [u8], hash: gix::hash::Kind) -> &'d gix::oid {
+        gix::oid::from_bytes_unchecked(&data[self.id as usize..][..hash.len_in_bytes()])
+    }
+}
+
+/// Appends the entries of tree `data` that the walk follows (trees and blobs, not
+/// submodules or symbolic links) to `entries`; an `Err` says what ended the reading, after
+/// the entries before it.
+fn tree_entries(data: &[u8], hash: gix::hash::Kind, entries: &mut Vec<TreeEntry>) -> Result<(), String> {
+    let offset = |part: &[u8]| u32::try_from(part.as_ptr() as usize - data.as_ptr() as usize);
+    for entry in gix::objs::TreeRefIter::from_bytes(data, hash) {
+        let entry = entry.map_err(|error| error.to_string())?;
+        if !(entry.mode.is_tree() || entry.mode.is_blob()) {
+            continue;
+        }
+        let too_large = |_| "over 4 GiB".to_string();
+        entries.push(TreeEntry {
+            name: offset(entry.filename).map_err(too_large)?,
+            name_length: u32::try_from(entry.filename.len()).map_err(too_large)?,
+            id: offset(entry.oid.as_bytes()).map_err(too_large)?,
+            is_tree: entry.mode.is_tree(),
+        });
+    }
+    Ok(())
+}
+
+/// Trees kept from the pass over the packs, with the entries the walk follows (parsed on
+/// the pass's threads): their data back to back in large buffers (no allocation per
+/// object), found by id.
 #[derive(Default)]
 struct Kept {
     chunks: Vec<Vec<u8>>,
+    entries: Vec<TreeEntry>,
     index: HashMap<ObjectId, KeptObject>,
     /// Memory taken: data, and about twice each index entry (the table is never full).
     taken: usize,
@@ -104,10 +149,20 @@ struct Kept {
 }
 
 impl Kept {
-    /// Keeps a copy of `data` unless it is kept already or the budget is spent.
-    fn insert(&mut self, id: ObjectId, kind: gix::object::Kind, data: &[u8]) {
-        let cost = data.len() + 2 * std::mem::size_of::<(ObjectId, KeptObject)>();
-        if self.taken + cost > self.limit || self.index.contains_key(&id) {
+    /// Takes `cost` bytes of the budget, if it has them.
+    fn charge(&mut self, cost: usize) -> bool {
+        let fits = self.taken + cost <= self.limit;
+        if fits {
+            self.taken += cost;
+        }
+        fits
+    }
+
+    /// Keeps a copy of tree `id`'s `data` and `entries` unless it is kept already or the
+    /// budget is spent.
+    fn insert(&mut self, id: ObjectId, data: &[u8], entries: &[TreeEntry]) {
+        let cost = data.len() + std::mem::size_of_val(entries) + 2 * std::mem::size_of::<(ObjectId, KeptObject)>();
+        if self.index.contains_key(&id) || !self.charge(cost) {
             return;
         }
         let fits = self
@@ -123,19 +178,21 @@ impl Kept {
             chunk: chunk as u32,
             start: buffer.len() as u32,
             length: data.len() as u32,
-            kind,
+            first_entry: self.entries.len() as u32,
+            entry_count: entries.len() as u32,
         };
         buffer.extend_from_slice(data);
+        self.entries.extend_from_slice(entries);
         self.index.insert(id, place);
-        self.taken += cost;
     }
 
-    /// The kind and data of a kept object.
-    fn get(&self, id: &ObjectId) -> Option<(gix::object::Kind, &[u8])> {
+    /// The data and entries of a kept tree.
+    fn get(&self, id: &ObjectId) -> Option<(&[u8], &[TreeEntry])> {
         let place = self.index.get(id)?;
         let start = place.start as usize;
         let data = &self.chunks[place.chunk as usize][start..start + place.length as usize];
-        Some((place.kind, data))
+        let first = place.first_entry as usize;
+        Some((data, &self.entries[first..first + place.entry_count as usize]))
     }
 }
 
@@ -207,8 +264,10 @@ impl PassScan {
 struct Packed {
     /// Packs not traversed for being too large for [`ScanOptions::history_memory`].
     packs_over_budget: u64,
-    /// Trees and commits (within [`Kept::limit`]).
+    /// Trees (within [`Kept::limit`], which parsed commits count against too).
     kept: Kept,
+    /// Commits, parsed on the pass's threads.
+    commits: HashMap<ObjectId, Result<ParsedCommit, String>>,
     /// Blobs already scanned: all but archives.
     blobs: HashMap<ObjectId, PassScan>,
 }
@@ -216,7 +275,7 @@ struct Packed {
 /// Decodes every object of every pack once, in pack order with each delta applied to its
 /// already decoded base, on all threads: blobs are scanned as they come, at no path
 /// (archives, whose scan depends on their path, wait for the walk; blobs over the size
-/// limit are only noted), trees and commits are kept for the walk. Reading objects one by
+/// limit are only noted), trees are kept for the walk and commits parsed for it. Reading objects one by
 /// one instead re-inflates the bases of every delta chain and walks trees on one thread.
 /// Objects the pass misses (loose objects, other object stores, a pack that fails to
 /// decode) are read one by one later, where a damaged object becomes a warning.
@@ -264,6 +323,7 @@ fn decode_packs(repo: &gix::Repository, matcher: &Matcher, key: &FingerprintKey,
         ..Packed::default()
     });
     let threads = rayon::current_num_threads();
+    let object_hash = repo.object_hash();
     for (index, _) in passed {
         let Ok(bundle) = gix::odb::pack::Bundle::at(&index, repo.object_hash()) else {
             continue;
@@ -298,8 +358,22 @@ fn decode_packs(repo: &gix::Repository, matcher: &Matcher, key: &FingerprintKey,
                         lock(&packed).blobs.insert(entry.oid, scanned);
                     }
                 }
-                gix::object::Kind::Tree | gix::object::Kind::Commit => {
-                    lock(&packed).kept.insert(entry.oid, kind, data);
+                gix::object::Kind::Tree => {
+                    // A tree that does not parse is read again by the walk, which warns.
+                    let mut entries = Vec::new();
+                    if tree_entries(data, object_hash, &mut entries).is_ok() {
+                        lock(&packed).kept.insert(entry.oid, data, &entries);
+                    }
+                }
+                gix::object::Kind::Commit => {
+                    let parsed = parse_commit(entry.oid, data, object_hash);
+                    // Over the budget, the walk reads the commit again.
+                    let cost = 2 * std::mem::size_of::<(ObjectId, Result<ParsedCommit, String>)>()
+                        + parsed.as_ref().map_or(0, ParsedCommit::heap_bytes);
+                    let mut packed = lock(&packed);
+                    if packed.kept.charge(cost) {
+                        packed.commits.insert(entry.oid, parsed);
+                    }
                 }
                 _ => {}
             }
@@ -326,22 +400,66 @@ fn lock(packed: &Mutex<Packed>) -> std::sync::MutexGuard<'_, Packed> {
     packed.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The raw data of object `id` of `kind`: kept from the pass over the packs, or read now.
-/// `Ok(None)` when the object is of another kind.
-fn object_data<'a>(
-    repo: &gix::Repository,
-    kept: &'a Kept,
-    id: ObjectId,
-    kind: gix::object::Kind,
-) -> Result<Option<Cow<'a, [u8]>>, String> {
-    if let Some((kept_kind, data)) = kept.get(&id) {
-        return Ok((kept_kind == kind).then_some(Cow::Borrowed(data)));
-    }
-    let object = repo.find_object(id).map_err(|error| error.to_string())?;
-    Ok((object.kind == kind).then(|| Cow::Owned(object.detach().data)))
+/// What the history walk needs of a commit.
+struct ParsedCommit {
+    info: CommitInfo,
+    parents: Vec<ObjectId>,
+    /// What could not be read of it (it is walked all the same).
+    warnings: Vec<String>,
 }
 
-fn commits_of(repo: &gix::Repository, kept: &Kept, warnings: &mut Vec<String>) -> Result<Vec<CommitInfo>, String> {
+impl ParsedCommit {
+    /// Memory it holds beyond its own size.
+    fn heap_bytes(&self) -> usize {
+        self.info.author.len()
+            + self.parents.len() * std::mem::size_of::<ObjectId>()
+            + self.warnings.iter().map(String::len).sum::<usize>()
+    }
+}
+
+/// Parses commit `id`; an `Err` is the warning that it cannot be decoded.
+fn parse_commit(id: ObjectId, data: &[u8], hash: gix::hash::Kind) -> Result<ParsedCommit, String> {
+    let Ok(commit) = gix::objs::CommitRef::from_bytes(data, hash) else {
+        return Err(format!("warning: commit {id}: cannot be decoded"));
+    };
+    let mut warnings = Vec::new();
+    // A commit with an unreadable signature is still walked (its tree may hold secrets),
+    // and the warning says what its locations then show.
+    let seconds = match commit.committer().map(|committer| committer.time()) {
+        Ok(Ok(time)) => time.seconds,
+        _ => {
+            warnings.push(format!(
+                "warning: commit {id}: unreadable committer time, taken as 1970-01-01"
+            ));
+            0
+        }
+    };
+    let author = match commit.author() {
+        Ok(author) => format!("{} <{}>", author.name, author.email),
+        Err(_) => {
+            warnings.push(format!("warning: commit {id}: unreadable author"));
+            String::new()
+        }
+    };
+    Ok(ParsedCommit {
+        info: CommitInfo {
+            id,
+            seconds,
+            author,
+            tree: commit.tree(),
+        },
+        parents: commit.parents().collect(),
+        warnings,
+    })
+}
+
+/// Every commit reachable from a ref or HEAD, oldest first. Commits the pass over the
+/// packs parsed are taken from `parsed`; others are read now.
+fn commits_of(
+    repo: &gix::Repository,
+    mut parsed: HashMap<ObjectId, Result<ParsedCommit, String>>,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<CommitInfo>, String> {
     let mut tips = Vec::new();
     let platform = repo.references().map_err(|error| error.to_string())?;
     for reference in platform.all().map_err(|error| error.to_string())? {
@@ -363,43 +481,24 @@ fn commits_of(repo: &gix::Repository, kept: &Kept, warnings: &mut Vec<String>) -
         if !seen.insert(id) {
             continue;
         }
-        let data = match object_data(repo, kept, id, gix::object::Kind::Commit) {
-            Ok(Some(data)) => data,
-            Ok(None) => continue, // a ref to a tree or blob: nothing to walk
-            Err(error) => {
-                warnings.push(format!("warning: object {id}: {error}"));
-                continue;
+        let commit = match parsed.remove(&id) {
+            Some(commit) => commit,
+            None => match repo.find_object(id) {
+                Ok(object) if object.kind == gix::object::Kind::Commit => {
+                    parse_commit(id, &object.data, repo.object_hash())
+                }
+                Ok(_) => continue, // a ref to a tree or blob: nothing to walk
+                Err(error) => Err(format!("warning: object {id}: {error}")),
+            },
+        };
+        match commit {
+            Ok(commit) => {
+                warnings.extend(commit.warnings);
+                stack.extend(commit.parents);
+                commits.push(commit.info);
             }
-        };
-        let Ok(commit) = gix::objs::CommitRef::from_bytes(&data, repo.object_hash()) else {
-            warnings.push(format!("warning: commit {id}: cannot be decoded"));
-            continue;
-        };
-        // A commit with an unreadable signature is still walked (its tree may hold
-        // secrets), and the warning says what its locations then show.
-        let seconds = match commit.committer().map(|committer| committer.time()) {
-            Ok(Ok(time)) => time.seconds,
-            _ => {
-                warnings.push(format!(
-                    "warning: commit {id}: unreadable committer time, taken as 1970-01-01"
-                ));
-                0
-            }
-        };
-        let author = match commit.author() {
-            Ok(author) => format!("{} <{}>", author.name, author.email),
-            Err(_) => {
-                warnings.push(format!("warning: commit {id}: unreadable author"));
-                String::new()
-            }
-        };
-        stack.extend(commit.parents());
-        commits.push(CommitInfo {
-            id,
-            seconds,
-            author,
-            tree: commit.tree(),
-        });
+            Err(warning) => warnings.push(warning),
+        }
     }
     commits.sort_by_key(|commit| (commit.seconds, commit.id));
     Ok(commits)
@@ -417,32 +516,44 @@ struct Walk<'a> {
     warnings: Vec<String>,
 }
 
-impl Walk<'_> {
+impl<'a> Walk<'a> {
+    /// The data of `tree` and the entries the walk follows, with what ended their reading
+    /// early: kept from the pass over the packs, or read now.
+    #[allow(clippy::type_complexity)]
+    fn read_tree(&self, tree: ObjectId) -> Result<(Cow<'a, [u8]>, Cow<'a, [TreeEntry]>, Option<String>), String> {
+        let kept: &'a Kept = self.kept;
+        if let Some((data, entries)) = kept.get(&tree) {
+            return Ok((Cow::Borrowed(data), Cow::Borrowed(entries), None));
+        }
+        let object = self.repo.find_object(tree).map_err(|error| error.to_string())?;
+        if object.kind != gix::object::Kind::Tree {
+            return Err("not a tree".into());
+        }
+        let data = object.detach().data;
+        let mut entries = Vec::new();
+        let error = tree_entries(&data, self.repo.object_hash(), &mut entries).err();
+        Ok((Cow::Owned(data), Cow::Owned(entries), error))
+    }
+
     /// Walks `tree` at `path` (a prefix that the walk extends and restores), recording new
     /// (blob, path) pairs with commit index `origin`.
     fn tree(&mut self, tree: ObjectId, path: &mut String, origin: usize) {
         if !self.seen_trees.insert(tree) {
             return;
         }
-        let data = match object_data(self.repo, self.kept, tree, gix::object::Kind::Tree) {
-            Ok(Some(data)) => data,
-            Ok(None) => return self.warnings.push(format!("warning: tree {tree}: not a tree")),
+        let (data, entries, error) = match self.read_tree(tree) {
+            Ok(read) => read,
             Err(error) => return self.warnings.push(format!("warning: tree {tree}: {error}")),
         };
+        let hash = self.repo.object_hash();
         let prefix_length = path.len();
-        for entry in gix::objs::TreeRefIter::from_bytes(&data, self.repo.object_hash()) {
-            let entry = match entry {
-                Ok(entry) => entry,
-                Err(error) => return self.warnings.push(format!("warning: tree {tree}: {error}")),
-            };
-            if !(entry.mode.is_tree() || entry.mode.is_blob()) {
-                continue; // submodules and symbolic links
-            }
-            if entry.mode.is_tree() {
-                if self.seen_trees.contains(entry.oid) {
+        for entry in entries.iter() {
+            let id = entry.id(&data, hash);
+            if entry.is_tree {
+                if self.seen_trees.contains(id) {
                     continue;
                 }
-            } else if let Some(pass) = self.packed.get_mut(entry.oid)
+            } else if let Some(pass) = self.packed.get_mut(id)
                 && !pass.needs_paths()
             {
                 // Most blobs: counted, no path needed (so none is built).
@@ -452,16 +563,19 @@ impl Walk<'_> {
             if prefix_length > 0 {
                 path.push('/');
             }
-            path.push_str(&entry.filename.to_str_lossy());
-            if entry.mode.is_tree() {
-                self.tree(entry.oid.to_owned(), path, origin);
+            path.push_str(&entry.name(&data).to_str_lossy());
+            if entry.is_tree {
+                self.tree(id.to_owned(), path, origin);
             } else {
-                let paths = self.places.entry(entry.oid.to_owned()).or_default();
+                let paths = self.places.entry(id.to_owned()).or_default();
                 if !paths.iter().any(|(known, _)| known == path) {
                     paths.push((path.clone(), origin));
                 }
             }
             path.truncate(prefix_length);
+        }
+        if let Some(error) = error {
+            self.warnings.push(format!("warning: tree {tree}: {error}"));
         }
     }
 }
@@ -498,11 +612,12 @@ pub fn scan_history(matcher: &Matcher, key: &FingerprintKey, path: &Path, option
     };
     let Packed {
         kept,
+        commits,
         blobs: mut packed_blobs,
         packs_over_budget,
     } = decode_packs(&repo, matcher, key, options);
     scan.packs_over_budget = packs_over_budget;
-    let commits = match commits_of(&repo, &kept, &mut scan.warnings) {
+    let commits = match commits_of(&repo, commits, &mut scan.warnings) {
         Ok(commits) => commits,
         Err(error) => {
             scan.warnings.push(format!("warning: {}: {error}", path.display()));
