@@ -20,6 +20,7 @@ conformance_tests!(
     imports_are_all_or_nothing,
     imports_write_one_event_per_identity_and_one_checkpoint,
     summary_imports_write_one_event_per_chunk_that_names_its_records,
+    summary_events_follow_chunk_order_past_the_chunks_in_flight,
     bulk_imports_leave_every_index_as_it_was,
     a_source_failing_part_way_rolls_the_import_back,
     bulk_imports_name_the_first_repeated_identity,
@@ -1217,4 +1218,67 @@ fn listings_and_exports_read_one_snapshot_to_the_end(db: &TestDb) {
         drop(store);
         db.execute(&format!("DROP OWNED BY {role}; DROP ROLE {role};")).unwrap();
     }
+}
+
+fn summary_events_follow_chunk_order_past_the_chunks_in_flight(db: &TestDb) {
+    // More chunks than can wait for their digest at once (and a short last one): the
+    // import events come in sequence order, one per chunk, chunk after chunk, each with
+    // its own records' digest.
+    let mut store = db.open();
+    let chunks = 7;
+    let count = chunks * IMPORT_CHUNK + 5;
+    let mut records = (0..count).map(|index| {
+        Ok(ImportIdentity {
+            identity: new_identity(&format!("svc-{index:06}"), "aws", None),
+            credentials: if index % 3 == 0 {
+                vec![new_credential(&format!("AKIA{index:016}"))]
+            } else {
+                vec![]
+            },
+        })
+    });
+    let summary = store
+        .import(&actor(), "bulk.csv", ImportAudit::Summary, &[], &mut records)
+        .unwrap();
+    assert_eq!(summary.events, chunks as u64 + 1);
+    let mut events = Vec::new();
+    store
+        .for_each_event(&EventFilter::default(), &mut |event| {
+            events.push(event);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(events.len(), chunks + 1);
+    let mut next_identity = 1;
+    let mut next_credential = 1;
+    for (index, event) in events.iter().enumerate() {
+        assert_eq!(event.seq, index as i64 + 1);
+        assert_eq!(event.draft.action, "identity.import");
+        let after: serde_json::Value = serde_json::from_str(event.draft.after.as_deref().unwrap()).unwrap();
+        let size = if index < chunks { IMPORT_CHUNK as i64 } else { 5 };
+        assert_eq!(event.draft.subject_id, Some(next_identity), "event {index}");
+        assert_eq!(
+            after["identity_ids"],
+            serde_json::json!([next_identity, next_identity + size - 1])
+        );
+        assert_eq!(after["identities"], size);
+        let credentials = after["credentials"].as_i64().unwrap();
+        assert_eq!(
+            after["credential_ids"],
+            serde_json::json!([next_credential, next_credential + credentials - 1])
+        );
+        // Digests of neighbouring chunks (and the last, short one): one given to the wrong
+        // chunk would differ (every chunk's records do).
+        if [0, 3, 4, chunks].contains(&index) {
+            let mut digest = ImportDigest::default();
+            for id in next_identity..next_identity + size {
+                let detail = store.credentials(&format!("#{id}")).unwrap();
+                digest.add(&detail.identity, &detail.credentials);
+            }
+            assert_eq!(after["records_sha256"], digest.finish(), "event {index}");
+        }
+        next_identity += size;
+        next_credential += credentials;
+    }
+    assert!(store.verify_audit(&signing_key().verifying_key()).unwrap().is_ok());
 }
