@@ -4,7 +4,9 @@
 
 use crate::archive::{ArchiveLimits, archive_kind, expand};
 use crate::finding::{FindingLocation, Occurrence, ScanReport, ScanStats, group};
-use crate::matcher::Matcher;
+use crate::matcher::{Match, Matcher};
+use std::borrow::Cow;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use steward_core::{Fingerprint, FingerprintKey, redact_secret};
@@ -299,10 +301,16 @@ fn scan_content_inner(
     scanned
 }
 
-/// Scans a text blob: a Slack or Jira export message by message, anything else whole.
+/// Scans a text blob whole; a Slack, Jira or notebook export also text by text, so that
+/// a secret in a field the export reads names its channel and message, issue and comment,
+/// or cell. The whole scan still stands for the rest: a secret in a field no export reader
+/// knows (attachments, custom fields, error outputs…), or in a file merely taken for an
+/// export (a dated JSON log), is found at its line and column. A secret found both ways is
+/// reported once, in the export's terms.
 fn scan_text(matcher: &Matcher, key: &FingerprintKey, path: &str, blob: &[u8], show_secrets: bool) -> Vec<Occurrence> {
+    let whole = matcher.find(blob);
     let Some(texts) = crate::exports::split_export(path, blob) else {
-        return scan_blob(matcher, key, path, blob, show_secrets);
+        return occurrences_at(whole, key, path, blob, show_secrets);
     };
     let mut occurrences = Vec::new();
     for text in texts {
@@ -317,7 +325,44 @@ fn scan_text(matcher: &Matcher, key: &FingerprintKey, path: &str, blob: &[u8], s
             occurrences.push(occurrence);
         }
     }
+    // In the document, a secret is JSON-escaped (`\/` for `/` in Slack's exports).
+    let in_export: HashSet<&Fingerprint> = occurrences.iter().map(|found| &found.fingerprint).collect();
+    let elsewhere = whole
+        .into_iter()
+        .filter(|found| {
+            let secret = json_unescaped(&blob[found.start..found.end]);
+            !in_export.contains(&Fingerprint::compute(key, &secret))
+        })
+        .collect();
+    occurrences.extend(occurrences_at(elsewhere, key, path, blob, show_secrets));
     occurrences
+}
+
+/// `text` with JSON's two-character escapes (`\/`, `\"`, `\\`, `\n`, `\t`, `\r`,
+/// `\b`, `\f`) read; `\u` escapes stay as they are.
+fn json_unescaped(text: &[u8]) -> Cow<'_, [u8]> {
+    if !text.contains(&b'\\') {
+        return Cow::Borrowed(text);
+    }
+    let mut unescaped = Vec::with_capacity(text.len());
+    let mut bytes = text.iter().copied();
+    while let Some(byte) = bytes.next() {
+        if byte != b'\\' {
+            unescaped.push(byte);
+            continue;
+        }
+        match bytes.next() {
+            Some(escaped @ (b'/' | b'"' | b'\\')) => unescaped.push(escaped),
+            Some(b'n') => unescaped.push(b'\n'),
+            Some(b't') => unescaped.push(b'\t'),
+            Some(b'r') => unescaped.push(b'\r'),
+            Some(b'b') => unescaped.push(0x08),
+            Some(b'f') => unescaped.push(0x0C),
+            Some(other) => unescaped.extend([b'\\', other]),
+            None => unescaped.push(b'\\'),
+        }
+    }
+    Cow::Owned(unescaped)
 }
 
 /// Whether a blob looks binary: a NUL byte among its first bytes.
@@ -333,7 +378,17 @@ pub fn scan_blob(
     blob: &[u8],
     show_secrets: bool,
 ) -> Vec<Occurrence> {
-    let matches = matcher.find(blob);
+    occurrences_at(matcher.find(blob), key, path, blob, show_secrets)
+}
+
+/// The occurrences of `matches` (sorted by start) in `blob`, at `path`.
+fn occurrences_at(
+    matches: Vec<Match>,
+    key: &FingerprintKey,
+    path: &str,
+    blob: &[u8],
+    show_secrets: bool,
+) -> Vec<Occurrence> {
     let mut occurrences = Vec::with_capacity(matches.len());
     let mut line = 1;
     let mut counted_to = 0;

@@ -176,3 +176,87 @@ fn notebooks_locate_secrets_by_cell() {
         ]
     );
 }
+
+/// Each finding as (its one location's line, channel, field), checking it has one.
+fn only_places(report: &ScanReport) -> Vec<(usize, Option<String>, Option<String>)> {
+    let mut places: Vec<_> = report
+        .findings
+        .iter()
+        .map(|finding| {
+            assert_eq!(finding.locations.len(), 1, "{finding:#?}");
+            let location = &finding.locations[0];
+            (location.line, location.channel.clone(), location.field.clone())
+        })
+        .collect();
+    places.sort();
+    places
+}
+
+#[test]
+fn secrets_outside_the_fields_an_export_reads_are_found_at_their_line() {
+    let dir = tempfile::tempdir().unwrap();
+    // A Slack day file: a token in a message's text (read as the export), one in a bot
+    // attachment's field (no export reader knows it) and a database URI that the export
+    // writes JSON-escaped (`\/`): each is one finding with one location.
+    let (in_text, in_attachment) = (
+        token("o1U2t3S4i5D6e7T8e9X0t1F2i3E4l5"),
+        token("a1T2t3A4c5H6m7E8n9T0f1I2e3L4d5"),
+    );
+    let uri = "postgres://deploy:Pz7kQw9xLr2mNv4T@db.internal:5432/app";
+    let day = [
+        "[".to_string(),
+        serde_json::json!({"type": "message", "ts": "1709460000.000100", "text": format!("use {in_text}")}).to_string()
+            + ",",
+        serde_json::json!({"type": "message", "ts": "1709460100.000200", "text": "deployed",
+            "attachments": [{"fields": [{"title": "env", "value": format!("GH_TOKEN={in_attachment}")}]}]})
+        .to_string()
+            + ",",
+        format!(
+            r#"{{"type": "message", "ts": "1709460200.000300", "text": "{}"}}"#,
+            uri.replace('/', "\\/")
+        ),
+        "]".to_string(),
+    ]
+    .join("\n");
+    let slack = dir.path().join("slack/deploys");
+    std::fs::create_dir_all(&slack).unwrap();
+    std::fs::write(slack.join("2024-03-03.json"), day).unwrap();
+    assert_eq!(
+        only_places(&scan(&dir.path().join("slack"))),
+        vec![
+            (1, Some("deploys".into()), Some("text".into())),
+            (1, Some("deploys".into()), Some("text".into())),
+            (3, None, None),
+        ]
+    );
+
+    // A dated JSON log is not a Slack day file, whatever its path says.
+    let log = dir.path().join("logs/app");
+    std::fs::create_dir_all(&log).unwrap();
+    std::fs::write(
+        log.join("2024-01-01.json"),
+        serde_json::json!([{"level": "info", "env": {"GITHUB_TOKEN": in_attachment}}]).to_string(),
+    )
+    .unwrap();
+    assert_eq!(only_places(&scan(&dir.path().join("logs"))), vec![(1, None, None)]);
+
+    // Jira: a custom field is read as text, the summary as the issue's.
+    let document = serde_json::json!({"issues": [{"key": "OPS-7", "fields": {
+        "summary": format!("rotate {in_text}"),
+        "customfield_10050": format!("old token {in_attachment}")
+    }}]});
+    let jira = dir.path().join("jira");
+    std::fs::create_dir_all(&jira).unwrap();
+    std::fs::write(jira.join("export.log"), document.to_string()).unwrap();
+    let report = scan(&jira);
+    assert_eq!(
+        only_places(&report),
+        vec![(1, None, None), (1, None, Some("summary".into()))]
+    );
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|finding| finding.locations[0].issue_key.as_deref() == Some("OPS-7"))
+    );
+}
