@@ -142,7 +142,8 @@ pub enum SeverityArg {
 #[derive(Debug, Args)]
 pub struct ScanArgs {
     /// Files and directories to scan [default: .]; every git repository among or below
-    /// them (a `.git` inside, or a bare `*.git` mirror) is also scanned through its history
+    /// them (a `.git` inside, or a bare `*.git` mirror) is also scanned through its history.
+    /// A path that does not exist exits 2
     pub paths: Vec<PathBuf>,
     /// Also load every *.toml rule file of this directory (format: see the README)
     #[arg(long, value_name = "DIR")]

@@ -315,6 +315,19 @@ pub fn run(globals: &Globals, args: &ScanArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn scan(globals: &Globals, args: &ScanArgs) -> anyhow::Result<ExitCode> {
+    let paths = if args.paths.is_empty() {
+        vec![".".into()]
+    } else {
+        args.paths.clone()
+    };
+    // A path that is not there is a mistake (a typo in a CI job would otherwise pass as
+    // "no secrets found"), not a file to warn about and skip.
+    if let Some(missing) = paths.iter().find(|path| std::fs::symlink_metadata(path).is_err()) {
+        return Err(crate::usage(format!(
+            "{}: no such file or directory",
+            missing.display()
+        )));
+    }
     let settings = Settings::resolve(globals)?;
     let mut rules = RuleSet::builtin()?;
     if let Some(dir) = &args.rules {
@@ -322,11 +335,6 @@ fn scan(globals: &Globals, args: &ScanArgs) -> anyhow::Result<ExitCode> {
     }
     let matcher = Matcher::new(rules)?;
     let key = fingerprint_key(&settings, args)?;
-    let paths = if args.paths.is_empty() {
-        vec![".".into()]
-    } else {
-        args.paths.clone()
-    };
     let mut options = ScanOptions {
         max_file_size: args.max_file_size,
         respect_gitignore: args.respect_gitignore,

@@ -432,8 +432,12 @@ fn occurrences_at(
 pub fn scan_paths(matcher: &Matcher, key: &FingerprintKey, paths: &[PathBuf], options: &ScanOptions) -> ScanReport {
     let started = std::time::Instant::now();
     let mut stats = ScanStats::default();
+    // A path that is not there is a warning, once; the walk takes the others.
+    let mut present = Vec::with_capacity(paths.len());
     for path in paths {
-        if std::fs::symlink_metadata(path).is_err() {
+        if std::fs::symlink_metadata(path).is_ok() {
+            present.push(path.clone());
+        } else {
             stats
                 .warnings
                 .push(format!("warning: {}: no such file or directory", path.display()));
@@ -444,7 +448,7 @@ pub fn scan_paths(matcher: &Matcher, key: &FingerprintKey, paths: &[PathBuf], op
         stats,
         occurrences: Vec::new(),
     });
-    let met = scan_files(matcher, key, paths, options, &collected);
+    let met = scan_files(matcher, key, &present, options, &collected);
     let Collected {
         mut stats,
         mut occurrences,

@@ -121,6 +121,23 @@ fn a_clean_tree_exits_0_and_bad_rules_exit_2() {
     let broken = steward.run(&["scan", tree.to_str().unwrap(), "--rules", rules.to_str().unwrap()]);
     assert_eq!(broken.code, 2);
     assert!(broken.stderr.contains("broken.toml"), "{}", broken.stderr);
+
+    // A path that is not there (a typo in a CI job) is an error, alone or beside others,
+    // not "no secrets found".
+    let missing = steward.dir.path().join("srcc");
+    for args in [
+        vec!["scan", missing.to_str().unwrap()],
+        vec!["scan", tree.to_str().unwrap(), missing.to_str().unwrap()],
+    ] {
+        let output = steward.run(&args);
+        assert_eq!(output.code, 2, "{args:?}: {}", output.stderr);
+        assert_eq!(
+            output.stderr.trim(),
+            format!("error: {}: no such file or directory", missing.display()),
+            "{args:?}"
+        );
+        assert!(output.stdout.is_empty(), "{}", output.stdout);
+    }
 }
 
 fn token_from(body: &str) -> String {
