@@ -260,7 +260,8 @@ pub enum NhiCommand {
         /// Identity: id, name, or system/name
         identity: String,
     },
-    /// Change descriptive fields, roles, dates or labels ("none" clears a field)
+    /// Change descriptive fields, roles, dates or labels ("none" clears a field); an archived
+    /// identity is final and refuses
     Set(Box<NhiSetArgs>),
     /// Move an identity through its lifecycle
     Transition(NhiTransitionArgs),
@@ -441,7 +442,8 @@ pub struct NhiTransitionArgs {
 /// `steward credential …`.
 #[derive(Debug, Subcommand)]
 pub enum CredentialCommand {
-    /// Add a credential; with --secret-stdin only its fingerprint and a redacted preview are kept
+    /// Add a credential; with --secret-stdin only its fingerprint and a redacted preview are kept.
+    /// A revoked or archived identity takes none that is active
     Add(CredentialAddArgs),
     /// List an identity's credentials
     List {

@@ -42,4 +42,12 @@ pub enum DomainError {
         /// The unmet precondition.
         reason: String,
     },
+    /// The identity's state does not allow the change (it is revoked or archived).
+    #[error("the identity is {state}: {reason}")]
+    IdentityClosed {
+        /// Its state.
+        state: LifecycleState,
+        /// What it does not allow.
+        reason: String,
+    },
 }

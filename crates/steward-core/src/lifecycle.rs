@@ -3,7 +3,7 @@
 //! `active → offboarding`. Every move is validated here; the store records it with an
 //! actor, a reason and an audit event.
 
-use crate::DomainError;
+use crate::{CredentialStatus, DomainError};
 
 text_enum! {
     /// Where an identity is in its life.
@@ -92,10 +92,45 @@ pub fn check_transition(
             ),
         });
     }
+    // Credentials made usable again, or added, after `revoked` (the store refuses both; a
+    // database edited by hand may still hold them) keep an identity from being archived.
+    if to == LifecycleState::Archived && context.active_credentials > 0 {
+        return Err(DomainError::TransitionBlocked {
+            to,
+            reason: format!(
+                "{} credential(s) still active; revoke them first (steward credential revoke)",
+                context.active_credentials
+            ),
+        });
+    }
     if to == LifecycleState::Archived && context.live_locations > 0 {
         return Err(DomainError::TransitionBlocked {
             to,
             reason: format!("{} known location(s) of its credentials remain", context.live_locations),
+        });
+    }
+    Ok(())
+}
+
+/// Checks that an identity in `state` may hold a credential of `status`: once revoked
+/// (and archived), it holds no usable credential, so none is added or imported.
+pub fn check_credential_allowed(state: LifecycleState, status: CredentialStatus) -> Result<(), DomainError> {
+    if state.is_live() || !status.is_usable() {
+        return Ok(());
+    }
+    Err(DomainError::IdentityClosed {
+        state,
+        reason: format!("it holds no usable credential, so none can be {status}"),
+    })
+}
+
+/// Checks that an identity in `state` may be edited: `archived` is final, kept for
+/// evidence as it was.
+pub fn check_editable(state: LifecycleState) -> Result<(), DomainError> {
+    if state == LifecycleState::Archived {
+        return Err(DomainError::IdentityClosed {
+            state,
+            reason: "archived is final; its record is kept as it was".into(),
         });
     }
     Ok(())
@@ -171,6 +206,44 @@ mod tests {
                 TransitionContext::default()
             )
             .is_ok()
+        );
+    }
+
+    #[test]
+    fn archive_waits_for_active_credentials_too() {
+        let context = TransitionContext {
+            active_credentials: 1,
+            live_locations: 0,
+        };
+        let error = check_transition(LifecycleState::Revoked, LifecycleState::Archived, context).unwrap_err();
+        assert!(error.to_string().contains("1 credential(s) still active"), "{error}");
+    }
+
+    #[test]
+    fn closed_identities_take_no_usable_credential_and_archived_ones_no_change() {
+        for &state in LifecycleState::ALL {
+            for status in [
+                CredentialStatus::Active,
+                CredentialStatus::Inactive,
+                CredentialStatus::Revoked,
+            ] {
+                let allowed = check_credential_allowed(state, status).is_ok();
+                assert_eq!(
+                    allowed,
+                    state.is_live() || status == CredentialStatus::Revoked,
+                    "{state} {status}"
+                );
+            }
+            assert_eq!(
+                check_editable(state).is_ok(),
+                state != LifecycleState::Archived,
+                "{state}"
+            );
+        }
+        let error = check_credential_allowed(LifecycleState::Revoked, CredentialStatus::Active).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "the identity is revoked: it holds no usable credential, so none can be active"
         );
     }
 }

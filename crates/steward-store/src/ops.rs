@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use steward_core::ScannedSecret;
 use steward_core::audit::{AuditEvent, Checkpoint, EventDraft, Hash, SigningKey, seal};
-use steward_core::lifecycle::{TransitionContext, check_transition};
+use steward_core::lifecycle::{TransitionContext, check_credential_allowed, check_editable, check_transition};
 use steward_core::party::{team_handle, validate_handle};
 use steward_core::{
     Credential, CredentialId, CredentialStatus, Fingerprint, Identity, IdentityId, IdentityPatch, LifecycleState,
@@ -403,6 +403,7 @@ fn create_identities(
         let identity_id = IdentityId(id);
         for credential in new_credentials {
             credential.validate().map_err(|error| wrap(error.into()))?;
+            check_credential_allowed(identity.state, credential.status).map_err(|error| wrap(error.into()))?;
             credentials.push(stored_credential(
                 CredentialId(credential_ids.next().expect("reserved enough ids")),
                 identity_id,
@@ -759,6 +760,7 @@ pub(crate) fn update_identity(
 ) -> Result<Identity, StoreError> {
     let mut log = EventLog::begin(tx, key)?;
     let before = resolve_identity(tx, reference)?;
+    check_editable(before.state)?;
     let after = patch.apply(&before)?;
     if after == before {
         return Ok(before);
@@ -834,6 +836,7 @@ pub(crate) fn add_credential(
     let mut log = EventLog::begin(tx, key)?;
     credential.validate()?;
     let identity = resolve_identity(tx, reference)?;
+    check_credential_allowed(identity.state, credential.status)?;
     let id = tx.reserve_ids(IdSequence::Credentials, 1)?[0];
     let stored = stored_credential(CredentialId(id), identity.id, credential.clone());
     tx.insert_credentials(std::slice::from_ref(&stored))?;

@@ -252,3 +252,87 @@ impl Output {
         self
     }
 }
+
+#[test]
+fn revoked_and_archived_identities_take_no_usable_credential_and_archived_no_edit() {
+    let steward = Steward::new();
+    steward.add_example_parties();
+    steward.add_example_identity();
+    let add_key = |public_id: &str| {
+        steward.run_with_stdin(
+            &[
+                "credential",
+                "add",
+                "billing-export",
+                "--public-id",
+                public_id,
+                "--secret-stdin",
+            ],
+            Some("wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY1"),
+        )
+    };
+    add_key("AKIAEXAMPLE000000001").ok();
+    for (args, reason) in [
+        (vec!["nhi", "transition", "billing-export", "--to", "offboarding"], "x"),
+        (
+            vec!["credential", "revoke", "billing-export", "AKIAEXAMPLE000000001"],
+            "rotated",
+        ),
+        (vec!["nhi", "transition", "billing-export", "--to", "revoked"], "x"),
+    ] {
+        let mut args = args;
+        args.extend(["--reason", reason]);
+        steward.run(&args).ok();
+    }
+    let before = (events(&steward), steward.count("credentials"));
+    let refused = add_key("AKIAEXAMPLE000000002").fails_with(1);
+    assert_eq!(
+        refused.stderr.trim(),
+        "error: the identity is revoked: it holds no usable credential, so none can be active"
+    );
+    assert_eq!((events(&steward), steward.count("credentials")), before);
+
+    steward
+        .run(&[
+            "nhi",
+            "transition",
+            "billing-export",
+            "--to",
+            "archived",
+            "--reason",
+            "done",
+        ])
+        .ok();
+    let before = events(&steward);
+    let refused = steward
+        .run(&["nhi", "set", "billing-export", "--purpose", "edited after the fact"])
+        .fails_with(1);
+    assert_eq!(
+        refused.stderr.trim(),
+        "error: the identity is archived: archived is final; its record is kept as it was"
+    );
+    add_key("AKIAEXAMPLE000000003").fails_with(1);
+    assert_eq!(events(&steward), before);
+
+    // An import may not make such a record either: nothing of the file is imported.
+    let file = steward.dir.path().join("closed.yaml");
+    std::fs::write(
+        &file,
+        "version: 1\nidentities:\n  - name: old-deployer\n    kind: service_account\n    system: aws\n    tier: low\n    \
+         state: archived\n    credentials:\n      - kind: access_key\n        public_id: AKIAEXAMPLE000000009\n        \
+         status: active\n",
+    )
+    .unwrap();
+    let before = (events(&steward), steward.count("identities"));
+    let refused = steward.run(&["import", file.to_str().unwrap()]);
+    assert_ne!(refused.code, 0, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("aws/old-deployer")
+            && refused
+                .stderr
+                .contains("the identity is archived: it holds no usable credential, so none can be active"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!((events(&steward), steward.count("identities")), before);
+}
