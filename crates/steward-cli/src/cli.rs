@@ -486,7 +486,9 @@ pub struct CredentialAddArgs {
 pub struct CredentialRevokeArgs {
     /// Identity: id, name, or system/name
     pub identity: String,
-    /// Credential: its id or public id
+    /// Credential: its public id, or `#id` (a bare number is an id when no public id is it).
+    /// A public id that several credentials share (in a store written before public ids
+    /// had to be distinct) is refused as ambiguous
     pub credential: String,
     /// Why (required; recorded in the audit trail)
     #[arg(long)]

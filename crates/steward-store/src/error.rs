@@ -41,6 +41,24 @@ pub enum StoreError {
         /// Credential reference.
         credential: String,
     },
+    /// The identity already has a credential with this public id.
+    #[error("identity '{identity}' already has a credential '{public_id}'")]
+    DuplicateCredential {
+        /// The identity, `system/name`.
+        identity: String,
+        /// The public id given again.
+        public_id: String,
+    },
+    /// A credential reference matches several credentials of the identity.
+    #[error("credential '{credential}' of identity '{identity}' is ambiguous: it matches {ids}; use #id")]
+    AmbiguousCredential {
+        /// Identity reference.
+        identity: String,
+        /// Credential reference.
+        credential: String,
+        /// The matching credentials' ids (`#9, #10`).
+        ids: String,
+    },
     /// An import record is invalid; nothing was imported.
     #[error("import record {index} ('{name}'): {message}")]
     ImportRecord {

@@ -187,7 +187,11 @@ fn snapshot<T: serde::Serialize>(value: &T) -> String {
 }
 
 fn identity_subject(identity: &Identity) -> String {
-    format!("{}/{}", identity.system, identity.name)
+    identity_subject_of(&identity.system, &identity.name)
+}
+
+fn identity_subject_of(system: &str, name: &str) -> String {
+    format!("{system}/{name}")
 }
 
 /// What an event is about: kind, store id, human name.
@@ -401,6 +405,18 @@ fn create_identities(
         identity.validate().map_err(|error| wrap(error.into()))?;
         first_credential_of.push(credentials.len());
         let identity_id = IdentityId(id);
+        for (position, credential) in new_credentials.iter().enumerate() {
+            if let Some(public_id) = &credential.public_id
+                && new_credentials[..position]
+                    .iter()
+                    .any(|earlier| earlier.public_id.as_ref() == Some(public_id))
+            {
+                return Err(wrap(StoreError::DuplicateCredential {
+                    identity: identity_subject_of(&identity.system, &identity.name),
+                    public_id: public_id.clone(),
+                }));
+            }
+        }
         for credential in new_credentials {
             credential.validate().map_err(|error| wrap(error.into()))?;
             check_credential_allowed(identity.state, credential.status).map_err(|error| wrap(error.into()))?;
@@ -837,6 +853,17 @@ pub(crate) fn add_credential(
     credential.validate()?;
     let identity = resolve_identity(tx, reference)?;
     check_credential_allowed(identity.state, credential.status)?;
+    if let Some(public_id) = &credential.public_id
+        && tx
+            .credentials_of(identity.id)?
+            .iter()
+            .any(|known| known.public_id.as_ref() == Some(public_id))
+    {
+        return Err(StoreError::DuplicateCredential {
+            identity: identity_subject(&identity),
+            public_id: public_id.clone(),
+        });
+    }
     let id = tx.reserve_ids(IdSequence::Credentials, 1)?[0];
     let stored = stored_credential(CredentialId(id), identity.id, credential.clone());
     tx.insert_credentials(std::slice::from_ref(&stored))?;
@@ -868,17 +895,40 @@ pub(crate) fn revoke_credential(
 ) -> Result<Credential, StoreError> {
     let mut log = EventLog::begin(tx, key)?;
     let identity = resolve_identity(tx, reference)?;
-    let before = tx
-        .credentials_of(identity.id)?
-        .into_iter()
-        .find(|credential| {
-            credential.public_id.as_deref() == Some(credential_reference)
-                || credential_reference.trim_start_matches('#').parse() == Ok(credential.id.0)
-        })
-        .ok_or_else(|| StoreError::UnknownCredential {
-            identity: reference.to_string(),
-            credential: credential_reference.to_string(),
-        })?;
+    // `#12` is an id; anything else a public id, or an id when no public id matches.
+    let credentials = tx.credentials_of(identity.id)?;
+    let by_id = |credential: &&Credential| credential_reference.trim_start_matches('#').parse() == Ok(credential.id.0);
+    let mut matching: Vec<&Credential> = if credential_reference.starts_with('#') {
+        credentials.iter().filter(by_id).collect()
+    } else {
+        credentials
+            .iter()
+            .filter(|credential| credential.public_id.as_deref() == Some(credential_reference))
+            .collect()
+    };
+    if matching.is_empty() {
+        matching = credentials.iter().filter(by_id).collect();
+    }
+    let before = match matching.as_slice() {
+        [one] => (*one).clone(),
+        [] => {
+            return Err(StoreError::UnknownCredential {
+                identity: reference.to_string(),
+                credential: credential_reference.to_string(),
+            });
+        }
+        several => {
+            return Err(StoreError::AmbiguousCredential {
+                identity: reference.to_string(),
+                credential: credential_reference.to_string(),
+                ids: several
+                    .iter()
+                    .map(|credential| format!("#{}", credential.id.0))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+    };
     if before.status == CredentialStatus::Revoked {
         return Ok(before);
     }

@@ -336,3 +336,89 @@ fn revoked_and_archived_identities_take_no_usable_credential_and_archived_no_edi
     );
     assert_eq!((events(&steward), steward.count("identities")), before);
 }
+
+#[test]
+fn a_public_id_is_one_credential_of_its_identity() {
+    let steward = Steward::new();
+    steward.add_example_parties();
+    steward.add_example_identity();
+    steward.add_example_credential("AKIAEXAMPLE000000001", "first-secret-value-0001");
+    let before = (events(&steward), steward.count("credentials"));
+    let refused = steward
+        .run_with_stdin(
+            &[
+                "credential",
+                "add",
+                "billing-export",
+                "--public-id",
+                "AKIAEXAMPLE000000001",
+                "--secret-stdin",
+            ],
+            Some("second-secret-value-0002"),
+        )
+        .fails_with(1);
+    assert_eq!(
+        refused.stderr.trim(),
+        "error: identity 'aws/billing-export' already has a credential 'AKIAEXAMPLE000000001'"
+    );
+    assert_eq!((events(&steward), steward.count("credentials")), before);
+
+    // A store that holds two anyway (written before this rule, or by hand): revoking by
+    // that public id is refused as ambiguous, by #id it works.
+    let connection = rusqlite::Connection::open(steward.db_path()).unwrap();
+    connection
+        .execute_batch(
+            "INSERT INTO credentials (identity_id, kind, public_id, status, created_at)
+             SELECT identity_id, kind, public_id, status, created_at FROM credentials",
+        )
+        .unwrap();
+    let ids: Vec<i64> = connection
+        .prepare("SELECT id FROM credentials ORDER BY id")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let refused = steward
+        .run(&[
+            "credential",
+            "revoke",
+            "billing-export",
+            "AKIAEXAMPLE000000001",
+            "--reason",
+            "x",
+        ])
+        .fails_with(1);
+    assert_eq!(
+        refused.stderr.trim(),
+        format!(
+            "error: credential 'AKIAEXAMPLE000000001' of identity 'billing-export' is ambiguous: it matches #{}, #{}; use #id",
+            ids[0], ids[1]
+        )
+    );
+    let second = format!("#{}", ids[1]);
+    steward
+        .run(&["credential", "revoke", "billing-export", &second, "--reason", "x"])
+        .ok();
+
+    // Twice in one import record: nothing is imported.
+    let file = steward.dir.path().join("twice.yaml");
+    std::fs::write(
+        &file,
+        "version: 1\nidentities:\n  - name: deployer\n    kind: service_account\n    system: aws\n    tier: low\n    \
+         credentials:\n      - {kind: access_key, public_id: AKIAEXAMPLE000000007}\n      \
+         - {kind: access_key, public_id: AKIAEXAMPLE000000007}\n",
+    )
+    .unwrap();
+    let before = steward.count("identities");
+    let refused = steward.run(&["import", file.to_str().unwrap()]);
+    assert_ne!(refused.code, 0);
+    assert!(
+        refused
+            .stderr
+            .contains("identity 'aws/deployer' already has a credential 'AKIAEXAMPLE000000007'"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(steward.count("identities"), before);
+}
