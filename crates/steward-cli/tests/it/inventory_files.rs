@@ -378,3 +378,28 @@ fn listings_into_a_closed_pipe_end_quietly() {
         }
     }
 }
+
+#[test]
+fn the_readme_inventory_example_imports() {
+    // The YAML block of the README's "Inventory files" section, as a user would copy it
+    // (without its placeholder fingerprint, which is for another installation's key).
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let start = readme
+        .find("version: 1\nparties:")
+        .expect("the README's inventory example");
+    let end = start + readme[start..].find("```").unwrap();
+    let example: String = readme[start..end]
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("fingerprint: 3f"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let steward = Steward::new();
+    let file = steward.write_file("inventory.yaml", &example);
+    let output = steward.run(&["import", file.to_str().unwrap()]).ok();
+    assert!(output.stderr.contains("imported 1 identities"), "{}", output.stderr);
+    let shown = steward
+        .run(&["nhi", "show", "aws/billing-export", "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(shown["control_owner"], "team-identity");
+}
