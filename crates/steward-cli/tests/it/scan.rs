@@ -406,6 +406,20 @@ fn staged_scans_only_what_the_next_commit_records() {
     );
     git(&["reset", "-q"]);
     assert_eq!(steward.run(&["scan", "--staged", repo.to_str().unwrap()]).code, 0);
+
+    // Outside a repository: one line that says so (git's own message is its whole usage).
+    let outside = steward.dir.path().join("not-a-repo");
+    std::fs::create_dir_all(&outside).unwrap();
+    let output = steward.run(&["scan", "--staged", outside.to_str().unwrap()]);
+    assert_eq!(output.code, 2, "{}", output.stderr);
+    assert_eq!(
+        output.stderr.lines().last().unwrap(),
+        format!(
+            "error: {}: not a git working tree (--staged needs one)",
+            outside.display()
+        )
+    );
+    assert!(!output.stderr.contains("usage"), "{}", output.stderr);
 }
 
 #[test]
