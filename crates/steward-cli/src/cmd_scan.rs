@@ -232,16 +232,85 @@ fn fingerprint_key(settings: &Settings, args: &ScanArgs) -> anyhow::Result<Finge
     }
 }
 
-/// A finding location as one CSV row.
+/// A finding location as one CSV row: where in a repository's history, export or notebook
+/// it is, when it is there (empty otherwise), and the secret only with --show-secrets.
 #[derive(Serialize)]
 struct FindingRow<'a> {
     rule_id: &'a str,
     rule_name: &'a str,
     fingerprint: &'a str,
     preview: &'a str,
+    secret: Option<&'a str>,
     path: &'a str,
     line: usize,
     column: usize,
+    repository: Option<&'a str>,
+    commit: Option<&'a str>,
+    author: Option<&'a str>,
+    date: Option<&'a str>,
+    channel: Option<&'a str>,
+    message_ts: Option<&'a str>,
+    issue_key: Option<&'a str>,
+    comment_id: Option<&'a str>,
+    cell: Option<usize>,
+    field: Option<&'a str>,
+}
+
+/// The CSV header, written even when nothing was found.
+const FINDING_COLUMNS: [&str; 18] = [
+    "rule_id",
+    "rule_name",
+    "fingerprint",
+    "preview",
+    "secret",
+    "path",
+    "line",
+    "column",
+    "repository",
+    "commit",
+    "author",
+    "date",
+    "channel",
+    "message_ts",
+    "issue_key",
+    "comment_id",
+    "cell",
+    "field",
+];
+
+/// Where a location is, in one piece for the table: `path:line:column`, in a commit of a
+/// repository's history as `repository@commit:path:line:column`, and with the channel and
+/// message, issue and comment, or cell of an export.
+fn place(location: &steward_scan::FindingLocation) -> String {
+    let mut place = match &location.git {
+        Some(git) => format!(
+            "{}@{}:{}:{}:{}",
+            git.repository,
+            &git.commit[..git.commit.len().min(12)],
+            location.path,
+            location.line,
+            location.column
+        ),
+        None => format!("{}:{}:{}", location.path, location.line, location.column),
+    };
+    if let Some(channel) = &location.channel {
+        place.push_str(&format!(" (#{channel}"));
+        if let Some(ts) = &location.message_ts {
+            place.push_str(&format!(" message {ts}"));
+        }
+        place.push(')');
+    }
+    if let Some(issue) = &location.issue_key {
+        place.push_str(&format!(" ({issue}"));
+        if let Some(comment) = &location.comment_id {
+            place.push_str(&format!(" comment {comment}"));
+        }
+        place.push(')');
+    }
+    if let Some(cell) = location.cell {
+        place.push_str(&format!(" (cell {cell})"));
+    }
+    place
 }
 
 fn print_findings(format: OutputFormat, rules: &RuleSet, findings: &[Finding]) -> anyhow::Result<()> {
@@ -255,13 +324,11 @@ fn print_findings(format: OutputFormat, rules: &RuleSet, findings: &[Finding]) -
                 let more = finding.locations.len() - 1;
                 writeln!(
                     out,
-                    "{}  {}  {}  {}:{}:{}{}",
+                    "{}  {}  {}  {}{}",
                     finding.rule_id,
                     finding.secret.as_deref().unwrap_or(&finding.preview),
                     &finding.fingerprint.as_str()[..16],
-                    first.path,
-                    first.line,
-                    first.column,
+                    place(first),
                     if more > 0 {
                         format!(" (+{more} more)")
                     } else {
@@ -283,18 +350,31 @@ fn print_findings(format: OutputFormat, rules: &RuleSet, findings: &[Finding]) -
             Ok(())
         }),
         OutputFormat::Csv => write_stdout(|out| {
-            let mut writer = csv::Writer::from_writer(out);
+            let mut writer = csv::WriterBuilder::new().has_headers(false).from_writer(out);
+            writer.write_record(FINDING_COLUMNS).map_err(crate::output::csv_io)?;
             for finding in findings {
                 for location in &finding.locations {
+                    let git = location.git.as_ref();
                     writer
                         .serialize(FindingRow {
                             rule_id: &finding.rule_id,
                             rule_name: &finding.rule_name,
                             fingerprint: finding.fingerprint.as_str(),
                             preview: &finding.preview,
+                            secret: finding.secret.as_deref(),
                             path: &location.path,
                             line: location.line,
                             column: location.column,
+                            repository: git.map(|git| git.repository.as_str()),
+                            commit: git.map(|git| git.commit.as_str()),
+                            author: git.map(|git| git.author.as_str()),
+                            date: git.map(|git| git.date.as_str()),
+                            channel: location.channel.as_deref(),
+                            message_ts: location.message_ts.as_deref(),
+                            issue_key: location.issue_key.as_deref(),
+                            comment_id: location.comment_id.as_deref(),
+                            cell: location.cell,
+                            field: location.field.as_deref(),
                         })
                         .map_err(crate::output::csv_io)?;
                 }

@@ -75,11 +75,20 @@ fn scan_reports_findings_by_fingerprint_with_exit_1() {
     assert_eq!(shown.code, 0);
     assert!(shown.stdout.contains(&token));
     let csv = steward.run(&["scan", tree.to_str().unwrap(), "-o", "csv"]).stdout;
-    assert!(
-        csv.starts_with("rule_id,rule_name,fingerprint,preview,path,line,column"),
-        "{csv}"
-    );
+    let header = "rule_id,rule_name,fingerprint,preview,secret,path,line,column,repository,commit,author,date,\
+                  channel,message_ts,issue_key,comment_id,cell,field";
+    assert!(csv.starts_with(header), "{csv}");
     assert_eq!(csv.lines().count(), 3);
+    assert!(!csv.contains(&token), "{csv}");
+    // The secret only with --show-secrets; the header even when nothing is found.
+    let shown = steward
+        .run(&["scan", tree.to_str().unwrap(), "-o", "csv", "--show-secrets"])
+        .stdout;
+    assert!(shown.contains(&format!(",{token},")), "{shown}");
+    let empty = steward.dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let none = steward.run(&["scan", empty.to_str().unwrap(), "-o", "csv"]).ok();
+    assert_eq!(none.stdout.trim(), header);
 }
 
 #[test]
@@ -598,6 +607,33 @@ fn repositories_below_a_directory_are_scanned_through_their_history() {
     assert!(repository_of("deploy.env").ends_with("org/app"));
     assert!(repository_of("ci.env").ends_with("org/tool.git"));
     assert_eq!(findings.as_array().unwrap().len(), 2, "{findings}");
+    // The table and CSV say which commit a history copy is in (the file is gone from the
+    // working tree, or holds something else there now).
+    let commit = findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|finding| finding["locations"][0]["path"] == "deploy.env")
+        .unwrap()["locations"][0]["commit"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let table = steward.run(&["scan", app.to_str().unwrap(), "--exit-zero"]).ok().stdout;
+    assert!(
+        table.contains(&format!("{}@{}:deploy.env:1:7", app.display(), &commit[..12])),
+        "{table}"
+    );
+    let csv = steward
+        .run(&["scan", app.to_str().unwrap(), "-o", "csv", "--exit-zero"])
+        .ok()
+        .stdout;
+    assert!(
+        csv.lines()
+            .nth(1)
+            .unwrap()
+            .contains(&format!(",deploy.env,1,7,{},{commit},", app.display())),
+        "{csv}"
+    );
 
     // The branch is dropped: a rescan of the directory marks that history copy removed.
     git_in(&app, &["branch", "-q", "-D", "leak"]);
