@@ -507,6 +507,14 @@ pub struct CredentialLocateArgs {
     /// Read the secret from standard input (required: the copy is matched by fingerprint)
     #[arg(long, required = true)]
     pub secret_stdin: bool,
+    /// The copy at this place is gone (the file cleaned, the message deleted): mark it
+    /// removed, so that it no longer blocks `archived`. Scans remove only copies they
+    /// recorded; this is how one recorded by hand goes
+    #[arg(long, requires = "reason")]
+    pub removed: bool,
+    /// Why the copy is gone (required with --removed; recorded in the audit trail)
+    #[arg(long, requires = "removed")]
+    pub reason: Option<String>,
 }
 
 /// `steward import`.

@@ -93,7 +93,12 @@ pub fn run(globals: &Globals, command: &CredentialCommand) -> anyhow::Result<Exi
         CredentialCommand::Locate(args) => {
             let (mut store, keys) = settings.open_store()?;
             let (fingerprint, _) = fingerprint_stdin(&keys.fingerprint)?;
-            let location = store.record_location(&settings.actor, &fingerprint, args.kind, &args.at)?;
+            let location = match &args.reason {
+                Some(reason) if args.removed => {
+                    store.remove_location(&settings.actor, &fingerprint, args.kind, &args.at, reason)?
+                }
+                _ => store.record_location(&settings.actor, &fingerprint, args.kind, &args.at)?,
+            };
             let record = LocationRecord::from_location(&location);
             let fields = vec![
                 ("id", record.id.to_string()),
@@ -102,9 +107,10 @@ pub fn run(globals: &Globals, command: &CredentialCommand) -> anyhow::Result<Exi
                 ("locator", record.locator.clone()),
                 ("first_seen", instant_cell(record.first_seen)),
                 ("last_seen", instant_cell(record.last_seen)),
+                ("removed_at", instant_cell(record.removed_at)),
             ];
             print_record(settings.output, &record, &fields)?;
-            if location.credential_id.is_none() {
+            if location.credential_id.is_none() && !args.removed {
                 eprintln!("note: no credential in the inventory has this secret; recorded as an unmanaged copy");
             }
         }

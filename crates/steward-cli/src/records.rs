@@ -477,6 +477,9 @@ pub struct LocationRecord {
     /// Last seen.
     #[serde(with = "instant")]
     pub last_seen: Option<jiff::Timestamp>,
+    /// When it was marked gone, if it was.
+    #[serde(with = "instant")]
+    pub removed_at: Option<jiff::Timestamp>,
 }
 
 impl LocationRecord {
@@ -489,6 +492,7 @@ impl LocationRecord {
             locator: location.locator.clone(),
             first_seen: Some(location.first_seen),
             last_seen: Some(location.last_seen),
+            removed_at: location.removed_at,
         }
     }
 }

@@ -427,6 +427,17 @@ impl<B: Backend + 'static> Store for B {
         self.write(|tx, key| ops::record_location(tx, key, actor, fingerprint, kind, locator))
     }
 
+    fn remove_location(
+        &mut self,
+        actor: &Actor,
+        fingerprint: &Fingerprint,
+        kind: LocationKind,
+        locator: &str,
+        reason: &str,
+    ) -> Result<Location, StoreError> {
+        self.write(|tx, key| ops::remove_location(tx, key, actor, fingerprint, kind, locator, reason))
+    }
+
     fn record_scan(
         &mut self,
         actor: &Actor,

@@ -41,6 +41,14 @@ pub enum StoreError {
         /// Credential reference.
         credential: String,
     },
+    /// No live copy of the secret is recorded at this place.
+    #[error("no live copy of this secret is recorded at {kind} '{locator}'")]
+    UnknownLocation {
+        /// Kind of place.
+        kind: String,
+        /// The place.
+        locator: String,
+    },
     /// The identity already has a credential with this public id.
     #[error("identity '{identity}' already has a credential '{public_id}'")]
     DuplicateCredential {

@@ -314,6 +314,17 @@ pub trait Store: Send {
         kind: LocationKind,
         locator: &str,
     ) -> Result<Location, StoreError>;
+    /// Marks the live copy of a secret (by fingerprint) at a place removed, for `reason`
+    /// (a copy recorded by hand, which no scan removes: the file was cleaned, the message
+    /// deleted). An error when there is no such live copy.
+    fn remove_location(
+        &mut self,
+        actor: &Actor,
+        fingerprint: &Fingerprint,
+        kind: LocationKind,
+        locator: &str,
+        reason: &str,
+    ) -> Result<Location, StoreError>;
     /// Records what a scan found in one transaction: each secret with the rule that found
     /// it and its redacted preview, and its copies (as [`Store::record_location`]).
     /// Live copies of the kinds and under the prefixes of `covered` that this scan did not

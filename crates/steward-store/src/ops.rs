@@ -1025,6 +1025,47 @@ pub(crate) fn record_location(
     Ok(location)
 }
 
+/// Marks a live copy removed, with an event (see [`crate::Store::remove_location`]).
+pub(crate) fn remove_location(
+    tx: &mut dyn Tx,
+    key: Option<&SigningKey>,
+    actor: &Actor,
+    fingerprint: &Fingerprint,
+    kind: LocationKind,
+    locator: &str,
+    reason: &str,
+) -> Result<Location, StoreError> {
+    let mut log = EventLog::begin(tx, key)?;
+    let before = tx
+        .locations_by_fingerprint(fingerprint)?
+        .into_iter()
+        .find(|location| location.kind == kind && location.locator == locator && location.removed_at.is_none())
+        .ok_or_else(|| StoreError::UnknownLocation {
+            kind: kind.to_string(),
+            locator: locator.to_string(),
+        })?;
+    tx.mark_location_removed(before.id, actor.now)?;
+    let after = Location {
+        removed_at: Some(actor.now),
+        ..before.clone()
+    };
+    let holder = tx
+        .credentials_by_fingerprint(fingerprint)?
+        .into_iter()
+        .find(|credential| Some(credential.id) == after.credential_id);
+    let subject = location_subject(tx, holder.as_ref(), &after)?;
+    log.record(draft(
+        actor,
+        "location.remove",
+        subject,
+        Some(reason),
+        Some(snapshot(&before)),
+        Some(snapshot(&after)),
+    ));
+    log.finish(tx, actor.now)?;
+    Ok(after)
+}
+
 /// Records what a scan found, in one transaction: each secret (rule and redacted preview;
 /// an event when it is new), each of its copies (see [`record_copy`]), and, inside the
 /// places the scan read completely, the live copies it did not see again as removed.

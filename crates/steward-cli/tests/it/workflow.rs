@@ -231,6 +231,92 @@ fn a_copy_of_a_known_secret_is_attached_to_its_credential() {
         )
         .ok();
     assert!(orphan.stderr.contains("unmanaged copy"), "{}", orphan.stderr);
+
+    // Offboarded, the identity cannot be archived while the copy is known; once the copy
+    // is gone (a copy recorded by hand, which no scan removes), it can.
+    let locate = |extra: &[&str]| {
+        let mut args = vec![
+            "credential",
+            "locate",
+            "--kind",
+            "repository_file",
+            "--at",
+            "acme/app@1a2b3c:config.py:7",
+            "--secret-stdin",
+        ];
+        args.extend_from_slice(extra);
+        steward.run_with_stdin(&args, Some(SECRET))
+    };
+    for args in [
+        &[
+            "nhi",
+            "transition",
+            "billing-export",
+            "--to",
+            "offboarding",
+            "--reason",
+            "x",
+        ][..],
+        &["credential", "revoke", "billing-export", "AKIA1", "--reason", "rotated"],
+        &[
+            "nhi",
+            "transition",
+            "billing-export",
+            "--to",
+            "revoked",
+            "--reason",
+            "x",
+        ],
+    ] {
+        steward.run(args).ok();
+    }
+    let archive = [
+        "nhi",
+        "transition",
+        "billing-export",
+        "--to",
+        "archived",
+        "--reason",
+        "done",
+    ];
+    let blocked = steward.run(&archive).fails_with(1);
+    assert!(blocked.stderr.contains("1 known location(s)"), "{}", blocked.stderr);
+    // --removed needs a reason, and a place where a live copy is.
+    assert_eq!(locate(&["--removed"]).code, 2);
+    let wrong = steward
+        .run_with_stdin(
+            &[
+                "credential",
+                "locate",
+                "--kind",
+                "repository_file",
+                "--at",
+                "acme/app@1a2b3c:config.py:8",
+                "--secret-stdin",
+                "--removed",
+                "--reason",
+                "x",
+            ],
+            Some(SECRET),
+        )
+        .fails_with(1);
+    assert_eq!(
+        wrong.stderr.trim(),
+        "error: no live copy of this secret is recorded at repository_file 'acme/app@1a2b3c:config.py:8'"
+    );
+    let removed = locate(&["--removed", "--reason", "history rewritten", "-o", "json"])
+        .ok()
+        .json();
+    assert!(removed["removed_at"].is_string(), "{removed}");
+    steward.run(&archive).ok();
+    let log = steward.run(&["audit", "log", "-o", "json"]).ok().json();
+    assert!(
+        log.as_array()
+            .unwrap()
+            .iter()
+            .any(|event| event["action"] == "location.remove" && event["reason"] == "history rewritten"),
+        "{log}"
+    );
 }
 
 #[test]
