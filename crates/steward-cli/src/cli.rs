@@ -67,7 +67,8 @@ pub struct Globals {
     /// Database URL: postgres://… selects PostgreSQL, with TLS as ?sslmode=…&sslrootcert=… say (see Environment) [default: SQLite at DATA_DIR/steward.db]
     #[arg(long, global = true, env = "STEWARD_DATABASE_URL", value_name = "URL")]
     pub database_url: Option<String>,
-    /// Who is acting, as recorded in the audit trail [default: the OS user]
+    /// Who is acting, as recorded in the audit trail [default: the OS user: $USER, else the
+    /// process's user in /etc/passwd]
     #[arg(long, global = true, env = "STEWARD_ACTOR", value_name = "NAME")]
     pub actor: Option<String>,
     /// Output format

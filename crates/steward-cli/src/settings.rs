@@ -27,11 +27,39 @@ pub fn default_data_dir() -> PathBuf {
         .join("steward")
 }
 
+/// The OS user: `$USER` (or `$USERNAME`, `$LOGNAME`), else, as under cron, systemd or
+/// `docker exec` where none is set, the name of the process's user in `/etc/passwd`, or
+/// `uid:N`.
 fn os_user() -> String {
     ["USER", "USERNAME", "LOGNAME"]
         .iter()
         .find_map(|name| std::env::var(name).ok().filter(|value| !value.is_empty()))
+        .or_else(user_of_process)
         .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// The name of the user the process runs as (the owner of `/proc/self`), or `uid:N`.
+#[cfg(unix)]
+fn user_of_process() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").ok()?.uid();
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    Some(user_named_in(&passwd, uid).unwrap_or_else(|| format!("uid:{uid}")))
+}
+
+#[cfg(not(unix))]
+fn user_of_process() -> Option<String> {
+    None
+}
+
+/// The name of user `uid` in `passwd` (the format of `/etc/passwd`).
+fn user_named_in(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id = fields.nth(1)?;
+        (id.parse() == Ok(uid) && !name.is_empty()).then(|| name.to_string())
+    })
 }
 
 /// The current time, or `STEWARD_NOW` (RFC 3339 or a date) for reproducible runs.
@@ -116,5 +144,18 @@ impl Settings {
                 .with_context(|| format!("cannot restrict {}", self.data_dir.display()))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_is_found_by_uid_in_passwd() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\n# comment\nsvc-backup:x:1001:1001::/home/svc:/bin/sh\n";
+        assert_eq!(user_named_in(passwd, 0).as_deref(), Some("root"));
+        assert_eq!(user_named_in(passwd, 1001).as_deref(), Some("svc-backup"));
+        assert_eq!(user_named_in(passwd, 7), None);
     }
 }
