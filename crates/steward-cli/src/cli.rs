@@ -258,7 +258,7 @@ pub enum NhiCommand {
     List(NhiListArgs),
     /// Show an identity with its credentials and known copies
     Show {
-        /// Identity: id, name, or system/name
+        /// Identity: #id, id, name, or system/name (an ambiguous one is refused)
         identity: String,
     },
     /// Change descriptive fields, roles, dates or labels ("none" clears a field); an archived
@@ -378,7 +378,7 @@ impl<T> Update<T> {
 /// `steward nhi set`.
 #[derive(Debug, Args)]
 pub struct NhiSetArgs {
-    /// Identity: id, name, or system/name
+    /// Identity: #id, id, name, or system/name (an ambiguous one is refused)
     pub identity: String,
     /// Purpose ("none" clears)
     #[arg(long, value_parser = parse_clearable_text)]
@@ -430,7 +430,7 @@ pub struct NhiSetArgs {
 /// `steward nhi transition`.
 #[derive(Debug, Args)]
 pub struct NhiTransitionArgs {
-    /// Identity: id, name, or system/name
+    /// Identity: #id, id, name, or system/name (an ambiguous one is refused)
     pub identity: String,
     /// Target state: proposed, active, suspended, offboarding, revoked, archived
     #[arg(long, value_parser = parse_text::<LifecycleState>)]
@@ -448,7 +448,7 @@ pub enum CredentialCommand {
     Add(CredentialAddArgs),
     /// List an identity's credentials
     List {
-        /// Identity: id, name, or system/name
+        /// Identity: #id, id, name, or system/name (an ambiguous one is refused)
         identity: String,
     },
     /// Mark a credential revoked (after revoking it at its system)
@@ -460,7 +460,7 @@ pub enum CredentialCommand {
 /// `steward credential add`.
 #[derive(Debug, Args)]
 pub struct CredentialAddArgs {
-    /// Identity: id, name, or system/name
+    /// Identity: #id, id, name, or system/name (an ambiguous one is refused)
     pub identity: String,
     /// Kind
     #[arg(long, default_value = "access_key", value_parser = parse_text::<CredentialKind>, help = format!("Kind: {}", CredentialKind::accepted()))]
@@ -485,7 +485,7 @@ pub struct CredentialAddArgs {
 /// `steward credential revoke`.
 #[derive(Debug, Args)]
 pub struct CredentialRevokeArgs {
-    /// Identity: id, name, or system/name
+    /// Identity: #id, id, name, or system/name (an ambiguous one is refused)
     pub identity: String,
     /// Credential: its public id, or `#id` (a bare number is an id when no public id is it).
     /// A public id that several credentials share (in a store written before public ids

@@ -19,6 +19,15 @@ pub enum StoreError {
         /// The systems it exists in, comma-separated.
         systems: String,
     },
+    /// A reference reads as several identities (an id and a name, or two `system/name`
+    /// splits).
+    #[error("ambiguous identity '{reference}': it could be {candidates}; use #id")]
+    AmbiguousReference {
+        /// The reference given.
+        reference: String,
+        /// The identities it could be: `#7 (gh/n2), #9 (gh/7)`.
+        candidates: String,
+    },
     /// No party has this handle.
     #[error("unknown party '{0}' (add it first with `steward party add`)")]
     UnknownParty(String),

@@ -101,33 +101,55 @@ pub trait Tx {
     fn insert_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<(), StoreError>;
 }
 
-/// Parses an identity reference: digits are an id, `a/b` may be system/name.
-pub(crate) fn parse_reference(reference: &str) -> IdentityRef<'_> {
-    if let Ok(id) = reference.trim_start_matches('#').parse::<i64>() {
-        return IdentityRef::Id(id);
-    }
-    IdentityRef::Name(reference)
-}
-
-/// Finds exactly one identity for `reference`.
+/// Finds exactly one identity for `reference`: `#12` is an id; anything else may be an id
+/// (all digits), a name, or `system/name` split at any `/` (names and systems may hold
+/// one), and more than one identity among those readings is an error that names them.
 pub(crate) fn resolve_identity(tx: &mut dyn Tx, reference: &str) -> Result<Identity, StoreError> {
-    let parsed = parse_reference(reference);
-    let mut found = tx.identities_by_ref(&parsed)?;
-    if found.is_empty()
-        && let IdentityRef::Name(name) = parsed
-        && let Some((system, rest)) = name.split_once('/')
-    {
-        found = tx.identities_by_ref(&IdentityRef::SystemName(system, rest))?;
+    let mut found: Vec<Identity> = Vec::new();
+    let mut add = |identities: Vec<Identity>| {
+        for identity in identities {
+            if !found.iter().any(|known| known.id == identity.id) {
+                found.push(identity);
+            }
+        }
+    };
+    let mut by_name = 0;
+    if let Some(id) = reference.strip_prefix('#') {
+        if let Ok(id) = id.parse::<i64>() {
+            add(tx.identities_by_ref(&IdentityRef::Id(id))?);
+        }
+    } else {
+        if let Ok(id) = reference.parse::<i64>() {
+            add(tx.identities_by_ref(&IdentityRef::Id(id))?);
+        }
+        let named = tx.identities_by_ref(&IdentityRef::Name(reference))?;
+        by_name = named.len();
+        add(named);
+        for (slash, _) in reference.match_indices('/') {
+            let (system, name) = (&reference[..slash], &reference[slash + 1..]);
+            add(tx.identities_by_ref(&IdentityRef::SystemName(system, name))?);
+        }
     }
     match found.len() {
         0 => Err(StoreError::UnknownIdentity(reference.to_string())),
         1 => Ok(found.pop().expect("one element")),
-        _ => {
+        count if count == by_name => {
             let mut systems: Vec<&str> = found.iter().map(|identity| identity.system.as_str()).collect();
             systems.sort();
             Err(StoreError::AmbiguousIdentity {
                 name: reference.to_string(),
                 systems: systems.join(", "),
+            })
+        }
+        _ => {
+            found.sort_by_key(|identity| identity.id.0);
+            Err(StoreError::AmbiguousReference {
+                reference: reference.to_string(),
+                candidates: found
+                    .iter()
+                    .map(|identity| format!("#{} ({})", identity.id.0, identity_subject(identity)))
+                    .collect::<Vec<_>>()
+                    .join(", "),
             })
         }
     }
@@ -999,7 +1021,7 @@ fn location_subject(
 ) -> Result<Subject<'static>, StoreError> {
     Ok(match holder {
         Some(credential) => {
-            let identity = resolve_identity(tx, &credential.identity_id.0.to_string())?;
+            let identity = resolve_identity(tx, &format!("#{}", credential.identity_id.0))?;
             ("identity", identity.id.0, identity_subject(&identity))
         }
         None => (
@@ -1196,7 +1218,7 @@ pub(crate) fn credentials_with_fingerprint(
 ) -> Result<Vec<(Identity, Credential)>, StoreError> {
     let mut holders = Vec::new();
     for credential in tx.credentials_by_fingerprint(fingerprint)? {
-        let identity = resolve_identity(tx, &credential.identity_id.0.to_string())?;
+        let identity = resolve_identity(tx, &format!("#{}", credential.identity_id.0))?;
         holders.push((identity, credential));
     }
     Ok(holders)

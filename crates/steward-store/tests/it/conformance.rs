@@ -113,6 +113,29 @@ fn references_resolve_by_id_name_and_system_name(db: &TestDb) {
         store.identity("missing").unwrap_err().to_string(),
         "unknown identity 'missing'"
     );
+
+    // Names and systems may hold a `/`, and names may be all digits: a reference that
+    // reads as several identities is refused, naming them, and `#id` is always one.
+    let first = store.add_identity(&actor(), new_identity("b/c", "a", None)).unwrap();
+    let second = store.add_identity(&actor(), new_identity("c", "a/b", None)).unwrap();
+    assert_eq!(
+        store.identity("a/b/c").unwrap_err().to_string(),
+        format!(
+            "ambiguous identity 'a/b/c': it could be #{} (a/b/c), #{} (a/b/c); use #id",
+            first.id.0, second.id.0
+        )
+    );
+    assert_eq!(store.identity(&format!("#{}", second.id.0)).unwrap().system, "a/b");
+    let digits = a.id.0.to_string();
+    let named = store.add_identity(&actor(), new_identity(&digits, "gh", None)).unwrap();
+    assert_eq!(
+        store.identity(&digits).unwrap_err().to_string(),
+        format!(
+            "ambiguous identity '{digits}': it could be #{} (aws/shared-name), #{} (gh/{digits}); use #id",
+            a.id.0, named.id.0
+        )
+    );
+    assert_eq!(store.identity(&format!("gh/{digits}")).unwrap().id, named.id);
 }
 
 fn listing_filters_by_system_tier_state_and_party(db: &TestDb) {
