@@ -282,7 +282,18 @@ fn a_copy_of_a_known_secret_is_attached_to_its_credential() {
     let blocked = steward.run(&archive).fails_with(1);
     assert!(blocked.stderr.contains("1 known location(s)"), "{}", blocked.stderr);
     // --removed needs a reason, and a place where a live copy is.
-    assert_eq!(locate(&["--removed"]).code, 2);
+    // (Refused before stdin is read: no secret is written to it.)
+    let no_reason = steward.run(&[
+        "credential",
+        "locate",
+        "--kind",
+        "repository_file",
+        "--at",
+        "acme/app@1a2b3c:config.py:7",
+        "--secret-stdin",
+        "--removed",
+    ]);
+    assert_eq!(no_reason.code, 2, "{}", no_reason.stderr);
     let wrong = steward
         .run_with_stdin(
             &[
