@@ -81,6 +81,8 @@ const KEPT_OBJECTS_MAX: usize = 256 << 20;
 const DELTA_TREE_BYTES_PER_OBJECT: u64 = 160;
 /// Kept objects are copied back to back into buffers of this size.
 const KEPT_CHUNK: usize = 8 << 20;
+/// Kept trees' entries are copied back to back into vectors of this many.
+const KEPT_ENTRY_CHUNK: usize = 1 << 16;
 
 /// Where a kept tree's data and entries are.
 #[derive(Clone, Copy)]
@@ -88,6 +90,7 @@ struct KeptObject {
     chunk: u32,
     start: u32,
     length: u32,
+    entry_chunk: u32,
     first_entry: u32,
     entry_count: u32,
 }
@@ -140,7 +143,9 @@ fn tree_entries(data: &[u8], hash: gix::hash::Kind, entries: &mut Vec<TreeEntry>
 #[derive(Default)]
 struct Kept {
     chunks: Vec<Vec<u8>>,
-    entries: Vec<TreeEntry>,
+    /// Tree entries, back to back in chunks of [`KEPT_ENTRY_CHUNK`] or more (a single
+    /// growing vector would double, and copy itself, at every step).
+    entries: Vec<Vec<TreeEntry>>,
     index: HashMap<ObjectId, KeptObject>,
     /// Memory taken: data, and about twice each index entry (the table is never full).
     taken: usize,
@@ -178,11 +183,27 @@ impl Kept {
             chunk: chunk as u32,
             start: buffer.len() as u32,
             length: data.len() as u32,
-            first_entry: self.entries.len() as u32,
+            entry_chunk: 0,
+            first_entry: 0,
             entry_count: entries.len() as u32,
         };
         buffer.extend_from_slice(data);
-        self.entries.extend_from_slice(entries);
+        let room = self
+            .entries
+            .last()
+            .is_some_and(|chunk| chunk.capacity() - chunk.len() >= entries.len());
+        if !room {
+            self.entries
+                .push(Vec::with_capacity(KEPT_ENTRY_CHUNK.max(entries.len())));
+        }
+        let entry_chunk = self.entries.len() - 1;
+        let first_entry = self.entries[entry_chunk].len();
+        self.entries[entry_chunk].extend_from_slice(entries);
+        let place = KeptObject {
+            entry_chunk: entry_chunk as u32,
+            first_entry: first_entry as u32,
+            ..place
+        };
         self.index.insert(id, place);
     }
 
@@ -192,7 +213,8 @@ impl Kept {
         let start = place.start as usize;
         let data = &self.chunks[place.chunk as usize][start..start + place.length as usize];
         let first = place.first_entry as usize;
-        Some((data, &self.entries[first..first + place.entry_count as usize]))
+        let entries = &self.entries[place.entry_chunk as usize][first..first + place.entry_count as usize];
+        Some((data, entries))
     }
 }
 
