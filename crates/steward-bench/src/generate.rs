@@ -311,9 +311,18 @@ impl Generator {
         let last_attested_at = rng.percent(40).then(|| rng.days(add_days(self.now, -365), 360));
         let expires_at = rng.percent(15).then(|| rng.days(self.now, 365));
 
-        let credentials = (0..self.credentials_per_identity)
+        let mut credentials: Vec<NewCredential> = (0..self.credentials_per_identity)
             .map(|position| self.credential(system, position, created_at, &mut rng))
             .collect();
+        // A revoked identity holds no usable credential (the store refuses one).
+        if !state.is_live() {
+            for credential in &mut credentials {
+                if credential.status.is_usable() {
+                    credential.status = CredentialStatus::Revoked;
+                    credential.last_used_at = None;
+                }
+            }
+        }
 
         ImportIdentity {
             identity: NewIdentity {
@@ -492,7 +501,23 @@ mod tests {
             assert_eq!(record.credentials.len(), 2);
             for credential in &record.credentials {
                 credential.validate().unwrap();
+                // The store's own rules: no usable credential on a revoked identity, one
+                // credential per public id.
+                steward_core::lifecycle::check_credential_allowed(record.identity.state, credential.status).unwrap();
             }
+            let public_ids: std::collections::HashSet<_> = record
+                .credentials
+                .iter()
+                .filter_map(|credential| credential.public_id.as_ref())
+                .collect();
+            assert_eq!(
+                public_ids.len(),
+                record
+                    .credentials
+                    .iter()
+                    .filter(|credential| credential.public_id.is_some())
+                    .count()
+            );
             for handle in record.identity.roles.handles() {
                 assert!(handles.contains(handle), "{handle} is not a party");
             }
