@@ -278,27 +278,55 @@ fn scan_content_inner(
 ) -> ContentScan {
     let mut scanned = ContentScan::default();
     if let (Some(limits), Some(kind)) = (options.archives, archive_kind(blob)) {
-        let expansion = expand(kind, path, blob, limits, &mut |entry_path, entry| {
-            if is_binary(entry) {
-                scanned.skipped += 1;
-            } else {
-                scanned.files += 1;
-                scanned.bytes += entry.len() as u64;
-                scanned
-                    .occurrences
-                    .extend(scan_text(matcher, key, entry_path, entry, options.show_secrets));
-            }
-        });
+        let expansion = expand(
+            kind,
+            path,
+            blob,
+            limits,
+            &mut |entry_path, entry| match text_of(entry) {
+                None => scanned.skipped += 1,
+                Some(text) => {
+                    scanned.files += 1;
+                    scanned.bytes += entry.len() as u64;
+                    scanned
+                        .occurrences
+                        .extend(scan_text(matcher, key, entry_path, &text, options.show_secrets));
+                }
+            },
+        );
         scanned.archives += 1;
         scanned.warnings.extend(expansion.warnings);
-    } else if is_binary(blob) {
-        scanned.skipped += 1;
-    } else {
+    } else if let Some(text) = text_of(blob) {
         scanned.files += 1;
         scanned.bytes += blob.len() as u64;
-        scanned.occurrences = scan_text(matcher, key, path, blob, options.show_secrets);
+        scanned.occurrences = scan_text(matcher, key, path, &text, options.show_secrets);
+    } else {
+        scanned.skipped += 1;
     }
     scanned
+}
+
+/// The text of a blob to scan: the blob itself, or UTF-8 for UTF-16 with a byte order
+/// mark (what Windows PowerShell writes, and `.reg` exports), where lines and columns are
+/// then those of the text; `None` for a binary blob (a NUL among its first bytes).
+fn text_of(blob: &[u8]) -> Option<Cow<'_, [u8]>> {
+    let big_endian = match blob {
+        [0xFF, 0xFE, ..] => false,
+        [0xFE, 0xFF, ..] => true,
+        _ => return (!is_binary(blob)).then_some(Cow::Borrowed(blob)),
+    };
+    let units = blob[2..].chunks_exact(2).map(|pair| {
+        let pair = [pair[0], pair[1]];
+        if big_endian {
+            u16::from_be_bytes(pair)
+        } else {
+            u16::from_le_bytes(pair)
+        }
+    });
+    let text: String = char::decode_utf16(units)
+        .map(|unit| unit.unwrap_or(char::REPLACEMENT_CHARACTER))
+        .collect();
+    (!is_binary(text.as_bytes())).then(|| Cow::Owned(text.into_bytes()))
 }
 
 /// Scans a text blob whole; a Slack, Jira or notebook export also text by text, so that
@@ -409,12 +437,14 @@ fn occurrences_at(
             location: FindingLocation {
                 path: path.to_string(),
                 line,
-                // Columns count characters (UTF-8 continuation bytes do not start one).
+                // Columns count characters (UTF-8 continuation bytes do not start one; a
+                // byte order mark, first in the blob, is none).
                 column: blob[line_start..found.start]
                     .iter()
                     .filter(|byte| (**byte & 0xC0) != 0x80)
                     .count()
-                    + 1,
+                    + 1
+                    - usize::from(line_start == 0 && blob.starts_with(b"\xEF\xBB\xBF")),
                 git: None,
                 channel: None,
                 message_ts: None,

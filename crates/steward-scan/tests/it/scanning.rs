@@ -124,3 +124,54 @@ fn large_blobs_split_across_threads_lose_and_duplicate_nothing() {
         assert_eq!(&blob[found.start..found.end], token.as_bytes());
     }
 }
+
+#[test]
+fn utf16_text_with_a_byte_order_mark_is_scanned_and_a_utf8_mark_is_no_column() {
+    // UTF-16 with a byte order mark (Windows PowerShell's `Out-File`, `.reg` exports) is
+    // text: its secrets are found at the line and column of the text. A UTF-8 byte order
+    // mark does not shift the columns of the first line.
+    let dir = tempfile::tempdir().unwrap();
+    let token = github_token();
+    let text = format!("Windows Registry Editor Version 5.00\r\n\"Token\"=\"{token}\"\r\n");
+    let little: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain(text.encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    let big: Vec<u8> = [0xFE, 0xFF]
+        .into_iter()
+        .chain(text.encode_utf16().flat_map(u16::to_be_bytes))
+        .collect();
+    std::fs::write(dir.path().join("little.reg"), little).unwrap();
+    std::fs::write(dir.path().join("big.txt"), big).unwrap();
+    std::fs::write(dir.path().join("bom.env"), format!("\u{feff}{token}\n")).unwrap();
+    let matcher = Matcher::new(RuleSet::builtin().unwrap()).unwrap();
+    let report = scan_paths(
+        &matcher,
+        &FingerprintKey::from_bytes([1; 32]),
+        &[dir.path().to_path_buf()],
+        &ScanOptions::default(),
+    );
+    assert_eq!(report.stats.skipped_binary, 0);
+    assert_eq!(report.findings.len(), 1, "{:#?}", report.findings);
+    let mut places: Vec<(String, usize, usize)> = report.findings[0]
+        .locations
+        .iter()
+        .map(|location| {
+            let name = PathBuf::from(&location.path)
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            (name, location.line, location.column)
+        })
+        .collect();
+    places.sort();
+    assert_eq!(
+        places,
+        vec![
+            ("big.txt".to_string(), 2, 10),
+            ("bom.env".to_string(), 1, 1),
+            ("little.reg".to_string(), 2, 10),
+        ]
+    );
+}
