@@ -71,9 +71,9 @@ pub struct Globals {
     /// process's user in /etc/passwd]
     #[arg(long, global = true, env = "STEWARD_ACTOR", value_name = "NAME")]
     pub actor: Option<String>,
-    /// Output format
-    #[arg(short = 'o', long = "output", global = true, value_enum, default_value_t = OutputFormat::Table)]
-    pub output: OutputFormat,
+    /// Output format [default: table; `export`: json]
+    #[arg(short = 'o', long = "output", global = true, value_enum)]
+    pub output: Option<OutputFormat>,
 }
 
 /// The commands.

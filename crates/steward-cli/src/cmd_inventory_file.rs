@@ -7,6 +7,7 @@ use crate::records::{
     CredentialRecord, FILE_FORMAT_VERSION, IDENTITY_COLUMNS, IdentityRecord, InventoryFile, PartyRecord,
 };
 use crate::settings::Settings;
+use clap::ValueEnum;
 use std::io::Write;
 use std::process::ExitCode;
 use steward_store::{ExportPart, IdentityBatch, ImportAudit, StoreError};
@@ -74,14 +75,17 @@ pub fn import(globals: &Globals, args: &ImportArgs) -> anyhow::Result<ExitCode> 
 
 pub fn export(globals: &Globals, _args: &ExportArgs) -> anyhow::Result<ExitCode> {
     let settings = Settings::resolve(globals)?;
-    let format = match settings.output {
-        OutputFormat::Table | OutputFormat::Json => FileFormat::Json,
-        OutputFormat::Yaml => FileFormat::Yaml,
-        OutputFormat::Csv => FileFormat::Csv,
-        OutputFormat::Jsonl | OutputFormat::Sarif => {
-            return Err(crate::usage(
-                "export writes json, yaml or csv (an inventory file), not jsonl",
-            ));
+    let format = match globals.output {
+        None | Some(OutputFormat::Json) => FileFormat::Json,
+        Some(OutputFormat::Yaml) => FileFormat::Yaml,
+        Some(OutputFormat::Csv) => FileFormat::Csv,
+        Some(other @ (OutputFormat::Table | OutputFormat::Jsonl | OutputFormat::Sarif)) => {
+            return Err(crate::usage(format!(
+                "export writes json, yaml or csv (an inventory file), not {}",
+                other
+                    .to_possible_value()
+                    .map_or_else(String::new, |value| value.get_name().to_string())
+            )));
         }
     };
     let mut store = settings.open_store_read_only()?;

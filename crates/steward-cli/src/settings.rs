@@ -87,7 +87,7 @@ impl Settings {
                 name: globals.actor.clone().unwrap_or_else(os_user),
                 now: now()?,
             },
-            output: globals.output,
+            output: globals.output.unwrap_or(OutputFormat::Table),
         })
     }
 

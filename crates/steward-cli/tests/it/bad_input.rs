@@ -422,3 +422,19 @@ fn a_public_id_is_one_credential_of_its_identity() {
     );
     assert_eq!(steward.count("identities"), before);
 }
+
+#[test]
+fn export_refuses_formats_that_are_no_inventory_file() {
+    let steward = Steward::new();
+    for format in ["table", "jsonl", "sarif"] {
+        let output = steward.run(&["export", "-o", format]).fails_with(2);
+        assert_eq!(
+            output.stderr.trim(),
+            format!("error: export writes json, yaml or csv (an inventory file), not {format}")
+        );
+        assert!(output.stdout.is_empty());
+    }
+    // Without -o, JSON.
+    let exported = steward.run(&["export"]).ok().json();
+    assert_eq!(exported["version"], 1);
+}
