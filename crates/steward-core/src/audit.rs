@@ -318,7 +318,7 @@ impl ChainVerifier {
             if !checkpoint.signature_is_valid(&verifying_key) {
                 return Err(ChainProblem {
                     seq: checkpoint.seq,
-                    reason: "checkpoint signature is invalid (forged or altered checkpoint)".into(),
+                    reason: "checkpoint signature does not verify under this public key (a forged or altered checkpoint, or the key of another installation)".into(),
                 });
             }
         }

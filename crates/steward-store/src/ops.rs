@@ -1066,13 +1066,26 @@ pub(crate) fn remove_location(
             kind: kind.to_string(),
             locator: locator.to_string(),
         })?;
+    let after = mark_removed(tx, &mut log, actor, before, reason)?;
+    log.finish(tx, actor.now)?;
+    Ok(after)
+}
+
+/// Marks live copy `before` removed now, with a `location.remove` event for `reason`.
+fn mark_removed(
+    tx: &mut dyn Tx,
+    log: &mut EventLog<'_>,
+    actor: &Actor,
+    before: Location,
+    reason: &str,
+) -> Result<Location, StoreError> {
     tx.mark_location_removed(before.id, actor.now)?;
     let after = Location {
         removed_at: Some(actor.now),
         ..before.clone()
     };
     let holder = tx
-        .credentials_by_fingerprint(fingerprint)?
+        .credentials_by_fingerprint(&after.fingerprint)?
         .into_iter()
         .find(|credential| Some(credential.id) == after.credential_id);
     let subject = location_subject(tx, holder.as_ref(), &after)?;
@@ -1084,7 +1097,6 @@ pub(crate) fn remove_location(
         Some(snapshot(&before)),
         Some(snapshot(&after)),
     ));
-    log.finish(tx, actor.now)?;
     Ok(after)
 }
 
@@ -1155,25 +1167,7 @@ pub(crate) fn record_scan(
             if seen.contains(&location.id) || !by_a_rule_run_now || !scope.covers(location.kind, &location.locator) {
                 continue;
             }
-            let before = location.clone();
-            let location = Location {
-                removed_at: Some(actor.now),
-                ..location
-            };
-            tx.mark_location_removed(location.id, actor.now)?;
-            let holder = tx
-                .credentials_by_fingerprint(&location.fingerprint)?
-                .into_iter()
-                .find(|credential| Some(credential.id) == location.credential_id);
-            let subject = location_subject(tx, holder.as_ref(), &location)?;
-            log.record(draft(
-                actor,
-                "location.remove",
-                subject,
-                Some("not found again by a scan of its place"),
-                Some(snapshot(&before)),
-                Some(snapshot(&location)),
-            ));
+            let location = mark_removed(tx, &mut log, actor, location, "not found again by a scan of its place")?;
             removed.push(location);
         }
     }
