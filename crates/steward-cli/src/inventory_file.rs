@@ -931,12 +931,22 @@ fn csv_header(file: &str, bytes: &[u8]) -> anyhow::Result<Items> {
         .iter()
         .map(|header| header.trim().to_string())
         .collect();
-    for header in &headers {
+    if headers.iter().all(String::is_empty) {
+        return Err(crate::usage(format!(
+            "{file}:1: no header row (columns: {})",
+            IDENTITY_COLUMNS.join(", ")
+        )));
+    }
+    for (position, header) in headers.iter().enumerate() {
         if !IDENTITY_COLUMNS.contains(&header.as_str()) {
             return Err(crate::usage(format!(
                 "{file}:1: unknown column '{header}' (known: {})",
                 IDENTITY_COLUMNS.join(", ")
             )));
+        }
+        // Two columns of one name: which value would count is anybody's guess.
+        if headers[..position].contains(header) {
+            return Err(crate::usage(format!("{file}:1: column '{header}' appears twice")));
         }
     }
     let mut record = csv::ByteRecord::new();
