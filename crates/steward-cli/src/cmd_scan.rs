@@ -319,22 +319,45 @@ fn print_findings(format: OutputFormat, rules: &RuleSet, findings: &[Finding]) -
             if findings.is_empty() {
                 return writeln!(out, "no secrets found");
             }
-            for finding in findings {
-                let first = &finding.locations[0];
-                let more = finding.locations.len() - 1;
-                writeln!(
-                    out,
-                    "{}  {}  {}  {}{}",
-                    finding.rule_id,
-                    finding.secret.as_deref().unwrap_or(&finding.preview),
-                    &finding.fingerprint.as_str()[..16],
-                    place(first),
-                    if more > 0 {
-                        format!(" (+{more} more)")
-                    } else {
-                        String::new()
-                    }
-                )?;
+            // Aligned columns under a header; the place, last, is never cut (a history
+            // place is long), and a secret shown with --show-secrets keeps to one line.
+            let rows: Vec<[String; 4]> = findings
+                .iter()
+                .map(|finding| {
+                    let more = finding.locations.len() - 1;
+                    [
+                        finding.rule_id.clone(),
+                        finding
+                            .secret
+                            .as_deref()
+                            .unwrap_or(&finding.preview)
+                            .replace('\r', "\\r")
+                            .replace('\n', "\\n"),
+                        finding.fingerprint.as_str()[..16].to_string(),
+                        format!(
+                            "{}{}",
+                            place(&finding.locations[0]),
+                            if more > 0 {
+                                format!(" (+{more} more)")
+                            } else {
+                                String::new()
+                            }
+                        ),
+                    ]
+                })
+                .collect();
+            let header = ["RULE", "SECRET", "FINGERPRINT", "WHERE"].map(String::from);
+            let mut widths = [0; 3];
+            for row in std::iter::once(&header).chain(&rows) {
+                for (width, value) in widths.iter_mut().zip(row) {
+                    *width = (*width).max(value.chars().count());
+                }
+            }
+            for row in std::iter::once(&header).chain(&rows) {
+                for (value, width) in row.iter().zip(widths) {
+                    write!(out, "{value}{:pad$}  ", "", pad = width - value.chars().count())?;
+                }
+                writeln!(out, "{}", row[3])?;
             }
             Ok(())
         }),

@@ -197,7 +197,11 @@ fn malformed_files_name_file_line_and_field_and_import_nothing() {
         "name,kind,system,tier,name\nfirst,bot,gh,low,second\n",
         "inventory.csv:1: column 'name' appears twice",
     );
-    assert_rejected("inventory.csv", "", "inventory.csv:1: no header row (columns: id, name,");
+    assert_rejected(
+        "inventory.csv",
+        "",
+        "inventory.csv:1: no header row (columns: id, name,",
+    );
     assert_rejected(
         "inventory.csv",
         "name,kind,system,tier\nx,bot,aws\n",

@@ -74,6 +74,15 @@ fn scan_reports_findings_by_fingerprint_with_exit_1() {
     let shown = steward.run(&["scan", tree.to_str().unwrap(), "--show-secrets", "--exit-zero"]);
     assert_eq!(shown.code, 0);
     assert!(shown.stdout.contains(&token));
+    // A header over aligned columns: every row's place starts where the header's WHERE does.
+    let mut lines = shown.stdout.lines();
+    let header = lines.next().unwrap();
+    assert!(header.starts_with("RULE") && header.ends_with("WHERE"), "{header}");
+    let column = header.find("WHERE").unwrap();
+    for line in lines {
+        assert!(line[column..].starts_with('/'), "{line}");
+        assert!(!line[..column].ends_with(|c: char| !c.is_whitespace()), "{line}");
+    }
     let csv = steward.run(&["scan", tree.to_str().unwrap(), "-o", "csv"]).stdout;
     let header = "rule_id,rule_name,fingerprint,preview,secret,path,line,column,repository,commit,author,date,\
                   channel,message_ts,issue_key,comment_id,cell,field";
