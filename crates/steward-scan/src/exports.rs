@@ -56,7 +56,12 @@ pub fn split_export(path: &str, blob: &[u8]) -> Option<Vec<ExportText>> {
 /// Whether `blob` could be an export at all (JSON: its first non-blank byte opens an array
 /// or object). Anything else is scanned whole, whatever its path.
 pub fn may_be_export(blob: &[u8]) -> bool {
-    json_opening(blob).is_some()
+    // UTF-16 text, or JSON after a UTF-8 byte order mark, is decoded before it is read.
+    match blob {
+        [0xFF, 0xFE, ..] | [0xFE, 0xFF, ..] => true,
+        [0xEF, 0xBB, 0xBF, rest @ ..] => json_opening(rest).is_some(),
+        _ => json_opening(blob).is_some(),
+    }
 }
 
 /// The first non-blank byte of `blob` when it opens a JSON array or object.

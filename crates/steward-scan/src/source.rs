@@ -6,7 +6,6 @@ use crate::archive::{ArchiveLimits, archive_kind, expand};
 use crate::finding::{FindingLocation, Occurrence, ScanReport, ScanStats, group};
 use crate::matcher::{Match, Matcher};
 use std::borrow::Cow;
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use steward_core::{Fingerprint, FingerprintKey, redact_secret};
@@ -306,13 +305,17 @@ fn scan_content_inner(
     scanned
 }
 
-/// The text of a blob to scan: the blob itself, or UTF-8 for UTF-16 with a byte order
-/// mark (what Windows PowerShell writes, and `.reg` exports), where lines and columns are
-/// then those of the text; `None` for a binary blob (a NUL among its first bytes).
+/// The text of a blob to scan: the blob itself (after a UTF-8 byte order mark), or UTF-8
+/// for UTF-16 with a byte order mark (what Windows PowerShell writes, and `.reg` exports),
+/// where lines and columns are then those of the text; `None` for a binary blob (a NUL
+/// among its first bytes).
 fn text_of(blob: &[u8]) -> Option<Cow<'_, [u8]>> {
     let big_endian = match blob {
         [0xFF, 0xFE, ..] => false,
         [0xFE, 0xFF, ..] => true,
+        // A UTF-8 byte order mark is no text: without it, `^` rules see line 1 and
+        // columns count from its first character.
+        [0xEF, 0xBB, 0xBF, rest @ ..] => return (!is_binary(rest)).then_some(Cow::Borrowed(rest)),
         _ => return (!is_binary(blob)).then_some(Cow::Borrowed(blob)),
     };
     let units = blob[2..].chunks_exact(2).map(|pair| {
@@ -341,8 +344,12 @@ fn scan_text(matcher: &Matcher, key: &FingerprintKey, path: &str, blob: &[u8], s
         return occurrences_at(whole, key, path, blob, show_secrets);
     };
     let mut occurrences = Vec::new();
-    for text in texts {
-        for mut occurrence in scan_blob(matcher, key, path, text.text.as_bytes(), show_secrets) {
+    let mut in_export: Vec<&[u8]> = Vec::new();
+    for text in &texts {
+        let bytes = text.text.as_bytes();
+        let found = matcher.find(bytes);
+        in_export.extend(found.iter().map(|found| &bytes[found.start..found.end]));
+        for mut occurrence in occurrences_at(found, key, path, bytes, show_secrets) {
             let (place, location) = (&text.place, &mut occurrence.location);
             location.channel = place.channel.clone();
             location.message_ts = place.message_ts.clone();
@@ -353,27 +360,38 @@ fn scan_text(matcher: &Matcher, key: &FingerprintKey, path: &str, blob: &[u8], s
             occurrences.push(occurrence);
         }
     }
-    // In the document, a secret is JSON-escaped (`\/` for `/` in Slack's exports).
-    let in_export: HashSet<&Fingerprint> = occurrences.iter().map(|found| &found.fingerprint).collect();
+    // In the document a secret is JSON-escaped (`\/`, `\u0026`…), and an open-ended
+    // match runs on over an escaped line break (`…K\nplease`): a whole-file match is the
+    // export's own when, read as JSON string text, it holds a secret the export pass found.
     let elsewhere = whole
         .into_iter()
         .filter(|found| {
-            let secret = json_unescaped(&blob[found.start..found.end]);
-            !in_export.contains(&Fingerprint::compute(key, &secret))
+            let text = json_string_text(&blob[found.start..found.end]);
+            !in_export
+                .iter()
+                .any(|secret| memchr::memmem::find(&text, secret).is_some())
         })
         .collect();
     occurrences.extend(occurrences_at(elsewhere, key, path, blob, show_secrets));
     occurrences
 }
 
-/// `text` with JSON's two-character escapes (`\/`, `\"`, `\\`, `\n`, `\t`, `\r`,
-/// `\b`, `\f`) read; `\u` escapes stay as they are.
-fn json_unescaped(text: &[u8]) -> Cow<'_, [u8]> {
-    if !text.contains(&b'\\') {
-        return Cow::Borrowed(text);
+/// `raw` read as the inside of a JSON string (every escape decoded, `\u` ones and
+/// surrogate pairs included); when it is not one (an escape cut at an end), with only its
+/// two-character escapes read.
+fn json_string_text(raw: &[u8]) -> Cow<'_, [u8]> {
+    if !raw.contains(&b'\\') {
+        return Cow::Borrowed(raw);
     }
-    let mut unescaped = Vec::with_capacity(text.len());
-    let mut bytes = text.iter().copied();
+    let mut quoted = Vec::with_capacity(raw.len() + 2);
+    quoted.push(b'"');
+    quoted.extend_from_slice(raw);
+    quoted.push(b'"');
+    if let Ok(text) = serde_json::from_slice::<String>(&quoted) {
+        return Cow::Owned(text.into_bytes());
+    }
+    let mut unescaped = Vec::with_capacity(raw.len());
+    let mut bytes = raw.iter().copied();
     while let Some(byte) = bytes.next() {
         if byte != b'\\' {
             unescaped.push(byte);
@@ -437,14 +455,12 @@ fn occurrences_at(
             location: FindingLocation {
                 path: path.to_string(),
                 line,
-                // Columns count characters (UTF-8 continuation bytes do not start one; a
-                // byte order mark, first in the blob, is none).
+                // Columns count characters (UTF-8 continuation bytes do not start one).
                 column: blob[line_start..found.start]
                     .iter()
                     .filter(|byte| (**byte & 0xC0) != 0x80)
                     .count()
-                    + 1
-                    - usize::from(line_start == 0 && blob.starts_with(b"\xEF\xBB\xBF")),
+                    + 1,
                 git: None,
                 channel: None,
                 message_ts: None,

@@ -144,6 +144,12 @@ fn utf16_text_with_a_byte_order_mark_is_scanned_and_a_utf8_mark_is_no_column() {
     std::fs::write(dir.path().join("little.reg"), little).unwrap();
     std::fs::write(dir.path().join("big.txt"), big).unwrap();
     std::fs::write(dir.path().join("bom.env"), format!("\u{feff}{token}\n")).unwrap();
+    // A rule anchored at a line's start sees line 1 after a UTF-8 byte order mark.
+    std::fs::write(
+        dir.path().join("anchored.env"),
+        "\u{feff}DB_PASSWORD=Zq8rT2vLmN4pXw7K\n",
+    )
+    .unwrap();
     let matcher = Matcher::new(RuleSet::builtin().unwrap()).unwrap();
     let report = scan_paths(
         &matcher,
@@ -152,8 +158,19 @@ fn utf16_text_with_a_byte_order_mark_is_scanned_and_a_utf8_mark_is_no_column() {
         &ScanOptions::default(),
     );
     assert_eq!(report.stats.skipped_binary, 0);
-    assert_eq!(report.findings.len(), 1, "{:#?}", report.findings);
-    let mut places: Vec<(String, usize, usize)> = report.findings[0]
+    assert_eq!(report.findings.len(), 2, "{:#?}", report.findings);
+    let anchored = report
+        .findings
+        .iter()
+        .find(|finding| finding.rule_id != "github-classic-pat")
+        .unwrap();
+    assert_eq!((anchored.locations[0].line, anchored.locations[0].column), (1, 13));
+    let token_finding = report
+        .findings
+        .iter()
+        .find(|finding| finding.rule_id == "github-classic-pat")
+        .unwrap();
+    let mut places: Vec<(String, usize, usize)> = token_finding
         .locations
         .iter()
         .map(|location| {
