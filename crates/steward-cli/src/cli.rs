@@ -444,7 +444,7 @@ pub struct NhiTransitionArgs {
 #[derive(Debug, Subcommand)]
 pub enum CredentialCommand {
     /// Add a credential; with --secret-stdin only its fingerprint and a redacted preview are kept.
-    /// A revoked or archived identity takes none that is active
+    /// A revoked identity takes none that is active or inactive; an archived one takes none
     Add(CredentialAddArgs),
     /// List an identity's credentials
     List {

@@ -476,7 +476,7 @@ pub fn build_demo(store: &mut dyn Store, key: &FingerprintKey, identities: u32) 
                     store.revoke_credential(
                         &actor,
                         &reference,
-                        &credential.id.0.to_string(),
+                        &format!("#{}", credential.id.0),
                         "rotated after incident INC-2291",
                     )?;
                 }
@@ -508,7 +508,7 @@ pub fn build_demo(store: &mut dyn Store, key: &FingerprintKey, identities: u32) 
         for (state, reason) in path {
             if *state == LifecycleState::Revoked {
                 for credential in store.credentials(&reference)?.credentials {
-                    store.revoke_credential(&actor, &reference, &credential.id.0.to_string(), reason)?;
+                    store.revoke_credential(&actor, &reference, &format!("#{}", credential.id.0), reason)?;
                 }
             }
             store.transition_identity(&actor, &reference, *state, reason)?;

@@ -446,6 +446,7 @@ fn create_identities(
                 CredentialId(credential_ids.next().expect("reserved enough ids")),
                 identity_id,
                 credential,
+                actor.now,
             ));
         }
         identities.push(identity.into_identity(identity_id));
@@ -694,7 +695,14 @@ struct IdentityWithCredentials<'a> {
     credentials: &'a [Credential],
 }
 
-fn stored_credential(id: CredentialId, identity_id: IdentityId, credential: NewCredential) -> Credential {
+/// A new credential as stored; one added or imported as revoked is revoked as of `now`
+/// (the time it is first known to be).
+fn stored_credential(
+    id: CredentialId,
+    identity_id: IdentityId,
+    credential: NewCredential,
+    now: jiff::Timestamp,
+) -> Credential {
     Credential {
         id,
         identity_id,
@@ -706,7 +714,7 @@ fn stored_credential(id: CredentialId, identity_id: IdentityId, credential: NewC
         created_at: credential.created_at,
         expires_at: credential.expires_at,
         last_used_at: credential.last_used_at,
-        revoked_at: None,
+        revoked_at: (credential.status == CredentialStatus::Revoked).then_some(now),
     }
 }
 
@@ -874,6 +882,7 @@ pub(crate) fn add_credential(
     let mut log = EventLog::begin(tx, key)?;
     credential.validate()?;
     let identity = resolve_identity(tx, reference)?;
+    check_editable(identity.state)?;
     check_credential_allowed(identity.state, credential.status)?;
     if let Some(public_id) = &credential.public_id
         && tx
@@ -887,7 +896,7 @@ pub(crate) fn add_credential(
         });
     }
     let id = tx.reserve_ids(IdSequence::Credentials, 1)?[0];
-    let stored = stored_credential(CredentialId(id), identity.id, credential.clone());
+    let stored = stored_credential(CredentialId(id), identity.id, credential.clone(), actor.now);
     tx.insert_credentials(std::slice::from_ref(&stored))?;
     log.record(draft(
         actor,

@@ -291,6 +291,26 @@ fn revoked_and_archived_identities_take_no_usable_credential_and_archived_no_edi
         "error: the identity is revoked: it holds no usable credential, so none can be active"
     );
     assert_eq!((events(&steward), steward.count("credentials")), before);
+    // A revoked one may be recorded, and is revoked as of now.
+    let recorded = steward
+        .run_with_stdin(
+            &[
+                "credential",
+                "add",
+                "billing-export",
+                "--public-id",
+                "AKIAEXAMPLE000000005",
+                "--secret-stdin",
+                "--status",
+                "revoked",
+                "-o",
+                "json",
+            ],
+            Some("wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY5"),
+        )
+        .ok()
+        .json();
+    assert!(recorded["revoked_at"].is_string(), "{recorded}");
 
     steward
         .run(&[
@@ -312,6 +332,26 @@ fn revoked_and_archived_identities_take_no_usable_credential_and_archived_no_edi
         "error: the identity is archived: archived is final; its record is kept as it was"
     );
     add_key("AKIAEXAMPLE000000003").fails_with(1);
+    // Not even a revoked one: the archived record is kept as it was.
+    let refused = steward
+        .run_with_stdin(
+            &[
+                "credential",
+                "add",
+                "billing-export",
+                "--public-id",
+                "AKIAEXAMPLE000000004",
+                "--secret-stdin",
+                "--status",
+                "revoked",
+            ],
+            Some("wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY4"),
+        )
+        .fails_with(1);
+    assert_eq!(
+        refused.stderr.trim(),
+        "error: the identity is archived: archived is final; its record is kept as it was"
+    );
     assert_eq!(events(&steward), before);
 
     // An import may not make such a record either: nothing of the file is imported.
