@@ -106,12 +106,18 @@ pub fn run(globals: &Globals, args: &DemoArgs) -> anyhow::Result<ExitCode> {
             .map(|(rule, count)| format!("{rule} {count}"))
             .collect();
         writeln!(out, "  {}", line.join(", "))?;
+        writeln!(
+            out,
+            "  (`steward findings` lists the leaked and revoked-but-referenced copies; the other rules are\n   \
+             for detection, which no command runs yet: the identities carry the label demo.problem)"
+        )?;
         writeln!(out, "\nexplore it:")?;
         writeln!(
             out,
             "  steward --data-dir {data_dir} nhi list --system aws --tier critical"
         )?;
         writeln!(out, "  steward --data-dir {data_dir} nhi show aws/billing-export-prod")?;
+        writeln!(out, "  steward --data-dir {data_dir} findings")?;
         writeln!(out, "  steward --data-dir {data_dir} audit verify")
     })?;
     Ok(ExitCode::SUCCESS)
