@@ -181,7 +181,7 @@ pub struct ScanArgs {
     /// Scan archives (zip, tar, tar.gz, gz) as bytes instead of expanding them
     #[arg(long)]
     pub no_archives: bool,
-    /// Expand archives nested at most this deep
+    /// Expand archives nested at most this deep (a .tar.gz is one level)
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=16))]
     pub archive_depth: u32,
     /// Stop expanding one archive after this many bytes (zip-bomb guard)

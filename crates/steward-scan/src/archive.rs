@@ -161,7 +161,12 @@ fn expand_at(
             if let Some(content) = read_capped(&mut decoder, budget, path, warnings)
                 && count_entry(budget, path, warnings)
             {
-                deliver(&inner_path, &content, depth, budget, warnings, visit);
+                // A .tar.gz is one archive, one level deep: its tar is not nested in it.
+                if archive_kind(&content) == Some(ArchiveKind::Tar) {
+                    expand_at(ArchiveKind::Tar, &inner_path, &content, depth, budget, warnings, visit);
+                } else {
+                    deliver(&inner_path, &content, depth, budget, warnings, visit);
+                }
             }
         }
         ArchiveKind::Tar => {

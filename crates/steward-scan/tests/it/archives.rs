@@ -86,6 +86,26 @@ fn secrets_in_nested_archives_are_found_with_their_inner_paths() {
         },
     );
     assert!(flat.findings.is_empty());
+    // A .tar.gz is one level: at depth 2 the zip inside it is opened, at depth 1 only the
+    // .tar.gz itself.
+    for (depth, found) in [(1, 1), (2, 2)] {
+        let report = scan(
+            dir.path(),
+            ScanOptions {
+                archives: Some(ArchiveLimits {
+                    max_depth: depth,
+                    ..ArchiveLimits::default()
+                }),
+                ..Default::default()
+            },
+        );
+        assert_eq!(
+            report.findings[0].locations.len(),
+            found,
+            "depth {depth}: {:?}",
+            report.stats
+        );
+    }
 }
 
 #[test]
