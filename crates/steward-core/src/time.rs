@@ -30,9 +30,14 @@ pub fn parse_instant(text: &str) -> Result<Timestamp, String> {
     if let Ok(at) = text.parse::<Timestamp>() {
         return Ok(at);
     }
-    let date: Date = text
-        .parse()
-        .map_err(|_| format!("'{text}' is not a date (YYYY-MM-DD) or an RFC 3339 timestamp"))?;
+    // Only a bare date is read as midnight UTC: a date and time without `Z` or an offset
+    // names no instant (and jiff would read its date alone, dropping the time).
+    let not_an_instant =
+        || format!("'{text}' is not a date (YYYY-MM-DD) or an RFC 3339 timestamp (with Z or an offset)");
+    if text.len() != 10 {
+        return Err(not_an_instant());
+    }
+    let date: Date = text.parse().map_err(|_| not_an_instant())?;
     date.to_zoned(jiff::tz::TimeZone::UTC)
         .map(|zoned| zoned.timestamp())
         .map_err(|error| format!("'{text}': {error}"))
@@ -73,6 +78,25 @@ pub fn format_instant(at: Timestamp) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_instant_is_a_timestamp_with_an_offset_or_a_bare_date() {
+        assert_eq!(
+            parse_instant("2027-01-01T15:30:00Z").unwrap().to_string(),
+            "2027-01-01T15:30:00Z"
+        );
+        assert_eq!(
+            parse_instant("2027-01-01T15:30:00+02:00").unwrap().to_string(),
+            "2027-01-01T13:30:00Z"
+        );
+        assert_eq!(parse_instant("2027-01-01").unwrap().to_string(), "2027-01-01T00:00:00Z");
+        for text in ["2027-01-01T15:30:00", "2027-01-01 15:30", "2027-1-1", "tomorrow"] {
+            assert_eq!(
+                parse_instant(text).unwrap_err(),
+                format!("'{text}' is not a date (YYYY-MM-DD) or an RFC 3339 timestamp (with Z or an offset)"),
+            );
+        }
+    }
 
     #[test]
     fn instants_format_as_strftime_formats_them() {
