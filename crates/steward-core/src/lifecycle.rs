@@ -83,18 +83,9 @@ pub fn check_transition(
             },
         });
     }
-    if to == LifecycleState::Revoked && context.active_credentials > 0 {
-        return Err(DomainError::TransitionBlocked {
-            to,
-            reason: format!(
-                "{} credential(s) still active; revoke them first (steward credential revoke)",
-                context.active_credentials
-            ),
-        });
-    }
-    // Credentials made usable again, or added, after `revoked` (the store refuses both; a
-    // database edited by hand may still hold them) keep an identity from being archived.
-    if to == LifecycleState::Archived && context.active_credentials > 0 {
+    // `archived` follows `revoked`, but credentials made usable again or added since (the
+    // store refuses both; a database edited by hand may still hold them) keep it back too.
+    if matches!(to, LifecycleState::Revoked | LifecycleState::Archived) && context.active_credentials > 0 {
         return Err(DomainError::TransitionBlocked {
             to,
             reason: format!(

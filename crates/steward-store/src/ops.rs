@@ -209,11 +209,26 @@ fn snapshot<T: serde::Serialize>(value: &T) -> String {
 }
 
 fn identity_subject(identity: &Identity) -> String {
-    identity_subject_of(&identity.system, &identity.name)
+    format!("{}/{}", identity.system, identity.name)
 }
 
-fn identity_subject_of(system: &str, name: &str) -> String {
-    format!("{system}/{name}")
+/// Refuses `credential` when its public id is one of `held`, the credentials of identity
+/// `system/name`: a public id names one credential of its identity.
+fn check_public_id_free(
+    held: &[Credential],
+    credential: &NewCredential,
+    system: &str,
+    name: &str,
+) -> Result<(), StoreError> {
+    match &credential.public_id {
+        Some(public_id) if held.iter().any(|known| known.public_id.as_ref() == Some(public_id)) => {
+            Err(StoreError::DuplicateCredential {
+                identity: format!("{system}/{name}"),
+                public_id: public_id.clone(),
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// What an event is about: kind, store id, human name.
@@ -427,21 +442,12 @@ fn create_identities(
         identity.validate().map_err(|error| wrap(error.into()))?;
         first_credential_of.push(credentials.len());
         let identity_id = IdentityId(id);
-        for (position, credential) in new_credentials.iter().enumerate() {
-            if let Some(public_id) = &credential.public_id
-                && new_credentials[..position]
-                    .iter()
-                    .any(|earlier| earlier.public_id.as_ref() == Some(public_id))
-            {
-                return Err(wrap(StoreError::DuplicateCredential {
-                    identity: identity_subject_of(&identity.system, &identity.name),
-                    public_id: public_id.clone(),
-                }));
-            }
-        }
+        let held_from = credentials.len();
         for credential in new_credentials {
             credential.validate().map_err(|error| wrap(error.into()))?;
             check_credential_allowed(identity.state, credential.status).map_err(|error| wrap(error.into()))?;
+            check_public_id_free(&credentials[held_from..], &credential, &identity.system, &identity.name)
+                .map_err(wrap)?;
             credentials.push(stored_credential(
                 CredentialId(credential_ids.next().expect("reserved enough ids")),
                 identity_id,
@@ -884,17 +890,12 @@ pub(crate) fn add_credential(
     let identity = resolve_identity(tx, reference)?;
     check_editable(identity.state)?;
     check_credential_allowed(identity.state, credential.status)?;
-    if let Some(public_id) = &credential.public_id
-        && tx
-            .credentials_of(identity.id)?
-            .iter()
-            .any(|known| known.public_id.as_ref() == Some(public_id))
-    {
-        return Err(StoreError::DuplicateCredential {
-            identity: identity_subject(&identity),
-            public_id: public_id.clone(),
-        });
-    }
+    check_public_id_free(
+        &tx.credentials_of(identity.id)?,
+        credential,
+        &identity.system,
+        &identity.name,
+    )?;
     let id = tx.reserve_ids(IdSequence::Credentials, 1)?[0];
     let stored = stored_credential(CredentialId(id), identity.id, credential.clone(), actor.now);
     tx.insert_credentials(std::slice::from_ref(&stored))?;
