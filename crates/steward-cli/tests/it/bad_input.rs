@@ -22,17 +22,7 @@ fn an_illegal_transition_changes_nothing() {
     steward.add_example_parties();
     steward.add_example_identity();
     let before = events(&steward);
-    let output = steward
-        .run(&[
-            "nhi",
-            "transition",
-            "billing-export",
-            "--to",
-            "archived",
-            "--reason",
-            "skip",
-        ])
-        .fails_with(1);
+    let output = steward.transition_example("archived", "skip").fails_with(1);
     assert_eq!(
         output.stderr.trim(),
         "error: illegal transition active -> archived (allowed from active: suspended, offboarding)"
@@ -258,71 +248,25 @@ fn revoked_and_archived_identities_take_no_usable_credential_and_archived_no_edi
     let steward = Steward::new();
     steward.add_example_parties();
     steward.add_example_identity();
-    let add_key = |public_id: &str| {
-        steward.run_with_stdin(
-            &[
-                "credential",
-                "add",
-                "billing-export",
-                "--public-id",
-                public_id,
-                "--secret-stdin",
-            ],
-            Some("wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY1"),
-        )
+    let add_key = |public_id: &str, extra: &[&str]| {
+        steward.try_add_example_credential(public_id, "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY1", extra)
     };
-    add_key("AKIAEXAMPLE000000001").ok();
-    for (args, reason) in [
-        (vec!["nhi", "transition", "billing-export", "--to", "offboarding"], "x"),
-        (
-            vec!["credential", "revoke", "billing-export", "AKIAEXAMPLE000000001"],
-            "rotated",
-        ),
-        (vec!["nhi", "transition", "billing-export", "--to", "revoked"], "x"),
-    ] {
-        let mut args = args;
-        args.extend(["--reason", reason]);
-        steward.run(&args).ok();
-    }
+    add_key("AKIAEXAMPLE000000001", &[]).ok();
+    steward.revoke_example("AKIAEXAMPLE000000001");
     let before = (events(&steward), steward.count("credentials"));
-    let refused = add_key("AKIAEXAMPLE000000002").fails_with(1);
+    let refused = add_key("AKIAEXAMPLE000000002", &[]).fails_with(1);
     assert_eq!(
         refused.stderr.trim(),
         "error: the identity is revoked: it holds no usable credential, so none can be active"
     );
     assert_eq!((events(&steward), steward.count("credentials")), before);
     // A revoked one may be recorded, and is revoked as of now.
-    let recorded = steward
-        .run_with_stdin(
-            &[
-                "credential",
-                "add",
-                "billing-export",
-                "--public-id",
-                "AKIAEXAMPLE000000005",
-                "--secret-stdin",
-                "--status",
-                "revoked",
-                "-o",
-                "json",
-            ],
-            Some("wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY5"),
-        )
+    let recorded = add_key("AKIAEXAMPLE000000005", &["--status", "revoked", "-o", "json"])
         .ok()
         .json();
     assert!(recorded["revoked_at"].is_string(), "{recorded}");
 
-    steward
-        .run(&[
-            "nhi",
-            "transition",
-            "billing-export",
-            "--to",
-            "archived",
-            "--reason",
-            "done",
-        ])
-        .ok();
+    steward.transition_example("archived", "done").ok();
     let before = events(&steward);
     let refused = steward
         .run(&["nhi", "set", "billing-export", "--purpose", "edited after the fact"])
@@ -331,23 +275,9 @@ fn revoked_and_archived_identities_take_no_usable_credential_and_archived_no_edi
         refused.stderr.trim(),
         "error: the identity is archived: archived is final; its record is kept as it was"
     );
-    add_key("AKIAEXAMPLE000000003").fails_with(1);
+    add_key("AKIAEXAMPLE000000003", &[]).fails_with(1);
     // Not even a revoked one: the archived record is kept as it was.
-    let refused = steward
-        .run_with_stdin(
-            &[
-                "credential",
-                "add",
-                "billing-export",
-                "--public-id",
-                "AKIAEXAMPLE000000004",
-                "--secret-stdin",
-                "--status",
-                "revoked",
-            ],
-            Some("wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY4"),
-        )
-        .fails_with(1);
+    let refused = add_key("AKIAEXAMPLE000000004", &["--status", "revoked"]).fails_with(1);
     assert_eq!(
         refused.stderr.trim(),
         "error: the identity is archived: archived is final; its record is kept as it was"
@@ -385,17 +315,7 @@ fn a_public_id_is_one_credential_of_its_identity() {
     steward.add_example_credential("AKIAEXAMPLE000000001", "first-secret-value-0001");
     let before = (events(&steward), steward.count("credentials"));
     let refused = steward
-        .run_with_stdin(
-            &[
-                "credential",
-                "add",
-                "billing-export",
-                "--public-id",
-                "AKIAEXAMPLE000000001",
-                "--secret-stdin",
-            ],
-            Some("second-secret-value-0002"),
-        )
+        .try_add_example_credential("AKIAEXAMPLE000000001", "second-secret-value-0002", &[])
         .fails_with(1);
     assert_eq!(
         refused.stderr.trim(),

@@ -185,18 +185,43 @@ impl Steward {
 
     /// Adds a credential with `secret` (read from stdin) to the example identity.
     pub fn add_example_credential(&self, public_id: &str, secret: &str) {
-        self.run_with_stdin(
-            &[
-                "credential",
-                "add",
-                "billing-export",
-                "--public-id",
-                public_id,
-                "--secret-stdin",
-            ],
-            Some(secret),
-        )
+        self.try_add_example_credential(public_id, secret, &[]).ok();
+    }
+
+    /// Runs `credential add` on the example identity with `secret` on stdin and `extra`
+    /// arguments, whatever comes of it.
+    pub fn try_add_example_credential(&self, public_id: &str, secret: &str, extra: &[&str]) -> Output {
+        let mut args = vec![
+            "credential",
+            "add",
+            "billing-export",
+            "--public-id",
+            public_id,
+            "--secret-stdin",
+        ];
+        args.extend_from_slice(extra);
+        self.run_with_stdin(&args, Some(secret))
+    }
+
+    /// Runs `nhi transition` of the example identity to `to` for `reason`.
+    pub fn transition_example(&self, to: &str, reason: &str) -> Output {
+        self.run(&["nhi", "transition", "billing-export", "--to", to, "--reason", reason])
+    }
+
+    /// Takes the example identity to `revoked`: offboarding, its credential `public_id`
+    /// revoked, revoked.
+    pub fn revoke_example(&self, public_id: &str) {
+        self.transition_example("offboarding", "x").ok();
+        self.run(&[
+            "credential",
+            "revoke",
+            "billing-export",
+            public_id,
+            "--reason",
+            "rotated",
+        ])
         .ok();
+        self.transition_example("revoked", "x").ok();
     }
 
     pub fn count(&self, table: &str) -> i64 {

@@ -196,23 +196,22 @@ fn a_copy_of_a_known_secret_is_attached_to_its_credential() {
     steward.add_example_parties();
     steward.add_example_identity();
     steward.add_example_credential("AKIA1", SECRET);
-    let location = steward
-        .run_with_stdin(
-            &[
-                "credential",
-                "locate",
-                "--kind",
-                "repository_file",
-                "--at",
-                "acme/app@1a2b3c:config.py:7",
-                "--secret-stdin",
-                "-o",
-                "json",
-            ],
-            Some(&format!("{SECRET}\n")),
-        )
-        .ok()
-        .json();
+    // `credential locate` of a repository file at `at`, with `extra` arguments and `stdin`.
+    let locate = |at: &str, extra: &[&str], stdin: Option<&str>| {
+        let mut args = vec![
+            "credential",
+            "locate",
+            "--kind",
+            "repository_file",
+            "--at",
+            at,
+            "--secret-stdin",
+        ];
+        args.extend_from_slice(extra);
+        steward.run_with_stdin(&args, stdin)
+    };
+    let here = "acme/app@1a2b3c:config.py:7";
+    let location = locate(here, &["-o", "json"], Some(&format!("{SECRET}\n"))).ok().json();
     assert!(location["credential_id"].is_number(), "{location}");
     let shown = steward.run(&["nhi", "show", "billing-export"]).ok().stdout;
     assert!(shown.contains("repository_file acme/app@1a2b3c:config.py:7"), "{shown}");
@@ -234,92 +233,32 @@ fn a_copy_of_a_known_secret_is_attached_to_its_credential() {
 
     // Offboarded, the identity cannot be archived while the copy is known; once the copy
     // is gone (a copy recorded by hand, which no scan removes), it can.
-    let locate = |extra: &[&str]| {
-        let mut args = vec![
-            "credential",
-            "locate",
-            "--kind",
-            "repository_file",
-            "--at",
-            "acme/app@1a2b3c:config.py:7",
-            "--secret-stdin",
-        ];
-        args.extend_from_slice(extra);
-        steward.run_with_stdin(&args, Some(SECRET))
-    };
-    for args in [
-        &[
-            "nhi",
-            "transition",
-            "billing-export",
-            "--to",
-            "offboarding",
-            "--reason",
-            "x",
-        ][..],
-        &["credential", "revoke", "billing-export", "AKIA1", "--reason", "rotated"],
-        &[
-            "nhi",
-            "transition",
-            "billing-export",
-            "--to",
-            "revoked",
-            "--reason",
-            "x",
-        ],
-    ] {
-        steward.run(args).ok();
-    }
-    let archive = [
-        "nhi",
-        "transition",
-        "billing-export",
-        "--to",
-        "archived",
-        "--reason",
-        "done",
-    ];
-    let blocked = steward.run(&archive).fails_with(1);
+    steward.revoke_example("AKIA1");
+    let blocked = steward.transition_example("archived", "done").fails_with(1);
     assert!(blocked.stderr.contains("1 known location(s)"), "{}", blocked.stderr);
     // --removed needs a reason, and a place where a live copy is.
     // (Refused before stdin is read: no secret is written to it.)
-    let no_reason = steward.run(&[
-        "credential",
-        "locate",
-        "--kind",
-        "repository_file",
-        "--at",
-        "acme/app@1a2b3c:config.py:7",
-        "--secret-stdin",
-        "--removed",
-    ]);
+    let no_reason = locate(here, &["--removed"], None);
     assert_eq!(no_reason.code, 2, "{}", no_reason.stderr);
-    let wrong = steward
-        .run_with_stdin(
-            &[
-                "credential",
-                "locate",
-                "--kind",
-                "repository_file",
-                "--at",
-                "acme/app@1a2b3c:config.py:8",
-                "--secret-stdin",
-                "--removed",
-                "--reason",
-                "x",
-            ],
-            Some(SECRET),
-        )
-        .fails_with(1);
+    let wrong = locate(
+        "acme/app@1a2b3c:config.py:8",
+        &["--removed", "--reason", "x"],
+        Some(SECRET),
+    )
+    .fails_with(1);
     assert_eq!(
         wrong.stderr.trim(),
         "error: no live copy of this secret is recorded at repository_file 'acme/app@1a2b3c:config.py:8'"
     );
-    let removed = locate(&["--removed", "--reason", "history rewritten", "-o", "json"])
-        .ok()
-        .json();
+    let removed = locate(
+        here,
+        &["--removed", "--reason", "history rewritten", "-o", "json"],
+        Some(SECRET),
+    )
+    .ok()
+    .json();
     assert!(removed["removed_at"].is_string(), "{removed}");
-    steward.run(&archive).ok();
+    steward.transition_example("archived", "done").ok();
     let log = steward.run(&["audit", "log", "-o", "json"]).ok().json();
     assert!(
         log.as_array()
@@ -392,17 +331,7 @@ fn the_same_commands_work_on_postgres() {
         .ok()
         .json();
     assert_eq!(listed[0]["state"], "suspended");
-    steward
-        .run(&[
-            "nhi",
-            "transition",
-            "billing-export",
-            "--to",
-            "archived",
-            "--reason",
-            "x",
-        ])
-        .fails_with(1);
+    steward.transition_example("archived", "x").fails_with(1);
     let verified = steward.run(&["audit", "verify"]).ok();
     assert!(
         verified
