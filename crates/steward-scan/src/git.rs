@@ -137,6 +137,22 @@ fn tree_entries(data: &[u8], hash: gix::hash::Kind, entries: &mut Vec<TreeEntry>
     Ok(())
 }
 
+/// Copies `items` to the end of the last of `chunks`, or of a new one of `chunk_size`
+/// items (or as many as `items`) when they do not fit: chunks never grow, so they are
+/// never copied. Returns the chunk and the position in it.
+fn append_chunked<T: Copy>(chunks: &mut Vec<Vec<T>>, items: &[T], chunk_size: usize) -> (u32, u32) {
+    let fits = chunks
+        .last()
+        .is_some_and(|chunk| chunk.capacity() - chunk.len() >= items.len());
+    if !fits {
+        chunks.push(Vec::with_capacity(chunk_size.max(items.len())));
+    }
+    let chunk = chunks.len() - 1;
+    let start = chunks[chunk].len();
+    chunks[chunk].extend_from_slice(items);
+    (chunk as u32, start as u32)
+}
+
 /// Trees kept from the pass over the packs, with the entries the walk follows (parsed on
 /// the pass's threads): their data back to back in large buffers (no allocation per
 /// object), found by id.
@@ -170,39 +186,15 @@ impl Kept {
         if self.index.contains_key(&id) || !self.charge(cost) {
             return;
         }
-        let fits = self
-            .chunks
-            .last()
-            .is_some_and(|chunk| chunk.capacity() - chunk.len() >= data.len());
-        if !fits {
-            self.chunks.push(Vec::with_capacity(KEPT_CHUNK.max(data.len())));
-        }
-        let chunk = self.chunks.len() - 1;
-        let buffer = &mut self.chunks[chunk];
+        let (chunk, start) = append_chunked(&mut self.chunks, data, KEPT_CHUNK);
+        let (entry_chunk, first_entry) = append_chunked(&mut self.entries, entries, KEPT_ENTRY_CHUNK);
         let place = KeptObject {
-            chunk: chunk as u32,
-            start: buffer.len() as u32,
+            chunk,
+            start,
             length: data.len() as u32,
-            entry_chunk: 0,
-            first_entry: 0,
+            entry_chunk,
+            first_entry,
             entry_count: entries.len() as u32,
-        };
-        buffer.extend_from_slice(data);
-        let room = self
-            .entries
-            .last()
-            .is_some_and(|chunk| chunk.capacity() - chunk.len() >= entries.len());
-        if !room {
-            self.entries
-                .push(Vec::with_capacity(KEPT_ENTRY_CHUNK.max(entries.len())));
-        }
-        let entry_chunk = self.entries.len() - 1;
-        let first_entry = self.entries[entry_chunk].len();
-        self.entries[entry_chunk].extend_from_slice(entries);
-        let place = KeptObject {
-            entry_chunk: entry_chunk as u32,
-            first_entry: first_entry as u32,
-            ..place
         };
         self.index.insert(id, place);
     }
