@@ -18,24 +18,25 @@ fn git(repo: &Path) -> Command {
 
 /// The staged files of the repository at `repo`, with their staged content.
 pub fn staged_files(repo: &Path) -> Result<Vec<(String, Vec<u8>)>, String> {
-    // Outside a repository, `git diff --cached` fails with the whole usage of `git diff
-    // --no-index`: say what is wrong instead.
-    let inside = git(repo)
-        .args(["rev-parse", "--is-inside-work-tree"])
-        .stderr(Stdio::null())
-        .output()
-        .map_err(|error| format!("cannot run git: {error}"))?;
-    if !inside.status.success() || inside.stdout.trim_ascii() != b"true" {
-        return Err(format!(
-            "{}: not a git working tree (--staged needs one)",
-            repo.display()
-        ));
-    }
     let listing = git(repo)
         .args(["diff", "--cached", "--name-only", "-z", "--diff-filter=ACMRT"])
         .output()
         .map_err(|error| format!("cannot run git: {error}"))?;
     if !listing.status.success() {
+        // Outside a working tree, `git diff --cached` fails with the whole usage of `git
+        // diff --no-index`: say what is wrong instead (asked only then, so that a commit's
+        // hook runs one git less).
+        let inside = git(repo)
+            .args(["rev-parse", "--is-inside-work-tree"])
+            .stderr(Stdio::null())
+            .output()
+            .map_err(|error| format!("cannot run git: {error}"))?;
+        if !inside.status.success() || inside.stdout.trim_ascii() != b"true" {
+            return Err(format!(
+                "{}: not a git working tree (--staged needs one)",
+                repo.display()
+            ));
+        }
         return Err(format!(
             "{}: git diff --cached failed: {}",
             repo.display(),
