@@ -6,7 +6,7 @@
 
 use jiff::Timestamp;
 use std::collections::BTreeMap;
-use steward_core::time::{add_days, utc_date};
+use steward_core::time::{add_days, default_created, utc_date};
 use steward_core::{
     CredentialKind, CredentialStatus, Fingerprint, FingerprintKey, IdentityKind, LifecycleState, NewCredential,
     NewIdentity, NewParty, PartyKind, PartyStatus, Provenance, Roles, Scope, Tier, redact_secret,
@@ -302,14 +302,16 @@ impl Generator {
             control_owner: matches!(tier, Tier::Critical | Tier::High).then(|| "team-iam".to_string()),
         };
 
-        let created_at = rng.days(self.earliest, 6 * 365);
+        let drawn_created_at = rng.days(self.earliest, 6 * 365);
         let last_used_at = rng.percent(85).then(|| rng.days(add_days(self.now, -120), 119));
+        let last_attested_at = rng.percent(40).then(|| rng.days(add_days(self.now, -365), 360));
+        let expires_at = rng.percent(15).then(|| rng.days(self.now, 365));
+        // Created no later than its other instants (the store refuses a use before it).
+        let created_at = default_created(drawn_created_at, [last_used_at, last_attested_at, expires_at]);
         let last_rotated_at = rng.percent(60).then(|| rng.days(created_at, 30));
         let review_due = rng
             .percent(70)
             .then(|| utc_date(add_days(self.now, rng.below(540) as i64 - 180)));
-        let last_attested_at = rng.percent(40).then(|| rng.days(add_days(self.now, -365), 360));
-        let expires_at = rng.percent(15).then(|| rng.days(self.now, 365));
 
         let mut credentials: Vec<NewCredential> = (0..self.credentials_per_identity)
             .map(|position| self.credential(system, position, created_at, &mut rng))
@@ -408,7 +410,9 @@ impl Generator {
                 (CredentialStatus::Expired, 10),
             ])
         };
-        let created_at = rng.days(identity_created, 365);
+        let last_used_at =
+            (status == CredentialStatus::Active && rng.percent(80)).then(|| rng.days(add_days(self.now, -60), 59));
+        let created_at = default_created(rng.days(identity_created, 365), [last_used_at]);
         NewCredential {
             kind,
             public_id,
@@ -417,8 +421,8 @@ impl Generator {
             status,
             created_at,
             expires_at: rng.percent(50).then(|| add_days(created_at, 365)),
-            last_used_at: (status == CredentialStatus::Active && rng.percent(80))
-                .then(|| rng.days(add_days(self.now, -60), 59)),
+            last_used_at,
+            revoked_at: None,
         }
     }
 }

@@ -310,7 +310,7 @@ pub struct NhiAddArgs {
     /// Control owner: the IAM/PAM team that enforces removal (party handle)
     #[arg(long)]
     pub control_owner: Option<String>,
-    /// Created at its system (YYYY-MM-DD or RFC 3339) [default: now]
+    /// Created at its system (YYYY-MM-DD or RFC 3339) [default: now, or --expires if earlier]
     #[arg(long, value_parser = parse_instant)]
     pub created: Option<jiff::Timestamp>,
     /// Expiry (YYYY-MM-DD or RFC 3339)
@@ -471,7 +471,7 @@ pub struct CredentialAddArgs {
     /// Read the secret from standard input (never from a flag, which would leak into shell history)
     #[arg(long)]
     pub secret_stdin: bool,
-    /// Created (YYYY-MM-DD or RFC 3339) [default: now]
+    /// Created (YYYY-MM-DD or RFC 3339) [default: now, or --expires if earlier]
     #[arg(long, value_parser = parse_instant)]
     pub created: Option<jiff::Timestamp>,
     /// Expiry (YYYY-MM-DD or RFC 3339)

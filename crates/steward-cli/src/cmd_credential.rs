@@ -8,6 +8,7 @@ use crate::settings::Settings;
 use anyhow::Context;
 use std::io::Read;
 use std::process::ExitCode;
+use steward_core::time::default_created;
 use steward_core::{Fingerprint, FingerprintKey, NewCredential, redact_secret};
 
 pub(crate) const HEADERS: &[&str] = &[
@@ -135,9 +136,12 @@ fn add(settings: &Settings, args: &CredentialAddArgs) -> anyhow::Result<()> {
         fingerprint,
         preview,
         status: args.status,
-        created_at: args.created.unwrap_or(settings.actor.now),
+        created_at: args
+            .created
+            .unwrap_or_else(|| default_created(settings.actor.now, [args.expires])),
         expires_at: args.expires,
         last_used_at: None,
+        revoked_at: None,
     };
     let credential = store.add_credential(&settings.actor, &args.identity, credential)?;
     let record = CredentialRecord::from_credential(&credential);

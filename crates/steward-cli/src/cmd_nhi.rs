@@ -6,6 +6,7 @@ use crate::records::{CredentialRecord, IDENTITY_COLUMNS, IdentityRecord, Locatio
 use crate::settings::Settings;
 use serde::Serialize;
 use std::process::ExitCode;
+use steward_core::time::default_created;
 use steward_core::{Identity, IdentityPatch, NewIdentity, Policy, Provenance, Roles};
 use steward_store::IdentityFilter;
 
@@ -85,7 +86,7 @@ fn add(settings: &Settings, args: &NhiAddArgs) -> anyhow::Result<()> {
             backup_approvers: args.backups.clone(),
             control_owner: args.control_owner.clone(),
         },
-        created_at: args.created.unwrap_or(now),
+        created_at: args.created.unwrap_or_else(|| default_created(now, [args.expires])),
         expires_at: args.expires,
         review_due: Some(
             args.review_due

@@ -7,6 +7,7 @@
 //! the installation key and dropped, like real ones.
 
 use std::collections::BTreeMap;
+use steward_core::time::default_created;
 use steward_core::{
     CredentialKind, CredentialStatus, FindingRule, Fingerprint, FingerprintKey, IdentityKind, LifecycleState,
     LocationKind, NewCredential, NewIdentity, NewParty, PartyKind, PartyStatus, Policy, Provenance, Roles, Scope, Tier,
@@ -367,6 +368,7 @@ pub fn build_demo(store: &mut dyn Store, key: &FingerprintKey, identities: u32) 
                 created_at: days_ago(age),
                 expires_at: Some(days_ago(age - tier_policy.rotation_cadence_days as i64)),
                 last_used_at: identity.last_used_at,
+                revoked_at: None,
             });
             identity.last_rotated_at = Some(days_ago(age));
             identity_secrets.push(secret);
@@ -390,6 +392,21 @@ pub fn build_demo(store: &mut dyn Store, key: &FingerprintKey, identities: u32) 
             identity.last_rotated_at = None;
             credentials.clear();
             identity_secrets.clear();
+        }
+        // A planted problem may date a use, attestation or rotation before the drawn
+        // creation time: each record was created no later than its other instants.
+        identity.created_at = default_created(
+            identity.created_at,
+            [
+                identity.expires_at,
+                identity.last_attested_at,
+                identity.last_used_at,
+                identity.last_rotated_at,
+            ],
+        );
+        for credential in &mut credentials {
+            credential.created_at =
+                default_created(credential.created_at, [credential.expires_at, credential.last_used_at]);
         }
         *summary.by_system.entry(identity.system.clone()).or_default() += 1;
         *summary.by_tier.entry(identity.tier.to_string()).or_default() += 1;
@@ -424,6 +441,7 @@ pub fn build_demo(store: &mut dyn Store, key: &FingerprintKey, identities: u32) 
                         created_at: days_ago(40),
                         expires_at: Some(days_ago(-50)),
                         last_used_at: Some(days_ago(1)),
+                        revoked_at: None,
                     };
                     if member != *first || records[member].credentials.is_empty() {
                         records[member].credentials.push(credential);
@@ -586,6 +604,7 @@ fn plant(
                 created_at: days_ago(20),
                 expires_at: Some(days_ago(-20)),
                 last_used_at: Some(days_ago(1)),
+                revoked_at: None,
             });
             secrets.push(secret);
         }

@@ -250,6 +250,89 @@ pub fn locate_identity_line(text: &str, records: &[(String, String)], index: usi
     None
 }
 
+/// The line, counted from 0 in an identity's item text, of the key that `path` names
+/// (`field`, or `list[N].field`), in YAML block layout or in JSON with a key per line
+/// (as `export` writes it); `None` when the layout does not show it.
+fn key_line_in_item(item: &str, path: &str) -> Option<usize> {
+    let lines: Vec<&str> = item.lines().collect();
+    // A line's indentation, the column of its key (past `- ` item markers and a `{`),
+    // and the key's text.
+    fn parts(line: &str) -> (usize, usize, &str) {
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        let content = line.trim_start_matches([' ', '-', '{']);
+        (indent, line.len() - content.len(), content)
+    }
+    let is_item = |line: &str| line.trim_start_matches(' ').starts_with(['-', '{']);
+    let is_blank = |content: &str| content.is_empty() || content.starts_with('#');
+    // The key `key` among the keys of the mapping that starts at line `from`.
+    let find_key = |from: usize, key: &str| {
+        let mut level = None;
+        for (number, line) in lines.iter().enumerate().skip(from) {
+            let (indent, column, content) = parts(line);
+            if is_blank(content) {
+                continue;
+            }
+            let level = *level.get_or_insert(column);
+            if column < level || (number > from && is_item(line) && indent < level) {
+                return None;
+            }
+            let bare = content.trim_start_matches(['"', '\'']);
+            if column == level
+                && bare
+                    .strip_prefix(key)
+                    .is_some_and(|rest| rest.trim_start_matches(['"', '\'']).starts_with(':'))
+            {
+                return Some(number);
+            }
+        }
+        None
+    };
+    let mut from = 0;
+    let mut found = None;
+    for segment in path.split('.') {
+        let (key, position) = match segment.split_once('[') {
+            Some((key, rest)) => (key, Some(rest.strip_suffix(']')?.parse::<usize>().ok()?)),
+            None => (segment, None),
+        };
+        let at = find_key(from, key)?;
+        found = Some(at);
+        from = at;
+        if let Some(position) = position {
+            // The list's items: lines that start with `-` or `{` at one indentation.
+            let key_indent = parts(lines[at]).1;
+            let mut items = lines
+                .iter()
+                .enumerate()
+                .skip(at + 1)
+                .filter(|(_, line)| !is_blank(parts(line).2) || is_item(line));
+            let (first, first_line) = items.next()?;
+            if !is_item(first_line) {
+                return None;
+            }
+            let item_indent = parts(first_line).0;
+            let mut seen = 0;
+            from = first;
+            for (number, line) in std::iter::once((first, first_line)).chain(items) {
+                let (indent, column, _) = parts(line);
+                if is_item(line) && indent == item_indent {
+                    if seen == position {
+                        from = number;
+                        break;
+                    }
+                    seen += 1;
+                } else if column <= key_indent {
+                    return None;
+                }
+            }
+            if seen != position {
+                return None;
+            }
+            found = Some(from);
+        }
+    }
+    found
+}
+
 fn split_list(text: &str) -> Vec<String> {
     text.split([';', ','])
         .map(str::trim)
@@ -653,6 +736,26 @@ impl Inventory {
         }
     }
 
+    /// The line of `field` (`expires_at`, `credentials[1].fingerprint`) in identity
+    /// `index`, where the layout shows it; else the identity's line. Runs only for an error.
+    fn field_line(&self, index: usize, field: &str) -> Option<usize> {
+        let found = match &self.items {
+            Items::Json(_) | Items::Yaml { .. } => self.item_text(index).ok().and_then(|(start, item)| {
+                // The item may start after its line's indentation: put that back, as spaces.
+                let text = self.text.bytes();
+                let column = start
+                    - text[..start]
+                        .iter()
+                        .rposition(|byte| *byte == b'\n')
+                        .map_or(0, |at| at + 1);
+                let offset = key_line_in_item(&format!("{:column$}{item}", ""), field)?;
+                Some(line_of_offset(text, start) + offset)
+            }),
+            Items::Csv { .. } | Items::Document { .. } => None,
+        };
+        found.or_else(|| self.line(index))
+    }
+
     /// The positions of the identities named `name` in `system`, in file order.
     pub fn indexes_of(&self, system: &str, name: &str) -> Vec<usize> {
         use rayon::prelude::*;
@@ -775,7 +878,7 @@ impl Inventory {
         let fail = |field: String, message: String| {
             document_error(
                 &self.file,
-                self.line(index),
+                self.field_line(index, &field),
                 format!("identities[{index}].{field}"),
                 message,
             )
@@ -1415,6 +1518,30 @@ mod tests {
             read_all(&json, FileFormat::Json).unwrap_err(),
             "inventory.json:2: identities[0].tier: invalid type: integer `3`, expected a string"
         );
+    }
+
+    #[test]
+    fn field_lines_are_found_in_yaml_and_json_items() {
+        let yaml = "  - name: one\n    system: aws\n    credentials:\n      - kind: token\n        expires_at: 2026-01-01\n      - kind: access_key\n        # a comment\n        fingerprint: xyz\n        expires_at: 2026-01-01\n    expires_at: 2027-01-01\n";
+        assert_eq!(key_line_in_item(yaml, "expires_at"), Some(9));
+        assert_eq!(key_line_in_item(yaml, "system"), Some(1));
+        assert_eq!(key_line_in_item(yaml, "credentials[0].expires_at"), Some(4));
+        assert_eq!(key_line_in_item(yaml, "credentials[1].fingerprint"), Some(7));
+        assert_eq!(key_line_in_item(yaml, "credentials[1].expires_at"), Some(8));
+        assert_eq!(key_line_in_item(yaml, "credentials[0].fingerprint"), None);
+        assert_eq!(key_line_in_item(yaml, "credentials[2].kind"), None);
+        assert_eq!(key_line_in_item(yaml, "labels"), None);
+        // Items at the key's own indentation, as YAML allows.
+        let compact =
+            "- name: one\n  credentials:\n  - kind: token\n  - kind: password\n    status: revoked\n  tier: low\n";
+        assert_eq!(key_line_in_item(compact, "credentials[1].status"), Some(4));
+        assert_eq!(key_line_in_item(compact, "credentials[0].status"), None);
+        assert_eq!(key_line_in_item(compact, "tier"), Some(5));
+        let json = "{\n  \"name\": \"one\",\n  \"credentials\": [\n    {\n      \"kind\": \"token\",\n      \"expires_at\": \"2026-01-01\"\n    },\n    {\n      \"kind\": \"token\",\n      \"fingerprint\": \"x\"\n    }\n  ],\n  \"expires_at\": \"2027-01-01\"\n}";
+        assert_eq!(key_line_in_item(json, "expires_at"), Some(12));
+        assert_eq!(key_line_in_item(json, "credentials[1].fingerprint"), Some(9));
+        assert_eq!(key_line_in_item(json, "credentials[0].expires_at"), Some(5));
+        assert_eq!(key_line_in_item(json, "credentials[0].fingerprint"), None);
     }
 
     #[test]

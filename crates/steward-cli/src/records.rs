@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use steward_core::time::default_created;
 use steward_core::{
     Credential, CredentialKind, CredentialStatus, Fingerprint, Identity, IdentityKind, LifecycleState, NewCredential,
     NewIdentity, NewParty, Party, PartyKind, PartyStatus, Provenance, Roles, Scope, Tier,
@@ -355,7 +356,17 @@ impl IdentityRecord {
                 backup_approvers: self.backup_approvers.clone(),
                 control_owner: self.control_owner.clone().filter(|handle| !handle.is_empty()),
             },
-            created_at: self.created_at.unwrap_or(now),
+            created_at: self.created_at.unwrap_or_else(|| {
+                default_created(
+                    now,
+                    [
+                        self.expires_at,
+                        self.last_attested_at,
+                        self.last_used_at,
+                        self.last_rotated_at,
+                    ],
+                )
+            }),
             expires_at: self.expires_at,
             review_due: self.review_due,
             last_attested_at: self.last_attested_at,
@@ -448,9 +459,12 @@ impl CredentialRecord {
             fingerprint,
             preview: self.preview.clone(),
             status: self.status,
-            created_at: self.created_at.unwrap_or(now),
+            created_at: self
+                .created_at
+                .unwrap_or_else(|| default_created(now, [self.expires_at, self.last_used_at, self.revoked_at])),
             expires_at: self.expires_at,
             last_used_at: self.last_used_at,
+            revoked_at: self.revoked_at,
         };
         credential.validate().map_err(|error| match error {
             steward_core::DomainError::InvalidField { field, reason } => (field.to_string(), reason),

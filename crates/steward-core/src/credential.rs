@@ -197,6 +197,9 @@ pub struct NewCredential {
     pub expires_at: Option<Timestamp>,
     /// Last use.
     pub last_used_at: Option<Timestamp>,
+    /// When it was revoked; only with status `revoked` (the store takes the time it is
+    /// recorded when a revoked credential comes without one).
+    pub revoked_at: Option<Timestamp>,
 }
 
 impl NewCredential {
@@ -210,15 +213,20 @@ impl NewCredential {
                 reason: "must be 1-512 characters".into(),
             });
         }
-        if let Some(expires_at) = self.expires_at
-            && expires_at < self.created_at
-        {
+        if self.revoked_at.is_some() && self.status != CredentialStatus::Revoked {
             return Err(DomainError::InvalidField {
-                field: "expires_at",
-                reason: "is before the creation time".into(),
+                field: "revoked_at",
+                reason: format!("is given but the status is {}, not revoked", self.status),
             });
         }
-        Ok(())
+        crate::time::check_not_before_creation(
+            self.created_at,
+            &[
+                ("expires_at", self.expires_at),
+                ("last_used_at", self.last_used_at),
+                ("revoked_at", self.revoked_at),
+            ],
+        )
     }
 }
 

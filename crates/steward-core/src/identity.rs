@@ -256,6 +256,13 @@ impl NewIdentity {
             &self.environment,
             self.external_id.as_deref(),
             &self.roles,
+        )?;
+        check_dates(
+            self.created_at,
+            self.expires_at,
+            self.last_attested_at,
+            self.last_used_at,
+            self.last_rotated_at,
         )
     }
 
@@ -294,8 +301,34 @@ impl Identity {
             &self.environment,
             self.external_id.as_deref(),
             &self.roles,
+        )?;
+        check_dates(
+            self.created_at,
+            self.expires_at,
+            self.last_attested_at,
+            self.last_used_at,
+            self.last_rotated_at,
         )
     }
+}
+
+/// An identity's instants after its creation are not before it.
+fn check_dates(
+    created_at: Timestamp,
+    expires_at: Option<Timestamp>,
+    last_attested_at: Option<Timestamp>,
+    last_used_at: Option<Timestamp>,
+    last_rotated_at: Option<Timestamp>,
+) -> Result<(), DomainError> {
+    crate::time::check_not_before_creation(
+        created_at,
+        &[
+            ("expires_at", expires_at),
+            ("last_attested_at", last_attested_at),
+            ("last_used_at", last_used_at),
+            ("last_rotated_at", last_rotated_at),
+        ],
+    )
 }
 
 fn validate_fields(

@@ -43,6 +43,28 @@ pub fn parse_instant(text: &str) -> Result<Timestamp, String> {
         .map_err(|error| format!("'{text}': {error}"))
 }
 
+/// The creation time to assume for a record that does not give one: `now`, or the
+/// earliest of its other instants if one is earlier (a credential that expired last year
+/// was created no later than that), so that a guess never contradicts what was given.
+pub fn default_created(now: Timestamp, given: impl IntoIterator<Item = Option<Timestamp>>) -> Timestamp {
+    given.into_iter().flatten().fold(now, Timestamp::min)
+}
+
+/// Checks that each of a record's later instants (`field`, value) is not before its
+/// creation time.
+pub fn check_not_before_creation(
+    created_at: Timestamp,
+    later: &[(&'static str, Option<Timestamp>)],
+) -> Result<(), crate::DomainError> {
+    match later.iter().find(|(_, at)| at.is_some_and(|at| at < created_at)) {
+        Some((field, _)) => Err(crate::DomainError::InvalidField {
+            field,
+            reason: format!("is before the creation time ({})", format_instant(created_at)),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Parses a calendar date `YYYY-MM-DD`.
 pub fn parse_date(text: &str) -> Result<Date, String> {
     text.parse().map_err(|_| format!("'{text}' is not a date (YYYY-MM-DD)"))
@@ -78,6 +100,24 @@ pub fn format_instant(at: Timestamp) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_creation_time_is_no_later_than_the_other_instants() {
+        let now: Timestamp = "2026-11-27T10:00:00Z".parse().unwrap();
+        let earlier: Timestamp = "2025-01-01T00:00:00Z".parse().unwrap();
+        let later: Timestamp = "2027-01-01T00:00:00Z".parse().unwrap();
+        assert_eq!(default_created(now, [None, Some(later)]), now);
+        assert_eq!(default_created(now, [Some(later), Some(earlier), None]), earlier);
+        assert!(check_not_before_creation(earlier, &[("expires_at", Some(now)), ("last_used_at", None)]).is_ok());
+        assert!(check_not_before_creation(now, &[("expires_at", Some(now))]).is_ok());
+        let error = check_not_before_creation(now, &[("expires_at", Some(later)), ("last_used_at", Some(earlier))])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "invalid last_used_at: is before the creation time (2026-11-27T10:00:00Z)"
+        );
+    }
 
     #[test]
     fn an_instant_is_a_timestamp_with_an_offset_or_a_bare_date() {

@@ -701,8 +701,8 @@ struct IdentityWithCredentials<'a> {
     credentials: &'a [Credential],
 }
 
-/// A new credential as stored; one added or imported as revoked is revoked as of `now`
-/// (the time it is first known to be).
+/// A new credential as stored; one added or imported as revoked without a revocation time
+/// is revoked as of `now` (the time it is first known to be).
 fn stored_credential(
     id: CredentialId,
     identity_id: IdentityId,
@@ -720,7 +720,7 @@ fn stored_credential(
         created_at: credential.created_at,
         expires_at: credential.expires_at,
         last_used_at: credential.last_used_at,
-        revoked_at: (credential.status == CredentialStatus::Revoked).then_some(now),
+        revoked_at: (credential.status == CredentialStatus::Revoked).then(|| credential.revoked_at.unwrap_or(now)),
     }
 }
 

@@ -72,6 +72,61 @@ fn a_yaml_inventory_imports_and_exports_round_trip() {
 }
 
 #[test]
+fn revocation_times_are_kept_and_a_missing_creation_time_never_contradicts_the_others() {
+    let steward = Steward::new();
+    let yaml = "version: 1\nidentities:\n  - name: legacy\n    kind: service_account\n    system: aws\n    tier: low\n    credentials:\n      - kind: access_key\n        public_id: AKIAOLD\n        status: revoked\n        revoked_at: 2025-03-01T12:00:00Z\n      - kind: password\n        status: expired\n        expires_at: 2025-01-01\n";
+    let file = steward.write_file("legacy.yaml", yaml);
+    steward.run(&["import", file.to_str().unwrap()]).ok();
+    let shown = steward.run(&["nhi", "show", "aws/legacy", "-o", "json"]).ok().json();
+    let credential = |kind: &str| {
+        shown["credentials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|credential| credential["kind"] == kind)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(credential("access_key")["revoked_at"], "2025-03-01T12:00:00Z");
+    // Created no later than the revocation or the expiry given; else the time of import.
+    assert_eq!(credential("access_key")["created_at"], "2025-03-01T12:00:00Z");
+    assert_eq!(credential("password")["created_at"], "2025-01-01T00:00:00Z");
+    assert_eq!(shown["created_at"], "2026-11-27T10:00:00Z");
+    // An expired credential added by hand without --created, likewise.
+    let added = steward
+        .run(&[
+            "credential",
+            "add",
+            "aws/legacy",
+            "--public-id",
+            "AKIAOLD2",
+            "--expires",
+            "2024-06-01",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(added["created_at"], "2024-06-01T00:00:00Z");
+    // And the revocation time survives an export and an import elsewhere.
+    let exported = steward.run(&["export", "-o", "yaml"]).ok().stdout;
+    let other = Steward::new();
+    let path = other.write_file("export.yaml", &exported);
+    other.run(&["import", path.to_str().unwrap()]).ok();
+    // Credential ids are assigned anew, in the order of the file.
+    let without_ids = |text: &str| {
+        text.lines()
+            .filter(|line| !line.trim_start().starts_with("- id:"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(
+        without_ids(&other.run(&["export", "-o", "yaml"]).ok().stdout),
+        without_ids(&exported)
+    );
+}
+
+#[test]
 fn json_and_csv_inventories_import() {
     let steward = Steward::new();
     steward.add_example_parties();
@@ -169,7 +224,29 @@ fn malformed_files_name_file_line_and_field_and_import_nothing() {
     assert_rejected(
         "inventory.yaml",
         &bad_fingerprint,
-        "identities[0].credentials[0].fingerprint: invalid fingerprint",
+        "inventory.yaml:24: identities[0].credentials[0].fingerprint: invalid fingerprint",
+    );
+    // Dates that contradict each other name the later one, on its own line.
+    let expired_before_created = INVENTORY_YAML.replace("expires_at: 2027-01-01T00:00:00Z", "expires_at: 2025-12-31");
+    assert_rejected(
+        "inventory.yaml",
+        &expired_before_created,
+        "inventory.yaml:26: identities[0].credentials[0].expires_at: is before the creation time (2026-01-01T00:00:00Z)",
+    );
+    let used_before_created = INVENTORY_YAML.replace(
+        "    tier: medium\n",
+        "    tier: medium\n    created_at: 2026-05-01\n    last_used_at: 2026-04-30T23:00:00Z\n",
+    );
+    assert_rejected(
+        "inventory.yaml",
+        &used_before_created,
+        "inventory.yaml:32: identities[1].last_used_at: is before the creation time (2026-05-01T00:00:00Z)",
+    );
+    let revoked_at_while_active = INVENTORY_YAML.replace("created_at: 2026-01-01", "revoked_at: 2026-01-01");
+    assert_rejected(
+        "inventory.yaml",
+        &revoked_at_while_active,
+        "inventory.yaml:25: identities[0].credentials[0].revoked_at: is given but the status is active, not revoked",
     );
     assert_rejected(
         "inventory.yaml",

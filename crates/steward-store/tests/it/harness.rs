@@ -221,5 +221,6 @@ pub fn new_credential(public_id: &str) -> NewCredential {
         created_at: at("2025-06-01T00:00:00Z"),
         expires_at: Some(at("2027-01-01T00:00:00Z")),
         last_used_at: None,
+        revoked_at: None,
     }
 }
