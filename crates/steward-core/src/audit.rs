@@ -543,7 +543,8 @@ impl ChainVerifier {
     }
 
     /// Ends the verification: a checkpoint beyond the last event means the tail was
-    /// deleted.
+    /// deleted; events after the last checkpoint were added without the signing key
+    /// (every writing transaction signs a checkpoint of its last event).
     pub fn finish(self) -> Result<ChainSummary, ChainProblem> {
         if let Some(highest) = self.pending_checkpoints.first() {
             return Err(ChainProblem {
@@ -551,6 +552,17 @@ impl ChainVerifier {
                 reason: format!(
                     "events from {} on are missing: a signed checkpoint covers up to {}",
                     self.next_seq, highest.seq
+                ),
+            });
+        }
+        let head = self.next_seq - 1;
+        if head > self.last_good_checkpoint_seq {
+            let first = self.last_good_checkpoint_seq + 1;
+            return Err(ChainProblem {
+                seq: first,
+                reason: format!(
+                    "events {first}..={head} are covered by no signed checkpoint (every write signs its \
+                     events: these were added without the signing key)"
                 ),
             });
         }
@@ -643,6 +655,34 @@ mod tests {
         later.join(earlier, problem)
     }
 
+    /// Events after the last signed checkpoint were written without the key: every write
+    /// signs its last event.
+    #[test]
+    fn events_past_the_last_checkpoint_are_named() {
+        let events = chain(6);
+        let problem = verify(&events, vec![checkpoint_at(&events, 2), checkpoint_at(&events, 4)]).unwrap_err();
+        assert_eq!(problem.seq, 5);
+        assert!(
+            problem
+                .reason
+                .starts_with("events 5..=6 are covered by no signed checkpoint"),
+            "{problem:?}"
+        );
+        for after in 1..=7 {
+            assert_eq!(
+                verify_split(
+                    &events,
+                    vec![checkpoint_at(&events, 2), checkpoint_at(&events, 4)],
+                    after
+                ),
+                Err(problem.clone()),
+                "split after {after}"
+            );
+        }
+        assert_eq!(verify(&events, vec![checkpoint_at(&events, 6)]).unwrap().head_seq, 6);
+        assert_eq!(verify(&events, Vec::new()).unwrap_err().seq, 1);
+    }
+
     /// Every way of tampering, split at every point, names the same problem as one pass.
     #[test]
     fn split_verification_names_what_one_pass_names() {
@@ -697,6 +737,13 @@ mod tests {
                         event.seq = index as i64 + 1;
                     }
                     rehash(e, 5);
+                }),
+            ),
+            (
+                "append",
+                Box::new(|e| {
+                    let forged = seal(draft(99), 13, e[11].hash);
+                    e.push(forged);
                 }),
             ),
             (

@@ -126,6 +126,18 @@ pub enum StoreError {
         "the audit signing key is not loaded, so nothing can be written (run `steward init` or set STEWARD_AUDIT_KEY)"
     )]
     NoSigningKey,
+    /// The newest event is not covered by a valid checkpoint: refusing to sign over it.
+    #[error(
+        "the audit trail's newest event (seq {head}) is not covered by a valid signed checkpoint (the last one \
+         found covers seq {checkpoint}): events were added or altered without the signing key, so nothing is \
+         written over them; run `steward audit verify`"
+    )]
+    AuditHeadUnsigned {
+        /// The newest event's seq.
+        head: i64,
+        /// The newest checkpoint's seq (0: none).
+        checkpoint: i64,
+    },
     /// A stored row could not be decoded.
     #[error("corrupt row in {table}: {detail}")]
     Corrupt {
@@ -174,6 +186,7 @@ impl StoreError {
                 | StoreError::SchemaTooNew { .. }
                 | StoreError::MigrationBreaksReference { .. }
                 | StoreError::NoSigningKey
+                | StoreError::AuditHeadUnsigned { .. }
         )
     }
 }

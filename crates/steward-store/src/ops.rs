@@ -97,6 +97,8 @@ pub trait Tx {
     fn locations_of(&mut self, identity: IdentityId) -> Result<Vec<Location>, StoreError>;
     /// The last event's (seq, hash), or (0, zeroes). Serialises concurrent writers.
     fn audit_head(&mut self) -> Result<(i64, Hash), StoreError>;
+    /// The checkpoint with the highest seq, if any.
+    fn last_checkpoint(&mut self) -> Result<Option<Checkpoint>, StoreError>;
     fn insert_events(&mut self, events: &[AuditEvent]) -> Result<(), StoreError>;
     fn insert_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<(), StoreError>;
 }
@@ -168,6 +170,24 @@ impl<'k> EventLog<'k> {
     pub fn begin(tx: &mut dyn Tx, signing_key: Option<&'k SigningKey>) -> Result<Self, StoreError> {
         let signing_key = signing_key.ok_or(StoreError::NoSigningKey)?;
         let (seq, prev_hash) = tx.audit_head()?;
+        // Every write signs a checkpoint of its last event, so the head is covered by the
+        // last checkpoint, under this key. Events appended without the key (an INSERT
+        // past the head) would otherwise be signed into the chain by this write.
+        let last = tx.last_checkpoint()?;
+        let covered = match &last {
+            None => seq == 0,
+            Some(checkpoint) => {
+                checkpoint.seq == seq
+                    && checkpoint.head_hash == prev_hash
+                    && checkpoint.signature_is_valid(&signing_key.verifying_key())
+            }
+        };
+        if !covered {
+            return Err(StoreError::AuditHeadUnsigned {
+                head: seq,
+                checkpoint: last.map_or(0, |checkpoint| checkpoint.seq),
+            });
+        }
         Ok(EventLog {
             signing_key,
             next_seq: seq + 1,

@@ -1310,6 +1310,16 @@ impl Tx for PgTx<'_> {
         Ok(())
     }
 
+    fn last_checkpoint(&mut self) -> Result<Option<Checkpoint>, StoreError> {
+        self.transaction
+            .query_opt(
+                "SELECT seq, head_hash, created_at, signature FROM audit_checkpoints ORDER BY seq DESC LIMIT 1",
+                &[],
+            )?
+            .map(|row| checkpoint_from_row(&row))
+            .transpose()
+    }
+
     fn insert_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<(), StoreError> {
         self.transaction.execute(
             "INSERT INTO audit_checkpoints (seq, head_hash, created_at, signature) VALUES ($1, $2, $3, $4)",
@@ -1438,19 +1448,22 @@ impl Backend for PostgresStore {
         self.query_list(
             "SELECT seq, head_hash, created_at, signature FROM audit_checkpoints ORDER BY seq",
             &[],
-            |row| {
-                let signature: &[u8] = row.try_get(3)?;
-                Ok(Checkpoint {
-                    seq: row.try_get(0)?,
-                    head_hash: hash_from(row.try_get(1)?, "audit_checkpoints")?,
-                    created_at: row.try_get::<_, PgTimestamp>(2)?.0,
-                    signature: signature
-                        .try_into()
-                        .map_err(|_| corrupt("audit_checkpoints", "signature is not 64 bytes"))?,
-                })
-            },
+            checkpoint_from_row,
         )
     }
+}
+
+/// A checkpoint from a row of (seq, head_hash, created_at, signature).
+fn checkpoint_from_row(row: &postgres::Row) -> Result<Checkpoint, StoreError> {
+    let signature: &[u8] = row.try_get(3)?;
+    Ok(Checkpoint {
+        seq: row.try_get(0)?,
+        head_hash: hash_from(row.try_get(1)?, "audit_checkpoints")?,
+        created_at: row.try_get::<_, PgTimestamp>(2)?.0,
+        signature: signature
+            .try_into()
+            .map_err(|_| corrupt("audit_checkpoints", "signature is not 64 bytes"))?,
+    })
 }
 
 #[cfg(test)]

@@ -1041,6 +1041,13 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
+    fn last_checkpoint(&mut self) -> Result<Option<Checkpoint>, StoreError> {
+        let mut statement = self.transaction.prepare_cached(
+            "SELECT seq, head_hash, created_at, signature FROM audit_checkpoints ORDER BY seq DESC LIMIT 1",
+        )?;
+        Ok(decode_rows(&mut statement, [], checkpoint_from_row)?.pop())
+    }
+
     fn insert_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<(), StoreError> {
         self.transaction.execute(
             "INSERT INTO audit_checkpoints (seq, head_hash, created_at, signature) VALUES (?1, ?2, ?3, ?4)",
@@ -1177,19 +1184,22 @@ impl Backend for SqliteStore {
         let mut statement = self
             .connection
             .prepare("SELECT seq, head_hash, created_at, signature FROM audit_checkpoints ORDER BY seq")?;
-        decode_rows(&mut statement, [], |row| {
-            let head_hash: Vec<u8> = row.get(1)?;
-            let signature: Vec<u8> = row.get(3)?;
-            Ok(Checkpoint {
-                seq: row.get(0)?,
-                head_hash: head_hash
-                    .try_into()
-                    .map_err(|_| corrupt("audit_checkpoints", "head_hash is not 32 bytes"))?,
-                created_at: from_micros(row.get(2)?),
-                signature: signature
-                    .try_into()
-                    .map_err(|_| corrupt("audit_checkpoints", "signature is not 64 bytes"))?,
-            })
-        })
+        decode_rows(&mut statement, [], checkpoint_from_row)
     }
+}
+
+/// A checkpoint from a row of (seq, head_hash, created_at, signature).
+fn checkpoint_from_row(row: &rusqlite::Row<'_>) -> Result<Checkpoint, StoreError> {
+    let head_hash: Vec<u8> = row.get(1)?;
+    let signature: Vec<u8> = row.get(3)?;
+    Ok(Checkpoint {
+        seq: row.get(0)?,
+        head_hash: head_hash
+            .try_into()
+            .map_err(|_| corrupt("audit_checkpoints", "head_hash is not 32 bytes"))?,
+        created_at: from_micros(row.get(2)?),
+        signature: signature
+            .try_into()
+            .map_err(|_| corrupt("audit_checkpoints", "signature is not 64 bytes"))?,
+    })
 }

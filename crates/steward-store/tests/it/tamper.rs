@@ -13,6 +13,7 @@ conformance_tests!(
     a_rewritten_chain_fails_its_signed_checkpoint,
     a_row_that_no_longer_decodes_is_named,
     an_edit_several_batches_into_a_long_chain_is_named,
+    an_event_appended_without_the_key_is_named_and_never_signed_over,
 );
 
 fn build(db: &TestDb) {
@@ -208,6 +209,67 @@ fn a_rewritten_chain_fails_its_signed_checkpoint(db: &TestDb) {
     }
     db.execute(&statements).unwrap();
     assert_eq!(first_bad_seq(db), 3);
+}
+
+/// A forged event after the head needs no dropped trigger (INSERT is allowed), only the
+/// public hash algorithm. No checkpoint covers it: verify names it, and the next write
+/// refuses to sign a checkpoint over it. Deleting the last checkpoint is found the same way.
+fn an_event_appended_without_the_key_is_named_and_never_signed_over(db: &TestDb) {
+    build(db);
+    let mut store = db.open();
+    let mut events = Vec::new();
+    store
+        .for_each_event(&Default::default(), &mut |event| {
+            events.push(event);
+            Ok(())
+        })
+        .unwrap();
+    drop(store);
+    let head = events.last().unwrap().clone();
+    let mut forged = head.draft.clone();
+    forged.actor = "mallory".into();
+    let hash = steward_core::audit::event_hash(&head.hash, head.seq + 1, &forged);
+    let literal = |bytes: &[u8]| {
+        if db.is_postgres() {
+            format!("'\\x{}'::bytea", hex(bytes))
+        } else {
+            format!("X'{}'", hex(bytes))
+        }
+    };
+    db.execute(&format!(
+        "INSERT INTO audit_events (seq, at, actor, action, subject_kind, subject_id, subject_name, reason,
+             before, after, prev_hash, hash)
+         SELECT seq + 1, at, 'mallory', action, subject_kind, subject_id, subject_name, reason, before, after, {}, {}
+         FROM audit_events WHERE seq = {}",
+        literal(&head.hash),
+        literal(&hash),
+        head.seq
+    ))
+    .unwrap();
+    assert_eq!(first_bad_seq(db), head.seq + 1);
+    let events_before = db.count("audit_events");
+    let error = db
+        .open()
+        .add_identity(&actor(), new_identity("f", "aws", None))
+        .unwrap_err();
+    assert!(
+        matches!(error, steward_store::StoreError::AuditHeadUnsigned { head, checkpoint } if head == events.len() as i64 + 1 && checkpoint == events.len() as i64),
+        "{error}"
+    );
+    assert_eq!(db.count("audit_events"), events_before);
+    assert_eq!(db.count("identities"), 5);
+
+    // Without the forged event, but without the last checkpoint either.
+    drop_triggers(db);
+    db.execute(&format!("DELETE FROM audit_events WHERE seq = {}", head.seq + 1))
+        .unwrap();
+    db.execute(&format!("DELETE FROM audit_checkpoints WHERE seq = {}", head.seq))
+        .unwrap();
+    assert_eq!(first_bad_seq(db), head.seq);
+    assert!(matches!(
+        db.open().add_identity(&actor(), new_identity("f", "aws", None)),
+        Err(steward_store::StoreError::AuditHeadUnsigned { .. })
+    ));
 }
 
 fn hex(bytes: &[u8]) -> String {
