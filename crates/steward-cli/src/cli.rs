@@ -152,7 +152,7 @@ pub struct ScanArgs {
     /// Honour .gitignore and .ignore files (by default everything is scanned)
     #[arg(long)]
     pub respect_gitignore: bool,
-    /// Skip files, and blobs in git history, larger than this many bytes (each a warning)
+    /// Skip files, archive entries and blobs in git history larger than this many bytes (each a warning)
     #[arg(long, default_value_t = 256 * 1024 * 1024, value_name = "BYTES")]
     pub max_file_size: u64,
     /// Print the secrets themselves (local output only; never stored)

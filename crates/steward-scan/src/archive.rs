@@ -12,6 +12,9 @@ pub struct ArchiveLimits {
     pub max_depth: u32,
     /// Expanded bytes, at most, over all entries.
     pub max_total_bytes: u64,
+    /// One entry's size, at most (the scan's `max_file_size`): a larger entry is read
+    /// through, counted against `max_total_bytes`, and skipped, never held in memory.
+    pub max_entry_bytes: u64,
     /// Entries, at most.
     pub max_entries: u64,
 }
@@ -21,6 +24,7 @@ impl Default for ArchiveLimits {
         ArchiveLimits {
             max_depth: 4,
             max_total_bytes: 1 << 30,
+            max_entry_bytes: 256 << 20,
             max_entries: 100_000,
         }
     }
@@ -49,7 +53,7 @@ pub fn archive_kind(bytes: &[u8]) -> Option<ArchiveKind> {
         Some(ArchiveKind::Zip)
     } else if bytes.starts_with(&[0x1f, 0x8b]) {
         Some(ArchiveKind::Gzip)
-    } else if bytes.len() > 262 && &bytes[257..262] == b"ustar" {
+    } else if is_tar(bytes) {
         Some(ArchiveKind::Tar)
     } else {
         None
@@ -84,20 +88,39 @@ pub fn expand(
     Expansion { warnings }
 }
 
-/// Reads at most what the budget allows; `None` when the entry would exceed it.
-fn read_capped(reader: &mut dyn Read, budget: &mut Budget, path: &str, warnings: &mut Vec<String>) -> Option<Vec<u8>> {
+/// Reads an entry whole when it is at most `max_entry_bytes` and within the budget. A
+/// larger entry is read through without being kept (its bytes still count against the
+/// budget, so a bomb stops at the limit with at most one entry's worth in memory).
+/// `None` when the entry is skipped, unreadable, or the budget runs out. `declared` is the
+/// size the archive gives (untrusted): the buffer starts at that, up to the cap, so an
+/// honest entry is read without the copies of a growing buffer.
+fn read_capped(
+    reader: &mut dyn Read,
+    declared: u64,
+    budget: &mut Budget,
+    path: &str,
+    warnings: &mut Vec<String>,
+) -> Option<Vec<u8>> {
     let remaining = budget.limits.max_total_bytes.saturating_sub(budget.bytes);
-    let mut content = Vec::new();
-    match reader.take(remaining + 1).read_to_end(&mut content) {
-        Ok(_) => {}
-        Err(error) => {
-            warnings.push(format!("warning: {path}: damaged entry: {error}"));
-            if content.is_empty() {
-                return None;
-            }
+    let cap = remaining.min(budget.limits.max_entry_bytes);
+    let mut content = Vec::with_capacity(declared.min(cap) as usize);
+    if let Err(error) = (&mut *reader).take(cap).read_to_end(&mut content) {
+        warnings.push(format!("warning: {path}: damaged entry: {error}"));
+        if content.is_empty() {
+            return None;
         }
+        budget.bytes += content.len() as u64;
+        return Some(content);
     }
-    if content.len() as u64 > remaining {
+    let read = content.len() as u64;
+    // What follows past the cap, read through up to one byte past the budget.
+    let past = std::io::copy(&mut (&mut *reader).take(remaining - read + 1), &mut std::io::sink()).unwrap_or(0);
+    if past == 0 {
+        budget.bytes += read;
+        return Some(content);
+    }
+    drop(content);
+    if read + past > remaining {
         budget.exhausted = true;
         warnings.push(format!(
             "warning: {path}: archive expansion stopped at the {} byte limit (possible archive bomb)",
@@ -105,8 +128,13 @@ fn read_capped(reader: &mut dyn Read, budget: &mut Budget, path: &str, warnings:
         ));
         return None;
     }
-    budget.bytes += content.len() as u64;
-    Some(content)
+    budget.bytes += read + past;
+    warnings.push(format!(
+        "warning: {path}: skipped archive entry of {} bytes, over the {} byte file size limit",
+        read + past,
+        budget.limits.max_entry_bytes
+    ));
+    None
 }
 
 fn count_entry(budget: &mut Budget, path: &str, warnings: &mut Vec<String>) -> bool {
@@ -145,6 +173,59 @@ fn deliver(
     }
 }
 
+/// A gzip's own record of its (last member's) size, modulo 2^32: its last four bytes.
+fn gzip_size(bytes: &[u8]) -> u64 {
+    bytes
+        .last_chunk::<4>()
+        .map_or(0, |size| u64::from(u32::from_le_bytes(*size)))
+}
+
+/// The end of a tar header's `ustar` magic.
+const TAR_MAGIC_END: usize = 262;
+
+fn is_tar(bytes: &[u8]) -> bool {
+    bytes.len() >= TAR_MAGIC_END && &bytes[257..TAR_MAGIC_END] == b"ustar"
+}
+
+/// The entries of a tar read from `reader`, one at a time.
+fn expand_tar(
+    reader: &mut dyn Read,
+    path: &str,
+    depth: u32,
+    budget: &mut Budget,
+    warnings: &mut Vec<String>,
+    visit: &mut dyn FnMut(&str, &[u8]),
+) {
+    let mut archive = tar::Archive::new(reader);
+    let entries = match archive.entries() {
+        Ok(entries) => entries,
+        Err(error) => return warnings.push(format!("warning: {path}: damaged tar archive: {error}")),
+    };
+    for entry in entries {
+        let mut entry = match entry {
+            Ok(entry) => entry,
+            Err(error) => return warnings.push(format!("warning: {path}: damaged tar archive: {error}")),
+        };
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let name = entry
+            .path()
+            .map(|name| name.display().to_string())
+            .unwrap_or_else(|_| "<unreadable name>".into());
+        let entry_path = format!("{path}!{name}");
+        if !count_entry(budget, path, warnings) {
+            return;
+        }
+        let declared = entry.size();
+        match read_capped(&mut entry, declared, budget, &entry_path, warnings) {
+            Some(content) => deliver(&entry_path, &content, depth, budget, warnings, visit),
+            None if budget.exhausted => return,
+            None => {}
+        }
+    }
+}
+
 fn expand_at(
     kind: ArchiveKind,
     path: &str,
@@ -158,46 +239,23 @@ fn expand_at(
         ArchiveKind::Gzip => {
             let mut decoder = flate2::read::MultiGzDecoder::new(bytes);
             let inner_path = format!("{path}!{}", gunzipped_name(path));
-            if let Some(content) = read_capped(&mut decoder, budget, path, warnings)
-                && count_entry(budget, path, warnings)
-            {
-                // A .tar.gz is one archive, one level deep: its tar is not nested in it.
-                if archive_kind(&content) == Some(ArchiveKind::Tar) {
-                    expand_at(ArchiveKind::Tar, &inner_path, &content, depth, budget, warnings, visit);
-                } else {
-                    deliver(&inner_path, &content, depth, budget, warnings, visit);
-                }
+            if !count_entry(budget, path, warnings) {
+                return;
+            }
+            // A .tar.gz is one archive, one level deep: its tar is not nested in it, and
+            // is read as it is inflated, an entry at a time.
+            let mut head = Vec::with_capacity(TAR_MAGIC_END);
+            if let Err(error) = (&mut decoder).take(TAR_MAGIC_END as u64).read_to_end(&mut head) {
+                return warnings.push(format!("warning: {path}: damaged gzip data: {error}"));
+            }
+            let mut inflated = std::io::Cursor::new(head).chain(decoder);
+            if is_tar(inflated.get_ref().0.get_ref()) {
+                expand_tar(&mut inflated, &inner_path, depth, budget, warnings, visit);
+            } else if let Some(content) = read_capped(&mut inflated, gzip_size(bytes), budget, &inner_path, warnings) {
+                deliver(&inner_path, &content, depth, budget, warnings, visit);
             }
         }
-        ArchiveKind::Tar => {
-            let mut archive = tar::Archive::new(bytes);
-            let entries = match archive.entries() {
-                Ok(entries) => entries,
-                Err(error) => return warnings.push(format!("warning: {path}: damaged tar archive: {error}")),
-            };
-            for entry in entries {
-                let mut entry = match entry {
-                    Ok(entry) => entry,
-                    Err(error) => return warnings.push(format!("warning: {path}: damaged tar archive: {error}")),
-                };
-                if !entry.header().entry_type().is_file() {
-                    continue;
-                }
-                let name = entry
-                    .path()
-                    .map(|name| name.display().to_string())
-                    .unwrap_or_else(|_| "<unreadable name>".into());
-                let entry_path = format!("{path}!{name}");
-                if !count_entry(budget, path, warnings) {
-                    return;
-                }
-                match read_capped(&mut entry, budget, &entry_path, warnings) {
-                    Some(content) => deliver(&entry_path, &content, depth, budget, warnings, visit),
-                    None if budget.exhausted => return,
-                    None => {}
-                }
-            }
-        }
+        ArchiveKind::Tar => expand_tar(&mut std::io::Cursor::new(bytes), path, depth, budget, warnings, visit),
         ArchiveKind::Zip => {
             let mut archive = match zip::ZipArchive::new(std::io::Cursor::new(bytes)) {
                 Ok(archive) => archive,
@@ -222,7 +280,8 @@ fn expand_at(
                 if !count_entry(budget, path, warnings) {
                     return;
                 }
-                match read_capped(&mut file, budget, &entry_path, warnings) {
+                let declared = file.size();
+                match read_capped(&mut file, declared, budget, &entry_path, warnings) {
                     Some(content) => deliver(&entry_path, &content, depth, budget, warnings, visit),
                     None if budget.exhausted => return,
                     None => {}

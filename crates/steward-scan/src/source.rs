@@ -277,6 +277,11 @@ fn scan_content_inner(
 ) -> ContentScan {
     let mut scanned = ContentScan::default();
     if let (Some(limits), Some(kind)) = (options.archives, archive_kind(blob)) {
+        // An entry is a file: no larger than files may be.
+        let limits = ArchiveLimits {
+            max_entry_bytes: limits.max_entry_bytes.min(options.max_file_size),
+            ..limits
+        };
         let expansion = expand(
             kind,
             path,

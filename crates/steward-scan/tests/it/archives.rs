@@ -138,6 +138,61 @@ fn a_zip_bomb_is_stopped_and_reported() {
     assert_eq!(report.stats.files, 1);
 }
 
+/// An entry over the file size limit is read through and skipped (never held whole), in
+/// a zip, a tar.gz read as it is inflated, and a plain gzip; the entries around it are scanned.
+#[test]
+fn entries_over_the_file_size_limit_are_skipped_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = format!("token {}\n", token());
+    let mut large = vec![b'a'; 3 * 1024 * 1024];
+    large.extend_from_slice(secret.as_bytes());
+    let entries: [(&str, &[u8]); 3] = [
+        ("small-1.txt", secret.as_bytes()),
+        ("large.txt", &large),
+        ("small-2.txt", secret.as_bytes()),
+    ];
+    std::fs::write(dir.path().join("entries.zip"), zip_of(&entries)).unwrap();
+    std::fs::write(dir.path().join("entries.tar.gz"), tar_gz_of(&entries)).unwrap();
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gzip, &large).unwrap();
+    std::fs::write(dir.path().join("large.txt.gz"), gzip.finish().unwrap()).unwrap();
+    let report = scan(
+        dir.path(),
+        ScanOptions {
+            max_file_size: 1024 * 1024,
+            ..Default::default()
+        },
+    );
+    let mut places: Vec<String> = report.findings[0]
+        .locations
+        .iter()
+        .map(|location| location.path.clone())
+        .collect();
+    places.sort();
+    let expected: Vec<String> = [
+        "entries.tar.gz!entries.tar!small-1.txt",
+        "entries.tar.gz!entries.tar!small-2.txt",
+        "entries.zip!small-1.txt",
+        "entries.zip!small-2.txt",
+    ]
+    .iter()
+    .map(|place| dir.path().join(place).display().to_string())
+    .collect();
+    assert_eq!(places, expected);
+    let skipped: Vec<&String> = report
+        .stats
+        .warnings
+        .iter()
+        .filter(|warning| {
+            warning.contains(&format!(
+                "large.txt: skipped archive entry of {} bytes, over the 1048576 byte file size limit",
+                large.len()
+            ))
+        })
+        .collect();
+    assert_eq!(skipped.len(), 3, "{:?}", report.stats.warnings);
+}
+
 #[test]
 fn damaged_archives_and_traversal_names_are_warnings_not_failures() {
     let dir = tempfile::tempdir().unwrap();

@@ -11,6 +11,7 @@ fn small_limits() -> ArchiveLimits {
     ArchiveLimits {
         max_depth: 3,
         max_total_bytes: 1 << 20,
+        max_entry_bytes: 1 << 20,
         max_entries: 1000,
     }
 }
