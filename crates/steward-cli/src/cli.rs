@@ -67,7 +67,7 @@ pub struct Globals {
     /// Database URL: postgres://… selects PostgreSQL, with TLS as ?sslmode=…&sslrootcert=… say (see Environment) [default: SQLite at DATA_DIR/steward.db]
     #[arg(long, global = true, env = "STEWARD_DATABASE_URL", value_name = "URL")]
     pub database_url: Option<String>,
-    /// Who is acting, as recorded in the audit trail [default: the OS user: $USER, else the
+    /// Who is acting, as recorded in the audit trail [default, and when blank: the OS user: $USER, else the
     /// process's user in /etc/passwd]
     #[arg(long, global = true, env = "STEWARD_ACTOR", value_name = "NAME")]
     pub actor: Option<String>,
@@ -245,7 +245,7 @@ pub struct PartySetArgs {
     #[arg(long, value_parser = parse_text::<PartyStatus>)]
     pub status: PartyStatus,
     /// Why (recorded in the audit trail)
-    #[arg(long)]
+    #[arg(long, value_parser = parse_reason)]
     pub reason: Option<String>,
 }
 
@@ -423,7 +423,7 @@ pub struct NhiSetArgs {
     #[arg(long)]
     pub attest: bool,
     /// Why (recorded in the audit trail)
-    #[arg(long)]
+    #[arg(long, value_parser = parse_reason)]
     pub reason: Option<String>,
 }
 
@@ -436,7 +436,7 @@ pub struct NhiTransitionArgs {
     #[arg(long, value_parser = parse_text::<LifecycleState>)]
     pub to: LifecycleState,
     /// Why (required; recorded in the audit trail)
-    #[arg(long)]
+    #[arg(long, value_parser = parse_reason)]
     pub reason: String,
 }
 
@@ -492,7 +492,7 @@ pub struct CredentialRevokeArgs {
     /// had to be distinct) is refused as ambiguous
     pub credential: String,
     /// Why (required; recorded in the audit trail)
-    #[arg(long)]
+    #[arg(long, value_parser = parse_reason)]
     pub reason: String,
 }
 
@@ -514,7 +514,7 @@ pub struct CredentialLocateArgs {
     #[arg(long, requires = "reason")]
     pub removed: bool,
     /// Why the copy is gone (required with --removed; recorded in the audit trail)
-    #[arg(long, requires = "removed")]
+    #[arg(long, requires = "removed", value_parser = parse_reason)]
     pub reason: Option<String>,
 }
 
@@ -611,6 +611,19 @@ pub struct AuditVerifyArgs {
 fn parse_text<T: std::str::FromStr<Err = steward_core::DomainError>>(text: &str) -> Result<T, String> {
     text.parse()
         .map_err(|error: steward_core::DomainError| error.to_string())
+}
+
+/// A reason for the audit trail: some text, at most 2,000 characters, without the spaces
+/// around it.
+fn parse_reason(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("a reason needs some text".into());
+    }
+    if text.chars().count() > 2000 {
+        return Err("a reason is at most 2,000 characters".into());
+    }
+    Ok(text.to_string())
 }
 
 fn parse_initial_state(text: &str) -> Result<LifecycleState, String> {

@@ -176,7 +176,10 @@ fn show(settings: &Settings, reference: &str) -> anyhow::Result<()> {
             write_stdout(|out| {
                 writeln!(out, "\ncredentials ({}):", record.credentials.len())?;
                 for credential in &record.credentials {
-                    let values = crate::cmd_credential::row(credential);
+                    let values: Vec<String> = crate::cmd_credential::row(credential)
+                        .iter()
+                        .map(|value| crate::output::terminal_text(value).into_owned())
+                        .collect();
                     writeln!(
                         out,
                         "  #{} {} {} [{}] preview {} created {} expires {}",
@@ -189,7 +192,7 @@ fn show(settings: &Settings, reference: &str) -> anyhow::Result<()> {
                         out,
                         "  {} {} (first seen {}, last seen {})",
                         location.kind,
-                        location.locator,
+                        crate::output::terminal_text(&location.locator),
                         instant_cell(location.first_seen),
                         instant_cell(location.last_seen)
                     )?;

@@ -2,7 +2,7 @@
 //! fingerprint, never in plain text unless `--show-secrets` is given.
 
 use crate::cli::{Globals, OutputFormat, ScanArgs};
-use crate::output::write_stdout;
+use crate::output::{terminal_text, write_stdout};
 use crate::settings::Settings;
 use serde::Serialize;
 use std::process::ExitCode;
@@ -136,7 +136,11 @@ fn record(settings: &Settings, findings: &[Finding], covered: &[ScanScope]) -> a
     let outcome = store.record_scan(&settings.actor, &records, covered)?;
     let recorded = outcome.seen.len();
     for location in &outcome.removed {
-        eprintln!("removed: {} {} is no longer there", location.kind, location.locator);
+        eprintln!(
+            "removed: {} {} is no longer there",
+            location.kind,
+            terminal_text(&location.locator)
+        );
     }
     let (mut managed, mut revoked, mut unmanaged) = (0, 0, 0);
     for finding in findings {
@@ -327,16 +331,11 @@ fn print_findings(format: OutputFormat, rules: &RuleSet, findings: &[Finding]) -
                     let more = finding.locations.len() - 1;
                     [
                         finding.rule_id.clone(),
-                        finding
-                            .secret
-                            .as_deref()
-                            .unwrap_or(&finding.preview)
-                            .replace('\r', "\\r")
-                            .replace('\n', "\\n"),
+                        terminal_text(finding.secret.as_deref().unwrap_or(&finding.preview)).into_owned(),
                         finding.fingerprint.as_str()[..16].to_string(),
                         format!(
                             "{}{}",
-                            place(&finding.locations[0]),
+                            terminal_text(&place(&finding.locations[0])),
                             if more > 0 {
                                 format!(" (+{more} more)")
                             } else {
@@ -496,7 +495,7 @@ fn scan(globals: &Globals, args: &ScanArgs) -> anyhow::Result<ExitCode> {
     print_findings(settings.output, matcher.rules(), &report.findings)?;
     let stats = &report.stats;
     for warning in &stats.warnings {
-        eprintln!("{warning}");
+        eprintln!("{}", terminal_text(warning));
     }
     if stats.packs_over_budget > 0 {
         eprintln!(

@@ -84,3 +84,22 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Findings(args) => cmd_findings::run(globals, args),
     }
 }
+
+/// A command-line error as clap renders it, on one line: its message and any lines that
+/// list what is missing, without the usage block and tips (errors are one line; a usage
+/// line would also show a flag set from the environment as if it were missing).
+pub fn one_line_usage_error(rendered: &str) -> String {
+    let mut blocks = rendered.split("\n\n");
+    let message = blocks.next().unwrap_or(rendered);
+    let message = message.strip_prefix("error: ").unwrap_or(message);
+    let tips = blocks.filter(|block| block.trim_start().starts_with("tip:"));
+    let mut line = std::iter::once(message)
+        .chain(tips)
+        .flat_map(str::lines)
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    line.push_str(" (see --help)");
+    line
+}

@@ -10,7 +10,23 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = steward_cli::cli::Cli::parse();
+    let cli = match steward_cli::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help, --version, and a command given without its subcommand (its help, exit 2).
+        Err(error)
+            if !error.use_stderr()
+                || error.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand =>
+        {
+            error.exit()
+        }
+        Err(error) => {
+            eprintln!(
+                "error: {}",
+                steward_cli::one_line_usage_error(&error.render().to_string())
+            );
+            return ExitCode::from(2);
+        }
+    };
     match steward_cli::run(cli) {
         Ok(code) => code,
         Err(error) => {

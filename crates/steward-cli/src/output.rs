@@ -18,9 +18,33 @@ pub fn instant_cell(value: Option<jiff::Timestamp>) -> String {
     value.map(steward_core::time::format_instant).unwrap_or_default()
 }
 
+/// `text` safe to print on a terminal: control characters (line breaks, escape sequences)
+/// and the invisible format characters that reorder or hide text (bidirectional overrides,
+/// zero-width characters) are written as Rust escapes (`\n`, `\u{1b}`), so a name, reason
+/// or path cannot add a row or rewrite the screen.
+pub fn terminal_text(text: &str) -> std::borrow::Cow<'_, str> {
+    let hazardous = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+    };
+    if !text.contains(hazardous) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut safe = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if hazardous(c) {
+            safe.extend(c.escape_default());
+        } else {
+            safe.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(safe)
+}
+
 fn truncate(text: &str) -> String {
+    let text = terminal_text(text);
     if text.chars().count() <= TABLE_CELL_LIMIT {
-        text.to_string()
+        text.into_owned()
     } else {
         let mut cut: String = text.chars().take(TABLE_CELL_LIMIT - 1).collect();
         cut.push('…');
@@ -231,7 +255,7 @@ pub fn print_record<T: Serialize>(format: OutputFormat, item: &T, fields: &[(&st
         OutputFormat::Table => write_stdout(|out| {
             let width = fields.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
             for (name, value) in fields {
-                writeln!(out, "{name:width$}  {value}")?;
+                writeln!(out, "{name:width$}  {}", terminal_text(value))?;
             }
             Ok(())
         }),

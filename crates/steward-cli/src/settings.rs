@@ -84,7 +84,13 @@ impl Settings {
             data_dir,
             database_url,
             actor: Actor {
-                name: globals.actor.clone().unwrap_or_else(os_user),
+                // A blank actor (`STEWARD_ACTOR=` in an env file) is no actor: the OS user.
+                name: globals
+                    .actor
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|actor| !actor.is_empty())
+                    .map_or_else(os_user, str::to_string),
                 now: now()?,
             },
             output: globals.output.unwrap_or(OutputFormat::Table),

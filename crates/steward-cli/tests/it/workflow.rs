@@ -341,3 +341,99 @@ fn the_same_commands_work_on_postgres() {
         verified.stdout
     );
 }
+
+/// Text from users reaches a terminal escaped: a line break in a reason adds no row to the
+/// audit log, an escape sequence in a purpose does not reach the screen. A blank reason is
+/// refused; a blank actor is no actor, so the OS user is recorded.
+#[test]
+fn user_text_is_escaped_in_tables_and_blank_reasons_and_actors_are_not_recorded() {
+    let steward = Steward::new();
+    steward.add_example_parties();
+    steward.add_example_identity();
+    steward
+        .run(&[
+            "nhi",
+            "transition",
+            "aws/billing-export",
+            "--to",
+            "suspended",
+            "--reason",
+            "incident 42\n999  2026-11-29T13:05:00Z  security-lead  approved",
+        ])
+        .ok();
+    steward
+        .run(&[
+            "nhi",
+            "set",
+            "aws/billing-export",
+            "--purpose",
+            "\u{1b}[31mred\u{1b}]0;title\u{7}\u{202e}",
+        ])
+        .ok();
+    let log = steward.run(&["audit", "log"]).ok().stdout;
+    let events = steward.run(&["audit", "log", "-o", "json"]).ok().json();
+    assert_eq!(log.lines().count(), events.as_array().unwrap().len() + 1, "{log}");
+    assert!(log.contains("incident 42\\n999"), "{log}");
+    let shown = steward.run(&["nhi", "show", "aws/billing-export"]).ok().stdout;
+    assert!(!shown.contains('\u{1b}') && !shown.contains('\u{202e}'), "{shown:?}");
+    assert!(
+        shown.contains("\\u{1b}[31mred\\u{1b}]0;title\\u{7}\\u{202e}"),
+        "{shown}"
+    );
+    // JSON keeps the text as it is.
+    let json = steward
+        .run(&["nhi", "show", "aws/billing-export", "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(json["purpose"], "\u{1b}[31mred\u{1b}]0;title\u{7}\u{202e}");
+
+    for reason in ["", "   "] {
+        let output = steward
+            .run(&[
+                "nhi",
+                "transition",
+                "aws/billing-export",
+                "--to",
+                "active",
+                "--reason",
+                reason,
+            ])
+            .fails_with(2);
+        assert!(output.stderr.contains("a reason needs some text"), "{}", output.stderr);
+    }
+    // A missing argument is one line too, and says nothing of a --data-dir set from the
+    // environment.
+    let output = steward
+        .command(&["nhi", "transition", "aws/billing-export", "--to", "active"])
+        .env("STEWARD_DATA_DIR", steward.data_dir())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        stderr,
+        "error: the following required arguments were not provided: --reason <REASON> (see --help)\n"
+    );
+    let before = events.as_array().unwrap().len();
+    steward
+        .command(&[
+            "nhi",
+            "transition",
+            "aws/billing-export",
+            "--to",
+            "active",
+            "--reason",
+            "  resolved  ",
+        ])
+        .env("STEWARD_ACTOR", "")
+        .env("USER", "operator")
+        .output()
+        .map(|output| assert!(output.status.success(), "{output:?}"))
+        .unwrap();
+    let events = steward.run(&["audit", "log", "-o", "json"]).ok().json();
+    let last = &events.as_array().unwrap()[before];
+    assert_eq!(
+        (last["actor"].as_str(), last["reason"].as_str()),
+        (Some("operator"), Some("resolved"))
+    );
+}
