@@ -200,6 +200,9 @@ fn show(settings: &Settings, reference: &str) -> anyhow::Result<()> {
                 Ok(())
             })
         }
+        // CSV: the identity's own fields, one row (as `nhi add` and `nhi set` print it);
+        // its credentials and copies are `credential list -o csv`'s.
+        crate::cli::OutputFormat::Csv => print_record(settings.output, &record, &fields(&record)),
         format => print_record(
             format,
             &IdentityDetailRecord {

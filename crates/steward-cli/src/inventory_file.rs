@@ -420,12 +420,19 @@ fn check_header(file: &str, version: u32, parties: &[PartyRecord]) -> anyhow::Re
             "{file}: version: {version} is not supported (this steward reads version {FILE_FORMAT_VERSION})"
         )));
     }
+    let mut seen = std::collections::HashMap::with_capacity(parties.len());
     parties
         .iter()
         .enumerate()
         .map(|(index, party)| {
             steward_core::party::validate_handle(&party.handle)
                 .map_err(|error| crate::usage(format!("{file}: parties[{index}].handle: {error}")))?;
+            if let Some(first) = seen.insert(party.handle.as_str(), index) {
+                return Err(crate::usage(format!(
+                    "{file}: parties[{index}].handle: '{}' is listed twice (also parties[{first}]); nothing was imported",
+                    party.handle
+                )));
+            }
             Ok(party.to_new_party())
         })
         .collect()

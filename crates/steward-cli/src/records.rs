@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use steward_core::time::default_created;
 use steward_core::{
     Credential, CredentialKind, CredentialStatus, Fingerprint, Identity, IdentityKind, LifecycleState, NewCredential,
-    NewIdentity, NewParty, Party, PartyKind, PartyStatus, Provenance, Roles, Scope, Tier,
+    NewIdentity, NewParty, Party, PartyKind, PartyStatus, Policy, Provenance, Roles, Scope, Tier,
 };
 
 /// The version of the inventory file format this binary reads and writes.
@@ -368,7 +368,12 @@ impl IdentityRecord {
                 )
             }),
             expires_at: self.expires_at,
-            review_due: self.review_due,
+            // As `nhi add`: due after the tier's review interval, so that nothing imported
+            // escapes review.
+            review_due: Some(
+                self.review_due
+                    .unwrap_or_else(|| Policy::default().default_review_due(self.tier, now)),
+            ),
             last_attested_at: self.last_attested_at,
             last_used_at: self.last_used_at,
             last_rotated_at: self.last_rotated_at,

@@ -213,6 +213,16 @@ impl NewCredential {
                 reason: "must be 1-512 characters".into(),
             });
         }
+        if self
+            .public_id
+            .as_ref()
+            .is_some_and(|public_id| public_id.starts_with('#'))
+        {
+            return Err(DomainError::InvalidField {
+                field: "public_id",
+                reason: "must not start with '#' (`#id` names a credential by its store id)".into(),
+            });
+        }
         if self.revoked_at.is_some() && self.status != CredentialStatus::Revoked {
             return Err(DomainError::InvalidField {
                 field: "revoked_at",

@@ -777,7 +777,11 @@ pub(crate) fn import(
 ) -> Result<ImportSummary, StoreError> {
     let mut log = EventLog::begin(tx, key)?;
     let mut summary = ImportSummary::default();
-    for party in parties {
+    // Parties without a team first: a team the file lists is then created as listed (with
+    // its display name) before a person's `team:` could create it bare (an export lists
+    // people before teams).
+    let (teamless, in_teams): (Vec<&NewParty>, Vec<&NewParty>) = parties.iter().partition(|party| party.team.is_none());
+    for party in teamless.into_iter().chain(in_teams) {
         // Parties already present are kept as they are, so one file can be re-used to
         // add identities for known people.
         if tx.party_by_handle(&party.handle)?.is_none() {

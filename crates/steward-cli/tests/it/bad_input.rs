@@ -398,3 +398,20 @@ fn export_refuses_formats_that_are_no_inventory_file() {
     let exported = steward.run(&["export"]).ok().json();
     assert_eq!(exported["version"], 1);
 }
+
+/// `#12` names a credential by its store id, so no public id may start with `#`.
+#[test]
+fn a_public_id_cannot_look_like_a_store_id() {
+    let steward = Steward::new();
+    steward.add_example_parties();
+    steward.add_example_identity();
+    let output = steward
+        .run(&["credential", "add", "aws/billing-export", "--public-id", "#1"])
+        .fails_with(2);
+    assert!(
+        output.stderr.contains("public_id: must not start with '#'"),
+        "{}",
+        output.stderr
+    );
+    assert_eq!(steward.count("credentials"), 0);
+}

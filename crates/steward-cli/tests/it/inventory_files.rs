@@ -126,6 +126,53 @@ fn revocation_times_are_kept_and_a_missing_creation_time_never_contradicts_the_o
     );
 }
 
+/// A team listed after a person of that team keeps its display name (an export lists
+/// people first); a handle listed twice is refused; an identity imported without a review
+/// date is due after its tier's interval, as with `nhi add`.
+#[test]
+fn parties_import_in_any_order_and_imported_identities_are_due_for_review() {
+    let steward = Steward::new();
+    let yaml = "version: 1\nparties:\n  - handle: alice@example.com\n    team: payments\n  - handle: team-payments\n    display_name: Payments Team\nidentities: []\n";
+    let file = steward.write_file("parties.yaml", yaml);
+    steward.run(&["import", file.to_str().unwrap()]).ok();
+    let parties = steward.run(&["party", "list", "-o", "json"]).ok().json();
+    let team = parties
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|party| party["handle"] == "team-payments")
+        .unwrap();
+    assert_eq!(team["display_name"], "Payments Team");
+    assert_rejected(
+        "parties.yaml",
+        "version: 1\nparties:\n  - handle: a@x.io\n    display_name: First\n  - handle: a@x.io\n    status: departed\nidentities: []\n",
+        "parties.yaml: parties[1].handle: 'a@x.io' is listed twice (also parties[0]); nothing was imported",
+    );
+    let file = steward.write_file(
+        "due.csv",
+        "name,kind,system,tier\nr1,bot,aws,critical\nr2,bot,aws,low\n",
+    );
+    steward.run(&["import", file.to_str().unwrap()]).ok();
+    let listed = steward.run(&["nhi", "list", "-o", "json"]).ok().json();
+    let due: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|identity| identity["review_due"].as_str().unwrap())
+        .collect();
+    assert_eq!(due, vec!["2027-02-25", "2027-11-27"]);
+    // `nhi show -o csv` prints the identity's fields, as `nhi add -o csv` does.
+    let shown = steward.run(&["nhi", "show", "aws/r1", "-o", "csv"]).ok().stdout;
+    let added = steward
+        .run(&[
+            "nhi", "add", "--name", "r3", "--kind", "bot", "--system", "aws", "--tier", "critical", "-o", "csv",
+        ])
+        .ok()
+        .stdout;
+    assert_eq!(shown.lines().next(), added.lines().next());
+    assert!(shown.lines().nth(1).unwrap().starts_with("1,r1,bot,aws,"), "{shown}");
+}
+
 #[test]
 fn json_and_csv_inventories_import() {
     let steward = Steward::new();
