@@ -333,12 +333,53 @@ fn key_line_in_item(item: &str, path: &str) -> Option<usize> {
     found
 }
 
+/// The items of a list cell, split at each `;` or `,` not escaped by a backslash (see
+/// `records::list_item`), still escaped, trimmed, empty ones dropped.
 fn split_list(text: &str) -> Vec<String> {
-    text.split([';', ','])
-        .map(str::trim)
+    let mut items = Vec::new();
+    let mut item = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                item.push(c);
+                item.extend(chars.next());
+            }
+            ';' | ',' => items.push(std::mem::take(&mut item)),
+            _ => item.push(c),
+        }
+    }
+    items.push(item);
+    items
+        .into_iter()
+        .map(|item| item.trim().to_string())
         .filter(|item| !item.is_empty())
-        .map(str::to_string)
         .collect()
+}
+
+/// An escaped list item split at its first `=` not escaped, both sides unescaped.
+fn split_pair(item: &str) -> Option<(String, String)> {
+    let mut escaped = false;
+    let at = item.char_indices().find_map(|(at, c)| {
+        let found = c == '=' && !escaped;
+        escaped = c == '\\' && !escaped;
+        found.then_some(at)
+    })?;
+    Some((unescape(item[..at].trim()), unescape(item[at + 1..].trim())))
+}
+
+/// `text` without the backslashes that escape the character after them.
+fn unescape(text: &str) -> String {
+    let mut plain = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            plain.extend(chars.next());
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
 }
 
 fn csv_record(headers: &[String], values: &csv::StringRecord) -> Result<IdentityRecord, (String, String)> {
@@ -350,16 +391,15 @@ fn csv_record(headers: &[String], values: &csv::StringRecord) -> Result<Identity
         }
         let json = match header.as_str() {
             "id" => continue,
-            "backup_approvers" => serde_json::json!(split_list(value)),
+            "backup_approvers" => {
+                serde_json::json!(split_list(value).iter().map(|item| unescape(item)).collect::<Vec<_>>())
+            }
             "scope" | "labels" => {
                 let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
                 for pair in split_list(value) {
-                    let (key, item) = pair
-                        .split_once('=')
-                        .ok_or_else(|| (header.clone(), format!("'{pair}' is not key=value")))?;
-                    map.entry(key.trim().to_string())
-                        .or_default()
-                        .push(item.trim().to_string());
+                    let (key, item) =
+                        split_pair(&pair).ok_or_else(|| (header.clone(), format!("'{pair}' is not key=value")))?;
+                    map.entry(key).or_default().push(item);
                 }
                 if header == "labels" {
                     let labels: BTreeMap<String, String> =

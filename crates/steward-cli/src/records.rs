@@ -248,13 +248,30 @@ pub const IDENTITY_COLUMNS: &[&str] = &[
     "source",
 ];
 
+/// An item of a list cell (`a;b`, `k=v;k=v`) with a backslash before each of `special`
+/// and before a backslash, so that the cell reads back as written
+/// (`inventory_file::split_list`).
+pub fn list_item<'t>(text: &'t str, special: &str) -> std::borrow::Cow<'t, str> {
+    if !text.contains(|c: char| c == '\\' || special.contains(c)) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 4);
+    for c in text.chars() {
+        if c == '\\' || special.contains(c) {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    std::borrow::Cow::Owned(escaped)
+}
+
 impl IdentityRecord {
     /// The cells of [`IDENTITY_COLUMNS`], as text.
     pub fn text_values(&self) -> Vec<String> {
         use crate::output::{cell, instant_cell};
         let pairs = |pairs: &mut dyn Iterator<Item = (&String, &String)>| {
             pairs
-                .map(|(key, value)| format!("{key}={value}"))
+                .map(|(key, value)| format!("{}={}", list_item(key, "=;,"), list_item(value, ";,")))
                 .collect::<Vec<_>>()
                 .join(";")
         };
@@ -269,7 +286,11 @@ impl IdentityRecord {
             self.state.to_string(),
             cell(&self.business_owner),
             cell(&self.technical_steward),
-            self.backup_approvers.join(";"),
+            self.backup_approvers
+                .iter()
+                .map(|handle| list_item(handle, ";,"))
+                .collect::<Vec<_>>()
+                .join(";"),
             cell(&self.control_owner),
             cell(&self.purpose),
             pairs(

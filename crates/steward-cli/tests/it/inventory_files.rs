@@ -199,13 +199,31 @@ fn json_and_csv_inventories_import() {
         serde_json::json!({"cost": "42", "owner": "payments"})
     );
     assert_eq!(listed[0]["backup_approvers"], serde_json::json!(["bob@example.com"]));
-    // CSV export re-imports too.
+    // Separators and backslashes inside values are escaped, so CSV export re-imports as
+    // it was.
+    steward
+        .run(&[
+            "nhi",
+            "set",
+            "svc",
+            "--label",
+            "agent=console, Mozilla/5.0 (Macintosh)",
+            "--label",
+            "k=a;b=c",
+            "--label",
+            "path=C:\\temp\\x",
+        ])
+        .ok();
     let exported = steward.run(&["export", "-o", "csv"]).ok().stdout;
     let other = Steward::new();
     other.add_example_parties();
     let path = other.write_file("export.csv", &exported);
     other.run(&["import", path.to_str().unwrap()]).ok();
     assert_eq!(other.run(&["export", "-o", "csv"]).ok().stdout.lines().count(), 4);
+    let labels = |steward: &Steward| steward.run(&["nhi", "show", "svc", "-o", "json"]).ok().json()["labels"].clone();
+    assert_eq!(labels(&other), labels(&steward));
+    assert_eq!(labels(&other)["k"], "a;b=c");
+    assert_eq!(labels(&other)["path"], "C:\\temp\\x");
 }
 
 /// Imports `text` as `name` and expects exit 2 with `expected` in the one-line error,
