@@ -22,6 +22,11 @@ use steward_core::{
     Provenance, Roles, Scope,
 };
 
+/// Locations of identity $1's secrets: attached to one of its credentials, or holding
+/// the fingerprint of one (a secret two credentials share is attached to one of them).
+const OF_IDENTITY: &str = "(credential_id IN (SELECT id FROM credentials WHERE identity_id = $1)
+    OR fingerprint IN (SELECT fingerprint FROM credentials WHERE identity_id = $1 AND fingerprint IS NOT NULL))";
+
 const MIGRATIONS: &[(&str, &str)] = &[
     ("initial schema", include_str!("sql/postgres/0001_initial.sql")),
     ("scanned secrets", include_str!("sql/postgres/0002_scanned_secrets.sql")),
@@ -1127,8 +1132,7 @@ impl Tx for PgTx<'_> {
 
     fn live_location_count(&mut self, identity: IdentityId) -> Result<usize, StoreError> {
         let row = self.transaction.query_one(
-            "SELECT COUNT(*) FROM locations l JOIN credentials c ON c.id = l.credential_id
-             WHERE c.identity_id = $1 AND l.removed_at IS NULL",
+            &format!("SELECT COUNT(*) FROM locations WHERE removed_at IS NULL AND {OF_IDENTITY}"),
             &[&identity.0],
         )?;
         Ok(row.try_get::<_, i64>(0)? as usize)
@@ -1246,10 +1250,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn locations_of(&mut self, identity: IdentityId) -> Result<Vec<Location>, StoreError> {
-        let sql = format!(
-            "SELECT {LOCATION_COLUMNS} FROM locations
-             WHERE credential_id IN (SELECT id FROM credentials WHERE identity_id = $1) ORDER BY id"
-        );
+        let sql = format!("SELECT {LOCATION_COLUMNS} FROM locations WHERE {OF_IDENTITY} ORDER BY id");
         self.transaction
             .query(&sql, &[&identity.0])?
             .iter()

@@ -20,6 +20,11 @@ use steward_core::{
 };
 
 /// Migrations, in order; the position (1-based) is the schema version.
+/// Locations of identity ?1's secrets: attached to one of its credentials, or holding
+/// the fingerprint of one (a secret two credentials share is attached to one of them).
+const OF_IDENTITY: &str = "(credential_id IN (SELECT id FROM credentials WHERE identity_id = ?1)
+    OR fingerprint IN (SELECT fingerprint FROM credentials WHERE identity_id = ?1 AND fingerprint IS NOT NULL))";
+
 const MIGRATIONS: &[(&str, &str)] = &[
     ("initial schema", include_str!("sql/sqlite/0001_initial.sql")),
     ("scanned secrets", include_str!("sql/sqlite/0002_scanned_secrets.sql")),
@@ -863,8 +868,7 @@ impl Tx for SqliteTx<'_> {
 
     fn live_location_count(&mut self, identity: IdentityId) -> Result<usize, StoreError> {
         let count: i64 = self.transaction.query_row(
-            "SELECT COUNT(*) FROM locations l JOIN credentials c ON c.id = l.credential_id
-             WHERE c.identity_id = ?1 AND l.removed_at IS NULL",
+            &format!("SELECT COUNT(*) FROM locations WHERE removed_at IS NULL AND {OF_IDENTITY}"),
             [identity.0],
             |row| row.get(0),
         )?;
@@ -990,8 +994,7 @@ impl Tx for SqliteTx<'_> {
 
     fn locations_of(&mut self, identity: IdentityId) -> Result<Vec<Location>, StoreError> {
         let mut statement = self.transaction.prepare_cached(&format!(
-            "SELECT {LOCATION_COLUMNS} FROM locations
-             WHERE credential_id IN (SELECT id FROM credentials WHERE identity_id = ?1) ORDER BY id"
+            "SELECT {LOCATION_COLUMNS} FROM locations WHERE {OF_IDENTITY} ORDER BY id"
         ))?;
         decode_rows(&mut statement, [identity.0], location_from_row)
     }

@@ -803,6 +803,31 @@ fn locations_attach_to_credentials_and_block_archival(db: &TestDb) {
         .transition_identity(&actor(), "svc", LifecycleState::Archived, "done")
         .unwrap_err();
     assert!(error.to_string().contains("1 known location(s)"), "{error}");
+    // A second identity holding the same secret: the copy is attached to the first
+    // credential, yet it is a copy of this one's secret too, shown and blocking alike.
+    store.add_identity(&actor(), new_identity("twin", "aws", None)).unwrap();
+    store
+        .add_credential(
+            &actor(),
+            "twin",
+            steward_core::NewCredential {
+                public_id: Some("AKIATWIN".into()),
+                ..new_credential("AKIALEAK")
+            },
+        )
+        .unwrap();
+    assert_eq!(store.locations("twin").unwrap().len(), 1);
+    store
+        .transition_identity(&actor(), "twin", LifecycleState::Offboarding, "retire")
+        .unwrap();
+    store.revoke_credential(&actor(), "twin", "AKIATWIN", "retire").unwrap();
+    store
+        .transition_identity(&actor(), "twin", LifecycleState::Revoked, "retire")
+        .unwrap();
+    let error = store
+        .transition_identity(&actor(), "twin", LifecycleState::Archived, "done")
+        .unwrap_err();
+    assert!(error.to_string().contains("1 known location(s)"), "{error}");
     // A secret nobody owns is still recorded, without a credential.
     let unknown = steward_core::Fingerprint::parse(&"ab".repeat(32)).unwrap();
     let orphan = store
