@@ -26,7 +26,10 @@ Environment:
   STEWARD_ACTOR          actor recorded in the audit trail (same as --actor)
   STEWARD_FINGERPRINT_KEY, STEWARD_AUDIT_KEY
                          installation keys as 64 hex digits, instead of the key files
-                         (for PostgreSQL deployments without a shared data directory)";
+                         (for PostgreSQL deployments without a shared data directory);
+                         init then writes only keys/audit-verify.pub
+  STEWARD_AUDIT_PUBLIC_KEY
+                         the audit public key (64 hex digits), for `audit verify`";
 
 /// steward: governance for non-human identities (service accounts, API keys, OAuth apps
 /// and tokens, deploy keys, workload identities, bots and AI agents).

@@ -47,10 +47,51 @@ fn write_key_file(path: &Path, text: &str, mode: u32) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// Creates the keys under `data_dir` unless they exist. Returns whether it created them.
+/// Creates the keys under `data_dir` unless they exist. Returns whether it wrote any.
+/// A key given in the environment (`STEWARD_FINGERPRINT_KEY`, `STEWARD_AUDIT_KEY`) is the
+/// key in use, so no other is written for it: only the audit key's public half
+/// (`audit-verify.pub`, the trust anchor to keep elsewhere) comes from it. A key file that
+/// differs from the environment's key is refused, since the two would disagree about
+/// which key is the installation's.
 pub fn create_keys(data_dir: &Path) -> anyhow::Result<bool> {
     let dir = key_dir(data_dir);
-    if dir.join(SIGNING_FILE).exists() && dir.join(FINGERPRINT_FILE).exists() {
+    let env_fingerprint = env_key("STEWARD_FINGERPRINT_KEY")?;
+    let env_audit = env_key("STEWARD_AUDIT_KEY")?;
+    let file_key = |file: &str| -> anyhow::Result<Option<[u8; 32]>> {
+        let path = dir.join(file);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => parse_key_hex(&text, &path.display().to_string()).map(Some),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(error).with_context(|| format!("cannot read {}", path.display())),
+        }
+    };
+    let stored_fingerprint = file_key(FINGERPRINT_FILE)?;
+    let stored_signing = file_key(SIGNING_FILE)?;
+    for (env, given, stored, file) in [
+        (
+            "STEWARD_FINGERPRINT_KEY",
+            env_fingerprint,
+            stored_fingerprint,
+            FINGERPRINT_FILE,
+        ),
+        ("STEWARD_AUDIT_KEY", env_audit, stored_signing, SIGNING_FILE),
+    ] {
+        if let (Some(given), Some(stored)) = (given, stored)
+            && given != stored
+        {
+            bail!(
+                "{} holds another key than {env}: use one of them (remove the file, or unset {env})",
+                dir.join(file).display()
+            );
+        }
+    }
+    let signing = env_audit.or(stored_signing).map(|seed| SigningKey::from_bytes(&seed));
+    let public_text = |signing: &SigningKey| format!("{}\n", hex::encode(signing.verifying_key().to_bytes()));
+    let public_is_current = signing.as_ref().is_some_and(|signing| {
+        std::fs::read_to_string(dir.join(VERIFYING_FILE)).is_ok_and(|text| text == public_text(signing))
+    });
+    let fingerprint_missing = env_fingerprint.is_none() && stored_fingerprint.is_none();
+    if !fingerprint_missing && signing.is_some() && public_is_current {
         return Ok(false);
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -60,28 +101,38 @@ pub fn create_keys(data_dir: &Path) -> anyhow::Result<bool> {
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
             .with_context(|| format!("cannot restrict {}", dir.display()))?;
     }
-    if !dir.join(FINGERPRINT_FILE).exists() {
+    if fingerprint_missing {
         write_key_file(
             &dir.join(FINGERPRINT_FILE),
             &format!("{}\n", hex::encode(random_key()?)),
             0o600,
         )?;
     }
-    if !dir.join(SIGNING_FILE).exists() {
-        let signing = SigningKey::from_bytes(&random_key()?);
-        write_key_file(
-            &dir.join(SIGNING_FILE),
-            &format!("{}\n", hex::encode(signing.to_bytes())),
-            0o600,
-        )?;
+    let signing = match signing {
+        Some(signing) => signing,
+        None => {
+            let signing = SigningKey::from_bytes(&random_key()?);
+            write_key_file(
+                &dir.join(SIGNING_FILE),
+                &format!("{}\n", hex::encode(signing.to_bytes())),
+                0o600,
+            )?;
+            signing
+        }
+    };
+    if !public_is_current {
         let _ = std::fs::remove_file(dir.join(VERIFYING_FILE));
-        write_key_file(
-            &dir.join(VERIFYING_FILE),
-            &format!("{}\n", hex::encode(signing.verifying_key().to_bytes())),
-            0o644,
-        )?;
+        write_key_file(&dir.join(VERIFYING_FILE), &public_text(&signing), 0o644)?;
     }
     Ok(true)
+}
+
+/// A key given as hex in environment variable `env`, if set (malformed is an error).
+fn env_key(env: &str) -> anyhow::Result<Option<[u8; 32]>> {
+    match std::env::var(env) {
+        Ok(text) => parse_key_hex(&text, env).map(Some),
+        Err(_) => Ok(None),
+    }
 }
 
 fn parse_key_hex(text: &str, origin: &str) -> anyhow::Result<[u8; 32]> {
@@ -124,6 +175,10 @@ pub fn load_verifying_key(data_dir: &Path, file: Option<&Path>) -> anyhow::Resul
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
             parse_key_hex(&text, &path.display().to_string())?
+        }
+        // A malformed STEWARD_AUDIT_KEY is an error, not a reason to try another key.
+        None if env_key("STEWARD_AUDIT_KEY")?.is_some() => {
+            return Ok(SigningKey::from_bytes(&read_key(data_dir, "STEWARD_AUDIT_KEY", SIGNING_FILE)?).verifying_key());
         }
         None => match read_key(data_dir, "STEWARD_AUDIT_KEY", SIGNING_FILE) {
             Ok(seed) => return Ok(SigningKey::from_bytes(&seed).verifying_key()),

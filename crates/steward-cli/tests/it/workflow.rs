@@ -18,6 +18,49 @@ fn init_creates_private_keys_and_is_idempotent() {
     assert_eq!(std::fs::read(keys.join("audit-signing.key")).unwrap(), key_before);
 }
 
+/// Keys given in the environment are the keys in use: `init` writes no other for them,
+/// only the audit key's public half, which verifies what the environment's key signed.
+#[test]
+fn init_with_keys_in_the_environment_writes_their_public_key_only() {
+    let steward = Steward::uninitialised();
+    let (audit, fingerprint) = ("b".repeat(64), "c".repeat(64));
+    let with_keys = |args: &[&str]| {
+        let output = steward
+            .command(args)
+            .env("STEWARD_AUDIT_KEY", &audit)
+            .env("STEWARD_FINGERPRINT_KEY", &fingerprint)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+    };
+    with_keys(&["init"]);
+    with_keys(&["party", "add", "a@example.com"]);
+    let keys = steward.data_dir().join("keys");
+    let mut files: Vec<String> = std::fs::read_dir(&keys)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    assert_eq!(files, vec!["audit-verify.pub"]);
+    let public = keys.join("audit-verify.pub");
+    steward
+        .run(&["audit", "verify", "--public-key", public.to_str().unwrap()])
+        .ok();
+    // A key file that disagrees with the environment is refused.
+    std::fs::write(keys.join("audit-signing.key"), format!("{}\n", "d".repeat(64))).unwrap();
+    let output = steward
+        .command(&["init"])
+        .env("STEWARD_AUDIT_KEY", &audit)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("audit-signing.key holds another key than STEWARD_AUDIT_KEY"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn commands_before_init_say_how_to_start() {
     let steward = Steward::uninitialised();
