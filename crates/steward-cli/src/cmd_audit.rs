@@ -8,7 +8,9 @@ use std::process::ExitCode;
 use steward_core::audit::AuditEvent;
 use steward_store::EventFilter;
 
-/// An audit event as printed: `before`/`after` as nested JSON, hashes in hex.
+/// An audit event as printed: `before`/`after` as nested JSON, exactly as stored (so the
+/// event's hash and an import's `records_sha256` can be checked from this output), hashes
+/// in hex.
 #[derive(Serialize)]
 struct EventRecord {
     seq: i64,
@@ -19,14 +21,22 @@ struct EventRecord {
     subject_id: Option<i64>,
     subject: String,
     reason: Option<String>,
-    before: Option<serde_json::Value>,
-    after: Option<serde_json::Value>,
+    before: Option<Box<serde_json::value::RawValue>>,
+    after: Option<Box<serde_json::value::RawValue>>,
     prev_hash: String,
     hash: String,
 }
 
-fn parse_snapshot(text: Option<String>) -> Option<serde_json::Value> {
-    text.map(|text| serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+/// A stored snapshot as it is (not re-serialised, which would reorder its keys), or as a
+/// JSON string if it is not JSON.
+fn parse_snapshot(text: Option<String>) -> Option<Box<serde_json::value::RawValue>> {
+    text.map(|text| {
+        if serde_json::from_str::<&serde_json::value::RawValue>(&text).is_ok() {
+            serde_json::value::RawValue::from_string(text).expect("checked to be JSON")
+        } else {
+            serde_json::value::to_raw_value(&text).expect("a string serialises")
+        }
+    })
 }
 
 impl EventRecord {

@@ -416,6 +416,9 @@ fn user_text_is_escaped_in_tables_and_blank_reasons_and_actors_are_not_recorded(
     let log = steward.run(&["audit", "log"]).ok().stdout;
     let events = steward.run(&["audit", "log", "-o", "json"]).ok().json();
     assert_eq!(log.lines().count(), events.as_array().unwrap().len() + 1, "{log}");
+    // Snapshots are printed as stored (keys in the stored order, not sorted).
+    let raw = steward.run(&["audit", "log", "-o", "jsonl"]).ok().stdout;
+    assert!(raw.contains(r#""after":{"id":"#), "{raw}");
     assert!(log.contains("incident 42\\n999"), "{log}");
     let shown = steward.run(&["nhi", "show", "aws/billing-export"]).ok().stdout;
     assert!(!shown.contains('\u{1b}') && !shown.contains('\u{202e}'), "{shown:?}");
