@@ -772,7 +772,7 @@ impl Inventory {
         match &self.items {
             Items::Csv { .. } => csv_reader(text)
                 .nth(index)
-                .and_then(|record| record.ok()?.position().map(|position| position.line() as usize)),
+                .and_then(|record| record.ok()?.position().map(|position| csv_line(text, position))),
             Items::Json(ranges) => ranges.get(index).map(|(start, _)| line_of_offset(text, *start)),
             Items::Yaml { starts, .. } => starts.get(index).map(|start| line_of_offset(text, *start)),
             // Copied before it is decoded (see `Text::bytes`); this runs only for an error.
@@ -1011,8 +1011,9 @@ impl Iterator for Identities<'_> {
         Some(match &inventory.items {
             Items::Csv { headers, .. } => {
                 let values = self.csv.as_mut()?.next()?;
-                values.map_err(|error| csv_error(file, &error)).and_then(|values| {
-                    let line = values.position().map(|position| position.line() as usize);
+                let text = inventory.text.bytes();
+                values.map_err(|error| csv_error(file, text, &error)).and_then(|values| {
+                    let line = values.position().map(|position| csv_line(text, position));
                     let fail =
                         |field: String, message: String| document_error(file, line, format!("column {field}"), message);
                     let record = csv_record(headers, &values).map_err(|(field, message)| fail(field, message))?;
@@ -1063,12 +1064,30 @@ fn csv_reader(bytes: &[u8]) -> csv::StringRecordsIntoIter<&[u8]> {
         .into_records()
 }
 
-fn csv_error(file: &str, error: &csv::Error) -> anyhow::Error {
+fn csv_error(file: &str, text: &[u8], error: &csv::Error) -> anyhow::Error {
     let line = error
         .position()
-        .map(|position| format!(":{}", position.line()))
+        .map(|position| format!(":{}", csv_line(text, position)))
         .unwrap_or_default();
-    crate::usage(format!("{file}{line}: {error}"))
+    // The reader's own message repeats the place (with the line it miscounts after CRLF).
+    let message = match error.kind() {
+        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
+            format!("{len} fields where the header has {expected_len}")
+        }
+        csv::ErrorKind::Utf8 { .. } => "not valid UTF-8".to_string(),
+        _ => error.to_string(),
+    };
+    crate::usage(format!("{file}{line}: {message}"))
+}
+
+/// The line of a CSV record at `position`. After a CRLF the reader ends a record at the
+/// `\r` and starts the next at the `\n`, not yet counted: the line is one more then.
+fn csv_line(text: &[u8], position: &csv::Position) -> usize {
+    let line = position.line() as usize;
+    match text.get(position.byte() as usize) {
+        Some(b'\n') => line + 1,
+        _ => line,
+    }
 }
 
 /// Checks a CSV file's header row and counts its records (a record the CSV reader
@@ -1103,13 +1122,13 @@ fn csv_header(file: &str, bytes: &[u8]) -> anyhow::Result<Items> {
     let mut count = 0;
     while reader
         .read_byte_record(&mut record)
-        .map_err(|error| csv_error(file, &error))?
+        .map_err(|error| csv_error(file, bytes, &error))?
     {
         // Checked as text now too (a mapped file is not checked when opened): a bad byte
         // fails before the import starts, as in a small file.
         if std::str::from_utf8(record.as_slice()).is_err() {
-            let line = record.position().map_or(0, |position| position.line());
-            return Err(not_utf8_on_line(file, line as usize));
+            let line = record.position().map_or(0, |position| csv_line(bytes, position));
+            return Err(not_utf8_on_line(file, line));
         }
         count += 1;
     }

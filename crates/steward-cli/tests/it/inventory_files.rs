@@ -334,6 +334,17 @@ fn malformed_files_name_file_line_and_field_and_import_nothing() {
         "name,kind,sistem,tier\n",
         "inventory.csv:1: unknown column 'sistem'",
     );
+    // Lines end in CRLF (as Excel writes them): the same line numbers.
+    assert_rejected(
+        "inventory.csv",
+        "name,kind,system,tier\r\nok,bot,aws,low\r\nok2,bot,aws,low\r\nbad,bot,aws,extreme\r\n",
+        "inventory.csv:4: column tier: invalid tier 'extreme'",
+    );
+    assert_rejected(
+        "inventory.csv",
+        "name,kind,system,tier\r\nok,bot,aws,low\r\nbad,bot,aws,low,extra\r\n",
+        "inventory.csv:3: 5 fields where the header has 4",
+    );
     assert_rejected(
         "inventory.csv",
         "name,kind,system,tier,name\nfirst,bot,gh,low,second\n",
