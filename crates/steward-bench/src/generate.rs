@@ -319,7 +319,7 @@ impl Generator {
         // A revoked identity holds no usable credential (the store refuses one).
         if !state.is_live() {
             for credential in &mut credentials {
-                if credential.status.is_usable() {
+                if credential.status != CredentialStatus::Revoked {
                     credential.status = CredentialStatus::Revoked;
                     credential.last_used_at = None;
                 }

@@ -1012,19 +1012,22 @@ impl Iterator for Identities<'_> {
             Items::Csv { headers, .. } => {
                 let values = self.csv.as_mut()?.next()?;
                 let text = inventory.text.bytes();
-                values.map_err(|error| csv_error(file, text, &error)).and_then(|values| {
-                    let line = values.position().map(|position| csv_line(text, position));
-                    let fail =
-                        |field: String, message: String| document_error(file, line, format!("column {field}"), message);
-                    let record = csv_record(headers, &values).map_err(|(field, message)| fail(field, message))?;
-                    let identity = record
-                        .to_new_identity(&self.source, self.now)
-                        .map_err(|(field, message)| fail(field, message))?;
-                    Ok(ImportIdentity {
-                        identity,
-                        credentials: Vec::new(),
+                values
+                    .map_err(|error| csv_error(file, text, &error))
+                    .and_then(|values| {
+                        let line = values.position().map(|position| csv_line(text, position));
+                        let fail = |field: String, message: String| {
+                            document_error(file, line, format!("column {field}"), message)
+                        };
+                        let record = csv_record(headers, &values).map_err(|(field, message)| fail(field, message))?;
+                        let identity = record
+                            .to_new_identity(&self.source, self.now)
+                            .map_err(|(field, message)| fail(field, message))?;
+                        Ok(ImportIdentity {
+                            identity,
+                            credentials: Vec::new(),
+                        })
                     })
-                })
             }
             Items::Document { .. } => {
                 let record = self.records.next()?;

@@ -54,8 +54,9 @@ impl LifecycleState {
 /// Facts about an identity that some transitions depend on.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TransitionContext {
-    /// Credentials that are still `active` at their system.
-    pub active_credentials: usize,
+    /// Credentials not (yet) revoked at their system: active, inactive, expired or
+    /// superseded ones all may still work there or be made to.
+    pub unrevoked_credentials: usize,
     /// Known locations (copies) of the identity's credentials that were seen after
     /// the credential was revoked, or are not marked removed.
     pub live_locations: usize,
@@ -63,7 +64,7 @@ pub struct TransitionContext {
 
 /// Validates `from → to` for an identity in `context`.
 ///
-/// `revoked` requires that no credential is still active; `archived` requires that no
+/// `revoked` requires every credential revoked; `archived` requires that too, and that no
 /// copy of a credential remains. Both preconditions implement DESIGN's meaning of those
 /// states, so that a record never claims more than is true.
 pub fn check_transition(
@@ -83,14 +84,14 @@ pub fn check_transition(
             },
         });
     }
-    // `archived` follows `revoked`, but credentials made usable again or added since (the
-    // store refuses both; a database edited by hand may still hold them) keep it back too.
-    if matches!(to, LifecycleState::Revoked | LifecycleState::Archived) && context.active_credentials > 0 {
+    // `archived` follows `revoked`, but credentials added since (the store refuses them; a
+    // database edited by hand may still hold them) keep it back too.
+    if matches!(to, LifecycleState::Revoked | LifecycleState::Archived) && context.unrevoked_credentials > 0 {
         return Err(DomainError::TransitionBlocked {
             to,
             reason: format!(
-                "{} credential(s) still active; revoke them first (steward credential revoke)",
-                context.active_credentials
+                "{} credential(s) not revoked (active, inactive, expired or superseded); revoke them first (steward credential revoke)",
+                context.unrevoked_credentials
             ),
         });
     }
@@ -104,14 +105,15 @@ pub fn check_transition(
 }
 
 /// Checks that an identity in `state` may hold a credential of `status`: once revoked
-/// (and archived), it holds no usable credential, so none is added or imported.
+/// (and archived), every credential it holds is revoked, so only a revoked one is added
+/// or imported.
 pub fn check_credential_allowed(state: LifecycleState, status: CredentialStatus) -> Result<(), DomainError> {
-    if state.is_live() || !status.is_usable() {
+    if state.is_live() || status == CredentialStatus::Revoked {
         return Ok(());
     }
     Err(DomainError::IdentityClosed {
         state,
-        reason: format!("it holds no usable credential, so none can be {status}"),
+        reason: format!("every credential it holds is revoked, so none can be {status}"),
     })
 }
 
@@ -174,9 +176,9 @@ mod tests {
     }
 
     #[test]
-    fn revocation_waits_for_active_credentials() {
+    fn revocation_waits_for_unrevoked_credentials() {
         let context = TransitionContext {
-            active_credentials: 2,
+            unrevoked_credentials: 2,
             live_locations: 0,
         };
         let error = check_transition(LifecycleState::Offboarding, LifecycleState::Revoked, context).unwrap_err();
@@ -186,7 +188,7 @@ mod tests {
     #[test]
     fn archive_waits_for_remaining_copies() {
         let context = TransitionContext {
-            active_credentials: 0,
+            unrevoked_credentials: 0,
             live_locations: 1,
         };
         assert!(check_transition(LifecycleState::Revoked, LifecycleState::Archived, context).is_err());
@@ -201,9 +203,9 @@ mod tests {
     }
 
     #[test]
-    fn archive_waits_for_active_credentials_too() {
+    fn archive_waits_for_unrevoked_credentials_too() {
         let context = TransitionContext {
-            active_credentials: 1,
+            unrevoked_credentials: 1,
             live_locations: 0,
         };
         let error = check_transition(LifecycleState::Revoked, LifecycleState::Archived, context).unwrap_err();

@@ -873,9 +873,9 @@ pub(crate) fn transition_identity(
     let before = resolve_identity(tx, reference)?;
     let credentials = tx.credentials_of(before.id)?;
     let context = TransitionContext {
-        active_credentials: credentials
+        unrevoked_credentials: credentials
             .iter()
-            .filter(|credential| credential.status.is_usable())
+            .filter(|credential| credential.status != CredentialStatus::Revoked)
             .count(),
         live_locations: if to == LifecycleState::Archived {
             tx.live_location_count(before.id)?

@@ -244,7 +244,7 @@ impl Output {
 }
 
 #[test]
-fn revoked_and_archived_identities_take_no_usable_credential_and_archived_no_edit() {
+fn revoked_and_archived_identities_take_only_revoked_credentials_and_archived_no_edit() {
     let steward = Steward::new();
     steward.add_example_parties();
     steward.add_example_identity();
@@ -257,8 +257,10 @@ fn revoked_and_archived_identities_take_no_usable_credential_and_archived_no_edi
     let refused = add_key("AKIAEXAMPLE000000002", &[]).fails_with(1);
     assert_eq!(
         refused.stderr.trim(),
-        "error: the identity is revoked: it holds no usable credential, so none can be active"
+        "error: the identity is revoked: every credential it holds is revoked, so none can be active"
     );
+    // Nor an expired one: it may still exist at its system.
+    add_key("AKIAEXAMPLE000000006", &["--status", "expired"]).fails_with(1);
     assert_eq!((events(&steward), steward.count("credentials")), before);
     // A revoked one may be recorded, and is revoked as of now.
     let recorded = add_key("AKIAEXAMPLE000000005", &["--status", "revoked", "-o", "json"])
@@ -300,7 +302,7 @@ fn revoked_and_archived_identities_take_no_usable_credential_and_archived_no_edi
         refused.stderr.contains("aws/old-deployer")
             && refused
                 .stderr
-                .contains("the identity is archived: it holds no usable credential, so none can be active"),
+                .contains("the identity is archived: every credential it holds is revoked, so none can be active"),
         "{}",
         refused.stderr
     );
@@ -414,4 +416,40 @@ fn a_public_id_cannot_look_like_a_store_id() {
         output.stderr
     );
     assert_eq!(steward.count("credentials"), 0);
+}
+
+/// `revoked` means every credential is revoked at its system: an expired or superseded one
+/// that was never revoked keeps the identity from it.
+#[test]
+fn an_identity_is_revoked_only_when_every_credential_is() {
+    let steward = Steward::new();
+    steward.add_example_parties();
+    steward.add_example_identity();
+    steward
+        .try_add_example_credential(
+            "AKIAEXAMPLE000000001",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY1",
+            &["--status", "expired"],
+        )
+        .ok();
+    steward.transition_example("offboarding", "retire").ok();
+    let refused = steward.transition_example("revoked", "retire").fails_with(1);
+    assert!(
+        refused
+            .stderr
+            .contains("1 credential(s) not revoked (active, inactive, expired or superseded)"),
+        "{}",
+        refused.stderr
+    );
+    steward
+        .run(&[
+            "credential",
+            "revoke",
+            "aws/billing-export",
+            "AKIAEXAMPLE000000001",
+            "--reason",
+            "retire",
+        ])
+        .ok();
+    steward.transition_example("revoked", "retire").ok();
 }
