@@ -182,7 +182,7 @@ mod tests {
             live_locations: 0,
         };
         let error = check_transition(LifecycleState::Offboarding, LifecycleState::Revoked, context).unwrap_err();
-        assert!(error.to_string().contains("2 credential(s) still active"));
+        assert!(error.to_string().contains("2 credential(s) not revoked"), "{error}");
     }
 
     #[test]
@@ -209,15 +209,17 @@ mod tests {
             live_locations: 0,
         };
         let error = check_transition(LifecycleState::Revoked, LifecycleState::Archived, context).unwrap_err();
-        assert!(error.to_string().contains("1 credential(s) still active"), "{error}");
+        assert!(error.to_string().contains("1 credential(s) not revoked"), "{error}");
     }
 
     #[test]
-    fn closed_identities_take_no_usable_credential_and_archived_ones_no_change() {
+    fn closed_identities_take_only_revoked_credentials_and_archived_ones_no_change() {
         for &state in LifecycleState::ALL {
             for status in [
                 CredentialStatus::Active,
                 CredentialStatus::Inactive,
+                CredentialStatus::Expired,
+                CredentialStatus::Superseded,
                 CredentialStatus::Revoked,
             ] {
                 let allowed = check_credential_allowed(state, status).is_ok();
@@ -236,7 +238,7 @@ mod tests {
         let error = check_credential_allowed(LifecycleState::Revoked, CredentialStatus::Active).unwrap_err();
         assert_eq!(
             error.to_string(),
-            "the identity is revoked: it holds no usable credential, so none can be active"
+            "the identity is revoked: every credential it holds is revoked, so none can be active"
         );
     }
 }
