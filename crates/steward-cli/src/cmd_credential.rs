@@ -1,7 +1,7 @@
 //! `steward credential …`: credentials of identities. Secrets come only from stdin and
 //! are reduced at once to a keyed fingerprint and a redacted preview.
 
-use crate::cli::{CredentialAddArgs, CredentialCommand, Globals};
+use crate::cli::{CredentialAddArgs, CredentialCommand, Globals, OutputFormat};
 use crate::output::{cell, instant_cell, print_listing, print_record};
 use crate::records::{CredentialRecord, LocationRecord};
 use crate::settings::Settings;
@@ -24,7 +24,9 @@ pub(crate) const HEADERS: &[&str] = &[
     "revoked_at",
 ];
 
-pub(crate) fn row(credential: &CredentialRecord) -> Vec<String> {
+/// A credential's cells; tables show the fingerprint's first 16 hex digits, CSV all 64.
+pub(crate) fn row(credential: &CredentialRecord, format: OutputFormat) -> Vec<String> {
+    let shown = if format == OutputFormat::Table { 16 } else { 64 };
     vec![
         cell(&credential.id),
         credential.kind.to_string(),
@@ -34,7 +36,7 @@ pub(crate) fn row(credential: &CredentialRecord) -> Vec<String> {
         credential
             .fingerprint
             .as_deref()
-            .map(|text| text[..16.min(text.len())].to_string())
+            .map(|text| text[..shown.min(text.len())].to_string())
             .unwrap_or_default(),
         instant_cell(credential.created_at),
         instant_cell(credential.expires_at),
@@ -55,8 +57,10 @@ fn read_secret_from_stdin() -> anyhow::Result<String> {
             secret.pop();
         }
     }
-    if secret.is_empty() {
-        return Err(crate::usage("--secret-stdin: standard input is empty"));
+    if secret.trim().is_empty() {
+        return Err(crate::usage(
+            "--secret-stdin: standard input is empty or only white space",
+        ));
     }
     Ok(secret)
 }
@@ -81,14 +85,16 @@ pub fn run(globals: &Globals, command: &CredentialCommand) -> anyhow::Result<Exi
                 .iter()
                 .map(CredentialRecord::from_credential)
                 .collect();
-            print_listing(settings.output, &records, HEADERS, row)?;
+            print_listing(settings.output, &records, HEADERS, |record| {
+                row(record, settings.output)
+            })?;
         }
         CredentialCommand::Revoke(args) => {
             let (mut store, _) = settings.open_store()?;
             let credential =
                 store.revoke_credential(&settings.actor, &args.identity, &args.credential, &args.reason)?;
             let record = CredentialRecord::from_credential(&credential);
-            let fields: Vec<(&str, String)> = HEADERS.iter().copied().zip(row(&record)).collect();
+            let fields: Vec<(&str, String)> = HEADERS.iter().copied().zip(row(&record, settings.output)).collect();
             print_record(settings.output, &record, &fields)?;
         }
         CredentialCommand::Locate(args) => {
@@ -145,6 +151,6 @@ fn add(settings: &Settings, args: &CredentialAddArgs) -> anyhow::Result<()> {
     };
     let credential = store.add_credential(&settings.actor, &args.identity, credential)?;
     let record = CredentialRecord::from_credential(&credential);
-    let fields: Vec<(&str, String)> = HEADERS.iter().copied().zip(row(&record)).collect();
+    let fields: Vec<(&str, String)> = HEADERS.iter().copied().zip(row(&record, settings.output)).collect();
     print_record(settings.output, &record, &fields)
 }

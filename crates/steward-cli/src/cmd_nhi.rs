@@ -53,10 +53,13 @@ pub fn run(globals: &Globals, command: &NhiCommand) -> anyhow::Result<ExitCode> 
             let (mut store, _) = settings.open_store()?;
             let before = store.identity(&args.identity)?.state;
             let identity = store.transition_identity(&settings.actor, &args.identity, args.to, &args.reason)?;
-            println!(
-                "{}/{}: {} -> {}",
-                identity.system, identity.name, before, identity.state
-            );
+            match settings.output {
+                OutputFormat::Table => println!(
+                    "{}/{}: {} -> {}",
+                    identity.system, identity.name, before, identity.state
+                ),
+                _ => print_identity(&settings, &identity)?,
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -107,6 +110,10 @@ fn add(settings: &Settings, args: &NhiAddArgs) -> anyhow::Result<()> {
 
 fn list(settings: &Settings, args: &NhiListArgs) -> anyhow::Result<()> {
     let mut store = settings.open_store_read_only()?;
+    // A mistyped handle is an error, as in `audit log --party`, not an empty list.
+    if let Some(handle) = &args.party {
+        store.party(handle)?;
+    }
     let filter = IdentityFilter {
         system: args.system.clone(),
         tier: args.tier,
@@ -176,7 +183,7 @@ fn show(settings: &Settings, reference: &str) -> anyhow::Result<()> {
             write_stdout(|out| {
                 writeln!(out, "\ncredentials ({}):", record.credentials.len())?;
                 for credential in &record.credentials {
-                    let values: Vec<String> = crate::cmd_credential::row(credential)
+                    let values: Vec<String> = crate::cmd_credential::row(credential, OutputFormat::Table)
                         .iter()
                         .map(|value| crate::output::terminal_text(value).into_owned())
                         .collect();

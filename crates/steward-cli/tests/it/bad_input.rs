@@ -453,3 +453,54 @@ fn an_identity_is_revoked_only_when_every_credential_is() {
         .ok();
     steward.transition_example("revoked", "retire").ok();
 }
+
+/// Machine-readable output is whole, and mistakes are errors rather than empty answers.
+#[test]
+fn outputs_are_whole_and_mistakes_are_not_empty_answers() {
+    let steward = Steward::new();
+    steward.add_example_parties();
+    steward.add_example_identity();
+    steward.add_example_credential("AKIAEXAMPLE000000001", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY1");
+    let csv = steward
+        .run(&["credential", "list", "aws/billing-export", "-o", "csv"])
+        .ok()
+        .stdout;
+    let fingerprint = csv.lines().nth(1).unwrap().split(',').nth(5).unwrap();
+    assert_eq!(fingerprint.len(), 64, "{csv}");
+    let table = steward.run(&["credential", "list", "aws/billing-export"]).ok().stdout;
+    assert!(
+        table.contains(&format!("{} ", &fingerprint[..16])) && !table.contains(fingerprint),
+        "{table}"
+    );
+    let moved = steward
+        .run(&[
+            "nhi",
+            "transition",
+            "aws/billing-export",
+            "--to",
+            "suspended",
+            "--reason",
+            "r",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(moved["state"], "suspended");
+    steward
+        .run(&["nhi", "list", "--party", "nobody@example.com"])
+        .fails_with(1);
+    steward
+        .run_with_stdin(
+            &[
+                "credential",
+                "add",
+                "aws/billing-export",
+                "--public-id",
+                "AKIA2",
+                "--secret-stdin",
+            ],
+            Some("   \n"),
+        )
+        .fails_with(2);
+}
