@@ -282,7 +282,7 @@ fn revocation_waits_for_credentials(db: &TestDb) {
     let error = store
         .transition_identity(&actor(), "svc", LifecycleState::Revoked, "done")
         .unwrap_err();
-    assert!(error.to_string().contains("1 credential(s) still active"), "{error}");
+    assert!(error.to_string().contains("1 credential(s) not revoked"), "{error}");
     let revoked = store
         .revoke_credential(&actor(), "svc", "AKIAEXAMPLE000000001", "retired")
         .unwrap();
