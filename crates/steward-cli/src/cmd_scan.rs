@@ -407,7 +407,7 @@ fn print_findings(format: OutputFormat, rules: &RuleSet, findings: &[Finding]) -
             serde_json::to_writer_pretty(&mut *out, &crate::sarif::sarif_log(rules, findings))?;
             writeln!(out)
         }),
-        OutputFormat::Yaml => Err(crate::usage("scan writes table, json, jsonl, csv or sarif")),
+        OutputFormat::Yaml => unreachable!("scan refuses -o yaml before it scans"),
     }
 }
 
@@ -431,12 +431,18 @@ fn scan(globals: &Globals, args: &ScanArgs) -> anyhow::Result<ExitCode> {
         )));
     }
     let settings = Settings::resolve(globals)?;
+    // Usage errors come before the scan: a scan with --record writes to the store, and
+    // failing after it would leave the copies recorded under a command that "failed".
+    if matches!(settings.output, OutputFormat::Yaml) {
+        return Err(crate::usage("scan writes table, json, jsonl, csv or sarif"));
+    }
     let mut rules = RuleSet::builtin()?;
     if let Some(dir) = &args.rules {
         rules.add_dir(dir).map_err(|error| crate::usage(error.to_string()))?;
     }
     let matcher = Matcher::new(rules)?;
     let key = fingerprint_key(&settings, args)?;
+    let baseline = args.baseline.as_deref().map(read_baseline).transpose()?;
     let mut options = ScanOptions {
         max_file_size: args.max_file_size,
         respect_gitignore: args.respect_gitignore,
@@ -480,8 +486,7 @@ fn scan(globals: &Globals, args: &ScanArgs) -> anyhow::Result<ExitCode> {
             eprintln!("earlier copies were not marked removed: the scan had warnings, so it may not have read them");
         }
     }
-    if let Some(path) = &args.baseline {
-        let known = read_baseline(path)?;
+    if let (Some(path), Some(known)) = (&args.baseline, baseline) {
         let before = report.findings.len();
         report
             .findings

@@ -655,3 +655,34 @@ fn repositories_below_a_directory_are_scanned_through_their_history() {
     let left = steward.run(&["findings", "-o", "json"]).ok().json();
     assert_eq!(left.as_array().unwrap().len(), 1, "{left}");
 }
+
+/// An output format scan cannot write is refused before the scan: a `--record` scan that
+/// then failed had already written every copy to the store and the audit trail. So is a
+/// baseline that cannot be read.
+#[test]
+fn usage_errors_come_before_a_recording_scan_writes_anything() {
+    let steward = Steward::new();
+    let tree = steward.dir.path().join("repo");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(tree.join("ci.env"), format!("GH_TOKEN={}\n", github_token())).unwrap();
+    let events_before = steward.count("audit_events");
+    let yaml = steward.run(&["scan", tree.to_str().unwrap(), "--record", "-o", "yaml"]);
+    assert_eq!(yaml.code, 2, "{}", yaml.stderr);
+    assert_eq!(
+        yaml.stderr.trim(),
+        "error: scan writes table, json, jsonl, csv or sarif"
+    );
+    let missing = steward.dir.path().join("no-baseline.json");
+    let baseline = steward.run(&[
+        "scan",
+        tree.to_str().unwrap(),
+        "--record",
+        "--baseline",
+        missing.to_str().unwrap(),
+    ]);
+    assert_eq!(baseline.code, 2, "{}", baseline.stderr);
+    assert!(baseline.stderr.contains("cannot read"), "{}", baseline.stderr);
+    assert_eq!(steward.count("locations"), 0);
+    assert_eq!(steward.count("scanned_secrets"), 0);
+    assert_eq!(steward.count("audit_events"), events_before);
+}
