@@ -146,7 +146,8 @@ pub struct ScanArgs {
     /// them (a `.git` inside, or a bare `*.git` mirror) is also scanned through its history.
     /// A path that does not exist exits 2
     pub paths: Vec<PathBuf>,
-    /// Also load every *.toml rule file of this directory (format: see the README)
+    /// Also load every *.toml rule file of this directory (format: see the README); each
+    /// rule must find its examples and none of its counter-examples, or the scan exits 2
     #[arg(long, value_name = "DIR")]
     pub rules: Option<PathBuf>,
     /// Honour .gitignore and .ignore files (by default everything is scanned)

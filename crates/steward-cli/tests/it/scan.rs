@@ -120,7 +120,7 @@ fn a_clean_tree_exits_0_and_bad_rules_exit_2() {
     std::fs::write(
         rules.join("internal.toml"),
         "[[rules]]\nid = \"acme-token\"\nname = \"ACME internal token\"\nprovider = \"acme\"\nkeywords = [\"acme_\"]\n\
-         pattern = '''\\b(?P<secret>acme_[a-z0-9]{24})\\b'''\nexamples = [\"acme_0123456789abcdefghijklmn\"]\n",
+         pattern = '''\\b(?P<secret>acme_[a-z0-9]{24})\\b'''\nexamples = [\"acme_q8w7e6r5t4y3u2i1o9p8a7s6\"]\n",
     )
     .unwrap();
     std::fs::write(tree.join("b.txt"), "key acme_k3j4h5g6f7d8s9a0q1w2e3r4\n").unwrap();
@@ -685,4 +685,34 @@ fn usage_errors_come_before_a_recording_scan_writes_anything() {
     assert_eq!(steward.count("locations"), 0);
     assert_eq!(steward.count("scanned_secrets"), 0);
     assert_eq!(steward.count("audit_events"), events_before);
+}
+
+/// A rule file whose examples do not hold is refused when loaded, in one line naming the
+/// file, the rule and the example, before anything is scanned.
+#[test]
+fn rules_whose_examples_do_not_hold_are_refused() {
+    let steward = Steward::uninitialised();
+    let tree = steward.dir.path().join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(tree.join("t.env"), "k = \"acme_q8w7e6r5t4y3u2i1o9p8a7s6\"\n").unwrap();
+    let rules = steward.dir.path().join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    let file = rules.join("x.toml");
+    std::fs::write(
+        &file,
+        "[[rules]]\nid = \"acme-token\"\nname = \"ACME internal token\"\nprovider = \"acme\"\nkeywords = [\"acme_\"]\n\
+         pattern = '''\\b(?P<secret>acme_[a-z0-9]{24})\\b'''\nexamples = [\"acme_short\"]\n\
+         counter_examples = [\"acme_q8w7e6r5t4y3u2i1o9p8a7s6\"]\n",
+    )
+    .unwrap();
+    let output = steward.run(&["scan", tree.to_str().unwrap(), "--rules", rules.to_str().unwrap()]);
+    assert_eq!(output.code, 2, "{}", output.stderr);
+    assert_eq!(
+        output.stderr.trim(),
+        format!(
+            "error: {}: rule acme-token: example \"acme_short\" is not found by the rule",
+            file.display()
+        )
+    );
+    assert!(output.stdout.is_empty(), "{}", output.stdout);
 }
