@@ -289,3 +289,48 @@ fn a_secret_an_export_found_is_not_found_again_in_its_json_escaped_form() {
         assert_eq!(locations[0].issue_key.as_deref(), issue);
     }
 }
+
+#[test]
+fn jira_comment_ids_may_be_numbers_and_an_issue_without_a_key_costs_only_its_own_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let (in_comment, in_summary, in_keyless) = (
+        token("n1U2m3E4r5I6c7C8o9M0m1E2n3T4i5"),
+        token("k1E2y3E4d5I6s7S8u9E0s1U2m3M4a5"),
+        token("n1O2k3E4y5A6t7A8l9L0s1U2m3M4a5"),
+    );
+    // Some exporters write a comment's id as a number; an issue may come without its key
+    // (a partial export). Before, the number was dropped, and one keyless issue made the
+    // whole document lose every issue's place.
+    let document = serde_json::json!({"issues": [
+        {"key": "OPS-2", "fields": {"summary": "s", "comment": {"comments": [
+            {"id": 20003, "body": format!("tok {in_comment}")}
+        ]}}},
+        {"key": "OPS-3", "fields": {"summary": format!("tok {in_summary}")}},
+        {"id": "9", "fields": {"summary": format!("no key {in_keyless}")}}
+    ]});
+    std::fs::write(dir.path().join("issues.json"), document.to_string()).unwrap();
+    let report = scan(dir.path());
+    let mut places: Vec<(Option<String>, Option<String>, Option<String>)> = report
+        .findings
+        .iter()
+        .map(|finding| {
+            assert_eq!(finding.locations.len(), 1, "{finding:#?}");
+            let location = &finding.locations[0];
+            (
+                location.issue_key.clone(),
+                location.comment_id.clone(),
+                location.field.clone(),
+            )
+        })
+        .collect();
+    places.sort();
+    assert_eq!(
+        places,
+        vec![
+            // The keyless issue's secret: found by the whole-file pass, at its line.
+            (None, None, None),
+            (Some("OPS-2".into()), Some("20003".into()), Some("comment".into())),
+            (Some("OPS-3".into()), None, Some("summary".into())),
+        ]
+    );
+}
