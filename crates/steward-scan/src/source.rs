@@ -83,7 +83,10 @@ struct Collected {
 /// threads as rayon's pool has, each scanning the files it meets: the walk overlaps the
 /// scan instead of preceding it. Returns the git repositories met below the roots: a
 /// directory holding `.git`, and a bare repository in a directory named `*.git` (whose
-/// files are git's storage, not entered either).
+/// files are git's storage, not entered either). Of a repository's storage only its
+/// `config` is read: remote URLs there carry tokens (`https://user:token@host/…`, as CI
+/// checkouts and `git clone` with credentials leave them), and no history holds it; the
+/// objects are read by the history scan.
 fn scan_files(
     matcher: &Matcher,
     key: &FingerprintKey,
@@ -124,7 +127,10 @@ fn scan_files(
                 return true;
             };
             if let Some(repository) = repository {
-                found.lock().expect("repositories lock").push(repository.to_path_buf());
+                found
+                    .lock()
+                    .expect("repositories lock")
+                    .push((repository.to_path_buf(), entry.path().join("config")));
             }
             false
         });
@@ -146,7 +152,17 @@ fn scan_files(
             ignore::WalkState::Continue
         })
     });
-    std::mem::take(&mut *repositories.lock().expect("repositories lock"))
+    let met = std::mem::take(&mut *repositories.lock().expect("repositories lock"));
+    met.into_iter()
+        .map(|(repository, config)| {
+            // A worktree's or submodule's `.git` is a file naming the git directory
+            // elsewhere: no config here.
+            if std::fs::symlink_metadata(&config).is_ok_and(|metadata| metadata.is_file()) {
+                scan_file(matcher, key, &config, options, collected);
+            }
+            repository
+        })
+        .collect()
 }
 
 thread_local! {

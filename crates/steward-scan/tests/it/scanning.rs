@@ -27,8 +27,10 @@ fn a_directory_scan_groups_copies_and_reports_positions() {
     )
     .unwrap();
     std::fs::write(dir.path().join("binary.bin"), [b'g', b'h', b'p', 0, 1, 2]).unwrap();
-    std::fs::create_dir_all(dir.path().join(".git")).unwrap();
-    std::fs::write(dir.path().join(".git/config"), format!("{token}\n")).unwrap();
+    // git's storage is not read as files (a repository's `config` is: see the history
+    // tests); a plain-text file there stands for its objects.
+    std::fs::create_dir_all(dir.path().join(".git/objects/4b")).unwrap();
+    std::fs::write(dir.path().join(".git/objects/4b/825dc642cb"), format!("{token}\n")).unwrap();
     let matcher = Matcher::new(RuleSet::builtin().unwrap()).unwrap();
     let key = FingerprintKey::from_bytes([1; 32]);
     let report = scan_paths(&matcher, &key, &[dir.path().to_path_buf()], &ScanOptions::default());
