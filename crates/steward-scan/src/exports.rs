@@ -65,7 +65,7 @@ pub fn may_be_export(blob: &[u8]) -> bool {
 }
 
 /// The first non-blank byte of `blob` when it opens a JSON array or object.
-fn json_opening(blob: &[u8]) -> Option<u8> {
+pub(crate) fn json_opening(blob: &[u8]) -> Option<u8> {
     blob.iter()
         .copied()
         .find(|byte| !byte.is_ascii_whitespace())

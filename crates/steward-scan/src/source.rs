@@ -359,10 +359,16 @@ fn text_of(blob: &[u8]) -> Option<Cow<'_, [u8]>> {
 /// knows (attachments, custom fields, error outputs…), or in a file merely taken for an
 /// export (a dated JSON log), is found at its line and column. A secret found both ways is
 /// reported once, in the export's terms.
+///
+/// JSON that writes `/` as `\/` (Slack exports, PHP's `json_encode`) is scanned whole with
+/// `\/` read as `/` (see [`Unslashed`]), so that URL-shaped secrets (webhooks, database
+/// URIs) match in any field, at their line and column in the file.
 fn scan_text(matcher: &Matcher, key: &FingerprintKey, path: &str, blob: &[u8], show_secrets: bool) -> Vec<Occurrence> {
-    let whole = matcher.find(blob);
+    let unslashed = Unslashed::of(blob);
+    let scanned = unslashed.as_ref().map_or(blob, |unslashed| &unslashed.text);
+    let whole = matcher.find(scanned);
     let Some(texts) = crate::exports::split_export(path, blob) else {
-        return occurrences_at(whole, key, path, blob, show_secrets);
+        return occurrences_at(whole, key, path, blob, unslashed.as_ref(), show_secrets);
     };
     let mut occurrences = Vec::new();
     let mut in_export: Vec<&[u8]> = Vec::new();
@@ -370,7 +376,7 @@ fn scan_text(matcher: &Matcher, key: &FingerprintKey, path: &str, blob: &[u8], s
         let bytes = text.text.as_bytes();
         let found = matcher.find(bytes);
         in_export.extend(found.iter().map(|found| &bytes[found.start..found.end]));
-        for mut occurrence in occurrences_at(found, key, path, bytes, show_secrets) {
+        for mut occurrence in occurrences_at(found, key, path, bytes, None, show_secrets) {
             let (place, location) = (&text.place, &mut occurrence.location);
             location.channel = place.channel.clone();
             location.message_ts = place.message_ts.clone();
@@ -387,14 +393,79 @@ fn scan_text(matcher: &Matcher, key: &FingerprintKey, path: &str, blob: &[u8], s
     let elsewhere = whole
         .into_iter()
         .filter(|found| {
-            let text = json_string_text(&blob[found.start..found.end]);
+            let text = json_string_text(&scanned[found.start..found.end]);
             !in_export
                 .iter()
                 .any(|secret| memchr::memmem::find(&text, secret).is_some())
         })
         .collect();
-    occurrences.extend(occurrences_at(elsewhere, key, path, blob, show_secrets));
+    occurrences.extend(occurrences_at(
+        elsewhere,
+        key,
+        path,
+        blob,
+        unslashed.as_ref(),
+        show_secrets,
+    ));
     occurrences
+}
+
+/// A JSON document's text with every `\/` escape read as `/`, which JSON allows and some
+/// writers always use (Slack exports, PHP's `json_encode`): a URL-shaped secret written
+/// `https:\/\/hooks.slack.com\/services\/…` matches no rule, and a secret holding a `/`
+/// would match cut short, under another fingerprint than the credential's. Only `\/`
+/// changes (a `\\` stays as it is, so `\\/` is a backslash and a slash), so lines are
+/// those of the document and an offset maps back by counting the backslashes dropped
+/// before it.
+struct Unslashed {
+    /// The text with each `\/` read as `/`.
+    text: Vec<u8>,
+    /// Offsets in `text` of the slashes that were escaped, ascending.
+    slashes: Vec<usize>,
+}
+
+impl Unslashed {
+    /// The unslashed text of `blob` when it is JSON (a document, or JSON lines) holding a
+    /// `\/`; `None` otherwise, which is what nearly every file costs: a look at its first
+    /// byte, and for JSON a search for `\/`.
+    fn of(blob: &[u8]) -> Option<Unslashed> {
+        crate::exports::json_opening(blob)?;
+        memchr::memmem::find(blob, b"\\/")?;
+        // Outside JSON strings `\/` means something else (a regex in INI, say).
+        let is_json = serde_json::Deserializer::from_slice(blob)
+            .into_iter::<serde::de::IgnoredAny>()
+            .all(|value| value.is_ok());
+        if !is_json {
+            return None;
+        }
+        let mut text = Vec::with_capacity(blob.len());
+        let mut slashes = Vec::new();
+        // From the start: the `\/` found may be the end of a `\\/`.
+        let mut rest = 0;
+        while let Some(found) = memchr::memchr(b'\\', &blob[rest..]) {
+            let backslash = rest + found;
+            text.extend_from_slice(&blob[rest..backslash]);
+            match blob.get(backslash + 1) {
+                Some(b'/') => {
+                    slashes.push(text.len());
+                    text.push(b'/');
+                }
+                // Any other escape is kept whole, so its second byte is not read as the
+                // start of one.
+                Some(&escaped) => text.extend_from_slice(&[b'\\', escaped]),
+                None => text.push(b'\\'),
+            }
+            rest = (backslash + 2).min(blob.len());
+        }
+        text.extend_from_slice(&blob[rest..]);
+        (!slashes.is_empty()).then_some(Unslashed { text, slashes })
+    }
+
+    /// The offset in the document of `offset` in the text: a secret starting with an
+    /// escaped slash starts at its backslash.
+    fn original_offset(&self, offset: usize) -> usize {
+        offset + self.slashes.partition_point(|slash| *slash < offset)
+    }
 }
 
 /// `raw` read as the inside of a JSON string (every escape decoded, `\u` ones and
@@ -445,28 +516,37 @@ pub fn scan_blob(
     blob: &[u8],
     show_secrets: bool,
 ) -> Vec<Occurrence> {
-    occurrences_at(matcher.find(blob), key, path, blob, show_secrets)
+    occurrences_at(matcher.find(blob), key, path, blob, None, show_secrets)
 }
 
-/// The occurrences of `matches` (sorted by start) in `blob`, at `path`.
+/// The occurrences of `matches` (sorted by start) in `blob`, at `path`; with `unslashed`,
+/// the matches are in its text, from which the secrets are taken, and placed at their
+/// line and column in `blob`.
 fn occurrences_at(
     matches: Vec<Match>,
     key: &FingerprintKey,
     path: &str,
     blob: &[u8],
+    unslashed: Option<&Unslashed>,
     show_secrets: bool,
 ) -> Vec<Occurrence> {
     let mut occurrences = Vec::with_capacity(matches.len());
     let mut line = 1;
     let mut counted_to = 0;
     for found in matches {
+        let (secret, start) = match unslashed {
+            Some(unslashed) => (
+                &unslashed.text[found.start..found.end],
+                unslashed.original_offset(found.start),
+            ),
+            None => (&blob[found.start..found.end], found.start),
+        };
         // Matches come sorted by start, so lines are counted once over the blob.
-        if found.start >= counted_to {
-            line += memchr::memchr_iter(b'\n', &blob[counted_to..found.start]).count();
-            counted_to = found.start;
+        if start >= counted_to {
+            line += memchr::memchr_iter(b'\n', &blob[counted_to..start]).count();
+            counted_to = start;
         }
-        let line_start = memchr::memrchr(b'\n', &blob[..found.start]).map_or(0, |position| position + 1);
-        let secret = &blob[found.start..found.end];
+        let line_start = memchr::memrchr(b'\n', &blob[..start]).map_or(0, |position| position + 1);
         let text = String::from_utf8_lossy(secret);
         occurrences.push(Occurrence {
             rule: found.rule,
@@ -477,7 +557,7 @@ fn occurrences_at(
                 path: path.to_string(),
                 line,
                 // Columns count characters (UTF-8 continuation bytes do not start one).
-                column: blob[line_start..found.start]
+                column: blob[line_start..start]
                     .iter()
                     .filter(|byte| (**byte & 0xC0) != 0x80)
                     .count()
@@ -576,5 +656,52 @@ mod tests {
         let mut file = std::fs::File::open(&short).expect("open");
         let length = read_into(&mut file, 100, &mut buffer).expect("read");
         assert_eq!(&buffer[..length], b"short");
+    }
+
+    #[test]
+    fn json_slashes_are_unescaped_and_offsets_map_back() {
+        let blob = br#"{"a":"x\/y","b":"c:\\/d","c":"\"\/"}"#;
+        let unslashed = Unslashed::of(blob).expect("JSON with \\/");
+        assert_eq!(unslashed.text, br#"{"a":"x/y","b":"c:\\/d","c":"\"/"}"#);
+        for (offset, byte) in unslashed.text.iter().enumerate() {
+            let original = unslashed.original_offset(offset);
+            if *byte == b'/' && unslashed.slashes.contains(&offset) {
+                assert_eq!(&blob[original..original + 2], br"\/", "{offset}");
+            } else {
+                assert_eq!(blob[original], *byte, "{offset}");
+            }
+        }
+        assert_eq!(unslashed.original_offset(unslashed.text.len()), blob.len());
+        // JSON lines too; not what is no JSON, holds no `\/` or only `\\/`.
+        assert!(Unslashed::of(b"{\"a\":\"\\/\"}\n{\"b\":1}\n").is_some());
+        assert!(Unslashed::of(b"[section]\npattern = a\\/b\n").is_none());
+        assert!(Unslashed::of(b"{\"a\":\"x/y\"}").is_none());
+        assert!(Unslashed::of(br#"{"a":"c:\\/d"}"#).is_none());
+        assert!(Unslashed::of(b"a\\/b").is_none());
+    }
+
+    proptest::proptest! {
+        /// Any JSON string written with every `/` as `\/` reads back, unslashed, as the same
+        /// JSON with plain slashes, and each byte of the copy maps back to itself (or to
+        /// the `\/` it came from) in the document.
+        #[test]
+        fn unslashing_any_json_string_keeps_its_value_and_its_places(value in "[a-z/\\\\\"\n é]{0,40}") {
+            let plain = serde_json::to_string(&vec![value.clone()]).unwrap();
+            let document = plain.replace('/', "\\/");
+            match Unslashed::of(document.as_bytes()) {
+                None => proptest::prop_assert!(!value.contains('/')),
+                Some(unslashed) => {
+                    proptest::prop_assert_eq!(&unslashed.text, plain.as_bytes());
+                    for (offset, byte) in unslashed.text.iter().enumerate() {
+                        let original = unslashed.original_offset(offset);
+                        if unslashed.slashes.binary_search(&offset).is_ok() {
+                            proptest::prop_assert_eq!(&document.as_bytes()[original..original + 2], b"\\/");
+                        } else {
+                            proptest::prop_assert_eq!(document.as_bytes()[original], *byte);
+                        }
+                    }
+                }
+            }
+        }
     }
 }
