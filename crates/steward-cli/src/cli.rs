@@ -144,7 +144,8 @@ pub enum SeverityArg {
 pub struct ScanArgs {
     /// Files and directories to scan [default: .]; every git repository among or below
     /// them (a `.git` inside, or a bare `*.git` mirror) is also scanned through its history.
-    /// A path that does not exist exits 2
+    /// A pipe or FIFO given (`/dev/stdin`, `<(…)`) is read as a stream. A path that does
+    /// not exist exits 2
     pub paths: Vec<PathBuf>,
     /// Also load every *.toml rule file of this directory (format: see the README); each
     /// rule must find its examples and none of its counter-examples, or the scan exits 2

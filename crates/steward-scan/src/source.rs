@@ -79,6 +79,14 @@ struct Collected {
     occurrences: Vec<Occurrence>,
 }
 
+impl Collected {
+    /// Adds what scanning one file found.
+    fn add(&mut self, scanned: ContentScan) {
+        let occurrences = self.stats.absorb(scanned);
+        self.occurrences.extend(occurrences);
+    }
+}
+
 /// Walks `paths` (files or directories; `.git` directories are not entered) with as many
 /// threads as rayon's pool has, each scanning the files it meets: the walk overlaps the
 /// scan instead of preceding it. Returns the git repositories met below the roots: a
@@ -137,11 +145,27 @@ fn scan_files(
     walker.build_parallel().run(|| {
         Box::new(|entry| {
             match entry {
-                Ok(entry) => {
-                    if entry.file_type().is_some_and(|kind| kind.is_file()) {
-                        scan_file(matcher, key, entry.path(), options, collected);
+                Ok(entry) => match entry.file_type() {
+                    Some(kind) if kind.is_file() => scan_file(matcher, key, entry.path(), options, collected),
+                    // A path given that is a pipe, FIFO or device (`/dev/stdin` fed by a
+                    // pipe, `<(…)`) is read as a stream: it was asked for.
+                    Some(kind) if entry.depth() == 0 && !kind.is_dir() => {
+                        scan_file(matcher, key, entry.path(), options, collected)
                     }
-                }
+                    // One met below a directory is not opened: a FIFO with no writer would
+                    // block the scan forever.
+                    Some(kind) if !kind.is_dir() && !kind.is_symlink() => collected
+                        .lock()
+                        .expect("scan results lock")
+                        .stats
+                        .warnings
+                        .push(format!(
+                            "warning: {}: {}, not read",
+                            entry.path().display(),
+                            special_file_kind(kind)
+                        )),
+                    _ => {}
+                },
                 Err(error) => collected
                     .lock()
                     .expect("scan results lock")
@@ -171,7 +195,27 @@ thread_local! {
     static READ_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Opens, reads and scans one file (opened once: its size comes from the open handle).
+/// What a file that is neither a regular file, a directory nor a symbolic link is.
+fn special_file_kind(kind: std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+        if kind.is_char_device() || kind.is_block_device() {
+            return "a device";
+        }
+    }
+    let _ = kind;
+    "not a regular file"
+}
+
+/// Opens, reads and scans one file (opened once: its size comes from the open handle); a
+/// pipe, FIFO or device is read as a stream (see [`scan_stream`]).
 fn scan_file(
     matcher: &Matcher,
     key: &FingerprintKey,
@@ -188,9 +232,12 @@ fn scan_file(
             .warnings
             .push(message);
     };
-    let opened = std::fs::File::open(path).and_then(|file| file.metadata().map(|metadata| (file, metadata.len())));
+    let opened = std::fs::File::open(path).and_then(|file| file.metadata().map(|metadata| (file, metadata)));
     let (mut file, size) = match opened {
-        Ok(opened) => opened,
+        Ok((file, metadata)) if !metadata.is_file() => {
+            return scan_stream(matcher, key, &shown, file, options, collected);
+        }
+        Ok((file, metadata)) => (file, metadata.len()),
         Err(error) => return warn(format!("warning: {shown}: {error}")),
     };
     if size > options.max_file_size {
@@ -221,9 +268,42 @@ fn scan_file(
             Err(error) => return warn(format!("warning: {shown}: {error}")),
         }
     };
+    collected.lock().expect("scan results lock").add(scanned);
+}
+
+/// Reads a pipe, FIFO or device to its end, whose size is known only then, up to the file
+/// size limit, and scans it as a file; past the limit it is skipped as a large file is.
+fn scan_stream(
+    matcher: &Matcher,
+    key: &FingerprintKey,
+    shown: &str,
+    stream: std::fs::File,
+    options: &ScanOptions,
+    collected: &Mutex<Collected>,
+) {
+    use std::io::Read;
+    let mut content = Vec::new();
+    let read = stream
+        .take(options.max_file_size.saturating_add(1))
+        .read_to_end(&mut content);
+    let scanned = match read {
+        Ok(_) if content.len() as u64 <= options.max_file_size => {
+            Some(scan_content(matcher, key, shown, &content, options))
+        }
+        _ => None,
+    };
     let mut collected = collected.lock().expect("scan results lock");
-    let occurrences = collected.stats.absorb(scanned);
-    collected.occurrences.extend(occurrences);
+    match (read, scanned) {
+        (Err(error), _) => collected.stats.warnings.push(format!("warning: {shown}: {error}")),
+        (Ok(_), None) => {
+            collected.stats.skipped_large += 1;
+            collected.stats.warnings.push(format!(
+                "warning: {shown}: skipped, the stream is over the {} byte limit",
+                options.max_file_size
+            ));
+        }
+        (Ok(_), Some(scanned)) => collected.add(scanned),
+    }
 }
 
 /// Reads up to `size` bytes (the size the open file reported) into the front of `buffer`,

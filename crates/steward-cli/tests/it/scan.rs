@@ -716,3 +716,34 @@ fn rules_whose_examples_do_not_hold_are_refused() {
     );
     assert!(output.stdout.is_empty(), "{}", output.stdout);
 }
+
+/// What a pipe feeds to `scan /dev/stdin` is scanned (`git show :file | steward scan
+/// /dev/stdin` in a hook passed as "no secrets found" before), as is a process
+/// substitution.
+#[test]
+fn a_pipe_on_standard_input_is_scanned() {
+    let steward = Steward::uninitialised();
+    let token = github_token();
+    let piped = steward.run_with_stdin(&["scan", "/dev/stdin", "-o", "json"], Some(&format!("T={token}\n")));
+    assert_eq!(piped.code, 1, "{}", piped.stderr);
+    let location = &piped.json()[0]["locations"][0];
+    assert_eq!(
+        (location["path"].as_str(), location["line"].as_u64()),
+        (Some("/dev/stdin"), Some(1))
+    );
+    let secret = steward.write_file("secret.env", &format!("T={token}\n"));
+    let substituted = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(r#""$0" --data-dir "$1" scan <(cat "$2") -o json"#)
+        .arg(env!("CARGO_BIN_EXE_steward"))
+        .arg(steward.data_dir())
+        .arg(&secret)
+        .output()
+        .unwrap();
+    assert_eq!(
+        substituted.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&substituted.stderr)
+    );
+}

@@ -194,3 +194,76 @@ fn utf16_text_with_a_byte_order_mark_is_scanned_and_a_utf8_mark_is_no_column() {
         ]
     );
 }
+
+/// Makes a FIFO (named pipe) at `path` with `mkfifo`.
+fn make_fifo(path: &std::path::Path) {
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("mkfifo runs");
+    assert!(status.success(), "mkfifo {}", path.display());
+}
+
+/// A FIFO given as a path is read as a stream to its end (up to the file size limit; past
+/// it, skipped as a large file is), so `producer | steward scan /dev/stdin` scans what the
+/// producer writes. One met below a directory is not opened (with no writer it would block
+/// the scan forever): a warning names it.
+#[test]
+fn a_pipe_given_is_read_as_a_stream_and_one_below_a_directory_is_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = github_token();
+    let fifo = dir.path().join("stream");
+    make_fifo(&fifo);
+    let matcher = Matcher::new(RuleSet::builtin().unwrap()).unwrap();
+    let key = FingerprintKey::from_bytes([1; 32]);
+    let write_then_scan = |content: Vec<u8>, options: &ScanOptions| {
+        let writer = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || {
+                use std::io::Write;
+                // The scan may stop reading at its limit: a broken pipe is no failure here.
+                let _ = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&fifo)
+                    .and_then(|mut pipe| pipe.write_all(&content));
+            })
+        };
+        let report = scan_paths(&matcher, &key, std::slice::from_ref(&fifo), options);
+        writer.join().unwrap();
+        report
+    };
+    let text = format!("first line\nexport GH_TOKEN={token}\n").into_bytes();
+    let report = write_then_scan(text.clone(), &ScanOptions::default());
+    assert!(report.stats.warnings.is_empty(), "{:?}", report.stats.warnings);
+    assert_eq!(report.stats.files, 1);
+    assert_eq!(report.findings.len(), 1, "{:#?}", report.findings);
+    let location = &report.findings[0].locations[0];
+    assert_eq!(
+        (location.path.as_str(), location.line, location.column),
+        (fifo.to_str().unwrap(), 2, 17)
+    );
+
+    let small = ScanOptions {
+        max_file_size: 16,
+        ..Default::default()
+    };
+    let report = write_then_scan(text, &small);
+    assert!(report.findings.is_empty(), "{:#?}", report.findings);
+    assert_eq!(report.stats.skipped_large, 1);
+    assert_eq!(
+        report.stats.warnings,
+        [format!(
+            "warning: {}: skipped, the stream is over the 16 byte limit",
+            fifo.display()
+        )]
+    );
+
+    // Below a directory: not opened, so the scan returns with no writer.
+    std::fs::write(dir.path().join("plain.env"), format!("T={token}\n")).unwrap();
+    let report = scan_paths(&matcher, &key, &[dir.path().to_path_buf()], &ScanOptions::default());
+    assert_eq!(report.findings.len(), 1);
+    assert_eq!(
+        report.stats.warnings,
+        [format!("warning: {}: a FIFO (named pipe), not read", fifo.display())]
+    );
+}
