@@ -422,13 +422,14 @@ fn scan(globals: &Globals, args: &ScanArgs) -> anyhow::Result<ExitCode> {
     } else {
         args.paths.clone()
     };
-    // A path that is not there is a mistake (a typo in a CI job would otherwise pass as
-    // "no secrets found"), not a file to warn about and skip.
-    if let Some(missing) = paths.iter().find(|path| std::fs::symlink_metadata(path).is_err()) {
-        return Err(crate::usage(format!(
-            "{}: no such file or directory",
-            missing.display()
-        )));
+    // A path that is not there, a link to nothing or a path that cannot be read is a
+    // mistake (a typo in a CI job would otherwise pass as "no secrets found"), not a file
+    // to warn about and skip.
+    if let Some(problem) = paths
+        .iter()
+        .find_map(|path| steward_scan::source::unscannable_root(path))
+    {
+        return Err(crate::usage(problem));
     }
     let settings = Settings::resolve(globals)?;
     // Usage errors come before the scan: a scan with --record writes to the store, and
@@ -510,7 +511,7 @@ fn scan(globals: &Globals, args: &ScanArgs) -> anyhow::Result<ExitCode> {
     }
     let megabytes = stats.bytes as f64 / 1e6;
     eprintln!(
-        "scanned {} files and blobs ({megabytes:.1} MB, {} commits in {} repositories, {} archives expanded) in {:.2} s ({:.0} MB/s) with {} rules: {} secrets in {} places; skipped {} binary and {} large files, {} warnings",
+        "scanned {} files and blobs ({megabytes:.1} MB, {} commits in {} repositories, {} archives expanded) in {:.2} s ({:.0} MB/s) with {} rules: {} secrets in {} places; skipped {} binary and {} large files and {} symbolic links, {} warnings",
         stats.files,
         stats.commits,
         stats.repositories.len(),
@@ -526,6 +527,7 @@ fn scan(globals: &Globals, args: &ScanArgs) -> anyhow::Result<ExitCode> {
             .sum::<usize>(),
         stats.skipped_binary,
         stats.skipped_large,
+        stats.skipped_symlinks,
         stats.warnings.len()
     );
     if report.findings.is_empty() || args.exit_zero {

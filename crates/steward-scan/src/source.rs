@@ -164,6 +164,13 @@ fn scan_files(
                             entry.path().display(),
                             special_file_kind(kind)
                         )),
+                    // Links below a root are not followed (a loop, or a link out of the
+                    // tree, costs nothing), only counted: a warning each would stop every
+                    // `--record` scan of a tree holding links (`node_modules/.bin`) from
+                    // marking vanished copies removed.
+                    Some(kind) if kind.is_symlink() => {
+                        collected.lock().expect("scan results lock").stats.skipped_symlinks += 1
+                    }
                     _ => {}
                 },
                 Err(error) => collected
@@ -655,19 +662,54 @@ fn occurrences_at(
     occurrences
 }
 
+/// Why a path given to scan cannot be scanned, when it cannot: it does not exist, it is a
+/// symbolic link to nothing (or a loop of links), or it cannot be read (no permission, a
+/// socket). The CLI refuses such a path (exit 2: a typo or a broken link in a CI job must
+/// not pass as "no secrets found"); [`scan_paths`] warns and scans the others. A pipe,
+/// FIFO or device is not opened here (a FIFO would wait for a writer): the scan reads it.
+pub fn unscannable_root(path: &Path) -> Option<String> {
+    let shown = path.display();
+    if let Err(error) = std::fs::symlink_metadata(path) {
+        return Some(match error.kind() {
+            std::io::ErrorKind::NotFound => format!("{shown}: no such file or directory"),
+            _ => format!("{shown}: {error}"),
+        });
+    }
+    let metadata = match std::fs::metadata(path) {
+        Ok(metadata) => metadata,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let target = std::fs::read_link(path).map_or_else(|_| "?".into(), |target| target.display().to_string());
+            return Some(format!("{shown}: symbolic link to {target}, which does not exist"));
+        }
+        Err(error) => return Some(format!("{shown}: {error}")),
+    };
+    let readable = if metadata.is_dir() {
+        std::fs::read_dir(path).map(drop)
+    } else if metadata.is_file() {
+        std::fs::File::open(path).map(drop)
+    } else {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::FileTypeExt;
+            if metadata.file_type().is_socket() {
+                return Some(format!("{shown}: a socket, not a file"));
+            }
+        }
+        Ok(())
+    };
+    readable.err().map(|error| format!("{shown}: cannot read: {error}"))
+}
+
 /// Scans files and directories.
 pub fn scan_paths(matcher: &Matcher, key: &FingerprintKey, paths: &[PathBuf], options: &ScanOptions) -> ScanReport {
     let started = std::time::Instant::now();
     let mut stats = ScanStats::default();
-    // A path that is not there is a warning, once; the walk takes the others.
+    // A path that cannot be scanned is a warning, once; the walk takes the others.
     let mut present = Vec::with_capacity(paths.len());
     for path in paths {
-        if std::fs::symlink_metadata(path).is_ok() {
-            present.push(path.clone());
-        } else {
-            stats
-                .warnings
-                .push(format!("warning: {}: no such file or directory", path.display()));
+        match unscannable_root(path) {
+            None => present.push(path.clone()),
+            Some(problem) => stats.warnings.push(format!("warning: {problem}")),
         }
     }
     let warned_before_walk = stats.warnings.len();

@@ -747,3 +747,51 @@ fn a_pipe_on_standard_input_is_scanned() {
         String::from_utf8_lossy(&substituted.stderr)
     );
 }
+
+/// A path given that is a link to nothing, a loop of links or a file that cannot be read is
+/// refused as a missing path is (exit 2, one line), not scanned as "no secrets found".
+#[test]
+fn a_dangling_link_or_unreadable_path_given_exits_2() {
+    use std::os::unix::fs::{PermissionsExt, symlink};
+    let steward = Steward::uninitialised();
+    let tree = steward.dir.path().join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(tree.join("clean.txt"), "nothing\n").unwrap();
+    let dangling = steward.dir.path().join("dangling");
+    symlink("/nonexistent/steward-target", &dangling).unwrap();
+    let (loop_a, loop_b) = (steward.dir.path().join("loop-a"), steward.dir.path().join("loop-b"));
+    symlink(&loop_b, &loop_a).unwrap();
+    symlink(&loop_a, &loop_b).unwrap();
+    for (path, message) in [
+        (
+            &dangling,
+            format!(
+                "error: {}: symbolic link to /nonexistent/steward-target, which does not exist",
+                dangling.display()
+            ),
+        ),
+        (&loop_a, format!("error: {}: ", loop_a.display())),
+    ] {
+        let output = steward.run(&["scan", tree.to_str().unwrap(), path.to_str().unwrap()]);
+        assert_eq!(output.code, 2, "{}", output.stderr);
+        assert!(output.stderr.starts_with(&message), "{}", output.stderr);
+        assert_eq!(output.stderr.lines().count(), 1, "{}", output.stderr);
+        assert!(output.stdout.is_empty(), "{}", output.stdout);
+    }
+    let unreadable = tree.join("secret.env");
+    std::fs::write(&unreadable, "T=x\n").unwrap();
+    std::fs::set_permissions(&unreadable, std::fs::Permissions::from_mode(0o000)).unwrap();
+    if std::fs::File::open(&unreadable).is_ok() {
+        // Running as root: permissions do not stop reading, so there is nothing to refuse.
+        return;
+    }
+    let output = steward.run(&["scan", unreadable.to_str().unwrap()]);
+    assert_eq!(output.code, 2, "{}", output.stderr);
+    assert!(
+        output
+            .stderr
+            .starts_with(&format!("error: {}: cannot read: ", unreadable.display())),
+        "{}",
+        output.stderr
+    );
+}

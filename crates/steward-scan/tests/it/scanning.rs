@@ -267,3 +267,49 @@ fn a_pipe_given_is_read_as_a_stream_and_one_below_a_directory_is_a_warning() {
         [format!("warning: {}: a FIFO (named pipe), not read", fifo.display())]
     );
 }
+
+/// Symbolic links below a path given are not followed, whatever they point to (a file, a
+/// directory, a loop, nothing), and each is counted, not warned about; a path given that is
+/// a link is followed, and one that leads nowhere is a warning and is not scanned.
+#[test]
+fn links_below_a_path_are_counted_not_followed_and_a_link_given_is_followed() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    let token = github_token();
+    let tree = dir.path().join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(tree.join("secret.env"), format!("T={token}\n")).unwrap();
+    symlink(tree.join("secret.env"), tree.join("to-file.env")).unwrap();
+    symlink(&tree, tree.join("to-parent")).unwrap();
+    symlink(tree.join("loop-b"), tree.join("loop-a")).unwrap();
+    symlink(tree.join("loop-a"), tree.join("loop-b")).unwrap();
+    symlink("/nonexistent/steward-target", tree.join("dangling")).unwrap();
+    let matcher = Matcher::new(RuleSet::builtin().unwrap()).unwrap();
+    let key = FingerprintKey::from_bytes([1; 32]);
+    let report = scan_paths(&matcher, &key, std::slice::from_ref(&tree), &ScanOptions::default());
+    assert_eq!(report.stats.skipped_symlinks, 5, "{:?}", report.stats);
+    assert!(report.stats.warnings.is_empty(), "{:?}", report.stats.warnings);
+    assert_eq!(report.stats.files, 1);
+    assert_eq!(report.findings.len(), 1);
+    assert_eq!(report.findings[0].locations.len(), 1, "{:#?}", report.findings);
+
+    // Given as paths: the link to a file is read through, the one to nothing and the loop
+    // are warnings, and the scan goes on with the others.
+    let given = [tree.join("to-file.env"), tree.join("dangling"), tree.join("loop-a")];
+    let report = scan_paths(&matcher, &key, &given, &ScanOptions::default());
+    assert_eq!(report.findings.len(), 1);
+    assert_eq!(report.findings[0].locations[0].path, given[0].display().to_string());
+    assert_eq!(report.stats.warnings.len(), 2, "{:?}", report.stats.warnings);
+    assert_eq!(
+        report.stats.warnings[0],
+        format!(
+            "warning: {}: symbolic link to /nonexistent/steward-target, which does not exist",
+            given[1].display()
+        )
+    );
+    assert!(
+        report.stats.warnings[1].starts_with(&format!("warning: {}: ", given[2].display())),
+        "{:?}",
+        report.stats.warnings
+    );
+}
