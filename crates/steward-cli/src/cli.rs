@@ -147,9 +147,12 @@ pub enum SeverityArg {
 pub struct ScanArgs {
     /// Files and directories to scan [default: .]; every git repository among or below
     /// them (a `.git` inside, or a bare `*.git` mirror) is also scanned through its history.
-    /// A path that does not exist exits 2
+    /// A pipe or FIFO given (`/dev/stdin`, `<(…)`) is read as a stream. A path that does
+    /// not exist, is a link to nothing or cannot be read exits 2; links below a path are
+    /// not followed (counted in the summary)
     pub paths: Vec<PathBuf>,
-    /// Also load every *.toml rule file of this directory (format: see the README)
+    /// Also load every *.toml rule file of this directory (format: see the README); each
+    /// rule must find its examples and none of its counter-examples, or the scan exits 2
     #[arg(long, value_name = "DIR")]
     pub rules: Option<PathBuf>,
     /// Honour .gitignore and .ignore files (by default everything is scanned)

@@ -407,7 +407,7 @@ fn print_findings(format: OutputFormat, rules: &RuleSet, findings: &[Finding]) -
             serde_json::to_writer_pretty(&mut *out, &crate::sarif::sarif_log(rules, findings))?;
             writeln!(out)
         }),
-        OutputFormat::Yaml => Err(crate::usage("scan writes table, json, jsonl, csv or sarif")),
+        OutputFormat::Yaml => unreachable!("scan refuses -o yaml before it scans"),
     }
 }
 
@@ -422,21 +422,28 @@ fn scan(globals: &Globals, args: &ScanArgs) -> anyhow::Result<ExitCode> {
     } else {
         args.paths.clone()
     };
-    // A path that is not there is a mistake (a typo in a CI job would otherwise pass as
-    // "no secrets found"), not a file to warn about and skip.
-    if let Some(missing) = paths.iter().find(|path| std::fs::symlink_metadata(path).is_err()) {
-        return Err(crate::usage(format!(
-            "{}: no such file or directory",
-            missing.display()
-        )));
+    // A path that is not there, a link to nothing or a path that cannot be read is a
+    // mistake (a typo in a CI job would otherwise pass as "no secrets found"), not a file
+    // to warn about and skip.
+    if let Some(problem) = paths
+        .iter()
+        .find_map(|path| steward_scan::source::unscannable_root(path))
+    {
+        return Err(crate::usage(problem));
     }
     let settings = Settings::resolve(globals)?;
+    // Usage errors come before the scan: a scan with --record writes to the store, and
+    // failing after it would leave the copies recorded under a command that "failed".
+    if matches!(settings.output, OutputFormat::Yaml) {
+        return Err(crate::usage("scan writes table, json, jsonl, csv or sarif"));
+    }
     let mut rules = RuleSet::builtin()?;
     if let Some(dir) = &args.rules {
         rules.add_dir(dir).map_err(|error| crate::usage(error.to_string()))?;
     }
     let matcher = Matcher::new(rules)?;
     let key = fingerprint_key(&settings, args)?;
+    let baseline = args.baseline.as_deref().map(read_baseline).transpose()?;
     let mut options = ScanOptions {
         max_file_size: args.max_file_size,
         respect_gitignore: args.respect_gitignore,
@@ -480,8 +487,7 @@ fn scan(globals: &Globals, args: &ScanArgs) -> anyhow::Result<ExitCode> {
             eprintln!("earlier copies were not marked removed: the scan had warnings, so it may not have read them");
         }
     }
-    if let Some(path) = &args.baseline {
-        let known = read_baseline(path)?;
+    if let (Some(path), Some(known)) = (&args.baseline, baseline) {
         let before = report.findings.len();
         report
             .findings
@@ -505,7 +511,7 @@ fn scan(globals: &Globals, args: &ScanArgs) -> anyhow::Result<ExitCode> {
     }
     let megabytes = stats.bytes as f64 / 1e6;
     eprintln!(
-        "scanned {} files and blobs ({megabytes:.1} MB, {} commits in {} repositories, {} archives expanded) in {:.2} s ({:.0} MB/s) with {} rules: {} secrets in {} places; skipped {} binary and {} large files, {} warnings",
+        "scanned {} files and blobs ({megabytes:.1} MB, {} commits in {} repositories, {} archives expanded) in {:.2} s ({:.0} MB/s) with {} rules: {} secrets in {} places; skipped {} binary and {} large files and {} symbolic links, {} warnings",
         stats.files,
         stats.commits,
         stats.repositories.len(),
@@ -521,6 +527,7 @@ fn scan(globals: &Globals, args: &ScanArgs) -> anyhow::Result<ExitCode> {
             .sum::<usize>(),
         stats.skipped_binary,
         stats.skipped_large,
+        stats.skipped_symlinks,
         stats.warnings.len()
     );
     if report.findings.is_empty() || args.exit_zero {

@@ -65,7 +65,7 @@ pub fn may_be_export(blob: &[u8]) -> bool {
 }
 
 /// The first non-blank byte of `blob` when it opens a JSON array or object.
-fn json_opening(blob: &[u8]) -> Option<u8> {
+pub(crate) fn json_opening(blob: &[u8]) -> Option<u8> {
     blob.iter()
         .copied()
         .find(|byte| !byte.is_ascii_whitespace())
@@ -194,8 +194,11 @@ fn jira_texts(value: &Value) -> Option<Vec<ExportText>> {
     let issues = value.get("issues")?.as_array()?;
     let mut texts = Vec::new();
     for issue in issues {
-        let key = issue.get("key").and_then(Value::as_str)?;
-        let fields = issue.get("fields")?;
+        // An issue without a key or fields has no place to name: the whole-file pass finds
+        // its secrets at their line and column, and the other issues keep theirs.
+        let (Some(key), Some(fields)) = (issue.get("key").and_then(Value::as_str), issue.get("fields")) else {
+            continue;
+        };
         let place = ExportPlace {
             issue_key: Some(key.to_string()),
             ..Default::default()
@@ -217,7 +220,7 @@ fn jira_texts(value: &Value) -> Option<Vec<ExportText>> {
             .and_then(Value::as_array);
         for comment in comments.into_iter().flatten() {
             let comment_place = ExportPlace {
-                comment_id: comment.get("id").and_then(Value::as_str).map(str::to_string),
+                comment_id: comment.get("id").and_then(id_text),
                 ..place.clone()
             };
             if let Some(text) = comment.get("body").and_then(jira_field_text) {
@@ -232,6 +235,16 @@ fn jira_texts(value: &Value) -> Option<Vec<ExportText>> {
         }
     }
     Some(texts)
+}
+
+/// An id as text: Jira's REST API writes ids as strings (`"10001"`), other exporters as
+/// numbers.
+fn id_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(text) => Some(text.clone()),
+        Value::Number(number) => Some(number.to_string()),
+        _ => None,
+    }
 }
 
 /// Notebook strings are a string or a list of lines.

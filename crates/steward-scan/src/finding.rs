@@ -87,6 +87,8 @@ pub struct ScanStats {
     pub skipped_binary: u64,
     /// Files skipped for size.
     pub skipped_large: u64,
+    /// Symbolic links met below a path given, not followed.
+    pub skipped_symlinks: u64,
     /// Problems met on the way (unreadable files…), one line each; the scan went on.
     pub warnings: Vec<String>,
     /// Git pack files too large for the history memory budget (`--history-memory`), read

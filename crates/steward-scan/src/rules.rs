@@ -11,9 +11,12 @@
 //! entropy = 3.5                          # optional minimum Shannon entropy of the secret, bits/byte
 //! validator = "github-checksum"          # optional: a named checksum check
 //! window = 512                           # optional: bytes after a keyword the match may reach (default 256)
-//! examples = ["token: ghp_…"]            # each must produce a finding (tests check this)
-//! counter_examples = ["ghp_xxxxxxxx…"]   # none may produce a finding
+//! examples = ["token: ghp_…"]            # each must produce a finding by this rule
+//! counter_examples = ["ghp_xxxxxxxx…"]   # none may produce one
 //! ```
+//!
+//! Rules from files have their examples checked when loaded; the built-in rules, by a
+//! test (checking them at start-up would compile every pattern).
 //!
 //! The built-in rules are embedded from `rules/*.toml`; `--rules DIR` adds a directory of
 //! the same files.
@@ -268,11 +271,66 @@ fn parse_file(file: &str, text: &str) -> Result<Vec<RuleSpec>, RuleError> {
     Ok(parsed.rules)
 }
 
+/// Checks that each of `rules` finds every one of its examples and none of its
+/// counter-examples, as a scan would (keywords, pattern, entropy, checksum, placeholders),
+/// each rule judged by its own matches. The built-in rules are held to the same by a test;
+/// rules from files are checked when loaded, as the format promises. Returns the index of
+/// the first faulty rule with its error.
+fn check_examples(rules: &[Rule]) -> Result<(), (usize, RuleError)> {
+    if rules.is_empty() {
+        return Ok(());
+    }
+    let matcher = crate::Matcher::new(RuleSet { rules: rules.to_vec() }).map_err(|error| (0, error))?;
+    let found_by = |index: usize, text: &str| matcher.find(text.as_bytes()).iter().any(|found| found.rule == index);
+    for (index, rule) in rules.iter().enumerate() {
+        let invalid = |message: String| {
+            (
+                index,
+                RuleError::Invalid {
+                    file: rule.file.clone(),
+                    id: rule.id.clone(),
+                    message,
+                },
+            )
+        };
+        if let Some(example) = rule.examples.iter().find(|example| !found_by(index, example)) {
+            return Err(invalid(format!(
+                "example {} is not found by the rule",
+                shown_example(example)
+            )));
+        }
+        if let Some(counter) = rule.counter_examples.iter().find(|counter| found_by(index, counter)) {
+            return Err(invalid(format!(
+                "counter-example {} is found by the rule",
+                shown_example(counter)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// An example for an error message: quoted and escaped, so it stays on one line, and cut
+/// after 80 characters (a private key example is long).
+fn shown_example(example: &str) -> String {
+    const SHOWN: usize = 80;
+    match example.char_indices().nth(SHOWN) {
+        Some((cut, _)) => format!("{:?}…", &example[..cut]),
+        None => format!("{example:?}"),
+    }
+}
+
 impl RuleSet {
-    /// Parses one rule file's text and adds its rules.
+    /// Parses one rule file's text and adds its rules, each of which must find every one
+    /// of its examples and none of its counter-examples. On an error, the rules before the
+    /// faulty one stay added.
     pub fn add_file(&mut self, file: &str, text: &str) -> Result<(), RuleError> {
         let specs = parse_file(file, text)?;
-        self.add_specs(specs.into_iter().map(|spec| (file, spec)).collect(), true)
+        let before = self.rules.len();
+        self.add_specs(specs.into_iter().map(|spec| (file, spec)).collect(), true)?;
+        check_examples(&self.rules[before..]).map_err(|(index, error)| {
+            self.rules.truncate(before + index);
+            error
+        })
     }
 
     /// Checks and adds `specs`, stopping at the first error in their order (rules before it
@@ -351,7 +409,7 @@ mod tests {
 
     fn rule(id: &str, pattern: &str) -> String {
         format!(
-            "[[rules]]\nid = \"{id}\"\nname = \"n\"\nprovider = \"p\"\nkeywords = [\"kw\"]\npattern = '''{pattern}'''\nexamples = [\"kw\"]\n"
+            "[[rules]]\nid = \"{id}\"\nname = \"n\"\nprovider = \"p\"\nkeywords = [\"kw\"]\npattern = '''{pattern}'''\nexamples = [\"kw42\"]\n"
         )
     }
 
@@ -369,6 +427,61 @@ mod tests {
         assert_eq!(
             set.rules.iter().map(|rule| rule.id.as_str()).collect::<Vec<_>>(),
             ["a", "c"]
+        );
+    }
+
+    /// A rule file's examples are checked when it is loaded, as the format promises: an
+    /// example the rule does not find, or a counter-example it does find, is an error
+    /// naming the file, the rule and the example; the rules before it stay added.
+    #[test]
+    fn examples_of_rules_from_files_are_checked_when_loaded() {
+        let acme = |examples: &str, counter_examples: &str| {
+            format!(
+                "[[rules]]\nid = \"acme-token\"\nname = \"n\"\nprovider = \"acme\"\nkeywords = [\"acme_\"]\n\
+                 pattern = '''\\b(?P<secret>acme_[a-z0-9]{{24}})\\b'''\nexamples = [{examples}]\n\
+                 counter_examples = [{counter_examples}]\n"
+            )
+        };
+        let valid = acme(
+            r#""acme_q8w7e6r5t4y3u2i1o9p8a7s6""#,
+            r#""acme_xxxxxxxxxxxxxxxxxxxxxxxx""#,
+        );
+        let mut set = RuleSet::default();
+        set.add_file("good.toml", &valid).expect("examples hold");
+
+        let too_short = [rule("first", "kw"), acme(r#""acme_short""#, "")].concat();
+        let mut set = RuleSet::default();
+        let error = set.add_file("bad.toml", &too_short).expect_err("example not found");
+        assert_eq!(
+            error.to_string(),
+            r#"bad.toml: rule acme-token: example "acme_short" is not found by the rule"#
+        );
+        assert_eq!(
+            set.rules.iter().map(|rule| rule.id.as_str()).collect::<Vec<_>>(),
+            ["first"]
+        );
+
+        let found_counter = acme(
+            r#""acme_q8w7e6r5t4y3u2i1o9p8a7s6""#,
+            r#""k = acme_z1x2c3v4b5n6m7l8k9j0h1g2""#,
+        );
+        let error = RuleSet::default()
+            .add_file("ctr.toml", &found_counter)
+            .expect_err("counter-example found");
+        assert_eq!(
+            error.to_string(),
+            r#"ctr.toml: rule acme-token: counter-example "k = acme_z1x2c3v4b5n6m7l8k9j0h1g2" is found by the rule"#
+        );
+
+        // An example on several lines (a private key) stays one line, and a long one is cut.
+        let long = format!(r#""-----BEGIN\n{}""#, "x".repeat(100));
+        let error = RuleSet::default()
+            .add_file("long.toml", &acme(&long, ""))
+            .expect_err("example not found");
+        let message = error.to_string();
+        assert!(
+            !message.contains('\n') && message.contains('…') && message.len() < 200,
+            "{message}"
         );
     }
 

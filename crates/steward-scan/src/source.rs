@@ -79,11 +79,22 @@ struct Collected {
     occurrences: Vec<Occurrence>,
 }
 
+impl Collected {
+    /// Adds what scanning one file found.
+    fn add(&mut self, scanned: ContentScan) {
+        let occurrences = self.stats.absorb(scanned);
+        self.occurrences.extend(occurrences);
+    }
+}
+
 /// Walks `paths` (files or directories; `.git` directories are not entered) with as many
 /// threads as rayon's pool has, each scanning the files it meets: the walk overlaps the
 /// scan instead of preceding it. Returns the git repositories met below the roots: a
 /// directory holding `.git`, and a bare repository in a directory named `*.git` (whose
-/// files are git's storage, not entered either).
+/// files are git's storage, not entered either). Of a repository's storage only its
+/// `config` is read: remote URLs there carry tokens (`https://user:token@host/…`, as CI
+/// checkouts and `git clone` with credentials leave them), and no history holds it; the
+/// objects are read by the history scan.
 fn scan_files(
     matcher: &Matcher,
     key: &FingerprintKey,
@@ -124,18 +135,44 @@ fn scan_files(
                 return true;
             };
             if let Some(repository) = repository {
-                found.lock().expect("repositories lock").push(repository.to_path_buf());
+                found
+                    .lock()
+                    .expect("repositories lock")
+                    .push((repository.to_path_buf(), entry.path().join("config")));
             }
             false
         });
     walker.build_parallel().run(|| {
         Box::new(|entry| {
             match entry {
-                Ok(entry) => {
-                    if entry.file_type().is_some_and(|kind| kind.is_file()) {
-                        scan_file(matcher, key, entry.path(), options, collected);
+                Ok(entry) => match entry.file_type() {
+                    Some(kind) if kind.is_file() => scan_file(matcher, key, entry.path(), options, collected),
+                    // A path given that is a pipe, FIFO or device (`/dev/stdin` fed by a
+                    // pipe, `<(…)`) is read as a stream: it was asked for.
+                    Some(kind) if entry.depth() == 0 && !kind.is_dir() => {
+                        scan_file(matcher, key, entry.path(), options, collected)
                     }
-                }
+                    // One met below a directory is not opened: a FIFO with no writer would
+                    // block the scan forever.
+                    Some(kind) if !kind.is_dir() && !kind.is_symlink() => collected
+                        .lock()
+                        .expect("scan results lock")
+                        .stats
+                        .warnings
+                        .push(format!(
+                            "warning: {}: {}, not read",
+                            entry.path().display(),
+                            special_file_kind(kind)
+                        )),
+                    // Links below a root are not followed (a loop, or a link out of the
+                    // tree, costs nothing), only counted: a warning each would stop every
+                    // `--record` scan of a tree holding links (`node_modules/.bin`) from
+                    // marking vanished copies removed.
+                    Some(kind) if kind.is_symlink() => {
+                        collected.lock().expect("scan results lock").stats.skipped_symlinks += 1
+                    }
+                    _ => {}
+                },
                 Err(error) => collected
                     .lock()
                     .expect("scan results lock")
@@ -146,7 +183,17 @@ fn scan_files(
             ignore::WalkState::Continue
         })
     });
-    std::mem::take(&mut *repositories.lock().expect("repositories lock"))
+    let met = std::mem::take(&mut *repositories.lock().expect("repositories lock"));
+    met.into_iter()
+        .map(|(repository, config)| {
+            // A worktree's or submodule's `.git` is a file naming the git directory
+            // elsewhere: no config here.
+            if std::fs::symlink_metadata(&config).is_ok_and(|metadata| metadata.is_file()) {
+                scan_file(matcher, key, &config, options, collected);
+            }
+            repository
+        })
+        .collect()
 }
 
 thread_local! {
@@ -155,7 +202,27 @@ thread_local! {
     static READ_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Opens, reads and scans one file (opened once: its size comes from the open handle).
+/// What a file that is neither a regular file, a directory nor a symbolic link is.
+fn special_file_kind(kind: std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+        if kind.is_char_device() || kind.is_block_device() {
+            return "a device";
+        }
+    }
+    let _ = kind;
+    "not a regular file"
+}
+
+/// Opens, reads and scans one file (opened once: its size comes from the open handle); a
+/// pipe, FIFO or device is read as a stream (see [`scan_stream`]).
 fn scan_file(
     matcher: &Matcher,
     key: &FingerprintKey,
@@ -172,9 +239,12 @@ fn scan_file(
             .warnings
             .push(message);
     };
-    let opened = std::fs::File::open(path).and_then(|file| file.metadata().map(|metadata| (file, metadata.len())));
+    let opened = std::fs::File::open(path).and_then(|file| file.metadata().map(|metadata| (file, metadata)));
     let (mut file, size) = match opened {
-        Ok(opened) => opened,
+        Ok((file, metadata)) if !metadata.is_file() => {
+            return scan_stream(matcher, key, &shown, file, options, collected);
+        }
+        Ok((file, metadata)) => (file, metadata.len()),
         Err(error) => return warn(format!("warning: {shown}: {error}")),
     };
     if size > options.max_file_size {
@@ -205,9 +275,42 @@ fn scan_file(
             Err(error) => return warn(format!("warning: {shown}: {error}")),
         }
     };
+    collected.lock().expect("scan results lock").add(scanned);
+}
+
+/// Reads a pipe, FIFO or device to its end, whose size is known only then, up to the file
+/// size limit, and scans it as a file; past the limit it is skipped as a large file is.
+fn scan_stream(
+    matcher: &Matcher,
+    key: &FingerprintKey,
+    shown: &str,
+    stream: std::fs::File,
+    options: &ScanOptions,
+    collected: &Mutex<Collected>,
+) {
+    use std::io::Read;
+    let mut content = Vec::new();
+    let read = stream
+        .take(options.max_file_size.saturating_add(1))
+        .read_to_end(&mut content);
+    let scanned = match read {
+        Ok(_) if content.len() as u64 <= options.max_file_size => {
+            Some(scan_content(matcher, key, shown, &content, options))
+        }
+        _ => None,
+    };
     let mut collected = collected.lock().expect("scan results lock");
-    let occurrences = collected.stats.absorb(scanned);
-    collected.occurrences.extend(occurrences);
+    match (read, scanned) {
+        (Err(error), _) => collected.stats.warnings.push(format!("warning: {shown}: {error}")),
+        (Ok(_), None) => {
+            collected.stats.skipped_large += 1;
+            collected.stats.warnings.push(format!(
+                "warning: {shown}: skipped, the stream is over the {} byte limit",
+                options.max_file_size
+            ));
+        }
+        (Ok(_), Some(scanned)) => collected.add(scanned),
+    }
 }
 
 /// Reads up to `size` bytes (the size the open file reported) into the front of `buffer`,
@@ -343,10 +446,16 @@ fn text_of(blob: &[u8]) -> Option<Cow<'_, [u8]>> {
 /// knows (attachments, custom fields, error outputs…), or in a file merely taken for an
 /// export (a dated JSON log), is found at its line and column. A secret found both ways is
 /// reported once, in the export's terms.
+///
+/// JSON that writes `/` as `\/` (Slack exports, PHP's `json_encode`) is scanned whole with
+/// `\/` read as `/` (see [`Unslashed`]), so that URL-shaped secrets (webhooks, database
+/// URIs) match in any field, at their line and column in the file.
 fn scan_text(matcher: &Matcher, key: &FingerprintKey, path: &str, blob: &[u8], show_secrets: bool) -> Vec<Occurrence> {
-    let whole = matcher.find(blob);
+    let unslashed = Unslashed::of(blob);
+    let scanned = unslashed.as_ref().map_or(blob, |unslashed| &unslashed.text);
+    let whole = matcher.find(scanned);
     let Some(texts) = crate::exports::split_export(path, blob) else {
-        return occurrences_at(whole, key, path, blob, show_secrets);
+        return occurrences_at(whole, key, path, blob, unslashed.as_ref(), show_secrets);
     };
     let mut occurrences = Vec::new();
     let mut in_export: Vec<&[u8]> = Vec::new();
@@ -354,7 +463,7 @@ fn scan_text(matcher: &Matcher, key: &FingerprintKey, path: &str, blob: &[u8], s
         let bytes = text.text.as_bytes();
         let found = matcher.find(bytes);
         in_export.extend(found.iter().map(|found| &bytes[found.start..found.end]));
-        for mut occurrence in occurrences_at(found, key, path, bytes, show_secrets) {
+        for mut occurrence in occurrences_at(found, key, path, bytes, None, show_secrets) {
             let (place, location) = (&text.place, &mut occurrence.location);
             location.channel = place.channel.clone();
             location.message_ts = place.message_ts.clone();
@@ -371,14 +480,79 @@ fn scan_text(matcher: &Matcher, key: &FingerprintKey, path: &str, blob: &[u8], s
     let elsewhere = whole
         .into_iter()
         .filter(|found| {
-            let text = json_string_text(&blob[found.start..found.end]);
+            let text = json_string_text(&scanned[found.start..found.end]);
             !in_export
                 .iter()
                 .any(|secret| memchr::memmem::find(&text, secret).is_some())
         })
         .collect();
-    occurrences.extend(occurrences_at(elsewhere, key, path, blob, show_secrets));
+    occurrences.extend(occurrences_at(
+        elsewhere,
+        key,
+        path,
+        blob,
+        unslashed.as_ref(),
+        show_secrets,
+    ));
     occurrences
+}
+
+/// A JSON document's text with every `\/` escape read as `/`, which JSON allows and some
+/// writers always use (Slack exports, PHP's `json_encode`): a URL-shaped secret written
+/// `https:\/\/hooks.slack.com\/services\/…` matches no rule, and a secret holding a `/`
+/// would match cut short, under another fingerprint than the credential's. Only `\/`
+/// changes (a `\\` stays as it is, so `\\/` is a backslash and a slash), so lines are
+/// those of the document and an offset maps back by counting the backslashes dropped
+/// before it.
+struct Unslashed {
+    /// The text with each `\/` read as `/`.
+    text: Vec<u8>,
+    /// Offsets in `text` of the slashes that were escaped, ascending.
+    slashes: Vec<usize>,
+}
+
+impl Unslashed {
+    /// The unslashed text of `blob` when it is JSON (a document, or JSON lines) holding a
+    /// `\/`; `None` otherwise, which is what nearly every file costs: a look at its first
+    /// byte, and for JSON a search for `\/`.
+    fn of(blob: &[u8]) -> Option<Unslashed> {
+        crate::exports::json_opening(blob)?;
+        memchr::memmem::find(blob, b"\\/")?;
+        // Outside JSON strings `\/` means something else (a regex in INI, say).
+        let is_json = serde_json::Deserializer::from_slice(blob)
+            .into_iter::<serde::de::IgnoredAny>()
+            .all(|value| value.is_ok());
+        if !is_json {
+            return None;
+        }
+        let mut text = Vec::with_capacity(blob.len());
+        let mut slashes = Vec::new();
+        // From the start: the `\/` found may be the end of a `\\/`.
+        let mut rest = 0;
+        while let Some(found) = memchr::memchr(b'\\', &blob[rest..]) {
+            let backslash = rest + found;
+            text.extend_from_slice(&blob[rest..backslash]);
+            match blob.get(backslash + 1) {
+                Some(b'/') => {
+                    slashes.push(text.len());
+                    text.push(b'/');
+                }
+                // Any other escape is kept whole, so its second byte is not read as the
+                // start of one.
+                Some(&escaped) => text.extend_from_slice(&[b'\\', escaped]),
+                None => text.push(b'\\'),
+            }
+            rest = (backslash + 2).min(blob.len());
+        }
+        text.extend_from_slice(&blob[rest..]);
+        (!slashes.is_empty()).then_some(Unslashed { text, slashes })
+    }
+
+    /// The offset in the document of `offset` in the text: a secret starting with an
+    /// escaped slash starts at its backslash.
+    fn original_offset(&self, offset: usize) -> usize {
+        offset + self.slashes.partition_point(|slash| *slash < offset)
+    }
 }
 
 /// `raw` read as the inside of a JSON string (every escape decoded, `\u` ones and
@@ -429,28 +603,37 @@ pub fn scan_blob(
     blob: &[u8],
     show_secrets: bool,
 ) -> Vec<Occurrence> {
-    occurrences_at(matcher.find(blob), key, path, blob, show_secrets)
+    occurrences_at(matcher.find(blob), key, path, blob, None, show_secrets)
 }
 
-/// The occurrences of `matches` (sorted by start) in `blob`, at `path`.
+/// The occurrences of `matches` (sorted by start) in `blob`, at `path`; with `unslashed`,
+/// the matches are in its text, from which the secrets are taken, and placed at their
+/// line and column in `blob`.
 fn occurrences_at(
     matches: Vec<Match>,
     key: &FingerprintKey,
     path: &str,
     blob: &[u8],
+    unslashed: Option<&Unslashed>,
     show_secrets: bool,
 ) -> Vec<Occurrence> {
     let mut occurrences = Vec::with_capacity(matches.len());
     let mut line = 1;
     let mut counted_to = 0;
     for found in matches {
+        let (secret, start) = match unslashed {
+            Some(unslashed) => (
+                &unslashed.text[found.start..found.end],
+                unslashed.original_offset(found.start),
+            ),
+            None => (&blob[found.start..found.end], found.start),
+        };
         // Matches come sorted by start, so lines are counted once over the blob.
-        if found.start >= counted_to {
-            line += memchr::memchr_iter(b'\n', &blob[counted_to..found.start]).count();
-            counted_to = found.start;
+        if start >= counted_to {
+            line += memchr::memchr_iter(b'\n', &blob[counted_to..start]).count();
+            counted_to = start;
         }
-        let line_start = memchr::memrchr(b'\n', &blob[..found.start]).map_or(0, |position| position + 1);
-        let secret = &blob[found.start..found.end];
+        let line_start = memchr::memrchr(b'\n', &blob[..start]).map_or(0, |position| position + 1);
         let text = String::from_utf8_lossy(secret);
         occurrences.push(Occurrence {
             rule: found.rule,
@@ -461,7 +644,7 @@ fn occurrences_at(
                 path: path.to_string(),
                 line,
                 // Columns count characters (UTF-8 continuation bytes do not start one).
-                column: blob[line_start..found.start]
+                column: blob[line_start..start]
                     .iter()
                     .filter(|byte| (**byte & 0xC0) != 0x80)
                     .count()
@@ -479,19 +662,54 @@ fn occurrences_at(
     occurrences
 }
 
+/// Why a path given to scan cannot be scanned, when it cannot: it does not exist, it is a
+/// symbolic link to nothing (or a loop of links), or it cannot be read (no permission, a
+/// socket). The CLI refuses such a path (exit 2: a typo or a broken link in a CI job must
+/// not pass as "no secrets found"); [`scan_paths`] warns and scans the others. A pipe,
+/// FIFO or device is not opened here (a FIFO would wait for a writer): the scan reads it.
+pub fn unscannable_root(path: &Path) -> Option<String> {
+    let shown = path.display();
+    if let Err(error) = std::fs::symlink_metadata(path) {
+        return Some(match error.kind() {
+            std::io::ErrorKind::NotFound => format!("{shown}: no such file or directory"),
+            _ => format!("{shown}: {error}"),
+        });
+    }
+    let metadata = match std::fs::metadata(path) {
+        Ok(metadata) => metadata,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let target = std::fs::read_link(path).map_or_else(|_| "?".into(), |target| target.display().to_string());
+            return Some(format!("{shown}: symbolic link to {target}, which does not exist"));
+        }
+        Err(error) => return Some(format!("{shown}: {error}")),
+    };
+    let readable = if metadata.is_dir() {
+        std::fs::read_dir(path).map(drop)
+    } else if metadata.is_file() {
+        std::fs::File::open(path).map(drop)
+    } else {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::FileTypeExt;
+            if metadata.file_type().is_socket() {
+                return Some(format!("{shown}: a socket, not a file"));
+            }
+        }
+        Ok(())
+    };
+    readable.err().map(|error| format!("{shown}: cannot read: {error}"))
+}
+
 /// Scans files and directories.
 pub fn scan_paths(matcher: &Matcher, key: &FingerprintKey, paths: &[PathBuf], options: &ScanOptions) -> ScanReport {
     let started = std::time::Instant::now();
     let mut stats = ScanStats::default();
-    // A path that is not there is a warning, once; the walk takes the others.
+    // A path that cannot be scanned is a warning, once; the walk takes the others.
     let mut present = Vec::with_capacity(paths.len());
     for path in paths {
-        if std::fs::symlink_metadata(path).is_ok() {
-            present.push(path.clone());
-        } else {
-            stats
-                .warnings
-                .push(format!("warning: {}: no such file or directory", path.display()));
+        match unscannable_root(path) {
+            None => present.push(path.clone()),
+            Some(problem) => stats.warnings.push(format!("warning: {problem}")),
         }
     }
     let warned_before_walk = stats.warnings.len();
@@ -560,5 +778,52 @@ mod tests {
         let mut file = std::fs::File::open(&short).expect("open");
         let length = read_into(&mut file, 100, &mut buffer).expect("read");
         assert_eq!(&buffer[..length], b"short");
+    }
+
+    #[test]
+    fn json_slashes_are_unescaped_and_offsets_map_back() {
+        let blob = br#"{"a":"x\/y","b":"c:\\/d","c":"\"\/"}"#;
+        let unslashed = Unslashed::of(blob).expect("JSON with \\/");
+        assert_eq!(unslashed.text, br#"{"a":"x/y","b":"c:\\/d","c":"\"/"}"#);
+        for (offset, byte) in unslashed.text.iter().enumerate() {
+            let original = unslashed.original_offset(offset);
+            if *byte == b'/' && unslashed.slashes.contains(&offset) {
+                assert_eq!(&blob[original..original + 2], br"\/", "{offset}");
+            } else {
+                assert_eq!(blob[original], *byte, "{offset}");
+            }
+        }
+        assert_eq!(unslashed.original_offset(unslashed.text.len()), blob.len());
+        // JSON lines too; not what is no JSON, holds no `\/` or only `\\/`.
+        assert!(Unslashed::of(b"{\"a\":\"\\/\"}\n{\"b\":1}\n").is_some());
+        assert!(Unslashed::of(b"[section]\npattern = a\\/b\n").is_none());
+        assert!(Unslashed::of(b"{\"a\":\"x/y\"}").is_none());
+        assert!(Unslashed::of(br#"{"a":"c:\\/d"}"#).is_none());
+        assert!(Unslashed::of(b"a\\/b").is_none());
+    }
+
+    proptest::proptest! {
+        /// Any JSON string written with every `/` as `\/` reads back, unslashed, as the same
+        /// JSON with plain slashes, and each byte of the copy maps back to itself (or to
+        /// the `\/` it came from) in the document.
+        #[test]
+        fn unslashing_any_json_string_keeps_its_value_and_its_places(value in "[a-z/\\\\\"\n é]{0,40}") {
+            let plain = serde_json::to_string(&vec![value.clone()]).unwrap();
+            let document = plain.replace('/', "\\/");
+            match Unslashed::of(document.as_bytes()) {
+                None => proptest::prop_assert!(!value.contains('/')),
+                Some(unslashed) => {
+                    proptest::prop_assert_eq!(&unslashed.text, plain.as_bytes());
+                    for (offset, byte) in unslashed.text.iter().enumerate() {
+                        let original = unslashed.original_offset(offset);
+                        if unslashed.slashes.binary_search(&offset).is_ok() {
+                            proptest::prop_assert_eq!(&document.as_bytes()[original..original + 2], b"\\/");
+                        } else {
+                            proptest::prop_assert_eq!(document.as_bytes()[original], *byte);
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -120,7 +120,7 @@ fn a_clean_tree_exits_0_and_bad_rules_exit_2() {
     std::fs::write(
         rules.join("internal.toml"),
         "[[rules]]\nid = \"acme-token\"\nname = \"ACME internal token\"\nprovider = \"acme\"\nkeywords = [\"acme_\"]\n\
-         pattern = '''\\b(?P<secret>acme_[a-z0-9]{24})\\b'''\nexamples = [\"acme_0123456789abcdefghijklmn\"]\n",
+         pattern = '''\\b(?P<secret>acme_[a-z0-9]{24})\\b'''\nexamples = [\"acme_q8w7e6r5t4y3u2i1o9p8a7s6\"]\n",
     )
     .unwrap();
     std::fs::write(tree.join("b.txt"), "key acme_k3j4h5g6f7d8s9a0q1w2e3r4\n").unwrap();
@@ -654,4 +654,144 @@ fn repositories_below_a_directory_are_scanned_through_their_history() {
     );
     let left = steward.run(&["findings", "-o", "json"]).ok().json();
     assert_eq!(left.as_array().unwrap().len(), 1, "{left}");
+}
+
+/// An output format scan cannot write is refused before the scan: a `--record` scan that
+/// then failed had already written every copy to the store and the audit trail. So is a
+/// baseline that cannot be read.
+#[test]
+fn usage_errors_come_before_a_recording_scan_writes_anything() {
+    let steward = Steward::new();
+    let tree = steward.dir.path().join("repo");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(tree.join("ci.env"), format!("GH_TOKEN={}\n", github_token())).unwrap();
+    let events_before = steward.count("audit_events");
+    let yaml = steward.run(&["scan", tree.to_str().unwrap(), "--record", "-o", "yaml"]);
+    assert_eq!(yaml.code, 2, "{}", yaml.stderr);
+    assert_eq!(
+        yaml.stderr.trim(),
+        "error: scan writes table, json, jsonl, csv or sarif"
+    );
+    let missing = steward.dir.path().join("no-baseline.json");
+    let baseline = steward.run(&[
+        "scan",
+        tree.to_str().unwrap(),
+        "--record",
+        "--baseline",
+        missing.to_str().unwrap(),
+    ]);
+    assert_eq!(baseline.code, 2, "{}", baseline.stderr);
+    assert!(baseline.stderr.contains("cannot read"), "{}", baseline.stderr);
+    assert_eq!(steward.count("locations"), 0);
+    assert_eq!(steward.count("scanned_secrets"), 0);
+    assert_eq!(steward.count("audit_events"), events_before);
+}
+
+/// A rule file whose examples do not hold is refused when loaded, in one line naming the
+/// file, the rule and the example, before anything is scanned.
+#[test]
+fn rules_whose_examples_do_not_hold_are_refused() {
+    let steward = Steward::uninitialised();
+    let tree = steward.dir.path().join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(tree.join("t.env"), "k = \"acme_q8w7e6r5t4y3u2i1o9p8a7s6\"\n").unwrap();
+    let rules = steward.dir.path().join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    let file = rules.join("x.toml");
+    std::fs::write(
+        &file,
+        "[[rules]]\nid = \"acme-token\"\nname = \"ACME internal token\"\nprovider = \"acme\"\nkeywords = [\"acme_\"]\n\
+         pattern = '''\\b(?P<secret>acme_[a-z0-9]{24})\\b'''\nexamples = [\"acme_short\"]\n\
+         counter_examples = [\"acme_q8w7e6r5t4y3u2i1o9p8a7s6\"]\n",
+    )
+    .unwrap();
+    let output = steward.run(&["scan", tree.to_str().unwrap(), "--rules", rules.to_str().unwrap()]);
+    assert_eq!(output.code, 2, "{}", output.stderr);
+    assert_eq!(
+        output.stderr.trim(),
+        format!(
+            "error: {}: rule acme-token: example \"acme_short\" is not found by the rule",
+            file.display()
+        )
+    );
+    assert!(output.stdout.is_empty(), "{}", output.stdout);
+}
+
+/// What a pipe feeds to `scan /dev/stdin` is scanned (`git show :file | steward scan
+/// /dev/stdin` in a hook passed as "no secrets found" before), as is a process
+/// substitution.
+#[test]
+fn a_pipe_on_standard_input_is_scanned() {
+    let steward = Steward::uninitialised();
+    let token = github_token();
+    let piped = steward.run_with_stdin(&["scan", "/dev/stdin", "-o", "json"], Some(&format!("T={token}\n")));
+    assert_eq!(piped.code, 1, "{}", piped.stderr);
+    let location = &piped.json()[0]["locations"][0];
+    assert_eq!(
+        (location["path"].as_str(), location["line"].as_u64()),
+        (Some("/dev/stdin"), Some(1))
+    );
+    let secret = steward.write_file("secret.env", &format!("T={token}\n"));
+    let substituted = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(r#""$0" --data-dir "$1" scan <(cat "$2") -o json"#)
+        .arg(env!("CARGO_BIN_EXE_steward"))
+        .arg(steward.data_dir())
+        .arg(&secret)
+        .output()
+        .unwrap();
+    assert_eq!(
+        substituted.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&substituted.stderr)
+    );
+}
+
+/// A path given that is a link to nothing, a loop of links or a file that cannot be read is
+/// refused as a missing path is (exit 2, one line), not scanned as "no secrets found".
+#[test]
+fn a_dangling_link_or_unreadable_path_given_exits_2() {
+    use std::os::unix::fs::{PermissionsExt, symlink};
+    let steward = Steward::uninitialised();
+    let tree = steward.dir.path().join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(tree.join("clean.txt"), "nothing\n").unwrap();
+    let dangling = steward.dir.path().join("dangling");
+    symlink("/nonexistent/steward-target", &dangling).unwrap();
+    let (loop_a, loop_b) = (steward.dir.path().join("loop-a"), steward.dir.path().join("loop-b"));
+    symlink(&loop_b, &loop_a).unwrap();
+    symlink(&loop_a, &loop_b).unwrap();
+    for (path, message) in [
+        (
+            &dangling,
+            format!(
+                "error: {}: symbolic link to /nonexistent/steward-target, which does not exist",
+                dangling.display()
+            ),
+        ),
+        (&loop_a, format!("error: {}: ", loop_a.display())),
+    ] {
+        let output = steward.run(&["scan", tree.to_str().unwrap(), path.to_str().unwrap()]);
+        assert_eq!(output.code, 2, "{}", output.stderr);
+        assert!(output.stderr.starts_with(&message), "{}", output.stderr);
+        assert_eq!(output.stderr.lines().count(), 1, "{}", output.stderr);
+        assert!(output.stdout.is_empty(), "{}", output.stdout);
+    }
+    let unreadable = tree.join("secret.env");
+    std::fs::write(&unreadable, "T=x\n").unwrap();
+    std::fs::set_permissions(&unreadable, std::fs::Permissions::from_mode(0o000)).unwrap();
+    if std::fs::File::open(&unreadable).is_ok() {
+        // Running as root: permissions do not stop reading, so there is nothing to refuse.
+        return;
+    }
+    let output = steward.run(&["scan", unreadable.to_str().unwrap()]);
+    assert_eq!(output.code, 2, "{}", output.stderr);
+    assert!(
+        output
+            .stderr
+            .starts_with(&format!("error: {}: cannot read: ", unreadable.display())),
+        "{}",
+        output.stderr
+    );
 }

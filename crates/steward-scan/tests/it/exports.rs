@@ -289,3 +289,157 @@ fn a_secret_an_export_found_is_not_found_again_in_its_json_escaped_form() {
         assert_eq!(locations[0].issue_key.as_deref(), issue);
     }
 }
+
+#[test]
+fn jira_comment_ids_may_be_numbers_and_an_issue_without_a_key_costs_only_its_own_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let (in_comment, in_summary, in_keyless) = (
+        token("n1U2m3E4r5I6c7C8o9M0m1E2n3T4i5"),
+        token("k1E2y3E4d5I6s7S8u9E0s1U2m3M4a5"),
+        token("n1O2k3E4y5A6t7A8l9L0s1U2m3M4a5"),
+    );
+    // Some exporters write a comment's id as a number; an issue may come without its key
+    // (a partial export). Before, the number was dropped, and one keyless issue made the
+    // whole document lose every issue's place.
+    let document = serde_json::json!({"issues": [
+        {"key": "OPS-2", "fields": {"summary": "s", "comment": {"comments": [
+            {"id": 20003, "body": format!("tok {in_comment}")}
+        ]}}},
+        {"key": "OPS-3", "fields": {"summary": format!("tok {in_summary}")}},
+        {"id": "9", "fields": {"summary": format!("no key {in_keyless}")}}
+    ]});
+    std::fs::write(dir.path().join("issues.json"), document.to_string()).unwrap();
+    let report = scan(dir.path());
+    let mut places: Vec<(Option<String>, Option<String>, Option<String>)> = report
+        .findings
+        .iter()
+        .map(|finding| {
+            assert_eq!(finding.locations.len(), 1, "{finding:#?}");
+            let location = &finding.locations[0];
+            (
+                location.issue_key.clone(),
+                location.comment_id.clone(),
+                location.field.clone(),
+            )
+        })
+        .collect();
+    places.sort();
+    assert_eq!(
+        places,
+        vec![
+            // The keyless issue's secret: found by the whole-file pass, at its line.
+            (None, None, None),
+            (Some("OPS-2".into()), Some("20003".into()), Some("comment".into())),
+            (Some("OPS-3".into()), None, Some("summary".into())),
+        ]
+    );
+}
+
+/// JSON may write `/` as `\/`, and Slack exports and PHP's `json_encode` always do: a
+/// URL-shaped secret in a field no export reader knows (a bot attachment's field) or in any
+/// JSON file is found at its line and column in the file, and a secret holding a `/` is
+/// the same secret (fingerprint) as where it is written plainly. A secret the export pass
+/// finds is still reported once.
+#[test]
+fn secrets_in_json_that_escapes_slashes_are_found_where_they_are_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let webhook = "https://hooks.slack.com/services/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";
+    let escaped = |text: &str| text.replace('/', "\\/");
+    let in_text = "postgres://deploy:Pz7kQw9xLr2mNv4T@db.internal:5432/app";
+    let slack = dir.path().join("exp/ops");
+    std::fs::create_dir_all(&slack).unwrap();
+    let day = format!(
+        "[{{\"ts\":\"1700000000.000100\",\"text\":\"alert\",\"attachments\":[{{\"title\":\"cfg\",\"fields\":[{{\"title\":\"hook\",\n  \"value\":\"{}\"}}]}}]}},\n {{\"ts\":\"1700000000.000200\",\"text\":\"db {}\"}}]\n",
+        escaped(webhook),
+        escaped(in_text)
+    );
+    std::fs::write(slack.join("2024-02-02.json"), &day).unwrap();
+    // An AWS secret key holds slashes: escaped in one file, plain in another.
+    let aws_secret = "Kx9/mPq2Rt7vWz4yBn6cDf8hJk1Lm3Np5Qr7St9V";
+    let config = format!(
+        "{{\"db\": \"{}\",\n \"aws_access_key_id\": \"AKIA4HV7QZ2WXKJ3LMNP\", \"aws_secret_access_key\": \"{}\"}}\n",
+        escaped("postgres://app:RMf7NQ1V1OGcOxCHYgRD@db.internal:5432/app"),
+        escaped(aws_secret)
+    );
+    std::fs::write(dir.path().join("config.json"), &config).unwrap();
+    std::fs::write(
+        dir.path().join("plain.env"),
+        format!("AWS_ACCESS_KEY_ID=AKIA4HV7QZ2WXKJ3LMNP\nAWS_SECRET_ACCESS_KEY={aws_secret}\n"),
+    )
+    .unwrap();
+    let report = scan(dir.path());
+    let place = |needle: &str, text: &str| -> (usize, usize) {
+        let offset = text.find(needle).unwrap_or_else(|| panic!("{needle} in {text}"));
+        let line_start = text[..offset].rfind('\n').map_or(0, |newline| newline + 1);
+        (
+            text[..offset].matches('\n').count() + 1,
+            text[line_start..offset].chars().count() + 1,
+        )
+    };
+    let located = |rule: &str| -> Vec<(String, usize, usize, Option<String>)> {
+        let mut places: Vec<_> = report
+            .findings
+            .iter()
+            .filter(|finding| finding.rule_id == rule)
+            .flat_map(|finding| &finding.locations)
+            .map(|location| {
+                let name = std::path::Path::new(&location.path)
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                (name, location.line, location.column, location.channel.clone())
+            })
+            .collect();
+        places.sort();
+        places
+    };
+    let (line, column) = place(&escaped(webhook), &day);
+    assert_eq!(
+        located("slack-webhook-url"),
+        vec![("2024-02-02.json".to_string(), line, column, None)],
+        "{:#?}",
+        report.findings
+    );
+    // In a message's text the export reader decodes it: once, with the message's place.
+    let in_message: Vec<_> = report
+        .findings
+        .iter()
+        .flat_map(|finding| &finding.locations)
+        .filter(|location| location.channel.is_some())
+        .collect();
+    assert_eq!(in_message.len(), 1, "{in_message:#?}");
+    assert_eq!(in_message[0].message_ts.as_deref(), Some("1700000000.000200"));
+    let uri = report
+        .findings
+        .iter()
+        .find(|finding| {
+            finding
+                .locations
+                .iter()
+                .any(|location| location.path.ends_with("config.json") && location.line == 1)
+        })
+        .unwrap_or_else(|| panic!("the database URI: {:#?}", report.findings));
+    assert!(uri.rule_id.starts_with("postgres"), "{}", uri.rule_id);
+    let (line, column) = place("RMf7NQ1V1OGcOxCHYgRD", &config);
+    assert_eq!((uri.locations[0].line, uri.locations[0].column), (line, column));
+    // The escaped AWS secret is the same secret as the plain one: one finding, both files,
+    // the JSON copy at the backslash-escaped text's place.
+    let aws = report
+        .findings
+        .iter()
+        .find(|finding| {
+            finding
+                .locations
+                .iter()
+                .any(|location| location.path.ends_with("plain.env") && location.line == 2)
+        })
+        .unwrap_or_else(|| panic!("the AWS secret: {:#?}", report.findings));
+    let json_copies: Vec<(usize, usize)> = aws
+        .locations
+        .iter()
+        .filter(|location| location.path.ends_with("config.json"))
+        .map(|location| (location.line, location.column))
+        .collect();
+    assert_eq!(json_copies, vec![place(&escaped(aws_secret), &config)], "{aws:#?}");
+}

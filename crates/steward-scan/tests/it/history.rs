@@ -513,3 +513,85 @@ fn history_blobs_over_the_size_limit_are_skipped_with_a_warning() {
     assert_eq!(loose_objects(repo), 0);
     check(scan_paths(&matcher, &key, &[repo.to_path_buf()], &options));
 }
+
+/// A clone's `.git/config` holds its remote URLs, where a token often sits
+/// (`https://x-access-token:…@github.com/…`, as CI checkouts leave it): it is scanned as
+/// a file of the working tree, in a clone and in a bare mirror met below a directory. The
+/// rest of git's storage is not read as files (the history scan reads the objects).
+#[test]
+fn a_repository_config_is_scanned_and_the_rest_of_its_storage_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let (in_remote, in_mirror, in_storage) = (
+        token("r1E2m3O4t5E6u7R8l9T0o1K2e3N4x5"),
+        token("m1I2r3R4o5R6r7E8m9O0t1E2t3O4k5"),
+        token("s1T2o3R4a5G6e7N8o9T0r1E2a3D4x5"),
+    );
+    let clone = dir.path().join("clone");
+    std::fs::create_dir_all(&clone).unwrap();
+    git(&clone, &["init", "-q", "-b", "main"], "2025-01-01T10:00:00Z");
+    std::fs::write(clone.join("README"), "hello\n").unwrap();
+    git(&clone, &["add", "."], "2025-01-01T10:00:00Z");
+    git(&clone, &["commit", "-q", "-m", "init"], "2025-01-01T10:00:00Z");
+    let remote = format!("https://x-access-token:{in_remote}@github.com/acme/app.git");
+    git(&clone, &["remote", "add", "origin", &remote], "2025-01-01T10:00:00Z");
+    // Not config: a file of git's own storage is never read as a working-tree file.
+    std::fs::write(clone.join(".git/description"), format!("{in_storage}\n")).unwrap();
+    let mirror = dir.path().join("mirror.git");
+    git(
+        dir.path(),
+        &["clone", "-q", "--mirror", clone.to_str().unwrap(), "mirror.git"],
+        "2025-01-01T10:00:00Z",
+    );
+    let mirror_remote = format!("https://ci:{in_mirror}@github.com/acme/app.git");
+    git(
+        &mirror,
+        &["remote", "set-url", "origin", &mirror_remote],
+        "2025-01-01T10:00:00Z",
+    );
+
+    let matcher = Matcher::new(RuleSet::builtin().unwrap()).unwrap();
+    let key = FingerprintKey::from_bytes([8; 32]);
+    for options in [
+        ScanOptions::default(),
+        ScanOptions {
+            history: false,
+            ..Default::default()
+        },
+    ] {
+        let report = scan_paths(&matcher, &key, &[dir.path().to_path_buf()], &options);
+        let mut places: Vec<(String, usize)> = report
+            .findings
+            .iter()
+            .flat_map(|finding| &finding.locations)
+            .map(|location| {
+                let relative = Path::new(&location.path).strip_prefix(dir.path()).unwrap();
+                (relative.display().to_string(), location.line)
+            })
+            .collect();
+        places.sort();
+        let line_of = |config: &Path, url: &str| {
+            std::fs::read_to_string(config)
+                .unwrap()
+                .lines()
+                .position(|line| line.contains(url))
+                .unwrap()
+                + 1
+        };
+        assert_eq!(
+            places,
+            vec![
+                (
+                    "clone/.git/config".to_string(),
+                    line_of(&clone.join(".git/config"), &remote)
+                ),
+                (
+                    "mirror.git/config".to_string(),
+                    line_of(&mirror.join("config"), &mirror_remote)
+                ),
+            ],
+            "history: {}",
+            options.history
+        );
+        assert!(report.stats.warnings.is_empty(), "{:?}", report.stats.warnings);
+    }
+}

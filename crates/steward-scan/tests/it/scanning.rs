@@ -27,8 +27,10 @@ fn a_directory_scan_groups_copies_and_reports_positions() {
     )
     .unwrap();
     std::fs::write(dir.path().join("binary.bin"), [b'g', b'h', b'p', 0, 1, 2]).unwrap();
-    std::fs::create_dir_all(dir.path().join(".git")).unwrap();
-    std::fs::write(dir.path().join(".git/config"), format!("{token}\n")).unwrap();
+    // git's storage is not read as files (a repository's `config` is: see the history
+    // tests); a plain-text file there stands for its objects.
+    std::fs::create_dir_all(dir.path().join(".git/objects/4b")).unwrap();
+    std::fs::write(dir.path().join(".git/objects/4b/825dc642cb"), format!("{token}\n")).unwrap();
     let matcher = Matcher::new(RuleSet::builtin().unwrap()).unwrap();
     let key = FingerprintKey::from_bytes([1; 32]);
     let report = scan_paths(&matcher, &key, &[dir.path().to_path_buf()], &ScanOptions::default());
@@ -190,5 +192,124 @@ fn utf16_text_with_a_byte_order_mark_is_scanned_and_a_utf8_mark_is_no_column() {
             ("bom.env".to_string(), 1, 1),
             ("little.reg".to_string(), 2, 10),
         ]
+    );
+}
+
+/// Makes a FIFO (named pipe) at `path` with `mkfifo`.
+fn make_fifo(path: &std::path::Path) {
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("mkfifo runs");
+    assert!(status.success(), "mkfifo {}", path.display());
+}
+
+/// A FIFO given as a path is read as a stream to its end (up to the file size limit; past
+/// it, skipped as a large file is), so `producer | steward scan /dev/stdin` scans what the
+/// producer writes. One met below a directory is not opened (with no writer it would block
+/// the scan forever): a warning names it.
+#[test]
+fn a_pipe_given_is_read_as_a_stream_and_one_below_a_directory_is_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = github_token();
+    let fifo = dir.path().join("stream");
+    make_fifo(&fifo);
+    let matcher = Matcher::new(RuleSet::builtin().unwrap()).unwrap();
+    let key = FingerprintKey::from_bytes([1; 32]);
+    let write_then_scan = |content: Vec<u8>, options: &ScanOptions| {
+        let writer = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || {
+                use std::io::Write;
+                // The scan may stop reading at its limit: a broken pipe is no failure here.
+                let _ = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&fifo)
+                    .and_then(|mut pipe| pipe.write_all(&content));
+            })
+        };
+        let report = scan_paths(&matcher, &key, std::slice::from_ref(&fifo), options);
+        writer.join().unwrap();
+        report
+    };
+    let text = format!("first line\nexport GH_TOKEN={token}\n").into_bytes();
+    let report = write_then_scan(text.clone(), &ScanOptions::default());
+    assert!(report.stats.warnings.is_empty(), "{:?}", report.stats.warnings);
+    assert_eq!(report.stats.files, 1);
+    assert_eq!(report.findings.len(), 1, "{:#?}", report.findings);
+    let location = &report.findings[0].locations[0];
+    assert_eq!(
+        (location.path.as_str(), location.line, location.column),
+        (fifo.to_str().unwrap(), 2, 17)
+    );
+
+    let small = ScanOptions {
+        max_file_size: 16,
+        ..Default::default()
+    };
+    let report = write_then_scan(text, &small);
+    assert!(report.findings.is_empty(), "{:#?}", report.findings);
+    assert_eq!(report.stats.skipped_large, 1);
+    assert_eq!(
+        report.stats.warnings,
+        [format!(
+            "warning: {}: skipped, the stream is over the 16 byte limit",
+            fifo.display()
+        )]
+    );
+
+    // Below a directory: not opened, so the scan returns with no writer.
+    std::fs::write(dir.path().join("plain.env"), format!("T={token}\n")).unwrap();
+    let report = scan_paths(&matcher, &key, &[dir.path().to_path_buf()], &ScanOptions::default());
+    assert_eq!(report.findings.len(), 1);
+    assert_eq!(
+        report.stats.warnings,
+        [format!("warning: {}: a FIFO (named pipe), not read", fifo.display())]
+    );
+}
+
+/// Symbolic links below a path given are not followed, whatever they point to (a file, a
+/// directory, a loop, nothing), and each is counted, not warned about; a path given that is
+/// a link is followed, and one that leads nowhere is a warning and is not scanned.
+#[test]
+fn links_below_a_path_are_counted_not_followed_and_a_link_given_is_followed() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    let token = github_token();
+    let tree = dir.path().join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(tree.join("secret.env"), format!("T={token}\n")).unwrap();
+    symlink(tree.join("secret.env"), tree.join("to-file.env")).unwrap();
+    symlink(&tree, tree.join("to-parent")).unwrap();
+    symlink(tree.join("loop-b"), tree.join("loop-a")).unwrap();
+    symlink(tree.join("loop-a"), tree.join("loop-b")).unwrap();
+    symlink("/nonexistent/steward-target", tree.join("dangling")).unwrap();
+    let matcher = Matcher::new(RuleSet::builtin().unwrap()).unwrap();
+    let key = FingerprintKey::from_bytes([1; 32]);
+    let report = scan_paths(&matcher, &key, std::slice::from_ref(&tree), &ScanOptions::default());
+    assert_eq!(report.stats.skipped_symlinks, 5, "{:?}", report.stats);
+    assert!(report.stats.warnings.is_empty(), "{:?}", report.stats.warnings);
+    assert_eq!(report.stats.files, 1);
+    assert_eq!(report.findings.len(), 1);
+    assert_eq!(report.findings[0].locations.len(), 1, "{:#?}", report.findings);
+
+    // Given as paths: the link to a file is read through, the one to nothing and the loop
+    // are warnings, and the scan goes on with the others.
+    let given = [tree.join("to-file.env"), tree.join("dangling"), tree.join("loop-a")];
+    let report = scan_paths(&matcher, &key, &given, &ScanOptions::default());
+    assert_eq!(report.findings.len(), 1);
+    assert_eq!(report.findings[0].locations[0].path, given[0].display().to_string());
+    assert_eq!(report.stats.warnings.len(), 2, "{:?}", report.stats.warnings);
+    assert_eq!(
+        report.stats.warnings[0],
+        format!(
+            "warning: {}: symbolic link to /nonexistent/steward-target, which does not exist",
+            given[1].display()
+        )
+    );
+    assert!(
+        report.stats.warnings[1].starts_with(&format!("warning: {}: ", given[2].display())),
+        "{:?}",
+        report.stats.warnings
     );
 }
