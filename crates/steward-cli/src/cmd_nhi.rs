@@ -193,11 +193,23 @@ fn show(settings: &Settings, reference: &str) -> anyhow::Result<()> {
                         values[0], values[1], values[2], values[3], values[4], values[6], values[7]
                     )?;
                 }
-                writeln!(out, "\nknown copies ({}):", locations.len())?;
+                let removed = locations
+                    .iter()
+                    .filter(|location| location.removed_at.is_some())
+                    .count();
+                writeln!(
+                    out,
+                    "\nknown copies ({} live, {removed} removed):",
+                    locations.len() - removed
+                )?;
                 for location in &locations {
+                    let gone = location
+                        .removed_at
+                        .map(|at| format!(", removed {}", instant_cell(Some(at))))
+                        .unwrap_or_default();
                     writeln!(
                         out,
-                        "  {} {} (first seen {}, last seen {})",
+                        "  {} {} (first seen {}, last seen {}{gone})",
                         location.kind,
                         crate::output::terminal_text(&location.locator),
                         instant_cell(location.first_seen),

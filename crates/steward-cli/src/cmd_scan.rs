@@ -37,7 +37,9 @@ fn read_baseline(path: &std::path::Path) -> anyhow::Result<std::collections::Has
 /// Where a location is, for the inventory: kind of place and exact locator.
 /// How a copy is recorded in the inventory; paths on disk are made absolute (see
 /// [`absolute`]) so a later scan from another directory names the same places.
-fn sighting_of(location: &steward_scan::FindingLocation) -> (LocationKind, String) {
+/// Paths not in history are taken against `base` (a staged scan's repository top level,
+/// since git names staged files from there), else the working directory.
+fn sighting_of(location: &steward_scan::FindingLocation, base: Option<&std::path::Path>) -> (LocationKind, String) {
     if let Some(origin) = &location.git {
         return (
             LocationKind::RepositoryFile,
@@ -50,7 +52,10 @@ fn sighting_of(location: &steward_scan::FindingLocation) -> (LocationKind, Strin
             ),
         );
     }
-    let path = absolute(&location.path);
+    let path = match base {
+        Some(base) => absolute_in(Some(base), &location.path),
+        None => absolute(&location.path),
+    };
     if let (Some(channel), Some(ts)) = (&location.channel, &location.message_ts) {
         return (
             LocationKind::ChatMessage,
@@ -104,24 +109,42 @@ fn scan_scopes(paths: &[std::path::PathBuf], repositories: &[String], rules: &Ru
     scopes
 }
 
-/// `path` made absolute against the working directory, lexically (`.` components
-/// dropped), so that locators and scopes mean the same from any directory.
+/// `path` made absolute against the working directory, lexically (`.` dropped, `..`
+/// taking off the component before it), so that locators and scopes mean the same from
+/// any directory: `../dir` scanned from a sibling is `dir` scanned from its parent.
 fn absolute(path: &str) -> String {
+    absolute_in(std::env::current_dir().ok().as_deref(), path)
+}
+
+/// [`absolute`] against `base` (the working directory, or a repository's top level).
+fn absolute_in(base: Option<&std::path::Path>, path: &str) -> String {
     let path = std::path::Path::new(path);
-    let joined = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        std::env::current_dir().map_or_else(|_| path.to_path_buf(), |dir| dir.join(path))
+    let joined = match base {
+        Some(base) if !path.is_absolute() => base.join(path),
+        _ => path.to_path_buf(),
     };
-    let clean: std::path::PathBuf = joined
-        .components()
-        .filter(|component| !matches!(component, std::path::Component::CurDir))
-        .collect();
+    let mut clean = std::path::PathBuf::new();
+    for component in joined.components() {
+        match component {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                if !clean.pop() {
+                    clean.push(component);
+                }
+            }
+            other => clean.push(other),
+        }
+    }
     clean.display().to_string()
 }
 
 /// Records every location and prints how the findings join the inventory.
-fn record(settings: &Settings, findings: &[Finding], covered: &[ScanScope]) -> anyhow::Result<()> {
+fn record(
+    settings: &Settings,
+    findings: &[Finding],
+    covered: &[ScanScope],
+    base: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
     let (mut store, _) = settings.open_store()?;
     let records: Vec<ScanRecord> = findings
         .iter()
@@ -130,7 +153,11 @@ fn record(settings: &Settings, findings: &[Finding], covered: &[ScanScope]) -> a
             rule_id: finding.rule_id.clone(),
             rule_name: finding.rule_name.clone(),
             preview: finding.preview.clone(),
-            copies: finding.locations.iter().map(sighting_of).collect(),
+            copies: finding
+                .locations
+                .iter()
+                .map(|location| sighting_of(location, base))
+                .collect(),
         })
         .collect();
     let outcome = store.record_scan(&settings.actor, &records, covered)?;
@@ -219,12 +246,15 @@ const EXIT_FINDINGS: u8 = 1;
 /// The installation's fingerprint key, or a one-off key when there is no installation
 /// (fingerprints are then only comparable within this run).
 fn fingerprint_key(settings: &Settings, args: &ScanArgs) -> anyhow::Result<FingerprintKey> {
-    match settings.keys() {
-        Ok(keys) => Ok(keys.fingerprint),
-        Err(error) if args.record || args.baseline.is_some() => {
-            Err(error.context("--record and --baseline need the installation's fingerprint key"))
-        }
-        Err(_) => {
+    match crate::keys::load_fingerprint_key(&settings.data_dir)? {
+        Some(key) => Ok(key),
+        None if args.record || args.baseline.is_some() => Err(anyhow::anyhow!(
+            "--record and --baseline need the installation's fingerprint key: none in {} (run `steward init \
+             --data-dir {}` or set STEWARD_FINGERPRINT_KEY)",
+            crate::keys::key_dir(&settings.data_dir).display(),
+            settings.data_dir.display()
+        )),
+        None => {
             eprintln!(
                 "note: no installation keys in {} (steward init); fingerprints use a one-off key and match nothing else",
                 settings.data_dir.display()
@@ -482,7 +512,11 @@ fn scan(globals: &Globals, args: &ScanArgs) -> anyhow::Result<ExitCode> {
         } else {
             scan_scopes(&paths, &report.stats.repositories, matcher.rules())
         };
-        record(&settings, &report.findings, &covered)?;
+        let base = match (args.staged, paths.as_slice()) {
+            (true, [repo]) => Some(steward_scan::staged::top_level(repo).map_err(anyhow::Error::msg)?),
+            _ => None,
+        };
+        record(&settings, &report.findings, &covered, base.as_deref())?;
         if !partial && !report.stats.warnings.is_empty() {
             eprintln!("earlier copies were not marked removed: the scan had warnings, so it may not have read them");
         }

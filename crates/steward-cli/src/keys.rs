@@ -159,6 +159,23 @@ fn read_key(data_dir: &Path, env: &str, file: &str) -> anyhow::Result<[u8; 32]> 
     }
 }
 
+/// Loads the fingerprint key alone (environment first, then the key file): all a scan
+/// needs. `Ok(None)` when there is none; a malformed one is an error.
+pub fn load_fingerprint_key(data_dir: &Path) -> anyhow::Result<Option<FingerprintKey>> {
+    if let Some(bytes) = env_key("STEWARD_FINGERPRINT_KEY")? {
+        return Ok(Some(FingerprintKey::from_bytes(bytes)));
+    }
+    let path = key_dir(data_dir).join(FINGERPRINT_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(Some(FingerprintKey::from_bytes(parse_key_hex(
+            &text,
+            &path.display().to_string(),
+        )?))),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
 /// Loads both keys (environment first, then the key files).
 pub fn load_keys(data_dir: &Path) -> anyhow::Result<Keys> {
     Ok(Keys {

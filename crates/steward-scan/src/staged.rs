@@ -16,6 +16,24 @@ fn git(repo: &Path) -> Command {
     command
 }
 
+/// The top level of the working tree holding `repo`, from which git names staged files.
+pub fn top_level(repo: &Path) -> Result<std::path::PathBuf, String> {
+    let output = git(repo)
+        .args(["rev-parse", "--show-toplevel"])
+        .stderr(Stdio::null())
+        .output()
+        .map_err(|error| format!("cannot run git: {error}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "{}: not a git working tree (--staged needs one)",
+            repo.display()
+        ));
+    }
+    let text = String::from_utf8(output.stdout)
+        .map_err(|_| format!("{}: the working tree's path is not UTF-8", repo.display()))?;
+    Ok(std::path::PathBuf::from(text.trim_end_matches(['\n', '\r'])))
+}
+
 /// The staged files of the repository at `repo`, with their staged content.
 pub fn staged_files(repo: &Path) -> Result<Vec<(String, Vec<u8>)>, String> {
     let listing = git(repo)

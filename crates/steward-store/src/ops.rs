@@ -90,6 +90,8 @@ pub trait Tx {
     fn live_locations_under(&mut self, kind: LocationKind, prefix: &str) -> Result<Vec<Location>, StoreError>;
     /// Marks a location removed at `at`.
     fn mark_location_removed(&mut self, id: i64, at: jiff::Timestamp) -> Result<(), StoreError>;
+    /// Points location `id` at `locator` (the same copy, moved within its place), seen at `at`.
+    fn relocate_location(&mut self, id: i64, locator: &str, at: jiff::Timestamp) -> Result<(), StoreError>;
     /// The fingerprints with live locations, by their earliest first sighting.
     fn located_fingerprints(&mut self) -> Result<Vec<Fingerprint>, StoreError>;
     /// Every location of a secret, oldest first.
@@ -1134,6 +1136,52 @@ fn mark_removed(
     Ok(after)
 }
 
+/// A locator without its position in the place (`path:line:column` → `path`, a message's
+/// or ticket's `…:line` → `…`): the copies of one secret at one place, wherever in it.
+fn place_of(kind: LocationKind, locator: &str) -> &str {
+    let numbers = if kind == LocationKind::ConfigFile { 2 } else { 1 };
+    let mut place = locator;
+    for _ in 0..numbers {
+        match place.rsplit_once(':') {
+            Some((rest, number)) if !number.is_empty() && number.bytes().all(|byte| byte.is_ascii_digit()) => {
+                place = rest
+            }
+            _ => return locator,
+        }
+    }
+    place
+}
+
+/// Moves a recorded copy to `locator` in the same place, with a `location.move` event.
+fn relocate(
+    tx: &mut dyn Tx,
+    log: &mut EventLog<'_>,
+    actor: &Actor,
+    before: Location,
+    locator: &str,
+) -> Result<Location, StoreError> {
+    tx.relocate_location(before.id, locator, actor.now)?;
+    let after = Location {
+        locator: locator.to_string(),
+        last_seen: before.last_seen.max(actor.now),
+        ..before.clone()
+    };
+    let holder = tx
+        .credentials_by_fingerprint(&after.fingerprint)?
+        .into_iter()
+        .find(|credential| Some(credential.id) == after.credential_id);
+    let subject = location_subject(tx, holder.as_ref(), &after)?;
+    log.record(draft(
+        actor,
+        "location.move",
+        subject,
+        Some("found again at another line of its place by a scan"),
+        Some(snapshot(&before)),
+        Some(snapshot(&after)),
+    ));
+    Ok(after)
+}
+
 /// Records what a scan found, in one transaction: each secret (rule and redacted preview;
 /// an event when it is new), each of its copies (see [`record_copy`]), and, inside the
 /// places the scan read completely, the live copies it did not see again as removed.
@@ -1179,8 +1227,38 @@ pub(crate) fn record_scan(
                 Some(snapshot(&secret)),
             ));
         }
+        // A copy whose line moved (lines added above it) is the copy recorded before at
+        // the old line of the same file or message: it is moved, keeping its first sighting,
+        // not removed and found anew.
+        let known = tx.locations_by_fingerprint(&record.fingerprint)?;
+        let exact = |kind: LocationKind, locator: &str| {
+            known
+                .iter()
+                .any(|location| location.kind == kind && location.locator == locator)
+        };
+        let mut movable: Vec<&Location> = known
+            .iter()
+            .filter(|location| {
+                location.removed_at.is_none()
+                    && !record
+                        .copies
+                        .iter()
+                        .any(|(kind, locator)| *kind == location.kind && *locator == location.locator)
+            })
+            .collect();
         for (kind, locator) in &record.copies {
-            recorded.push(record_copy(tx, &mut log, actor, &record.fingerprint, *kind, locator)?);
+            let moved_from = (!exact(*kind, locator))
+                .then(|| {
+                    movable.iter().position(|location| {
+                        location.kind == *kind && place_of(*kind, &location.locator) == place_of(*kind, locator)
+                    })
+                })
+                .flatten()
+                .map(|at| movable.remove(at));
+            recorded.push(match moved_from {
+                Some(before) => relocate(tx, &mut log, actor, before.clone(), locator)?,
+                None => record_copy(tx, &mut log, actor, &record.fingerprint, *kind, locator)?,
+            });
         }
     }
     let seen: std::collections::HashSet<i64> = recorded.iter().map(|location| location.id).collect();

@@ -1232,6 +1232,14 @@ impl Tx for PgTx<'_> {
         Ok(())
     }
 
+    fn relocate_location(&mut self, id: i64, locator: &str, at: jiff::Timestamp) -> Result<(), StoreError> {
+        self.transaction.execute(
+            "UPDATE locations SET locator = $2, last_seen = GREATEST(last_seen, $3) WHERE id = $1",
+            &[&id, &locator, &PgTimestamp(at)],
+        )?;
+        Ok(())
+    }
+
     fn located_fingerprints(&mut self) -> Result<Vec<Fingerprint>, StoreError> {
         let rows = self.transaction.query(
             "SELECT fingerprint FROM locations WHERE removed_at IS NULL

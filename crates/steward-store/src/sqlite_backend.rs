@@ -975,6 +975,13 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
+    fn relocate_location(&mut self, id: i64, locator: &str, at: jiff::Timestamp) -> Result<(), StoreError> {
+        self.transaction
+            .prepare_cached("UPDATE locations SET locator = ?2, last_seen = max(last_seen, ?3) WHERE id = ?1")?
+            .execute(params![id, locator, to_micros(at)])?;
+        Ok(())
+    }
+
     fn located_fingerprints(&mut self) -> Result<Vec<Fingerprint>, StoreError> {
         let mut statement = self.transaction.prepare_cached(
             "SELECT fingerprint FROM locations WHERE removed_at IS NULL

@@ -240,7 +240,7 @@ fn record_joins_findings_to_the_inventory_and_baselines_hide_known_secrets() {
     );
     let shown = steward.run(&["nhi", "show", "release-bot"]).ok().stdout;
     assert!(
-        shown.contains("known copies (1):") && shown.contains("ci.yml:1:8"),
+        shown.contains("known copies (1 live, 0 removed):") && shown.contains("ci.yml:1:8"),
         "{shown}"
     );
     // `steward findings --source scan` reads what was recorded: most severe first, each
@@ -794,4 +794,114 @@ fn a_dangling_link_or_unreadable_path_given_exits_2() {
         "{}",
         output.stderr
     );
+}
+
+/// A recorded copy is one place, whatever its line: a line added above it moves the copy
+/// (a `location.move` event, its first sighting kept) instead of removing it and finding a
+/// new one. `../dir` from a sibling is `dir`, and a staged scan from a subdirectory names
+/// files from the repository's top level, as git does.
+#[test]
+fn recorded_copies_keep_their_place_when_lines_move_and_from_any_directory() {
+    let steward = Steward::new();
+    let dir = steward.dir.path().join("dir");
+    std::fs::create_dir_all(&dir).unwrap();
+    let secret = token_from("M1o2V3e4D5l6I7n8E9s0A1b2C3d4E5");
+    std::fs::write(dir.join("creds.env"), format!("token={secret}\n")).unwrap();
+    let scan_at = |now: &str, cwd: &std::path::Path, path: &str| {
+        let output = steward
+            .command(&["scan", path, "--record"])
+            .env("STEWARD_NOW", now)
+            .current_dir(cwd)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{output:?}");
+        String::from_utf8(output.stderr).unwrap()
+    };
+    scan_at("2026-11-01T00:00:00Z", steward.dir.path(), "dir");
+    std::fs::write(dir.join("creds.env"), format!("# a comment\ntoken={secret}\n")).unwrap();
+    let stderr = scan_at("2026-11-20T00:00:00Z", steward.dir.path(), "dir");
+    assert!(!stderr.contains("removed:"), "{stderr}");
+    let sibling = steward.dir.path().join("elsewhere");
+    std::fs::create_dir_all(&sibling).unwrap();
+    scan_at("2026-11-21T00:00:00Z", &sibling, "../dir");
+    let findings = steward.run(&["findings", "--source", "scan", "-o", "json"]).ok().json();
+    assert_eq!(findings.as_array().unwrap().len(), 1, "{findings}");
+    assert_eq!(findings[0]["copies"], 1, "{findings}");
+    assert_eq!(findings[0]["first_seen"], "2026-11-01T00:00:00Z");
+    let log = steward.run(&["audit", "log", "-o", "json"]).ok().json();
+    let actions: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions.iter().filter(|action| **action == "location.move").count(), 1);
+    assert!(!actions.contains(&"location.remove"), "{actions:?}");
+
+    let repo = steward.dir.path().join("repo");
+    std::fs::create_dir_all(repo.join("sub")).unwrap();
+    git_in(&repo, &["init", "-q"]);
+    let staged = token_from("S1t2A3g4E5d6F7r8O9m0S1u2B3d4I5");
+    std::fs::write(repo.join("sub").join("deep.txt"), format!("x={staged}\n")).unwrap();
+    git_in(&repo, &["add", "sub"]);
+    let output = steward
+        .command(&["scan", "--staged", "--record"])
+        .current_dir(repo.join("sub"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let findings = steward.run(&["findings", "--source", "scan", "-o", "json"]).ok().json();
+    let locators: Vec<String> = findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|finding| finding["locations"].as_array().unwrap().clone())
+        .map(|location| location["locator"].as_str().unwrap().to_string())
+        .collect();
+    let expected = format!(
+        "{}:1:3",
+        repo.canonicalize().unwrap().join("sub").join("deep.txt").display()
+    );
+    assert!(locators.contains(&expected), "{locators:?} lacks {expected}");
+}
+
+/// A scan needs only the fingerprint key: given alone in the environment, it is used (the
+/// same fingerprints every run, so a baseline made once keeps matching); a malformed one
+/// is an error, not a quiet switch to a one-off key.
+#[test]
+fn the_fingerprint_key_alone_is_enough_to_scan() {
+    let steward = Steward::uninitialised();
+    let file = steward.dir.path().join("app.env");
+    std::fs::write(
+        &file,
+        format!("TOKEN={}\n", token_from("K1e2Y3o4N5l6Y7f8I9n0G1e2R3p4R5")),
+    )
+    .unwrap();
+    let scan = |key: &str, extra: &[&str]| {
+        let mut args = vec!["scan", file.to_str().unwrap(), "-o", "json"];
+        args.extend_from_slice(extra);
+        steward
+            .command(&args)
+            .env("STEWARD_FINGERPRINT_KEY", key)
+            .output()
+            .unwrap()
+    };
+    let key = "ab".repeat(32);
+    let first = scan(&key, &[]);
+    let second = scan(&key, &[]);
+    assert_eq!(first.status.code(), Some(1), "{first:?}");
+    assert!(
+        !String::from_utf8_lossy(&first.stderr).contains("one-off key"),
+        "{first:?}"
+    );
+    assert_eq!(first.stdout, second.stdout);
+    let baseline = steward.dir.path().join("baseline.json");
+    std::fs::write(&baseline, &first.stdout).unwrap();
+    assert_eq!(
+        scan(&key, &["--baseline", baseline.to_str().unwrap()]).status.code(),
+        Some(0)
+    );
+    let malformed = scan("zz", &[]);
+    assert_eq!(malformed.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&malformed.stderr).contains("STEWARD_FINGERPRINT_KEY: not hexadecimal"));
 }
