@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 pub fn run(globals: &Globals, _args: &InitArgs) -> anyhow::Result<ExitCode> {
     let settings = Settings::resolve(globals)?;
+    // Before anything is created: a URL steward cannot use leaves no half-made directory.
+    steward_store::check_database_url(&settings.database_url)?;
     settings.create_data_dir()?;
     let created = crate::keys::create_keys(&settings.data_dir)?;
     let keys = settings.keys()?;

@@ -254,7 +254,17 @@ fn set(settings: &Settings, args: &NhiSetArgs) -> anyhow::Result<()> {
         external_id: args.external_id.clone().map(Update::into_option),
         expires_at: args.expires.clone().map(Update::into_option),
         review_due: args.review_due.clone().map(Update::into_option),
-        set_labels: args.labels.iter().cloned().collect(),
+        set_labels: {
+            let mut labels = std::collections::BTreeMap::new();
+            for (key, value) in &args.labels {
+                if labels.insert(key.clone(), value.clone()).is_some() || args.unset_labels.contains(key) {
+                    return Err(crate::usage(format!(
+                        "--label {key}: the label is given twice (by --label or --unset-label); say it once"
+                    )));
+                }
+            }
+            labels
+        },
         remove_labels: args.unset_labels.clone(),
         business_owner: args.owner.clone().map(Update::into_option),
         technical_steward: args.steward.clone().map(Update::into_option),

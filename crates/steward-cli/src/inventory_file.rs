@@ -1146,7 +1146,13 @@ fn json_header(file: &str, bytes: &[u8]) -> anyhow::Result<(Vec<NewParty>, Items
     let header: JsonHeader = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
-        document_error(file, Some(inner.line()), path, inner.to_string())
+        // serde names our private header type when the document is not an object.
+        let message = if inner.to_string().contains("JsonHeader") {
+            "not an inventory: expected an object with version, parties and identities".to_string()
+        } else {
+            inner.to_string()
+        };
+        document_error(file, Some(inner.line()), path, message)
     })?;
     deserializer
         .end()

@@ -255,6 +255,7 @@ impl NewIdentity {
             &self.system,
             &self.environment,
             self.external_id.as_deref(),
+            self.purpose.as_deref(),
             &self.roles,
         )?;
         check_dates(
@@ -300,6 +301,7 @@ impl Identity {
             &self.system,
             &self.environment,
             self.external_id.as_deref(),
+            self.purpose.as_deref(),
             &self.roles,
         )?;
         check_dates(
@@ -331,13 +333,24 @@ fn check_dates(
     )
 }
 
+/// The longest purpose, in characters: a few paragraphs (every audit snapshot of the
+/// identity carries it).
+pub const PURPOSE_MAX_CHARS: usize = 4000;
+
 fn validate_fields(
     name: &str,
     system: &str,
     environment: &str,
     external_id: Option<&str>,
+    purpose: Option<&str>,
     roles: &Roles,
 ) -> Result<(), DomainError> {
+    if purpose.is_some_and(|purpose| purpose.chars().count() > PURPOSE_MAX_CHARS) {
+        return Err(DomainError::InvalidField {
+            field: "purpose",
+            reason: format!("is over {PURPOSE_MAX_CHARS} characters"),
+        });
+    }
     validate_name("name", name)?;
     validate_name("system", system)?;
     validate_name("environment", environment)?;
@@ -454,11 +467,12 @@ impl IdentityPatch {
         if let Some(review_due) = self.review_due {
             next.review_due = review_due;
         }
-        for (key, value) in &self.set_labels {
-            next.labels.insert(key.clone(), value.clone());
-        }
+        // Removals first: a label removed and set in one patch ends set.
         for key in &self.remove_labels {
             next.labels.remove(key);
+        }
+        for (key, value) in &self.set_labels {
+            next.labels.insert(key.clone(), value.clone());
         }
         if let Some(owner) = &self.business_owner {
             next.roles.business_owner = owner.clone();
@@ -501,7 +515,7 @@ mod tests {
             ..Roles::default()
         };
         let check =
-            |roles: &Roles| validate_fields("svc", "aws", "prod", None, roles).map_err(|error| error.to_string());
+            |roles: &Roles| validate_fields("svc", "aws", "prod", None, None, roles).map_err(|error| error.to_string());
         assert!(check(&roles("a@x.io", &["b@x.io", "c@x.io"])).is_ok());
         let repeated = check(&roles("a@x.io", &["b@x.io", "c@x.io", "b@x.io"])).unwrap_err();
         assert!(repeated.contains("'b@x.io' is listed twice"), "{repeated}");

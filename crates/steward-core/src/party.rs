@@ -101,17 +101,31 @@ pub fn team_handle(team: &str) -> String {
     }
 }
 
-/// Checks a party handle: non-empty, at most 200 bytes, no whitespace or control characters.
+/// Checks a party handle: 1-200 bytes without white space, control characters or commas;
+/// an e-mail address has one `@` with text on both sides, and a team handle a name after
+/// `team-`.
 pub fn validate_handle(handle: &str) -> Result<(), crate::DomainError> {
-    let ok = !handle.is_empty()
-        && handle.len() <= 200
-        && !handle.chars().any(|c| c.is_whitespace() || c.is_control() || c == ',');
-    if ok {
-        Ok(())
-    } else {
+    let invalid = |reason: String| {
         Err(crate::DomainError::InvalidField {
             field: "handle",
-            reason: format!("'{handle}' must be 1-200 characters without spaces or commas"),
+            reason,
         })
+    };
+    if handle.is_empty()
+        || handle.len() > 200
+        || handle.chars().any(|c| c.is_whitespace() || c.is_control() || c == ',')
+    {
+        return invalid(format!("'{handle}' must be 1-200 characters without spaces or commas"));
     }
+    if handle.contains('@')
+        && !matches!(handle.split_once('@'), Some((local, domain)) if !local.is_empty() && !domain.is_empty() && !domain.contains('@'))
+    {
+        return invalid(format!(
+            "'{handle}' is not an e-mail address (one @ with text on both sides)"
+        ));
+    }
+    if handle == "team-" {
+        return invalid("'team-' names no team".into());
+    }
+    Ok(())
 }

@@ -138,6 +138,9 @@ pub enum StoreError {
         /// The newest checkpoint's seq (0: none).
         checkpoint: i64,
     },
+    /// A database URL of a kind steward does not speak.
+    #[error("unsupported database URL scheme '{0}://': use postgres:// (or postgresql://), or a SQLite file path")]
+    UnsupportedDatabase(String),
     /// A stored row could not be decoded.
     #[error("corrupt row in {table}: {detail}")]
     Corrupt {

@@ -401,11 +401,24 @@ pub trait Store: Send {
 /// Chains at least this long are verified over two connections in parallel.
 pub const PARALLEL_VERIFY_MIN_EVENTS: i64 = 100_000;
 
+/// Refuses a URL of a database steward does not speak (`mysql://…`): PostgreSQL URLs and
+/// SQLite paths (or `sqlite://` URLs) are accepted. Cheap: callers check before they
+/// create anything.
+pub fn check_database_url(url: &str) -> Result<(), StoreError> {
+    match url.split_once("://") {
+        Some((scheme, _)) if !matches!(scheme, "postgres" | "postgresql" | "sqlite") => {
+            Err(StoreError::UnsupportedDatabase(scheme.to_string()))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Opens a store from a URL: `postgres://…`/`postgresql://…` selects PostgreSQL,
 /// `sqlite://PATH` or a plain path selects SQLite. Migrations run at open.
 /// `signing_key` signs audit checkpoints; without it the store is read-only for audit
 /// purposes and mutations fail.
 pub fn open(url: &str, signing_key: Option<SigningKey>) -> Result<Box<dyn Store>, StoreError> {
+    check_database_url(url)?;
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Box::new(PostgresStore::connect(url, signing_key)?))
     } else {

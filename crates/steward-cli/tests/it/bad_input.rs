@@ -504,3 +504,68 @@ fn outputs_are_whole_and_mistakes_are_not_empty_answers() {
         )
         .fails_with(2);
 }
+
+/// Values that cannot mean what they say are refused, each in one line, before anything
+/// is written.
+#[test]
+fn handles_labels_purposes_files_and_urls_that_mean_nothing_are_refused() {
+    let steward = Steward::new();
+    for handle in ["@", "x@", "@example.com", "a@b@c"] {
+        let output = steward.run(&["party", "add", handle]).fails_with(2);
+        assert!(
+            output.stderr.contains("is not an e-mail address"),
+            "{handle}: {}",
+            output.stderr
+        );
+    }
+    let output = steward
+        .run(&["party", "add", "bob@example.com", "--team", ""])
+        .fails_with(2);
+    assert!(output.stderr.contains("'team-' names no team"), "{}", output.stderr);
+    assert_eq!(steward.count("parties"), 0);
+
+    steward.add_example_parties();
+    steward.add_example_identity();
+    let events = steward.count("audit_events");
+    for args in [
+        &["--label", "k=1", "--label", "k=2"][..],
+        &["--unset-label", "k", "--label", "k=3"][..],
+    ] {
+        let mut command = vec!["nhi", "set", "aws/billing-export"];
+        command.extend_from_slice(args);
+        let output = steward.run(&command).fails_with(2);
+        assert!(output.stderr.contains("the label is given twice"), "{}", output.stderr);
+    }
+    let long = "p".repeat(4001);
+    let output = steward
+        .run(&["nhi", "set", "aws/billing-export", "--purpose", &long])
+        .fails_with(2);
+    assert!(
+        output.stderr.contains("purpose: is over 4000 characters"),
+        "{}",
+        output.stderr
+    );
+    assert_eq!(steward.count("audit_events"), events);
+
+    let file = steward.write_file("list.json", "[]\n");
+    let output = steward.run(&["import", file.to_str().unwrap()]).fails_with(2);
+    assert!(
+        output
+            .stderr
+            .contains("list.json:1: not an inventory: expected an object with version, parties and identities"),
+        "{}",
+        output.stderr
+    );
+
+    let fresh = steward.dir.path().join("mysql-data");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_steward"))
+        .arg("--data-dir")
+        .arg(&fresh)
+        .args(["--database-url", "mysql://db/steward", "init"])
+        .env_remove("STEWARD_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert_ne!(output.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unsupported database URL scheme 'mysql://'"));
+    assert!(!fresh.exists(), "init left {}", fresh.display());
+}
