@@ -1120,19 +1120,7 @@ fn mark_removed(
         removed_at: Some(actor.now),
         ..before.clone()
     };
-    let holder = tx
-        .credentials_by_fingerprint(&after.fingerprint)?
-        .into_iter()
-        .find(|credential| Some(credential.id) == after.credential_id);
-    let subject = location_subject(tx, holder.as_ref(), &after)?;
-    log.record(draft(
-        actor,
-        "location.remove",
-        subject,
-        Some(reason),
-        Some(snapshot(&before)),
-        Some(snapshot(&after)),
-    ));
+    log_location_change(tx, log, actor, "location.remove", reason, &before, &after)?;
     Ok(after)
 }
 
@@ -1166,20 +1154,43 @@ fn relocate(
         last_seen: before.last_seen.max(actor.now),
         ..before.clone()
     };
+    log_location_change(
+        tx,
+        log,
+        actor,
+        "location.move",
+        "found again at another line of its place by a scan",
+        &before,
+        &after,
+    )?;
+    Ok(after)
+}
+
+/// Records `action` on a copy, from `before` to `after`, about the identity holding the
+/// credential it is attached to (else the copy itself).
+fn log_location_change(
+    tx: &mut dyn Tx,
+    log: &mut EventLog<'_>,
+    actor: &Actor,
+    action: &str,
+    reason: &str,
+    before: &Location,
+    after: &Location,
+) -> Result<(), StoreError> {
     let holder = tx
         .credentials_by_fingerprint(&after.fingerprint)?
         .into_iter()
         .find(|credential| Some(credential.id) == after.credential_id);
-    let subject = location_subject(tx, holder.as_ref(), &after)?;
+    let subject = location_subject(tx, holder.as_ref(), after)?;
     log.record(draft(
         actor,
-        "location.move",
+        action,
         subject,
-        Some("found again at another line of its place by a scan"),
-        Some(snapshot(&before)),
-        Some(snapshot(&after)),
+        Some(reason),
+        Some(snapshot(before)),
+        Some(snapshot(after)),
     ));
-    Ok(after)
+    Ok(())
 }
 
 /// Records what a scan found, in one transaction: each secret (rule and redacted preview;

@@ -175,15 +175,7 @@ fn a_rewritten_chain_fails_its_signed_checkpoint(db: &TestDb) {
     drop_triggers(db);
     // Recompute every hash after an edit (as an attacker with the algorithm but not the
     // signing key would), by rebuilding the chain through the library and writing it back.
-    let mut store = db.open();
-    let mut events = Vec::new();
-    store
-        .for_each_event(&Default::default(), &mut |event| {
-            events.push(event);
-            Ok(())
-        })
-        .unwrap();
-    drop(store);
+    let mut events = stored_events(db);
     events[2].draft.actor = "mallory".into();
     let mut prev = events[1].hash;
     let mut statements = String::new();
@@ -216,15 +208,7 @@ fn a_rewritten_chain_fails_its_signed_checkpoint(db: &TestDb) {
 /// refuses to sign a checkpoint over it. Deleting the last checkpoint is found the same way.
 fn an_event_appended_without_the_key_is_named_and_never_signed_over(db: &TestDb) {
     build(db);
-    let mut store = db.open();
-    let mut events = Vec::new();
-    store
-        .for_each_event(&Default::default(), &mut |event| {
-            events.push(event);
-            Ok(())
-        })
-        .unwrap();
-    drop(store);
+    let events = stored_events(db);
     let head = events.last().unwrap().clone();
     let mut forged = head.draft.clone();
     forged.actor = "mallory".into();
@@ -270,6 +254,18 @@ fn an_event_appended_without_the_key_is_named_and_never_signed_over(db: &TestDb)
         db.open().add_identity(&actor(), new_identity("f", "aws", None)),
         Err(steward_store::StoreError::AuditHeadUnsigned { .. })
     ));
+}
+
+/// Every stored event, in order.
+fn stored_events(db: &TestDb) -> Vec<steward_core::audit::AuditEvent> {
+    let mut events = Vec::new();
+    db.open()
+        .for_each_event(&Default::default(), &mut |event| {
+            events.push(event);
+            Ok(())
+        })
+        .unwrap();
+    events
 }
 
 fn hex(bytes: &[u8]) -> String {
