@@ -104,8 +104,38 @@ fn add(settings: &Settings, args: &NhiAddArgs) -> anyhow::Result<()> {
         },
     };
     let (mut store, _) = settings.open_store()?;
+    refuse_departed(
+        &mut *store,
+        identity
+            .roles
+            .business_owner
+            .iter()
+            .chain(&identity.roles.technical_steward)
+            .chain(&identity.roles.backup_approvers)
+            .chain(&identity.roles.control_owner),
+    )?;
     let identity = store.add_identity(&settings.actor, identity)?;
     print_identity(settings, &identity)
+}
+
+/// Refuses to give a role to a party who has departed: by hand, a role goes to someone
+/// who can act on it. (Imports keep departed owners: they describe an estate as it is, and
+/// a departed owner is what the `owner-departed` finding is for.)
+fn refuse_departed<'h>(
+    store: &mut dyn steward_store::Store,
+    handles: impl Iterator<Item = &'h String>,
+) -> anyhow::Result<()> {
+    for handle in handles {
+        let Ok(party) = store.party(handle) else {
+            continue; // unknown: the store names it
+        };
+        if party.status == steward_core::PartyStatus::Departed {
+            return Err(anyhow::anyhow!(
+                "{handle} has departed: give the role to an active party (steward party list)"
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn list(settings: &Settings, args: &NhiListArgs) -> anyhow::Result<()> {
@@ -278,6 +308,12 @@ fn set(settings: &Settings, args: &NhiSetArgs) -> anyhow::Result<()> {
         ));
     }
     let (mut store, _) = settings.open_store()?;
+    let newly_given = [&patch.business_owner, &patch.technical_steward, &patch.control_owner]
+        .into_iter()
+        .flatten()
+        .flatten()
+        .chain(patch.backup_approvers.iter().flatten());
+    refuse_departed(&mut *store, newly_given)?;
     let identity = store.update_identity(&settings.actor, &args.identity, &patch, args.reason.as_deref())?;
     print_identity(settings, &identity)
 }

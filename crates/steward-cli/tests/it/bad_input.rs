@@ -569,3 +569,55 @@ fn handles_labels_purposes_files_and_urls_that_mean_nothing_are_refused() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("unsupported database URL scheme 'mysql://'"));
     assert!(!fresh.exists(), "init left {}", fresh.display());
 }
+
+/// By hand, a role goes to someone who can act on it: a departed party is refused as owner,
+/// steward or approver by `nhi add` and `nhi set` (an import keeps one: it describes the
+/// estate as it is).
+#[test]
+fn roles_are_not_given_to_departed_parties_by_hand() {
+    let steward = Steward::new();
+    steward.add_example_parties();
+    steward.add_example_identity();
+    steward
+        .run(&[
+            "party",
+            "set",
+            "bob@example.com",
+            "--status",
+            "departed",
+            "--reason",
+            "left",
+        ])
+        .ok();
+    let events = steward.count("audit_events");
+    let refused = steward
+        .run(&[
+            "nhi",
+            "add",
+            "--name",
+            "x",
+            "--kind",
+            "bot",
+            "--system",
+            "gh",
+            "--tier",
+            "low",
+            "--owner",
+            "bob@example.com",
+        ])
+        .fails_with(1);
+    assert!(
+        refused.stderr.contains("bob@example.com has departed"),
+        "{}",
+        refused.stderr
+    );
+    steward
+        .run(&["nhi", "set", "aws/billing-export", "--steward", "bob@example.com"])
+        .fails_with(1);
+    assert_eq!(steward.count("audit_events"), events);
+    let file = steward.write_file(
+        "estate.yaml",
+        "version: 1\nidentities:\n  - name: old\n    kind: bot\n    system: gh\n    tier: low\n    business_owner: bob@example.com\n",
+    );
+    steward.run(&["import", file.to_str().unwrap()]).ok();
+}
