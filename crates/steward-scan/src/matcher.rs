@@ -74,6 +74,14 @@ impl Matcher {
     /// Every secret in `blob`, ordered by position, each once. Large blobs are split into
     /// overlapping chunks searched in parallel, so one big file does not hold up a scan.
     pub fn find(&self, blob: &[u8]) -> Vec<Match> {
+        let mut matches = self.find_unfiltered(blob);
+        drop_allowed(blob, &mut matches);
+        matches
+    }
+
+    /// [`Matcher::find`] before `steward:allow` markers are applied, which happens over
+    /// the whole blob (a chunk's view could cut a marker's line).
+    fn find_unfiltered(&self, blob: &[u8]) -> Vec<Match> {
         if blob.len() < 2 * PARALLEL_CHUNK {
             return self.find_in(blob);
         }
@@ -170,15 +178,43 @@ impl Matcher {
         if rule.provider == "generic" && looks_like_identifier(secret) {
             return false;
         }
-        if let Some(validator) = rule.validator
-            && !validator.accepts(secret)
-        {
-            return false;
-        }
-        !line_of(blob, found.start)
-            .windows(ALLOW_MARKER.len())
-            .any(|window| window == ALLOW_MARKER)
+        rule.validator.is_none_or(|validator| validator.accepts(secret))
     }
+}
+
+/// Drops the matches (sorted by start) on a line holding [`ALLOW_MARKER`]. Lines are
+/// found from one match to the next, never from a line's start again, so that a long
+/// line holding many secrets (a minified bundle) costs its length once, not once per
+/// secret.
+fn drop_allowed(blob: &[u8], matches: &mut Vec<Match>) {
+    if matches.is_empty() {
+        return;
+    }
+    let markers: Vec<usize> = memchr::memmem::find_iter(blob, ALLOW_MARKER).collect();
+    if markers.is_empty() {
+        return;
+    }
+    // The line of the previous match: `[line_start, line_end)`, `line_end` its newline.
+    let mut line: Option<(usize, usize)> = None;
+    matches.retain(|found| {
+        let offset = found.start;
+        let (line_start, line_end) = match line {
+            Some((start, end)) if offset >= start && offset <= end => (start, end),
+            previous => {
+                // Only the bytes since the previous line's end (a newline) are searched back.
+                let searched_from = previous.map(|(_, end)| end).filter(|end| *end <= offset).unwrap_or(0);
+                let start = memchr::memrchr(b'\n', &blob[searched_from..offset])
+                    .map_or(0, |position| searched_from + position + 1);
+                let end = memchr::memchr(b'\n', &blob[offset..]).map_or(blob.len(), |position| offset + position);
+                line = Some((start, end));
+                (start, end)
+            }
+        };
+        let first_marker = markers.partition_point(|marker| *marker < line_start);
+        markers
+            .get(first_marker)
+            .is_none_or(|marker| marker + ALLOW_MARKER.len() > line_end)
+    });
 }
 
 /// Replaces each Unicode whitespace character other than ASCII's (U+0085, U+00A0,
@@ -200,13 +236,6 @@ fn space_out_unicode_whitespace(text: &mut [u8]) {
             index += 1;
         }
     }
-}
-
-/// The line containing `offset`, without its newline.
-pub fn line_of(blob: &[u8], offset: usize) -> &[u8] {
-    let start = memchr::memrchr(b'\n', &blob[..offset]).map_or(0, |position| position + 1);
-    let end = memchr::memchr(b'\n', &blob[offset..]).map_or(blob.len(), |position| offset + position);
-    &blob[start..end]
 }
 
 #[cfg(test)]

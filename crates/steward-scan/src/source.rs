@@ -618,8 +618,7 @@ fn occurrences_at(
     show_secrets: bool,
 ) -> Vec<Occurrence> {
     let mut occurrences = Vec::with_capacity(matches.len());
-    let mut line = 1;
-    let mut counted_to = 0;
+    let mut positions = Positions::new(blob);
     for found in matches {
         let (secret, start) = match unslashed {
             Some(unslashed) => (
@@ -628,12 +627,7 @@ fn occurrences_at(
             ),
             None => (&blob[found.start..found.end], found.start),
         };
-        // Matches come sorted by start, so lines are counted once over the blob.
-        if start >= counted_to {
-            line += memchr::memchr_iter(b'\n', &blob[counted_to..start]).count();
-            counted_to = start;
-        }
-        let line_start = memchr::memrchr(b'\n', &blob[..start]).map_or(0, |position| position + 1);
+        let (line, column) = positions.at(start);
         let text = String::from_utf8_lossy(secret);
         occurrences.push(Occurrence {
             rule: found.rule,
@@ -643,12 +637,7 @@ fn occurrences_at(
             location: FindingLocation {
                 path: path.to_string(),
                 line,
-                // Columns count characters (UTF-8 continuation bytes do not start one).
-                column: blob[line_start..start]
-                    .iter()
-                    .filter(|byte| (**byte & 0xC0) != 0x80)
-                    .count()
-                    + 1,
+                column,
                 git: None,
                 channel: None,
                 message_ts: None,
@@ -660,6 +649,51 @@ fn occurrences_at(
         });
     }
     occurrences
+}
+
+/// Lines and columns (1-based; columns in characters) of offsets in one blob, each
+/// counted on from the previous offset: matches come sorted by start, so a blob's bytes
+/// are counted once however many secrets one line holds (counting each column from its
+/// line's start made a minified line with thousands of secrets quadratic).
+struct Positions<'blob> {
+    blob: &'blob [u8],
+    /// Line of `counted_to`.
+    line: usize,
+    /// Column of `counted_to`.
+    column: usize,
+    /// Offset up to which lines and columns are counted.
+    counted_to: usize,
+}
+
+impl<'blob> Positions<'blob> {
+    fn new(blob: &'blob [u8]) -> Positions<'blob> {
+        Positions {
+            blob,
+            line: 1,
+            column: 1,
+            counted_to: 0,
+        }
+    }
+
+    /// The line and column of `offset`.
+    fn at(&mut self, offset: usize) -> (usize, usize) {
+        if offset < self.counted_to {
+            // Not in order: count again from the start (never the case for sorted matches).
+            *self = Positions::new(self.blob);
+        }
+        let stretch = &self.blob[self.counted_to..offset];
+        // Columns count characters (UTF-8 continuation bytes do not start one).
+        let characters = |bytes: &[u8]| bytes.iter().filter(|byte| (**byte & 0xC0) != 0x80).count();
+        match memchr::memrchr(b'\n', stretch) {
+            Some(last_break) => {
+                self.line += 1 + memchr::memchr_iter(b'\n', &stretch[..last_break]).count();
+                self.column = 1 + characters(&stretch[last_break + 1..]);
+            }
+            None => self.column += characters(stretch),
+        }
+        self.counted_to = offset;
+        (self.line, self.column)
+    }
 }
 
 /// Why a path given to scan cannot be scanned, when it cannot: it does not exist, it is a

@@ -313,3 +313,91 @@ fn links_below_a_path_are_counted_not_followed_and_a_link_given_is_followed() {
         report.stats.warnings
     );
 }
+
+/// A distinct GitHub token (valid checksum) per seed.
+fn numbered_github_token(seed: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut state = seed as u64 * 2_654_435_761 + 12_345;
+    let body: String = (0..30)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            char::from(ALPHABET[(state >> 33) as usize % ALPHABET.len()])
+        })
+        .collect();
+    format!("ghp_{body}{}", base62_checksum(body.as_bytes()))
+}
+
+/// One minified line holding a thousand secrets costs about what the same bytes cost
+/// spread over a thousand lines: lines, columns and `steward:allow` are counted on from
+/// one match to the next, not from the line's start for each (that took 3-4 s here, 150
+/// times the spread-out file, and grew with the square of the secrets).
+#[test]
+fn one_long_line_of_many_secrets_takes_linear_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let padding = "x".repeat(10_000);
+    let tokens: Vec<String> = (0..1000).map(numbered_github_token).collect();
+    let one_line: String = tokens.iter().map(|token| format!("{padding};t=\"{token}\";")).collect();
+    let many_lines: String = tokens
+        .iter()
+        .map(|token| format!("{padding};t=\"{token}\";\n"))
+        .collect();
+    std::fs::write(dir.path().join("one-line.js"), &one_line).unwrap();
+    std::fs::write(dir.path().join("many-lines.js"), &many_lines).unwrap();
+    // A marker at the end of the line allows them all; one line further on, none.
+    std::fs::write(
+        dir.path().join("allowed-line.js"),
+        format!("{one_line} // steward:allow\n// steward:allow\n"),
+    )
+    .unwrap();
+    let matcher = Matcher::new(RuleSet::builtin().unwrap()).unwrap();
+    let key = FingerprintKey::from_bytes([1; 32]);
+    let timed = |name: &str| {
+        let started = std::time::Instant::now();
+        let report = scan_paths(&matcher, &key, &[dir.path().join(name)], &ScanOptions::default());
+        (started.elapsed(), report)
+    };
+    let _warm_up = timed("many-lines.js");
+    let (spread_out, spread_report) = timed("many-lines.js");
+    let (minified, minified_report) = timed("one-line.js");
+    assert_eq!(spread_report.findings.len(), 1000);
+    assert_eq!(minified_report.findings.len(), 1000);
+    // `{padding};t="{token}";`: the token at column `padding + 5` of each piece.
+    let step = padding.len() + 4 + tokens[0].len() + 2;
+    assert!(
+        minified_report
+            .findings
+            .iter()
+            .all(|finding| finding.locations[0].line == 1)
+    );
+    let mut columns: Vec<usize> = minified_report
+        .findings
+        .iter()
+        .map(|finding| finding.locations[0].column)
+        .collect();
+    columns.sort();
+    assert_eq!(
+        columns,
+        (0..1000)
+            .map(|index| index * step + padding.len() + 5)
+            .collect::<Vec<_>>()
+    );
+    for finding in &spread_report.findings {
+        assert_eq!(finding.locations[0].column, padding.len() + 5);
+    }
+    assert!(
+        minified < spread_out * 5 + std::time::Duration::from_millis(500),
+        "one line: {minified:?}, a thousand lines: {spread_out:?}"
+    );
+    let (allowed, allowed_report) = timed("allowed-line.js");
+    assert!(
+        allowed_report.findings.is_empty(),
+        "{:?}",
+        allowed_report.findings.len()
+    );
+    assert!(
+        allowed < spread_out * 5 + std::time::Duration::from_millis(500),
+        "allowed line: {allowed:?}"
+    );
+}
