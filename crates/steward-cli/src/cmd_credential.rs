@@ -9,7 +9,7 @@ use anyhow::Context;
 use std::io::Read;
 use std::process::ExitCode;
 use steward_core::time::default_created;
-use steward_core::{Fingerprint, FingerprintKey, NewCredential, redact_secret};
+use steward_core::{Fingerprint, FingerprintKey, NewCredential, canonical_secret, redact_secret};
 
 pub(crate) const HEADERS: &[&str] = &[
     "id",
@@ -67,8 +67,12 @@ fn read_secret_from_stdin() -> anyhow::Result<String> {
 
 fn fingerprint_stdin(key: &FingerprintKey) -> anyhow::Result<(Fingerprint, String)> {
     let secret = read_secret_from_stdin()?;
-    let fingerprint = Fingerprint::compute(key, secret.as_bytes());
-    let preview = redact_secret(&secret);
+    // A PEM private key is fingerprinted in its canonical layout, as the scanner
+    // fingerprints its copies (a `.pem` file with CRLF line ends or indentation matches them).
+    let canonical = canonical_secret(secret.as_bytes());
+    let fingerprint = Fingerprint::compute(key, &canonical);
+    let preview = redact_secret(&String::from_utf8_lossy(&canonical));
+    drop(canonical);
     drop(secret);
     Ok((fingerprint, preview))
 }

@@ -132,6 +132,65 @@ impl Fingerprint {
     }
 }
 
+/// The form of a secret that is fingerprinted: the secret itself, except for a PEM block
+/// (`-----BEGIN …-----` to `-----END …-----`, a private key), whose copies differ in
+/// layout but not in key: indented (a Kubernetes `stringData: |` block, a YAML value),
+/// with `\n` or `\r\n` escapes for line breaks (an environment variable, JSON such as a
+/// GCP service-account file; also doubled, `\\n`), with CRLF line ends, or with trailing
+/// white space. A PEM block is rewritten as its lines, each trimmed of white space at both
+/// ends (blank lines kept: an encrypted key's headers end with one), joined by `\n`,
+/// without a line break at either end: a `.pem` file as `openssl` writes it, read by
+/// `credential add --secret-stdin` (which drops one trailing newline). Base64 and PEM
+/// headers hold no backslash, so every backslash in a block is an escape.
+pub fn canonical_secret(secret: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    use std::borrow::Cow;
+    let trimmed = secret.trim_ascii();
+    let is_pem_block = trimmed.starts_with(b"-----BEGIN ") && trimmed.windows(9).any(|window| window == b"-----END ");
+    if !is_pem_block {
+        return Cow::Borrowed(secret);
+    }
+    // Escapes decoded: `\n` (any number of backslashes) is a line break, `\r` nothing.
+    let mut unescaped = Vec::with_capacity(trimmed.len());
+    let mut index = 0;
+    while index < trimmed.len() {
+        let byte = trimmed[index];
+        if byte != b'\\' {
+            unescaped.push(byte);
+            index += 1;
+            continue;
+        }
+        let mut after = index;
+        while trimmed.get(after) == Some(&b'\\') {
+            after += 1;
+        }
+        match trimmed.get(after) {
+            Some(b'n') => {
+                unescaped.push(b'\n');
+                index = after + 1;
+            }
+            Some(b'r') => index = after + 1,
+            _ => {
+                unescaped.extend_from_slice(&trimmed[index..after]);
+                index = after;
+            }
+        }
+    }
+    let mut canonical = Vec::with_capacity(unescaped.len());
+    for (number, line) in unescaped.split(|byte| *byte == b'\n').enumerate() {
+        if number > 0 {
+            canonical.push(b'\n');
+        }
+        canonical.extend_from_slice(line.trim_ascii());
+    }
+    // An escaped line break after the end line (`…-----\n"` in JSON).
+    canonical.truncate(canonical.trim_ascii_end().len());
+    if canonical == secret {
+        Cow::Borrowed(secret)
+    } else {
+        Cow::Owned(canonical)
+    }
+}
+
 /// A redacted preview of a secret that is safe to show: the first four characters and
 /// the length for secrets of 16 characters or more, only the length for shorter ones
 /// (too little would remain hidden).
@@ -329,5 +388,30 @@ mod tests {
     fn fingerprint_text_is_checked() {
         assert!(Fingerprint::parse(&"a".repeat(64)).is_ok());
         assert!(Fingerprint::parse("abc").is_err());
+    }
+
+    /// A key's copies in a `.pem` file (LF or CRLF), indented in YAML, with `\n` escapes
+    /// (an env var, JSON, doubled) all read as the file `credential add` reads.
+    #[test]
+    fn a_pem_block_has_one_canonical_form_whatever_its_layout() {
+        let pem =
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAKj34GkxFhD9\n\nAbCd+/ef==\n-----END RSA PRIVATE KEY-----";
+        let copies = [
+            pem.to_string(),
+            format!("{pem}\n"),
+            pem.replace('\n', "\r\n"),
+            pem.lines().map(|line| format!("    {line}  \n")).collect::<String>(),
+            pem.replace('\n', "\\n"),
+            format!("{}\\n", pem.replace('\n', "\\n")),
+            pem.replace('\n', "\\r\\n"),
+            pem.replace('\n', "\\\\n"),
+        ];
+        for copy in &copies {
+            assert_eq!(canonical_secret(copy.as_bytes()).as_ref(), pem.as_bytes(), "{copy:?}");
+        }
+        // Anything else is fingerprinted as it is.
+        for other in ["ghp_abc\\n", "  padded  ", "-----BEGIN PUBLIC KEY----- x", "a\\nb"] {
+            assert_eq!(canonical_secret(other.as_bytes()).as_ref(), other.as_bytes());
+        }
     }
 }

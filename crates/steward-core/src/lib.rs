@@ -22,7 +22,7 @@ pub mod time;
 
 pub use credential::{
     Credential, CredentialId, CredentialKind, CredentialStatus, Fingerprint, FingerprintKey, Location, LocationKind,
-    NewCredential, redact_secret,
+    NewCredential, canonical_secret, redact_secret,
 };
 pub use error::DomainError;
 pub use finding::{FindingRule, ScannedSecret, Severity};

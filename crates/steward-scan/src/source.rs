@@ -8,7 +8,7 @@ use crate::matcher::{Match, Matcher};
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use steward_core::{Fingerprint, FingerprintKey, redact_secret};
+use steward_core::{Fingerprint, FingerprintKey, canonical_secret, redact_secret};
 
 /// How to scan.
 #[derive(Debug, Clone)]
@@ -628,10 +628,13 @@ fn occurrences_at(
             None => (&blob[found.start..found.end], found.start),
         };
         let (line, column) = positions.at(start);
-        let text = String::from_utf8_lossy(secret);
+        // A private key's copies differ in layout (indented, `\n`-escaped): each is
+        // fingerprinted in the form `credential add` reads from a `.pem` file.
+        let secret = canonical_secret(secret);
+        let text = String::from_utf8_lossy(&secret);
         occurrences.push(Occurrence {
             rule: found.rule,
-            fingerprint: Fingerprint::compute(key, secret),
+            fingerprint: Fingerprint::compute(key, &secret),
             preview: redact_secret(&text),
             secret: show_secrets.then(|| text.into_owned()),
             location: FindingLocation {

@@ -905,3 +905,107 @@ fn the_fingerprint_key_alone_is_enough_to_scan() {
     assert_eq!(malformed.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&malformed.stderr).contains("STEWARD_FINGERPRINT_KEY: not hexadecimal"));
 }
+
+/// A PEM block of 64-character base64 lines, built at run time (no key in this file).
+fn pem_block(label: &str, seed: u64) -> String {
+    const BASE64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut state = seed;
+    let body: Vec<String> = (0..12)
+        .map(|_| {
+            (0..64)
+                .map(|_| {
+                    state = state
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1_442_695_040_888_963_407);
+                    char::from(BASE64[(state >> 33) as usize % 64])
+                })
+                .collect()
+        })
+        .collect();
+    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", body.join("\n"))
+}
+
+/// A registered PEM key's copies, indented in a Kubernetes `stringData: |` block, with
+/// `\n` escapes in an environment variable, or with CRLF line ends, have the
+/// credential's fingerprint; a GCP service-account file's key, which the service-account
+/// rule and the PKCS#8 rule both find, is one finding.
+#[test]
+fn a_private_key_copied_indented_or_escaped_has_the_credentials_fingerprint() {
+    let steward = Steward::new();
+    let key = pem_block("RSA PRIVATE KEY", 7);
+    let copies = steward.dir.path().join("copies");
+    std::fs::create_dir_all(&copies).unwrap();
+    std::fs::write(copies.join("key.pem"), &key).unwrap();
+    let indented: String = key.lines().map(|line| format!("    {line}\n")).collect();
+    std::fs::write(
+        copies.join("k8s.yaml"),
+        format!("stringData:\n  tls.key: |\n{indented}"),
+    )
+    .unwrap();
+    let escaped: String = key.lines().map(|line| format!("{line}\\n")).collect();
+    std::fs::write(copies.join("env.sh"), format!("export PRIVATE_KEY=\"{escaped}\"\n")).unwrap();
+    std::fs::write(copies.join("crlf.pem"), key.replace('\n', "\r\n")).unwrap();
+    let pkcs8 = pem_block("PRIVATE KEY", 11);
+    // In the order Google writes the file (`type` first).
+    let service_account = format!(
+        "{{\n  \"type\": \"service_account\",\n  \"project_id\": \"acme-prod\",\n  \"private_key\": {},\n  \
+         \"client_email\": \"deploy@acme-prod.iam.gserviceaccount.com\"\n}}\n",
+        serde_json::to_string(&pkcs8).unwrap()
+    );
+    std::fs::write(copies.join("sa.json"), service_account).unwrap();
+    steward
+        .run(&[
+            "nhi",
+            "add",
+            "--name",
+            "deploy-key",
+            "--kind",
+            "bot",
+            "--system",
+            "github",
+            "--tier",
+            "high",
+        ])
+        .ok();
+    let credential = steward
+        .run_with_stdin(
+            &[
+                "credential",
+                "add",
+                "deploy-key",
+                "--kind",
+                "private_key",
+                "--secret-stdin",
+                "-o",
+                "json",
+            ],
+            Some(&key),
+        )
+        .ok()
+        .json();
+    let output = steward.run(&["scan", copies.to_str().unwrap(), "-o", "json"]);
+    assert_eq!(output.code, 1, "{}", output.stderr);
+    let findings = output.json();
+    let findings = findings.as_array().unwrap();
+    let rsa = findings
+        .iter()
+        .find(|finding| finding["rule_id"] == "private-key-rsa")
+        .unwrap();
+    assert_eq!(rsa["fingerprint"], credential["fingerprint"]);
+    assert_eq!(rsa["preview"], credential["preview"]);
+    let places: Vec<&str> = rsa["locations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|location| location["path"].as_str().unwrap().rsplit('/').next().unwrap())
+        .collect();
+    assert_eq!(places, ["crlf.pem", "env.sh", "k8s.yaml", "key.pem"]);
+    let keys_in_json: Vec<&serde_json::Value> = findings
+        .iter()
+        .filter(|finding| finding["preview"].as_str().unwrap().starts_with("----"))
+        .filter(|finding| finding["locations"][0]["path"].as_str().unwrap().ends_with("sa.json"))
+        .collect();
+    assert_eq!(keys_in_json.len(), 1, "{findings:#?}");
+    assert_eq!(keys_in_json[0]["rule_id"], "gcp-service-account-key");
+    assert_eq!(keys_in_json[0]["locations"].as_array().unwrap().len(), 1);
+}
