@@ -25,6 +25,31 @@ fn uri_of(path: &str) -> String {
     uri
 }
 
+/// The artifact a copy is in: the file, or for a copy in a repository's history the
+/// path in its tree under the repository's path as the scan met it (`org/app.git/src/app.py`,
+/// relative when the scan was given a relative path), so that two repositories' copies
+/// differ and a viewer finds the file in a checkout at that place.
+fn artifact_uri(location: &FindingLocation) -> String {
+    match &location.git {
+        Some(origin) if origin.repository != "." && !origin.repository.is_empty() => uri_of(&format!(
+            "{}/{}",
+            origin.repository.trim_end_matches('/'),
+            location.path
+        )),
+        _ => uri_of(&location.path),
+    }
+}
+
+/// The region of a copy in its artifact: its line and column, except for a copy in an
+/// export, whose own line and column count within a message or cell: there the place in
+/// the file where the whole-document pass found it, and no region when it did not.
+fn region_of(location: &FindingLocation) -> Option<(usize, usize)> {
+    if location.field.is_none() {
+        return Some((location.line, location.column));
+    }
+    location.file_line.zip(location.file_column)
+}
+
 /// The SARIF `name` of a rule: its id in PascalCase, which must differ from the id even
 /// ignoring case (SARIF1001), so one-word ids get a `Secret` suffix.
 fn rule_name(id: &str) -> String {
@@ -47,9 +72,17 @@ fn rule_name(id: &str) -> String {
 fn location_properties(location: &FindingLocation) -> Value {
     let mut properties = serde_json::Map::new();
     if let Some(origin) = &location.git {
+        properties.insert("repository".into(), json!(origin.repository));
+        properties.insert("path_in_repository".into(), json!(location.path));
         properties.insert("commit".into(), json!(origin.commit));
         properties.insert("author".into(), json!(origin.author));
         properties.insert("date".into(), json!(origin.date));
+    }
+    if location.field.is_some() {
+        // An export's copy: `line` and `column` count within the message or cell field;
+        // the region is the place in the file.
+        properties.insert("field_line".into(), json!(location.line));
+        properties.insert("field_column".into(), json!(location.column));
     }
     if let Some(cell) = location.cell {
         properties.insert("cell".into(), json!(cell));
@@ -88,16 +121,15 @@ pub fn sarif_log(rules: &RuleSet, findings: &[Finding]) -> Value {
     for finding in findings {
         let rule_index = rules.rules.iter().position(|rule| rule.id == finding.rule_id);
         for location in &finding.locations {
+            let mut physical = json!({"artifactLocation": {"uri": artifact_uri(location)}});
+            if let Some((line, column)) = region_of(location) {
+                physical["region"] = json!({"startLine": line, "startColumn": column});
+            }
             let mut result = json!({
                 "ruleId": finding.rule_id,
                 "level": "error",
                 "message": {"text": format!("{} found: {}", finding.rule_name, finding.preview)},
-                "locations": [{
-                    "physicalLocation": {
-                        "artifactLocation": {"uri": uri_of(&location.path)},
-                        "region": {"startLine": location.line, "startColumn": location.column}
-                    }
-                }],
+                "locations": [{"physicalLocation": physical}],
                 "partialFingerprints": {"stewardSecretFingerprint/v1": finding.fingerprint.as_str()},
                 "properties": location_properties(location)
             });
@@ -114,7 +146,9 @@ pub fn sarif_log(rules: &RuleSet, findings: &[Finding]) -> Value {
             "tool": {"driver": {
                 "name": "steward",
                 "version": env!("CARGO_PKG_VERSION"),
-                "informationUri": "https://example.invalid/steward",
+                // The workspace's `repository` (Cargo.toml), one place to set the project's
+                // address; SARIF2005 warns when a tool has none.
+                "informationUri": env!("CARGO_PKG_REPOSITORY"),
                 "rules": descriptors
             }},
             "columnKind": "unicodeCodePoints",

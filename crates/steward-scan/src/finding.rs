@@ -35,6 +35,14 @@ pub struct FindingLocation {
     /// Field of the message, issue or cell (`text`, `files[0].preview`, `description`, `comment`…).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// For a copy in an export (whose `line` and `column` count within the message): its
+    /// line in the file, where the whole-document pass found it; `None` when that pass did
+    /// not (a secret split across an export's text nodes) and for every other copy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file_line: Option<usize>,
+    /// Its column in the file, in characters, with `file_line`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file_column: Option<usize>,
 }
 
 /// The commit that introduced a blob at a path.

@@ -477,14 +477,42 @@ fn scan_text(matcher: &Matcher, key: &FingerprintKey, path: &str, blob: &[u8], s
     // In the document a secret is JSON-escaped (`\/`, `\u0026`…), and an open-ended
     // match runs on over an escaped line break (`…K\nplease`): a whole-file match is the
     // export's own when, read as JSON string text, it holds a secret the export pass found.
+    // Its place in the file becomes the export copy's `file_line` and `file_column` (the
+    // first whole-file match not yet given to a copy, in document order), which SARIF
+    // needs: its regions count in the file.
+    let whole_texts: Vec<Cow<'_, [u8]>> = whole
+        .iter()
+        .map(|found| json_string_text(&scanned[found.start..found.end]))
+        .collect();
+    let mut given = vec![false; whole.len()];
+    let mut positions = Positions::new(blob);
+    let file_places: Vec<(usize, usize)> = whole
+        .iter()
+        .map(|found| {
+            positions.at(unslashed
+                .as_ref()
+                .map_or(found.start, |unslashed| unslashed.original_offset(found.start)))
+        })
+        .collect();
+    for (occurrence, secret) in occurrences.iter_mut().zip(&in_export) {
+        let holding = (0..whole.len())
+            .find(|index| !given[*index] && memchr::memmem::find(&whole_texts[*index], secret).is_some());
+        if let Some(index) = holding {
+            given[index] = true;
+            let (line, column) = file_places[index];
+            occurrence.location.file_line = Some(line);
+            occurrence.location.file_column = Some(column);
+        }
+    }
     let elsewhere = whole
         .into_iter()
-        .filter(|found| {
-            let text = json_string_text(&scanned[found.start..found.end]);
+        .zip(&whole_texts)
+        .filter(|(_, text)| {
             !in_export
                 .iter()
-                .any(|secret| memchr::memmem::find(&text, secret).is_some())
+                .any(|secret| memchr::memmem::find(text, secret).is_some())
         })
+        .map(|(found, _)| found)
         .collect();
     occurrences.extend(occurrences_at(
         elsewhere,
@@ -648,6 +676,8 @@ fn occurrences_at(
                 comment_id: None,
                 cell: None,
                 field: None,
+                file_line: None,
+                file_column: None,
             },
         });
     }

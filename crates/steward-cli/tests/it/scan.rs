@@ -464,6 +464,13 @@ fn sarif_output_validates_against_the_official_schema() {
         serde_json::json!([{"ts": "1714550100.000200", "text": format!("use {token}")}]).to_string(),
     )
     .unwrap();
+    // A copy in a repository's history (its artifact is under the repository's path).
+    let repo = tree.join("nested/app");
+    std::fs::create_dir_all(&repo).unwrap();
+    git_in(&repo, &["init", "-q"]);
+    std::fs::write(repo.join("old.env"), format!("GH={token}\n")).unwrap();
+    git_in(&repo, &["add", "old.env"]);
+    git_in(&repo, &["commit", "-qm", "add"]);
     let output = steward.run(&["scan", tree.to_str().unwrap(), "-o", "sarif"]);
     assert_eq!(output.code, 1, "{}", output.stderr);
     let log = steward.write_file("scan.sarif", &output.stdout);
@@ -1008,4 +1015,69 @@ fn a_private_key_copied_indented_or_escaped_has_the_credentials_fingerprint() {
     assert_eq!(keys_in_json.len(), 1, "{findings:#?}");
     assert_eq!(keys_in_json[0]["rule_id"], "gcp-service-account-key");
     assert_eq!(keys_in_json[0]["locations"].as_array().unwrap().len(), 1);
+}
+
+/// SARIF results name the file a viewer can open: a copy in a repository's history
+/// under that repository's path (two repositories with the same history give different
+/// results), a copy in an export at its line in the file (the line within the message is
+/// a property); `informationUri` is the workspace's `repository`.
+#[test]
+fn sarif_places_history_under_its_repository_and_exports_in_the_file() {
+    let steward = Steward::new();
+    let tree = steward.dir.path().join("org");
+    let token = token_from("R1e2P3o4S5i6T7o8R9y0S1a2R3i4F5");
+    for name in ["first", "second"] {
+        let repo = tree.join(name);
+        std::fs::create_dir_all(&repo).unwrap();
+        git_in(&repo, &["init", "-q"]);
+        std::fs::write(repo.join("app.py"), format!("TOKEN = \"{token}\"\n")).unwrap();
+        git_in(&repo, &["add", "app.py"]);
+        git_in(&repo, &["commit", "-qm", "add"]);
+        git_in(&repo, &["rm", "-q", "app.py"]);
+        git_in(&repo, &["commit", "-qm", "remove"]);
+    }
+    std::fs::create_dir_all(tree.join("slack/general")).unwrap();
+    let other = token_from("E1x2P3o4R5t6L7i8N9e0S1a2R3i4F5");
+    std::fs::write(
+        tree.join("slack/general/2024-05-01.json"),
+        format!("[\n  {{\n    \"ts\": \"1714550100.000200\",\n    \"text\": \"first line\\nuse {other}\"\n  }}\n]\n"),
+    )
+    .unwrap();
+    let output = steward.run(&["scan", tree.to_str().unwrap(), "-o", "sarif"]);
+    assert_eq!(output.code, 1, "{}", output.stderr);
+    let log = output.json();
+    let driver = &log["runs"][0]["tool"]["driver"];
+    assert_eq!(driver["informationUri"], env!("CARGO_PKG_REPOSITORY"));
+    let results = log["runs"][0]["results"].as_array().unwrap();
+    let mut history: Vec<String> = results
+        .iter()
+        .filter(|result| result["properties"]["commit"].is_string())
+        .map(|result| {
+            assert_eq!(result["properties"]["path_in_repository"], "app.py");
+            result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    history.sort();
+    assert_eq!(history.len(), 2, "{results:#?}");
+    assert!(history[0].ends_with("/org/first/app.py"), "{history:?}");
+    assert!(history[1].ends_with("/org/second/app.py"), "{history:?}");
+    let in_export = results
+        .iter()
+        .find(|result| result["properties"]["channel"] == "general")
+        .unwrap();
+    let physical = &in_export["locations"][0]["physicalLocation"];
+    assert!(
+        physical["artifactLocation"]["uri"]
+            .as_str()
+            .unwrap()
+            .ends_with("/slack/general/2024-05-01.json")
+    );
+    // `    "text": "first line\nuse ghp_…`: line 4, column 30 of the file.
+    assert_eq!(physical["region"]["startLine"], 4, "{in_export:#}");
+    assert_eq!(physical["region"]["startColumn"], 30, "{in_export:#}");
+    assert_eq!(in_export["properties"]["field_line"], 2);
+    assert_eq!(in_export["properties"]["field_column"], 5);
 }
