@@ -72,6 +72,15 @@ pub(crate) fn json_opening(blob: &[u8]) -> Option<u8> {
         .filter(|byte| matches!(byte, b'[' | b'{'))
 }
 
+/// Whether `blob` is JSON: one document or JSON lines (values one after another), each of
+/// which parses.
+pub(crate) fn is_json_document(blob: &[u8]) -> bool {
+    json_opening(blob).is_some()
+        && serde_json::Deserializer::from_slice(blob)
+            .into_iter::<serde::de::IgnoredAny>()
+            .all(|value| value.is_ok())
+}
+
 /// Whether a possible export (see [`may_be_export`]) is read differently at `path` than
 /// at any other: notebooks and Slack day files are recognised by their path, Jira
 /// documents by content alone.

@@ -79,6 +79,12 @@ impl Matcher {
         matches
     }
 
+    /// [`Matcher::find`] without applying `steward:allow` markers, for a caller that
+    /// applies its own rule (an export's field is allowed as a whole).
+    pub fn find_ignoring_allow_markers(&self, blob: &[u8]) -> Vec<Match> {
+        self.find_unfiltered(blob)
+    }
+
     /// [`Matcher::find`] before `steward:allow` markers are applied, which happens over
     /// the whole blob (a chunk's view could cut a marker's line).
     fn find_unfiltered(&self, blob: &[u8]) -> Vec<Match> {
@@ -182,16 +188,36 @@ impl Matcher {
     }
 }
 
-/// Drops the matches (sorted by start) on a line holding [`ALLOW_MARKER`]. Lines are
-/// found from one match to the next, never from a line's start again, so that a long
-/// line holding many secrets (a minified bundle) costs its length once, not once per
-/// secret.
+/// Drops the matches (sorted by start) that [`ALLOW_MARKER`] allows: those on a line
+/// holding it; in a JSON document (or JSON lines), those in the string value holding it,
+/// so that in minified JSON, one line, a marker in one value does not hide the secrets
+/// of every other (JSON has no comments: the marker is data, and a value's own is the
+/// narrowest place that says which secret it is about). Lines are found from one match
+/// to the next, never from a line's start again, so that a long line holding many
+/// secrets (a minified bundle) costs its length once, not once per secret.
 fn drop_allowed(blob: &[u8], matches: &mut Vec<Match>) {
     if matches.is_empty() {
         return;
     }
     let markers: Vec<usize> = memchr::memmem::find_iter(blob, ALLOW_MARKER).collect();
     if markers.is_empty() {
+        return;
+    }
+    let marker_within = |start: usize, end: usize| {
+        let first = markers.partition_point(|marker| *marker < start);
+        markers
+            .get(first)
+            .is_some_and(|marker| marker + ALLOW_MARKER.len() <= end)
+    };
+    if crate::exports::is_json_document(blob) {
+        let strings = json_string_spans(blob);
+        matches.retain(|found| {
+            let containing = strings.partition_point(|(start, _)| *start <= found.start);
+            match containing.checked_sub(1).map(|index| strings[index]) {
+                Some((start, end)) if found.start < end => !marker_within(start, end),
+                _ => true,
+            }
+        });
         return;
     }
     // The line of the previous match: `[line_start, line_end)`, `line_end` its newline.
@@ -210,11 +236,34 @@ fn drop_allowed(blob: &[u8], matches: &mut Vec<Match>) {
                 (start, end)
             }
         };
-        let first_marker = markers.partition_point(|marker| *marker < line_start);
-        markers
-            .get(first_marker)
-            .is_none_or(|marker| marker + ALLOW_MARKER.len() > line_end)
+        !marker_within(line_start, line_end)
     });
+}
+
+/// The contents of the strings of JSON text (`[start, end)`, quotes excluded), in order;
+/// one left open runs to the end.
+fn json_string_spans(json: &[u8]) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
+    let mut index = 0;
+    while let Some(quote) = memchr::memchr(b'"', &json[index..]) {
+        let start = index + quote + 1;
+        let mut at = start;
+        loop {
+            match memchr::memchr2(b'"', b'\\', &json[at.min(json.len())..]) {
+                Some(offset) if json[at + offset] == b'\\' => at += offset + 2,
+                Some(offset) => {
+                    spans.push((start, at + offset));
+                    index = at + offset + 1;
+                    break;
+                }
+                None => {
+                    spans.push((start, json.len()));
+                    return spans;
+                }
+            }
+        }
+    }
+    spans
 }
 
 /// Replaces each Unicode whitespace character other than ASCII's (U+0085, U+00A0,
@@ -273,5 +322,15 @@ mod tests {
                 "{text:?}: {secrets:?}"
             );
         }
+    }
+
+    #[test]
+    fn json_strings_are_found_with_their_escapes() {
+        let json = br#"{"a":"x\"y","b":["c\\",1,"d"],"e":"open"#;
+        let spans: Vec<&[u8]> = json_string_spans(json)
+            .into_iter()
+            .map(|(start, end)| &json[start..end])
+            .collect();
+        assert_eq!(spans, [&b"a"[..], br#"x\"y"#, b"b", br"c\\", b"d", b"e", b"open"]);
     }
 }

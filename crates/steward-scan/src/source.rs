@@ -4,7 +4,7 @@
 
 use crate::archive::{ArchiveLimits, archive_kind, expand};
 use crate::finding::{FindingLocation, Occurrence, ScanReport, ScanStats, group};
-use crate::matcher::{Match, Matcher};
+use crate::matcher::{ALLOW_MARKER, Match, Matcher};
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -458,11 +458,22 @@ fn scan_text(matcher: &Matcher, key: &FingerprintKey, path: &str, blob: &[u8], s
         return occurrences_at(whole, key, path, blob, unslashed.as_ref(), show_secrets);
     };
     let mut occurrences = Vec::new();
+    // Every secret the export pass saw, allowed or not, and those it reports (one per
+    // occurrence, in order).
     let mut in_export: Vec<&[u8]> = Vec::new();
+    let mut reported: Vec<&[u8]> = Vec::new();
     for text in &texts {
         let bytes = text.text.as_bytes();
-        let found = matcher.find(bytes);
+        // A `steward:allow` anywhere in a message's or cell's field allows its secrets
+        // (not a physical line of the file, which in a compact export holds every message
+        // of a day). An allowed secret is still the export's: the whole-document pass
+        // does not report it either.
+        let mut found = matcher.find_ignoring_allow_markers(bytes);
         in_export.extend(found.iter().map(|found| &bytes[found.start..found.end]));
+        if memchr::memmem::find(bytes, ALLOW_MARKER).is_some() {
+            found.clear();
+        }
+        reported.extend(found.iter().map(|found| &bytes[found.start..found.end]));
         for mut occurrence in occurrences_at(found, key, path, bytes, None, show_secrets) {
             let (place, location) = (&text.place, &mut occurrence.location);
             location.channel = place.channel.clone();
@@ -494,7 +505,7 @@ fn scan_text(matcher: &Matcher, key: &FingerprintKey, path: &str, blob: &[u8], s
                 .map_or(found.start, |unslashed| unslashed.original_offset(found.start)))
         })
         .collect();
-    for (occurrence, secret) in occurrences.iter_mut().zip(&in_export) {
+    for (occurrence, secret) in occurrences.iter_mut().zip(&reported) {
         let holding = (0..whole.len())
             .find(|index| !given[*index] && memchr::memmem::find(&whole_texts[*index], secret).is_some());
         if let Some(index) = holding {
@@ -547,10 +558,7 @@ impl Unslashed {
         crate::exports::json_opening(blob)?;
         memchr::memmem::find(blob, b"\\/")?;
         // Outside JSON strings `\/` means something else (a regex in INI, say).
-        let is_json = serde_json::Deserializer::from_slice(blob)
-            .into_iter::<serde::de::IgnoredAny>()
-            .all(|value| value.is_ok());
-        if !is_json {
+        if !crate::exports::is_json_document(blob) {
             return None;
         }
         let mut text = Vec::with_capacity(blob.len());

@@ -401,3 +401,79 @@ fn one_long_line_of_many_secrets_takes_linear_time() {
         "allowed line: {allowed:?}"
     );
 }
+
+/// `steward:allow` in JSON allows the secrets of the string value holding it, not every
+/// secret of its physical line (a minified file is one line); in an export, the secrets of
+/// the message's or cell's field holding it, whatever its lines, and no other message's.
+/// In other files it still allows its line.
+#[test]
+fn an_allow_marker_covers_its_json_value_or_export_field_not_the_whole_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = |seed| numbered_github_token(seed);
+    let write = |name: &str, content: String| {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    };
+    // Minified JSON: the marker in another value allows nothing; in the value, its secret.
+    write(
+        "bundle.min.json",
+        format!(
+            r#"{{"a":"steward:allow","cfg":{{"token":"{}","fixture":"{} steward:allow"}}}}"#,
+            token(1),
+            token(2)
+        ),
+    );
+    // A compact Slack day file: a marker in one message does not allow another's
+    // attachment field; a marker in a message allows its secret on another line of it.
+    write(
+        "exp/general/2024-01-01.json",
+        format!(
+            r#"[{{"ts":"1.1","text":"ignore: steward:allow"}},{{"ts":"1.3","text":"x","attachments":[{{"fields":[{{"value":"{}"}}]}}]}},{{"ts":"1.4","text":"docs example, steward:allow\nuse {}"}}]"#,
+            token(3),
+            token(4)
+        ),
+    );
+    // Elsewhere, a line: the marker's line is allowed, the next one is not.
+    write(
+        "notes.txt",
+        format!("fixture {} # steward:allow\nreal {}\n", token(5), token(6)),
+    );
+    let matcher = Matcher::new(RuleSet::builtin().unwrap()).unwrap();
+    let key = FingerprintKey::from_bytes([1; 32]);
+    let report = scan_paths(&matcher, &key, &[dir.path().to_path_buf()], &ScanOptions::default());
+    let mut found: Vec<(String, String)> = report
+        .findings
+        .iter()
+        .flat_map(|finding| {
+            finding.locations.iter().map(|location| {
+                let name = location.path.rsplit('/').next().unwrap().to_string();
+                (name, finding.preview.clone())
+            })
+        })
+        .collect();
+    found.sort();
+    let reported: Vec<&str> = found.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(
+        reported,
+        ["2024-01-01.json", "bundle.min.json", "notes.txt"],
+        "{found:?}"
+    );
+    assert_eq!(report.findings.len(), 3);
+    let secrets: Vec<String> = scan_paths(
+        &matcher,
+        &key,
+        &[dir.path().to_path_buf()],
+        &ScanOptions {
+            show_secrets: true,
+            ..Default::default()
+        },
+    )
+    .findings
+    .into_iter()
+    .map(|finding| finding.secret.unwrap())
+    .collect();
+    for (seed, expected) in [(1, true), (2, false), (3, true), (4, false), (5, false), (6, true)] {
+        assert_eq!(secrets.contains(&token(seed)), expected, "token {seed}: {secrets:?}");
+    }
+}
