@@ -34,6 +34,10 @@ impl Default for ArchiveLimits {
 pub struct Expansion {
     /// Warnings (damage, limits reached), one line each.
     pub warnings: Vec<String>,
+    /// Whether the archive could be opened at all. One that could not (bytes that begin
+    /// like a zip but are none, a zip without its central directory, a gzip header over
+    /// no deflate data) is no archive to the scan: its bytes are scanned as a file.
+    pub opened: bool,
 }
 
 /// Kinds of archive.
@@ -84,8 +88,8 @@ pub fn expand(
         exhausted: false,
     };
     let mut warnings = Vec::new();
-    expand_at(kind, path, bytes, 1, &mut budget, &mut warnings, visit);
-    Expansion { warnings }
+    let opened = expand_at(kind, path, bytes, 1, &mut budget, &mut warnings, visit);
+    Expansion { warnings, opened }
 }
 
 /// Reads an entry whole when it is at most `max_entry_bytes` and within the budget. A
@@ -163,7 +167,10 @@ fn deliver(
 ) {
     match archive_kind(content) {
         Some(kind) if depth < budget.limits.max_depth => {
-            expand_at(kind, entry_path, content, depth + 1, budget, warnings, visit)
+            // An entry that only looks like an archive is an entry like any other.
+            if !expand_at(kind, entry_path, content, depth + 1, budget, warnings, visit) {
+                visit(entry_path, content);
+            }
         }
         Some(_) => warnings.push(format!(
             "warning: {entry_path}: archive nested deeper than {} levels, not expanded",
@@ -187,7 +194,8 @@ fn is_tar(bytes: &[u8]) -> bool {
     bytes.len() >= TAR_MAGIC_END && &bytes[257..TAR_MAGIC_END] == b"ustar"
 }
 
-/// The entries of a tar read from `reader`, one at a time.
+/// The entries of a tar read from `reader`, one at a time; `false` when not even the
+/// first entry's header could be read (the tar could not be opened).
 fn expand_tar(
     reader: &mut dyn Read,
     path: &str,
@@ -195,16 +203,26 @@ fn expand_tar(
     budget: &mut Budget,
     warnings: &mut Vec<String>,
     visit: &mut dyn FnMut(&str, &[u8]),
-) {
+) -> bool {
     let mut archive = tar::Archive::new(reader);
     let entries = match archive.entries() {
         Ok(entries) => entries,
-        Err(error) => return warnings.push(format!("warning: {path}: damaged tar archive: {error}")),
+        Err(error) => {
+            warnings.push(format!("warning: {path}: damaged tar archive: {error}; {NOT_OPENED}"));
+            return false;
+        }
     };
-    for entry in entries {
+    for (index, entry) in entries.enumerate() {
         let mut entry = match entry {
             Ok(entry) => entry,
-            Err(error) => return warnings.push(format!("warning: {path}: damaged tar archive: {error}")),
+            Err(error) if index == 0 => {
+                warnings.push(format!("warning: {path}: damaged tar archive: {error}; {NOT_OPENED}"));
+                return false;
+            }
+            Err(error) => {
+                warnings.push(format!("warning: {path}: damaged tar archive: {error}"));
+                return true;
+            }
         };
         if !entry.header().entry_type().is_file() {
             continue;
@@ -215,17 +233,23 @@ fn expand_tar(
             .unwrap_or_else(|_| "<unreadable name>".into());
         let entry_path = format!("{path}!{name}");
         if !count_entry(budget, path, warnings) {
-            return;
+            return true;
         }
         let declared = entry.size();
         match read_capped(&mut entry, declared, budget, &entry_path, warnings) {
             Some(content) => deliver(&entry_path, &content, depth, budget, warnings, visit),
-            None if budget.exhausted => return,
+            None if budget.exhausted => return true,
             None => {}
         }
     }
+    true
 }
 
+/// What the warning about an archive that could not be opened adds.
+const NOT_OPENED: &str = "scanned as a plain file";
+
+/// Expands one archive; `false` when it could not be opened at all (see
+/// [`Expansion::opened`]), with a warning saying so.
 fn expand_at(
     kind: ArchiveKind,
     path: &str,
@@ -234,19 +258,24 @@ fn expand_at(
     budget: &mut Budget,
     warnings: &mut Vec<String>,
     visit: &mut dyn FnMut(&str, &[u8]),
-) {
+) -> bool {
     match kind {
         ArchiveKind::Gzip => {
             let mut decoder = flate2::read::MultiGzDecoder::new(bytes);
             let inner_path = format!("{path}!{}", gunzipped_name(path));
             if !count_entry(budget, path, warnings) {
-                return;
+                return true;
             }
             // A .tar.gz is one archive, one level deep: its tar is not nested in it, and
             // is read as it is inflated, an entry at a time.
             let mut head = Vec::with_capacity(TAR_MAGIC_END);
             if let Err(error) = (&mut decoder).take(TAR_MAGIC_END as u64).read_to_end(&mut head) {
-                return warnings.push(format!("warning: {path}: damaged gzip data: {error}"));
+                if head.is_empty() {
+                    warnings.push(format!("warning: {path}: damaged gzip data: {error}; {NOT_OPENED}"));
+                    return false;
+                }
+                warnings.push(format!("warning: {path}: damaged gzip data: {error}"));
+                return true;
             }
             let mut inflated = std::io::Cursor::new(head).chain(decoder);
             if is_tar(inflated.get_ref().0.get_ref()) {
@@ -254,12 +283,16 @@ fn expand_at(
             } else if let Some(content) = read_capped(&mut inflated, gzip_size(bytes), budget, &inner_path, warnings) {
                 deliver(&inner_path, &content, depth, budget, warnings, visit);
             }
+            true
         }
         ArchiveKind::Tar => expand_tar(&mut std::io::Cursor::new(bytes), path, depth, budget, warnings, visit),
         ArchiveKind::Zip => {
             let mut archive = match zip::ZipArchive::new(std::io::Cursor::new(bytes)) {
                 Ok(archive) => archive,
-                Err(error) => return warnings.push(format!("warning: {path}: damaged zip archive: {error}")),
+                Err(error) => {
+                    warnings.push(format!("warning: {path}: damaged zip archive: {error}; {NOT_OPENED}"));
+                    return false;
+                }
             };
             for index in 0..archive.len() {
                 let mut file = match archive.by_index(index) {
@@ -278,15 +311,16 @@ fn expand_at(
                     .unwrap_or_else(|_| format!("<entry {index}>"));
                 let entry_path = format!("{path}!{name}");
                 if !count_entry(budget, path, warnings) {
-                    return;
+                    return true;
                 }
                 let declared = file.size();
                 match read_capped(&mut file, declared, budget, &entry_path, warnings) {
                     Some(content) => deliver(&entry_path, &content, depth, budget, warnings, visit),
-                    None if budget.exhausted => return,
+                    None if budget.exhausted => return true,
                     None => {}
                 }
             }
+            true
         }
     }
 }

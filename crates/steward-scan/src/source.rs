@@ -401,9 +401,14 @@ fn scan_content_inner(
                 }
             },
         );
-        scanned.archives += 1;
         scanned.warnings.extend(expansion.warnings);
-    } else if let Some(text) = text_of(blob) {
+        if expansion.opened {
+            scanned.archives += 1;
+            return scanned;
+        }
+        // Not an archive after all (its warning says so): scanned as the file it is.
+    }
+    if let Some(text) = text_of(blob) {
         scanned.files += 1;
         scanned.bytes += blob.len() as u64;
         scanned.occurrences = scan_text(matcher, key, path, &text, options.show_secrets);

@@ -213,3 +213,54 @@ fn damaged_archives_and_traversal_names_are_warnings_not_failures() {
     assert!(warnings.contains("broken.zip"), "{warnings}");
     assert!(warnings.contains("truncated.tar.gz"), "{warnings}");
 }
+
+/// Bytes that only look like an archive (a zip's signature over text, a zip whose
+/// central directory is gone), at the top or inside an archive, are scanned as a file:
+/// the warning stays, binary sniffing still applies, and they are not counted as
+/// expanded.
+#[test]
+fn an_archive_that_cannot_be_opened_is_scanned_as_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = token();
+    std::fs::write(
+        dir.path().join("notazip.zip"),
+        format!("PK\x03\x04 not really a zip {secret}\n"),
+    )
+    .unwrap();
+    let fake_inner = format!("PK\x03\x04 inner, not a zip either {secret}\n");
+    std::fs::write(
+        dir.path().join("outer.zip"),
+        zip_of(&[("inner.zip", fake_inner.as_bytes())]),
+    )
+    .unwrap();
+    // Binary after the signature: still skipped as binary.
+    std::fs::write(dir.path().join("binary.zip"), b"PK\x03\x04\x00\x01\x02 binary").unwrap();
+    let report = scan(dir.path(), ScanOptions::default());
+    assert_eq!(report.findings.len(), 1, "{:#?}", report.findings);
+    let mut places: Vec<&str> = report.findings[0]
+        .locations
+        .iter()
+        .map(|location| location.path.rsplit('/').next().unwrap())
+        .collect();
+    places.sort();
+    assert_eq!(places, ["notazip.zip", "outer.zip!inner.zip"]);
+    assert_eq!(report.stats.archives, 1, "only outer.zip was expanded");
+    assert_eq!(report.stats.skipped_binary, 1);
+    let warnings = report.stats.warnings.join("\n");
+    for name in ["notazip.zip", "outer.zip!inner.zip", "binary.zip"] {
+        assert!(
+            warnings.contains(&format!("{name}: damaged zip archive")) && warnings.contains("scanned as a plain file"),
+            "{warnings}"
+        );
+    }
+    // The same with archives off: the file as bytes, no warning.
+    let plain = scan(
+        dir.path(),
+        ScanOptions {
+            archives: None,
+            ..Default::default()
+        },
+    );
+    assert_eq!(plain.stats.archives, 0);
+    assert!(plain.stats.warnings.is_empty(), "{:?}", plain.stats.warnings);
+}
