@@ -5,6 +5,7 @@ use crate::cli::{Globals, OutputFormat, ScanArgs};
 use crate::output::{terminal_text, write_stdout};
 use crate::settings::Settings;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::process::ExitCode;
 use steward_core::{FingerprintKey, LocationKind};
 use steward_scan::archive::ArchiveLimits;
@@ -270,24 +271,24 @@ fn fingerprint_key(settings: &Settings, args: &ScanArgs) -> anyhow::Result<Finge
 /// it is, when it is there (empty otherwise), and the secret only with --show-secrets.
 #[derive(Serialize)]
 struct FindingRow<'a> {
-    rule_id: &'a str,
-    rule_name: &'a str,
-    fingerprint: &'a str,
-    preview: &'a str,
-    secret: Option<&'a str>,
-    path: &'a str,
+    rule_id: Cow<'a, str>,
+    rule_name: Cow<'a, str>,
+    fingerprint: Cow<'a, str>,
+    preview: Cow<'a, str>,
+    secret: Option<Cow<'a, str>>,
+    path: Cow<'a, str>,
     line: usize,
     column: usize,
-    repository: Option<&'a str>,
-    commit: Option<&'a str>,
-    author: Option<&'a str>,
-    date: Option<&'a str>,
-    channel: Option<&'a str>,
-    message_ts: Option<&'a str>,
-    issue_key: Option<&'a str>,
-    comment_id: Option<&'a str>,
+    repository: Option<Cow<'a, str>>,
+    commit: Option<Cow<'a, str>>,
+    author: Option<Cow<'a, str>>,
+    date: Option<Cow<'a, str>>,
+    channel: Option<Cow<'a, str>>,
+    message_ts: Option<Cow<'a, str>>,
+    issue_key: Option<Cow<'a, str>>,
+    comment_id: Option<Cow<'a, str>>,
     cell: Option<usize>,
-    field: Option<&'a str>,
+    field: Option<Cow<'a, str>>,
 }
 
 /// The CSV header, written even when nothing was found.
@@ -404,29 +405,32 @@ fn print_findings(format: OutputFormat, rules: &RuleSet, findings: &[Finding]) -
         OutputFormat::Csv => write_stdout(|out| {
             let mut writer = csv::WriterBuilder::new().has_headers(false).from_writer(out);
             writer.write_record(FINDING_COLUMNS).map_err(crate::output::csv_io)?;
+            // Paths, names and channels come from what was scanned: none may run as a
+            // spreadsheet formula.
+            let safe = crate::output::spreadsheet_safe;
             for finding in findings {
                 for location in &finding.locations {
                     let git = location.git.as_ref();
                     writer
                         .serialize(FindingRow {
-                            rule_id: &finding.rule_id,
-                            rule_name: &finding.rule_name,
-                            fingerprint: finding.fingerprint.as_str(),
-                            preview: &finding.preview,
-                            secret: finding.secret.as_deref(),
-                            path: &location.path,
+                            rule_id: safe(&finding.rule_id),
+                            rule_name: safe(&finding.rule_name),
+                            fingerprint: safe(finding.fingerprint.as_str()),
+                            preview: safe(&finding.preview),
+                            secret: finding.secret.as_deref().map(safe),
+                            path: safe(&location.path),
                             line: location.line,
                             column: location.column,
-                            repository: git.map(|git| git.repository.as_str()),
-                            commit: git.map(|git| git.commit.as_str()),
-                            author: git.map(|git| git.author.as_str()),
-                            date: git.map(|git| git.date.as_str()),
-                            channel: location.channel.as_deref(),
-                            message_ts: location.message_ts.as_deref(),
-                            issue_key: location.issue_key.as_deref(),
-                            comment_id: location.comment_id.as_deref(),
+                            repository: git.map(|git| safe(&git.repository)),
+                            commit: git.map(|git| safe(&git.commit)),
+                            author: git.map(|git| safe(&git.author)),
+                            date: git.map(|git| safe(&git.date)),
+                            channel: location.channel.as_deref().map(safe),
+                            message_ts: location.message_ts.as_deref().map(safe),
+                            issue_key: location.issue_key.as_deref().map(safe),
+                            comment_id: location.comment_id.as_deref().map(safe),
                             cell: location.cell,
-                            field: location.field.as_deref(),
+                            field: location.field.as_deref().map(safe),
                         })
                         .map_err(crate::output::csv_io)?;
                 }

@@ -52,6 +52,18 @@ fn truncate(text: &str) -> String {
     }
 }
 
+/// A CSV cell that a spreadsheet will not read as a formula: text starting with `=`, `+`,
+/// `-` or `@` (or a tab or carriage return, which some spreadsheets skip before one) gets
+/// a leading `'`, as OWASP advises against CSV injection; a spreadsheet shows the text,
+/// and other programs see the `'`. Other text is left as it is.
+pub fn spreadsheet_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{text}"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
 /// A CSV writer's error as the I/O error it carries (csv's own conversion makes every
 /// error `Other`, so a closed pipe would no longer look like one).
 pub fn csv_io(error: csv::Error) -> std::io::Error {

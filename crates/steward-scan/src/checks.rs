@@ -30,6 +30,13 @@ pub fn is_placeholder(secret: &[u8]) -> bool {
     if is_broken_checksummed_token(secret) {
         return true;
     }
+    // jwt.io's example token (`{"sub":"1234567890","name":"John Doe","iat":1516239022}`),
+    // the JWT of documentation, signed with whatever key a tutorial picked.
+    const JWT_IO_EXAMPLE_PAYLOAD: &[u8] =
+        b".eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.";
+    if memchr::memmem::find(secret, JWT_IO_EXAMPLE_PAYLOAD).is_some() {
+        return true;
+    }
     let text = String::from_utf8_lossy(secret);
     let lower = text.to_ascii_lowercase();
     const MARKERS: &[&str] = &[

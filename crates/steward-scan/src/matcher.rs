@@ -220,7 +220,7 @@ fn drop_allowed(blob: &[u8], matches: &mut Vec<Match>) {
         });
         return;
     }
-    // The line of the previous match: `[line_start, line_end)`, `line_end` its newline.
+    // The line of the previous match: `[line_start, line_end)`, `line_end` its line break.
     let mut line: Option<(usize, usize)> = None;
     matches.retain(|found| {
         let offset = found.start;
@@ -229,9 +229,11 @@ fn drop_allowed(blob: &[u8], matches: &mut Vec<Match>) {
             previous => {
                 // Only the bytes since the previous line's end (a newline) are searched back.
                 let searched_from = previous.map(|(_, end)| end).filter(|end| *end <= offset).unwrap_or(0);
-                let start = memchr::memrchr(b'\n', &blob[searched_from..offset])
+                // Lines end at LF, CR or CRLF, as `source::Positions` counts them.
+                let start = memchr::memrchr2(b'\n', b'\r', &blob[searched_from..offset])
                     .map_or(0, |position| searched_from + position + 1);
-                let end = memchr::memchr(b'\n', &blob[offset..]).map_or(blob.len(), |position| offset + position);
+                let end =
+                    memchr::memchr2(b'\n', b'\r', &blob[offset..]).map_or(blob.len(), |position| offset + position);
                 line = Some((start, end));
                 (start, end)
             }

@@ -424,8 +424,8 @@ fn scan_content_inner(
 /// among its first bytes).
 fn text_of(blob: &[u8]) -> Option<Cow<'_, [u8]>> {
     let big_endian = match blob {
-        [0xFF, 0xFE, ..] => false,
-        [0xFE, 0xFF, ..] => true,
+        [0xFF, 0xFE, ..] if decodes_as_utf16(&blob[2..], false) => false,
+        [0xFE, 0xFF, ..] if decodes_as_utf16(&blob[2..], true) => true,
         // A UTF-8 byte order mark is no text: without it, `^` rules see line 1 and
         // columns count from its first character.
         [0xEF, 0xBB, 0xBF, rest @ ..] => return (!is_binary(rest)).then_some(Cow::Borrowed(rest)),
@@ -443,6 +443,30 @@ fn text_of(blob: &[u8]) -> Option<Cow<'_, [u8]>> {
         .map(|unit| unit.unwrap_or(char::REPLACEMENT_CHARACTER))
         .collect();
     (!is_binary(text.as_bytes())).then(|| Cow::Owned(text.into_bytes()))
+}
+
+/// Whether bytes after a UTF-16 byte order mark are UTF-16 text: no unpaired surrogate,
+/// and at least one ASCII character (a line break, a space, a digit; in bytes, a NUL).
+/// Text files without NUL bytes that merely begin with `FF FE` (or `FE FF`) decode to
+/// pairs of bytes read as CJK characters, never as ASCII: they are scanned as bytes. A
+/// UTF-16 text without any ASCII character could hold no ASCII secret anyway.
+fn decodes_as_utf16(bytes: &[u8], big_endian: bool) -> bool {
+    let units = bytes.chunks_exact(2).map(|pair| {
+        let pair = [pair[0], pair[1]];
+        if big_endian {
+            u16::from_be_bytes(pair)
+        } else {
+            u16::from_le_bytes(pair)
+        }
+    });
+    let mut has_ascii = false;
+    for unit in char::decode_utf16(units) {
+        match unit {
+            Err(_) => return false,
+            Ok(character) => has_ascii |= character.is_ascii(),
+        }
+    }
+    has_ascii
 }
 
 /// Scans a text blob whole; a Slack, Jira or notebook export also text by text, so that
@@ -727,14 +751,21 @@ impl<'blob> Positions<'blob> {
             // Not in order: count again from the start (never the case for sorted matches).
             *self = Positions::new(self.blob);
         }
-        let stretch = &self.blob[self.counted_to..offset];
+        let (from, blob) = (self.counted_to, self.blob);
+        let stretch = &blob[from..offset];
         // Columns count characters (UTF-8 continuation bytes do not start one).
         let characters = |bytes: &[u8]| bytes.iter().filter(|byte| (**byte & 0xC0) != 0x80).count();
-        match memchr::memrchr(b'\n', stretch) {
-            Some(last_break) => {
-                self.line += 1 + memchr::memchr_iter(b'\n', &stretch[..last_break]).count();
-                self.column = 1 + characters(&stretch[last_break + 1..]);
-            }
+        // A line ends at LF, CRLF or a lone CR (old Mac files): a CR followed by an LF is
+        // not a break of its own (the LF is).
+        let is_break = |position: usize| blob[position] == b'\n' || blob.get(position + 1) != Some(&b'\n');
+        let breaks = memchr::memchr2_iter(b'\n', b'\r', stretch).filter(|position| is_break(from + position));
+        let mut last_break = None;
+        for position in breaks {
+            self.line += 1;
+            last_break = Some(position);
+        }
+        match last_break {
+            Some(last_break) => self.column = 1 + characters(&stretch[last_break + 1..]),
             None => self.column += characters(stretch),
         }
         self.counted_to = offset;

@@ -1081,3 +1081,35 @@ fn sarif_places_history_under_its_repository_and_exports_in_the_file() {
     assert_eq!(in_export["properties"]["field_line"], 2);
     assert_eq!(in_export["properties"]["field_column"], 5);
 }
+
+/// CSV cells that a spreadsheet would run as a formula (`=`, `+`, `-`, `@` first) start
+/// with `'`: a Slack channel named by whoever made it, a PEM key's preview.
+#[test]
+fn csv_cells_cannot_start_a_spreadsheet_formula() {
+    let steward = Steward::new();
+    let tree = steward.dir.path().join("export");
+    std::fs::create_dir_all(tree.join("=cmd|calc")).unwrap();
+    let token = token_from("C1s2V3i4N5j6E7c8T9i0O1n2S3a4F5");
+    std::fs::write(
+        tree.join("=cmd|calc/2024-05-01.json"),
+        serde_json::json!([{"ts": "1714550100.000200", "text": format!("use {token}")}]).to_string(),
+    )
+    .unwrap();
+    std::fs::write(tree.join("key.pem"), pem_block("RSA PRIVATE KEY", 3)).unwrap();
+    let output = steward.run(&["scan", tree.to_str().unwrap(), "-o", "csv"]);
+    assert_eq!(output.code, 1, "{}", output.stderr);
+    let mut reader = csv::Reader::from_reader(output.stdout.as_bytes());
+    let headers = reader.headers().unwrap().clone();
+    let column = |name: &str| headers.iter().position(|header| header == name).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 2, "{}", output.stdout);
+    let channels: Vec<&str> = rows.iter().map(|row| &row[column("channel")]).collect();
+    assert!(channels.contains(&"'=cmd|calc"), "{channels:?}");
+    let previews: Vec<&str> = rows.iter().map(|row| &row[column("preview")]).collect();
+    assert!(previews.contains(&"'----…(841 chars)"), "{previews:?}");
+    for row in &rows {
+        for cell in row {
+            assert!(!cell.starts_with(['=', '+', '-', '@']), "{row:?}");
+        }
+    }
+}

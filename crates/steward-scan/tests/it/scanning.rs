@@ -477,3 +477,60 @@ fn an_allow_marker_covers_its_json_value_or_export_field_not_the_whole_line() {
         assert_eq!(secrets.contains(&token(seed)), expected, "token {seed}: {secrets:?}");
     }
 }
+
+/// Old Mac line ends (a lone CR) are line breaks; a text file that merely begins with the
+/// bytes `FF FE` is scanned as bytes, not decoded as UTF-16 into CJK characters; jwt.io's
+/// example token is documentation, another JWT is not.
+#[test]
+fn lone_carriage_returns_fake_utf16_marks_and_the_jwt_io_example() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, content: &[u8]| std::fs::write(dir.path().join(name), content).unwrap();
+    write(
+        "cr.txt",
+        format!("a\rb\rtoken=\"{}\"\r", numbered_github_token(1)).as_bytes(),
+    );
+    write(
+        "crlf.txt",
+        format!("a\r\nb\r\ntoken=\"{}\"\r\n", numbered_github_token(2)).as_bytes(),
+    );
+    let mut fake = vec![0xFF, 0xFE, 0xFD];
+    fake.extend_from_slice(format!(" junk token=\"{}\"\n", numbered_github_token(3)).as_bytes());
+    write("ff.txt", &fake);
+    let header = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
+    let jwt_io = format!(
+        "{header}.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.{}",
+        "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
+    );
+    // A payload of its own: `{"sub":"svc-billing","iat":1717171717}`.
+    let other = format!(
+        "{header}.eyJzdWIiOiJzdmMtYmlsbGluZyIsImlhdCI6MTcxNzE3MTcxN30.q8Zr2Lw9Vt4Xk1Np7Hs3Bd6Fj0Gm5Yc2Re8Ua4Ti"
+    );
+    write("jwt.txt", format!("example = {jwt_io}\nreal = {other}\n").as_bytes());
+    let matcher = Matcher::new(RuleSet::builtin().unwrap()).unwrap();
+    let key = FingerprintKey::from_bytes([1; 32]);
+    let report = scan_paths(&matcher, &key, &[dir.path().to_path_buf()], &ScanOptions::default());
+    let mut places: Vec<(String, usize, usize, String)> = report
+        .findings
+        .iter()
+        .flat_map(|finding| {
+            finding.locations.iter().map(|location| {
+                (
+                    location.path.rsplit('/').next().unwrap().to_string(),
+                    location.line,
+                    location.column,
+                    finding.rule_id.clone(),
+                )
+            })
+        })
+        .collect();
+    places.sort();
+    assert_eq!(
+        places,
+        [
+            ("cr.txt".to_string(), 3, 8, "github-classic-pat".to_string()),
+            ("crlf.txt".to_string(), 3, 8, "github-classic-pat".to_string()),
+            ("ff.txt".to_string(), 1, 17, "github-classic-pat".to_string()),
+            ("jwt.txt".to_string(), 2, 8, "jwt".to_string()),
+        ]
+    );
+}
