@@ -34,6 +34,14 @@ pub enum StoreError {
     /// A party with this handle exists.
     #[error("party '{0}' already exists")]
     DuplicateParty(String),
+    /// A party's handle differs from this one only in letter case.
+    #[error("party '{handle}' differs from the existing '{existing}' only in letter case; use '{existing}'")]
+    HandleCaseClash {
+        /// The handle given.
+        handle: String,
+        /// The party that exists.
+        existing: String,
+    },
     /// An identity with this name exists in the system.
     #[error("identity '{system}/{name}' already exists")]
     DuplicateIdentity {

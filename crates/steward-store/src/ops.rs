@@ -49,6 +49,9 @@ pub enum IdentityRef<'a> {
 /// The primitives of one backend transaction.
 pub trait Tx {
     fn party_by_handle(&mut self, handle: &str) -> Result<Option<Party>, StoreError>;
+    /// The handle of a party whose handle differs from `handle` only in the case of ASCII
+    /// letters, if there is one.
+    fn handle_differing_in_case(&mut self, handle: &str) -> Result<Option<String>, StoreError>;
     fn insert_party(&mut self, party: &NewParty, team: Option<PartyId>) -> Result<PartyId, StoreError>;
     fn update_party_status(&mut self, id: PartyId, status: PartyStatus) -> Result<(), StoreError>;
     fn identities_by_ref(&mut self, reference: &IdentityRef<'_>) -> Result<Vec<Identity>, StoreError>;
@@ -329,6 +332,13 @@ fn create_party(
     validate_handle(&party.handle)?;
     if tx.party_by_handle(&party.handle)?.is_some() {
         return Err(StoreError::DuplicateParty(party.handle.clone()));
+    }
+    // `ALICE@example.com` next to `alice@example.com` would be two parties for one person.
+    if let Some(existing) = tx.handle_differing_in_case(&party.handle)? {
+        return Err(StoreError::HandleCaseClash {
+            handle: party.handle.clone(),
+            existing,
+        });
     }
     let mut created = 0;
     let team_handle = party.team.as_deref().map(team_handle);

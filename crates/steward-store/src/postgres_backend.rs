@@ -961,6 +961,19 @@ impl Tx for PgTx<'_> {
             .transpose()
     }
 
+    fn handle_differing_in_case(&mut self, handle: &str) -> Result<Option<String>, StoreError> {
+        // Under the C collation lower() folds ASCII letters only, as SQLite's does.
+        Ok(self
+            .transaction
+            .query_opt(
+                "SELECT handle FROM parties
+                 WHERE lower(handle COLLATE \"C\") = lower($1 COLLATE \"C\") AND handle <> $1 LIMIT 1",
+                &[&handle],
+            )?
+            .map(|row| row.try_get(0))
+            .transpose()?)
+    }
+
     fn insert_party(&mut self, party: &NewParty, team: Option<PartyId>) -> Result<PartyId, StoreError> {
         let row = self.transaction.query_one(
             "INSERT INTO parties (handle, display_name, kind, team_id, status) VALUES ($1, $2, $3, $4, $5) RETURNING id",

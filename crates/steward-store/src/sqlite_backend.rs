@@ -657,6 +657,15 @@ impl Tx for SqliteTx<'_> {
         }
     }
 
+    fn handle_differing_in_case(&mut self, handle: &str) -> Result<Option<String>, StoreError> {
+        // SQLite's lower() and NOCASE fold ASCII letters only.
+        Ok(self
+            .transaction
+            .prepare_cached("SELECT handle FROM parties WHERE lower(handle) = lower(?1) AND handle <> ?1 LIMIT 1")?
+            .query_row([handle], |row| row.get(0))
+            .optional()?)
+    }
+
     fn insert_party(&mut self, party: &NewParty, team: Option<PartyId>) -> Result<PartyId, StoreError> {
         self.transaction.execute(
             "INSERT INTO parties (handle, display_name, kind, team_id, status) VALUES (?1, ?2, ?3, ?4, ?5)",

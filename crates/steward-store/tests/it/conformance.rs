@@ -53,6 +53,25 @@ fn parties_are_created_with_their_team_and_reject_duplicates(db: &TestDb) {
     let handles: Vec<String> = store.parties().unwrap().into_iter().map(|party| party.handle).collect();
     assert_eq!(handles, vec!["alice@example.com", "team-payments"]);
     assert!(matches!(store.party("nobody"), Err(StoreError::UnknownParty(_))));
+    // One person, one party: a handle that differs only in letter case is refused, for a
+    // person and for a team a person's `team` would create.
+    let error = store.add_party(&actor(), person("ALICE@Example.com")).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "party 'ALICE@Example.com' differs from the existing 'alice@example.com' only in letter case; use 'alice@example.com'"
+    );
+    let error = store
+        .add_party(
+            &actor(),
+            NewParty {
+                team: Some("Payments".into()),
+                ..person("carol@example.com")
+            },
+        )
+        .unwrap_err();
+    assert!(matches!(error, StoreError::HandleCaseClash { .. }), "{error}");
+    let handles: Vec<String> = store.parties().unwrap().into_iter().map(|party| party.handle).collect();
+    assert_eq!(handles, vec!["alice@example.com", "team-payments"]);
 }
 
 fn identities_round_trip_every_field(db: &TestDb) {
