@@ -57,16 +57,8 @@ pub fn create_keys(data_dir: &Path) -> anyhow::Result<bool> {
     let dir = key_dir(data_dir);
     let env_fingerprint = env_key("STEWARD_FINGERPRINT_KEY")?;
     let env_audit = env_key("STEWARD_AUDIT_KEY")?;
-    let file_key = |file: &str| -> anyhow::Result<Option<[u8; 32]>> {
-        let path = dir.join(file);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => parse_key_hex(&text, &path.display().to_string()).map(Some),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(error) => Err(error).with_context(|| format!("cannot read {}", path.display())),
-        }
-    };
-    let stored_fingerprint = file_key(FINGERPRINT_FILE)?;
-    let stored_signing = file_key(SIGNING_FILE)?;
+    let stored_fingerprint = stored_key(&dir.join(FINGERPRINT_FILE))?;
+    let stored_signing = stored_key(&dir.join(SIGNING_FILE))?;
     for (env, given, stored, file) in [
         (
             "STEWARD_FINGERPRINT_KEY",
@@ -142,38 +134,38 @@ fn parse_key_hex(text: &str, origin: &str) -> anyhow::Result<[u8; 32]> {
         .map_err(|_| anyhow::anyhow!("{origin}: a key is 32 bytes (64 hex digits)"))
 }
 
-fn read_key(data_dir: &Path, env: &str, file: &str) -> anyhow::Result<[u8; 32]> {
-    if let Ok(text) = std::env::var(env) {
-        return parse_key_hex(&text, env);
-    }
-    let path = key_dir(data_dir).join(file);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => parse_key_hex(&text, &path.display().to_string()),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => bail!(
-            "data directory {} is not initialised ({} missing); run `steward init --data-dir {}` or set {env}",
-            data_dir.display(),
-            path.display(),
-            data_dir.display()
-        ),
+/// The key in key file `path`, if the file exists (a malformed one is an error).
+fn stored_key(path: &Path) -> anyhow::Result<Option<[u8; 32]>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse_key_hex(&text, &path.display().to_string()).map(Some),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(error) => Err(error).with_context(|| format!("cannot read {}", path.display())),
     }
+}
+
+/// A key from environment variable `env`, else from key file `file`, if either has one.
+fn env_or_stored_key(data_dir: &Path, env: &str, file: &str) -> anyhow::Result<Option<[u8; 32]>> {
+    match env_key(env)? {
+        Some(key) => Ok(Some(key)),
+        None => stored_key(&key_dir(data_dir).join(file)),
+    }
+}
+
+fn read_key(data_dir: &Path, env: &str, file: &str) -> anyhow::Result<[u8; 32]> {
+    env_or_stored_key(data_dir, env, file)?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "data directory {} is not initialised ({} missing); run `steward init --data-dir {}` or set {env}",
+            data_dir.display(),
+            key_dir(data_dir).join(file).display(),
+            data_dir.display()
+        )
+    })
 }
 
 /// Loads the fingerprint key alone (environment first, then the key file): all a scan
 /// needs. `Ok(None)` when there is none; a malformed one is an error.
 pub fn load_fingerprint_key(data_dir: &Path) -> anyhow::Result<Option<FingerprintKey>> {
-    if let Some(bytes) = env_key("STEWARD_FINGERPRINT_KEY")? {
-        return Ok(Some(FingerprintKey::from_bytes(bytes)));
-    }
-    let path = key_dir(data_dir).join(FINGERPRINT_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Ok(Some(FingerprintKey::from_bytes(parse_key_hex(
-            &text,
-            &path.display().to_string(),
-        )?))),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(error) => Err(error).with_context(|| format!("cannot read {}", path.display())),
-    }
+    Ok(env_or_stored_key(data_dir, "STEWARD_FINGERPRINT_KEY", FINGERPRINT_FILE)?.map(FingerprintKey::from_bytes))
 }
 
 /// Loads both keys (environment first, then the key files).
@@ -193,13 +185,14 @@ pub fn load_verifying_key(data_dir: &Path, file: Option<&Path>) -> anyhow::Resul
             let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
             parse_key_hex(&text, &path.display().to_string())?
         }
-        // A malformed STEWARD_AUDIT_KEY is an error, not a reason to try another key.
-        None if env_key("STEWARD_AUDIT_KEY")?.is_some() => {
-            return Ok(SigningKey::from_bytes(&read_key(data_dir, "STEWARD_AUDIT_KEY", SIGNING_FILE)?).verifying_key());
-        }
-        None => match read_key(data_dir, "STEWARD_AUDIT_KEY", SIGNING_FILE) {
-            Ok(seed) => return Ok(SigningKey::from_bytes(&seed).verifying_key()),
-            Err(_) => read_key(data_dir, "STEWARD_AUDIT_PUBLIC_KEY", VERIFYING_FILE)?,
+        // A malformed STEWARD_AUDIT_KEY is an error, not a reason to try another key; a
+        // signing key file that cannot be read leaves the public key file to try.
+        None => match env_key("STEWARD_AUDIT_KEY")? {
+            Some(seed) => return Ok(SigningKey::from_bytes(&seed).verifying_key()),
+            None => match stored_key(&key_dir(data_dir).join(SIGNING_FILE)) {
+                Ok(Some(seed)) => return Ok(SigningKey::from_bytes(&seed).verifying_key()),
+                Ok(None) | Err(_) => read_key(data_dir, "STEWARD_AUDIT_PUBLIC_KEY", VERIFYING_FILE)?,
+            },
         },
     };
     VerifyingKey::from_bytes(&bytes).map_err(|error| anyhow::anyhow!("invalid audit public key: {error}"))
