@@ -8,7 +8,7 @@ use crate::{
     ScanScope, StoreError,
 };
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use steward_core::ScannedSecret;
 use steward_core::audit::{AuditEvent, Checkpoint, EventDraft, Hash, SigningKey, seal};
 use steward_core::lifecycle::{TransitionContext, check_credential_allowed, check_editable, check_transition};
@@ -1252,37 +1252,41 @@ pub(crate) fn record_scan(
         // the old line of the same file or message: it is moved, keeping its first sighting,
         // not removed and found anew.
         let known = tx.locations_by_fingerprint(&record.fingerprint)?;
-        let exact = |kind: LocationKind, locator: &str| {
-            known
-                .iter()
-                .any(|location| location.kind == kind && location.locator == locator)
-        };
-        let mut movable: Vec<&Location> = known
+        // Sets and queues, not scans of lists: a blob in 10,000 commits is 10,000 copies.
+        let known_places: HashSet<(LocationKind, &str)> = known
             .iter()
-            .filter(|location| {
-                location.removed_at.is_none()
-                    && !record
-                        .copies
-                        .iter()
-                        .any(|(kind, locator)| *kind == location.kind && *locator == location.locator)
-            })
+            .map(|location| (location.kind, location.locator.as_str()))
             .collect();
+        let seen_now: HashSet<(LocationKind, &str)> = record
+            .copies
+            .iter()
+            .map(|(kind, locator)| (*kind, locator.as_str()))
+            .collect();
+        // Live copies not seen again, by place, oldest first.
+        let mut movable: HashMap<(LocationKind, &str), std::collections::VecDeque<&Location>> = HashMap::new();
+        for location in &known {
+            if location.removed_at.is_none() && !seen_now.contains(&(location.kind, location.locator.as_str())) {
+                movable
+                    .entry((location.kind, place_of(location.kind, &location.locator)))
+                    .or_default()
+                    .push_back(location);
+            }
+        }
         for (kind, locator) in &record.copies {
-            let moved_from = (!exact(*kind, locator))
-                .then(|| {
-                    movable.iter().position(|location| {
-                        location.kind == *kind && place_of(*kind, &location.locator) == place_of(*kind, locator)
-                    })
-                })
-                .flatten()
-                .map(|at| movable.remove(at));
+            let moved_from = if known_places.contains(&(*kind, locator.as_str())) {
+                None
+            } else {
+                movable
+                    .get_mut(&(*kind, place_of(*kind, locator)))
+                    .and_then(|queue| queue.pop_front())
+            };
             recorded.push(match moved_from {
                 Some(before) => relocate(tx, &mut log, actor, before.clone(), locator)?,
                 None => record_copy(tx, &mut log, actor, &record.fingerprint, *kind, locator)?,
             });
         }
     }
-    let seen: std::collections::HashSet<i64> = recorded.iter().map(|location| location.id).collect();
+    let seen: HashSet<i64> = recorded.iter().map(|location| location.id).collect();
     let mut removed = Vec::new();
     let found_by: HashMap<Fingerprint, String> = if covered.is_empty() {
         HashMap::new()
