@@ -530,7 +530,9 @@ pub struct CredentialLocateArgs {
     after_help = "The file is read as it is imported (mapped; identities parsed a batch at a time), so memory does \
                   not grow with it; a record found bad part-way rolls the whole import back. YAML with anchors, \
                   flow-style identities, tabs or several documents is parsed whole instead. Do not edit the file in \
-                  place while it is imported: that can give wrong records or an error."
+                  place while it is imported: that can give wrong records or an error. A file's `secrets` (known \
+                  copies of secrets, as `export` writes them) are read with its header and imported after the \
+                  identities; copies already in the store are kept as they are."
 )]
 pub struct ImportArgs {
     /// File to import (.yaml/.yml, .json or .csv); see the README for the format
@@ -563,6 +565,8 @@ pub const AUTO_SUMMARY_ABOVE: usize = 10_000;
 #[command(
     after_help = "Writes `-o json` (the default), `-o yaml` or `-o csv` to stdout, identities by system and name, \
                   a batch of 2,048 at a time from one snapshot of the store, so memory does not grow with the store. \
+                  JSON and YAML end with `secrets`: every secret a scan recorded or a copy was recorded of, with its \
+                  copies (fingerprints and places, never the secret), so an import elsewhere keeps them. \
                   On PostgreSQL an export of 2,048 or more identities also opens a second connection in the same \
                   snapshot for the backup approvers and credentials, and goes on over one until it is ready or if \
                   it cannot be had."

@@ -4,7 +4,7 @@ use crate::cli::{AUTO_SUMMARY_ABOVE, AuditDetail, ExportArgs, FileFormat, Global
 use crate::inventory_file::{Inventory, detect_format};
 use crate::output::{write_json_element, write_stdout, write_walk};
 use crate::records::{
-    CredentialRecord, FILE_FORMAT_VERSION, IDENTITY_COLUMNS, IdentityRecord, InventoryFile, PartyRecord,
+    CredentialRecord, FILE_FORMAT_VERSION, IDENTITY_COLUMNS, IdentityRecord, InventoryFile, PartyRecord, SecretRecord,
 };
 use crate::settings::Settings;
 use clap::ValueEnum;
@@ -26,11 +26,12 @@ pub fn import(globals: &Globals, args: &ImportArgs) -> anyhow::Result<ExitCode> 
     };
     let started = std::time::Instant::now();
     let parties = std::mem::take(&mut inventory.parties);
+    let secrets = inventory.secrets(settings.actor.now)?;
     // Identities are parsed (ahead, on another thread) as the store takes them; a bad one
     // ends the import, which rolls back, with the file's own error.
     let outcome = inventory.with_identities(settings.actor.now, |records| {
         let mut records = records.map(|record| record.map_err(|error| StoreError::Callback(error.to_string())));
-        store.import(&settings.actor, &file, audit, &parties, &mut records)
+        store.import_with_secrets(&settings.actor, &file, audit, &parties, &mut records, &secrets)
     });
     let line_of = |index: usize| inventory.line(index).map(|line| format!(":{line}")).unwrap_or_default();
     let summary = outcome.map_err(|error| match error {
@@ -59,8 +60,16 @@ pub fn import(globals: &Globals, args: &ImportArgs) -> anyhow::Result<ExitCode> 
         }
         other => other.into(),
     })?;
+    let copies = if secrets.is_empty() {
+        String::new()
+    } else {
+        format!(
+            ", {} new scanned secrets, {} new copies of secrets",
+            summary.secrets, summary.copies
+        )
+    };
     eprintln!(
-        "imported {} identities, {} credentials, {} new parties from {file} ({} audit events, {:.2} s)",
+        "imported {} identities, {} credentials, {} new parties{copies} from {file} ({} audit events, {:.2} s)",
         summary.identities,
         summary.credentials,
         summary.parties,
@@ -101,6 +110,13 @@ pub fn export(globals: &Globals, _args: &ExportArgs) -> anyhow::Result<ExitCode>
                     let parties = parties.iter().map(PartyRecord::from_party).collect();
                     ExportWriter::start(format, parties, &mut *out).map(|started| writer = Some(started))
                 }
+                ExportPart::Secrets(secrets) => match writer.as_mut() {
+                    Some(writer) => {
+                        writer.secrets = secrets.iter().map(SecretRecord::from_known).collect();
+                        Ok(())
+                    }
+                    None => Err(std::io::Error::other("secrets came before the parties")),
+                },
                 ExportPart::Identities(batch) => match writer.as_mut() {
                     Some(writer) => writer.batch(&mut *out, batch),
                     None => Err(std::io::Error::other("identities came before the parties")),
@@ -115,10 +131,13 @@ pub fn export(globals: &Globals, _args: &ExportArgs) -> anyhow::Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
-/// Writes an inventory file in parts: the header, batches of identities, the end. The
-/// bytes are those of serializing the whole [`InventoryFile`] at once.
+/// Writes an inventory file in parts: the header, batches of identities, the end (with
+/// the secrets, held until then). The bytes are those of serializing the whole
+/// [`InventoryFile`] at once.
 struct ExportWriter {
     format: FileFormat,
+    /// The secrets, written after the identities (not in CSV, which has no place for them).
+    secrets: Vec<SecretRecord>,
     /// Identities written so far.
     written: usize,
     /// The end of the header, written with the first identity or at the end.
@@ -131,6 +150,7 @@ impl ExportWriter {
             version: FILE_FORMAT_VERSION,
             parties,
             identities: Vec::new(),
+            secrets: Vec::new(),
         };
         // The header as a whole file with no identities, written up to where they go.
         let (text, empty_end) = match format {
@@ -156,6 +176,7 @@ impl ExportWriter {
         out.write_all(head.as_bytes())?;
         Ok(ExportWriter {
             format,
+            secrets: Vec::new(),
             written: 0,
             empty_end,
         })
@@ -198,14 +219,36 @@ impl ExportWriter {
     }
 
     fn finish(self, out: &mut dyn Write) -> std::io::Result<()> {
-        match (self.format, self.written) {
-            (FileFormat::Csv, _) => Ok(()),
-            (FileFormat::Json, 0) => writeln!(out, "{}", self.empty_end),
-            (FileFormat::Json, _) => writeln!(out, "\n  ]\n}}"),
-            (FileFormat::Yaml, 0) => out.write_all(self.empty_end.as_bytes()),
-            (FileFormat::Yaml, _) => Ok(()),
+        // The end of the identities, then the secrets as the whole file would have them:
+        // a document of the secrets alone, from its first key on.
+        let tail = match self.format {
+            FileFormat::Csv => return Ok(()),
+            _ if self.secrets.is_empty() => None,
+            FileFormat::Json => {
+                let text = serde_json::to_string_pretty(&SecretsOnly { secrets: &self.secrets })
+                    .map_err(std::io::Error::other)?;
+                Some(format!(",\n{}", text.strip_prefix("{\n").unwrap_or(&text)))
+            }
+            FileFormat::Yaml => {
+                Some(serde_norway::to_string(&SecretsOnly { secrets: &self.secrets }).map_err(std::io::Error::other)?)
+            }
+        };
+        match (self.format, self.written, tail) {
+            (FileFormat::Json, 0, None) => writeln!(out, "{}", self.empty_end),
+            (FileFormat::Json, 0, Some(tail)) => writeln!(out, "[]{tail}"),
+            (FileFormat::Json, _, None) => writeln!(out, "\n  ]\n}}"),
+            (FileFormat::Json, _, Some(tail)) => writeln!(out, "\n  ]{tail}"),
+            (FileFormat::Yaml, 0, tail) => write!(out, "{}{}", self.empty_end, tail.unwrap_or_default()),
+            (_, _, tail) => out.write_all(tail.unwrap_or_default().as_bytes()),
         }
     }
+}
+
+/// The secrets of an inventory file, as a document of their own (see
+/// [`ExportWriter::finish`]).
+#[derive(serde::Serialize)]
+struct SecretsOnly<'a> {
+    secrets: &'a [SecretRecord],
 }
 
 /// One identity as it appears in an inventory file of `format`: in JSON an element of
@@ -263,9 +306,16 @@ mod tests {
     }
 
     /// What writing `records` in batches of `batch` gives.
-    fn written(format: FileFormat, parties: &[PartyRecord], records: &[IdentityRecord], batch: usize) -> String {
+    fn written(
+        format: FileFormat,
+        parties: &[PartyRecord],
+        records: &[IdentityRecord],
+        secrets: &[SecretRecord],
+        batch: usize,
+    ) -> String {
         let mut out = Vec::new();
         let mut writer = ExportWriter::start(format, parties.to_vec(), &mut out).unwrap();
+        writer.secrets = secrets.to_vec();
         for chunk in records.chunks(batch.max(1)) {
             writer.records(&mut out, chunk).unwrap();
         }
@@ -277,37 +327,52 @@ mod tests {
     fn an_export_written_in_batches_is_the_file_serialized_whole() {
         let parties: Vec<PartyRecord> =
             serde_json::from_str(r#"[{"handle": "alice@example.com", "display_name": "Alice: \"A\""}]"#).unwrap();
+        let some_secrets: Vec<SecretRecord> = serde_json::from_value(serde_json::json!([
+            {"fingerprint": "ab".repeat(32), "rule_id": "aws-access-key", "rule_name": "AWS: \"key\"",
+             "preview": "AKIA…(20 chars)", "first_seen": "2026-01-01T00:00:00Z", "last_seen": "2026-02-01T00:00:00Z",
+             "locations": [{"kind": "repository_file", "locator": "/src/app@0123:config/a b.env:3",
+                            "first_seen": "2026-01-01T00:00:00Z", "last_seen": "2026-02-01T00:00:00Z"},
+                           {"kind": "chat_message", "locator": "x.zip#general@1.2:1",
+                            "first_seen": "2026-01-01T00:00:00Z", "last_seen": "2026-01-01T00:00:00Z",
+                            "removed_at": "2026-03-01T00:00:00Z"}]},
+            {"fingerprint": "cd".repeat(32), "locations": [{"kind": "ticket", "locator": "OPS-1#c2",
+                            "first_seen": "2026-01-01T00:00:00Z", "last_seen": "2026-01-01T00:00:00Z"}]}
+        ]))
+        .unwrap();
         for (party_count, count, batch) in [(0, 0, 1), (1, 0, 1), (0, 1, 1), (1, 7, 3), (1, 12, 12), (1, 12, 5)] {
-            let parties = &parties[..party_count];
-            let records = records(count);
-            let whole = InventoryFile {
-                version: FILE_FORMAT_VERSION,
-                parties: parties.to_vec(),
-                identities: records.clone(),
-            };
-            let json = format!("{}\n", serde_json::to_string_pretty(&whole).unwrap());
-            assert_eq!(
-                written(FileFormat::Json, parties, &records, batch),
-                json,
-                "{count} in {batch}"
-            );
-            let yaml = serde_norway::to_string(&whole).unwrap();
-            assert_eq!(
-                written(FileFormat::Yaml, parties, &records, batch),
-                yaml,
-                "{count} in {batch}"
-            );
-            let mut csv = csv::Writer::from_writer(Vec::new());
-            csv.write_record(IDENTITY_COLUMNS).unwrap();
-            for record in &records {
-                csv.write_record(record.text_values()).unwrap();
+            for secrets in [&[][..], &some_secrets[..]] {
+                let parties = &parties[..party_count];
+                let records = records(count);
+                let whole = InventoryFile {
+                    version: FILE_FORMAT_VERSION,
+                    parties: parties.to_vec(),
+                    identities: records.clone(),
+                    secrets: secrets.to_vec(),
+                };
+                let json = format!("{}\n", serde_json::to_string_pretty(&whole).unwrap());
+                assert_eq!(
+                    written(FileFormat::Json, parties, &records, secrets, batch),
+                    json,
+                    "{count} in {batch}"
+                );
+                let yaml = serde_norway::to_string(&whole).unwrap();
+                assert_eq!(
+                    written(FileFormat::Yaml, parties, &records, secrets, batch),
+                    yaml,
+                    "{count} in {batch}"
+                );
+                let mut csv = csv::Writer::from_writer(Vec::new());
+                csv.write_record(IDENTITY_COLUMNS).unwrap();
+                for record in &records {
+                    csv.write_record(record.text_values()).unwrap();
+                }
+                let csv = String::from_utf8(csv.into_inner().unwrap()).unwrap();
+                assert_eq!(
+                    written(FileFormat::Csv, parties, &records, secrets, batch),
+                    csv,
+                    "{count} in {batch}"
+                );
             }
-            let csv = String::from_utf8(csv.into_inner().unwrap()).unwrap();
-            assert_eq!(
-                written(FileFormat::Csv, parties, &records, batch),
-                csv,
-                "{count} in {batch}"
-            );
         }
     }
 }

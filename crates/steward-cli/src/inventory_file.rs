@@ -13,7 +13,9 @@
 //! before, with memory in proportion to the file.
 
 use crate::cli::FileFormat;
-use crate::records::{FILE_FORMAT_VERSION, IDENTITY_COLUMNS, IdentityRecord, InventoryFile, PartyRecord, ScopeValues};
+use crate::records::{
+    FILE_FORMAT_VERSION, IDENTITY_COLUMNS, IdentityRecord, InventoryFile, PartyRecord, ScopeValues, SecretRecord,
+};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -100,6 +102,8 @@ pub struct Inventory {
     text: Text,
     /// Parties to create when missing.
     pub parties: Vec<NewParty>,
+    /// Secrets and their copies, as written (see [`Inventory::secrets`]).
+    secrets: Vec<SecretRecord>,
     items: Items,
 }
 
@@ -119,6 +123,8 @@ struct JsonHeader<'a> {
     parties: Vec<PartyRecord>,
     #[serde(default, borrow)]
     identities: Vec<&'a serde_json::value::RawValue>,
+    #[serde(default)]
+    secrets: Vec<SecretRecord>,
 }
 
 /// The 1-based line of byte `offset` in `text`.
@@ -691,8 +697,8 @@ impl Inventory {
     }
 
     fn from_text(file: String, text: Text, format: FileFormat) -> anyhow::Result<Inventory> {
-        let (parties, items) = match format {
-            FileFormat::Csv => (Vec::new(), csv_header(&file, text.bytes())?),
+        let (parties, secrets, items) = match format {
+            FileFormat::Csv => (Vec::new(), Vec::new(), csv_header(&file, text.bytes())?),
             FileFormat::Json => json_header(&file, text.bytes())?,
             FileFormat::Yaml => yaml_header(&file, text.bytes())?,
         };
@@ -700,8 +706,39 @@ impl Inventory {
             file,
             text,
             parties,
+            secrets,
             items,
         })
+    }
+
+    /// The file's secrets, checked: an error names the file, the line (where the layout
+    /// shows it) and the field.
+    pub fn secrets(&self, now: jiff::Timestamp) -> anyhow::Result<Vec<steward_store::KnownSecret>> {
+        let mut fingerprints = std::collections::HashSet::new();
+        let mut secrets = Vec::with_capacity(self.secrets.len());
+        for (index, record) in self.secrets.iter().enumerate() {
+            let checked = record.to_known(now).and_then(|secret| {
+                if fingerprints.insert(secret.fingerprint.clone()) {
+                    Ok(secret)
+                } else {
+                    Err(("fingerprint".to_string(), "is listed twice".to_string()))
+                }
+            });
+            match checked {
+                Ok(secret) => secrets.push(secret),
+                Err((field, message)) => {
+                    let path = format!("secrets[{index}].{field}");
+                    // Copied before it is decoded (see `Text::bytes`); this runs only for an error.
+                    let text = String::from_utf8_lossy(self.text.bytes()).into_owned();
+                    let line = key_line_in_item(&text, &path)
+                        .or_else(|| key_line_in_item(&text, &format!("secrets[{index}]")))
+                        .map(|line| format!(":{}", line + 1))
+                        .unwrap_or_default();
+                    return Err(crate::usage(format!("{}{line}: {path}: {message}", self.file)));
+                }
+            }
+        }
+        Ok(secrets)
     }
 
     /// The number of identities.
@@ -1139,7 +1176,7 @@ fn csv_header(file: &str, bytes: &[u8]) -> anyhow::Result<Items> {
 }
 
 /// Reads a JSON file's header and finds each identity's bytes, unparsed.
-fn json_header(file: &str, bytes: &[u8]) -> anyhow::Result<(Vec<NewParty>, Items)> {
+fn json_header(file: &str, bytes: &[u8]) -> anyhow::Result<(Vec<NewParty>, Vec<SecretRecord>, Items)> {
     // From bytes: serde_json checks each string and raw value it borrows as it reads it;
     // of the raw values only their places are kept (items are copied when parsed).
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
@@ -1167,12 +1204,12 @@ fn json_header(file: &str, bytes: &[u8]) -> anyhow::Result<(Vec<NewParty>, Items
             (start, start + raw.get().len())
         })
         .collect();
-    Ok((parties, Items::Json(ranges)))
+    Ok((parties, header.secrets, Items::Json(ranges)))
 }
 
 /// Reads a YAML file's header and finds its identities (see [`yaml_items`]); a document
 /// the line layout cannot split, or whose header does not read, is parsed whole.
-fn yaml_header(file: &str, bytes: &[u8]) -> anyhow::Result<(Vec<NewParty>, Items)> {
+fn yaml_header(file: &str, bytes: &[u8]) -> anyhow::Result<(Vec<NewParty>, Vec<SecretRecord>, Items)> {
     if let Some(layout) = yaml_items(bytes) {
         let rest = [&bytes[..layout.key], b"identities: []\n", &bytes[layout.end..]].concat();
         if let Ok(rest) = String::from_utf8(rest)
@@ -1184,7 +1221,7 @@ fn yaml_header(file: &str, bytes: &[u8]) -> anyhow::Result<(Vec<NewParty>, Items
                 starts: layout.starts,
                 end: layout.end,
             };
-            return Ok((parties, items));
+            return Ok((parties, header.secrets, items));
         }
     }
     let text = text_of(file, bytes, 0, bytes.len())?;
@@ -1207,7 +1244,7 @@ fn yaml_header(file: &str, bytes: &[u8]) -> anyhow::Result<(Vec<NewParty>, Items
         records: inventory.identities,
         names,
     };
-    Ok((parties, items))
+    Ok((parties, inventory.secrets, items))
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use steward_core::{
 /// The version of the inventory file format this binary reads and writes.
 pub const FILE_FORMAT_VERSION: u32 = 1;
 
-/// An inventory file: `version`, `parties`, `identities`.
+/// An inventory file: `version`, `parties`, `identities`, `secrets`.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InventoryFile {
@@ -28,6 +28,181 @@ pub struct InventoryFile {
     /// Identities with their credentials.
     #[serde(default)]
     pub identities: Vec<IdentityRecord>,
+    /// Secrets known to have copies, or recorded by scans, with their copies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<SecretRecord>,
+}
+
+/// A secret in an inventory file: its fingerprint, what a scan recorded of it, and its
+/// known copies. Never the secret itself.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRecord {
+    /// HMAC-SHA256 fingerprint under this installation's key (64 hex digits).
+    pub fingerprint: String,
+    /// Id of the scanner rule that found it (with `rule_name` and `preview`; absent when
+    /// its copies were only recorded by hand).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_id: Option<String>,
+    /// Name of that rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_name: Option<String>,
+    /// Redacted preview.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview: Option<String>,
+    /// First recorded by a scan (default: its first copy's first sighting, else now).
+    #[serde(default, with = "instant", skip_serializing_if = "Option::is_none")]
+    pub first_seen: Option<jiff::Timestamp>,
+    /// Last recorded by a scan (default: its copies' last sighting, else `first_seen`).
+    #[serde(default, with = "instant", skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<jiff::Timestamp>,
+    /// Its copies.
+    #[serde(default)]
+    pub locations: Vec<CopyRecord>,
+}
+
+/// A copy of a secret in an inventory file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CopyRecord {
+    /// Kind of place.
+    pub kind: steward_core::LocationKind,
+    /// Exact place.
+    pub locator: String,
+    /// First seen (default: now).
+    #[serde(default, with = "instant")]
+    pub first_seen: Option<jiff::Timestamp>,
+    /// Last seen (default: `first_seen`).
+    #[serde(default, with = "instant")]
+    pub last_seen: Option<jiff::Timestamp>,
+    /// When it was found gone, if it was.
+    #[serde(default, with = "instant", skip_serializing_if = "Option::is_none")]
+    pub removed_at: Option<jiff::Timestamp>,
+}
+
+impl SecretRecord {
+    /// From what the store knows of a secret.
+    pub fn from_known(secret: &steward_store::KnownSecret) -> Self {
+        let scanned = secret.scanned.as_ref();
+        SecretRecord {
+            fingerprint: secret.fingerprint.as_str().to_string(),
+            rule_id: scanned.map(|scanned| scanned.rule_id.clone()),
+            rule_name: scanned.map(|scanned| scanned.rule_name.clone()),
+            preview: scanned.map(|scanned| scanned.preview.clone()),
+            first_seen: scanned.map(|scanned| scanned.first_seen),
+            last_seen: scanned.map(|scanned| scanned.last_seen),
+            locations: secret
+                .copies
+                .iter()
+                .map(|copy| CopyRecord {
+                    kind: copy.kind,
+                    locator: copy.locator.clone(),
+                    first_seen: Some(copy.first_seen),
+                    last_seen: Some(copy.last_seen),
+                    removed_at: copy.removed_at,
+                })
+                .collect(),
+        }
+    }
+
+    /// To a secret to import, or the field (path inside this record) that is wrong and why.
+    pub fn to_known(&self, now: jiff::Timestamp) -> Result<steward_store::KnownSecret, (String, String)> {
+        let fingerprint =
+            Fingerprint::parse(&self.fingerprint).map_err(|error| ("fingerprint".to_string(), error.to_string()))?;
+        let mut places = std::collections::HashSet::new();
+        let mut copies = Vec::with_capacity(self.locations.len());
+        for (index, copy) in self.locations.iter().enumerate() {
+            let field = |name: &str| format!("locations[{index}].{name}");
+            if copy.locator.trim().is_empty() || copy.locator.len() > 4096 {
+                return Err((field("locator"), "must be 1-4096 characters".to_string()));
+            }
+            if !places.insert((copy.kind, copy.locator.as_str())) {
+                return Err((field("locator"), format!("'{}' is listed twice", copy.locator)));
+            }
+            let first_seen = copy.first_seen.unwrap_or(now);
+            let last_seen = copy.last_seen.unwrap_or(first_seen);
+            if last_seen < first_seen {
+                return Err((field("last_seen"), "is before first_seen".to_string()));
+            }
+            if copy.removed_at.is_some_and(|removed| removed < first_seen) {
+                return Err((field("removed_at"), "is before first_seen".to_string()));
+            }
+            copies.push(steward_core::Location {
+                id: 0,
+                credential_id: None,
+                fingerprint: fingerprint.clone(),
+                kind: copy.kind,
+                locator: copy.locator.clone(),
+                first_seen,
+                last_seen,
+                removed_at: copy.removed_at,
+            });
+        }
+        let scanned = match (&self.rule_id, &self.rule_name, &self.preview) {
+            (None, None, None) => {
+                for (name, value) in [("first_seen", self.first_seen), ("last_seen", self.last_seen)] {
+                    if value.is_some() {
+                        return Err((
+                            name.to_string(),
+                            "is what a scan recorded: give rule_id too".to_string(),
+                        ));
+                    }
+                }
+                if copies.is_empty() {
+                    return Err((
+                        "locations".to_string(),
+                        "a secret needs copies, or rule_id, rule_name and preview".to_string(),
+                    ));
+                }
+                None
+            }
+            (Some(rule_id), Some(rule_name), Some(preview)) => {
+                for (name, value) in [("rule_id", rule_id), ("rule_name", rule_name), ("preview", preview)] {
+                    if value.trim().is_empty() || value.len() > 256 {
+                        return Err((name.to_string(), "must be 1-256 characters".to_string()));
+                    }
+                }
+                let first_seen = self
+                    .first_seen
+                    .or_else(|| copies.iter().map(|copy| copy.first_seen).min())
+                    .unwrap_or(now);
+                let last_seen = self
+                    .last_seen
+                    .or_else(|| copies.iter().map(|copy| copy.last_seen).max())
+                    .unwrap_or(first_seen);
+                if last_seen < first_seen {
+                    return Err(("last_seen".to_string(), "is before first_seen".to_string()));
+                }
+                Some(steward_core::ScannedSecret {
+                    fingerprint: fingerprint.clone(),
+                    rule_id: rule_id.clone(),
+                    rule_name: rule_name.clone(),
+                    preview: preview.clone(),
+                    first_seen,
+                    last_seen,
+                })
+            }
+            _ => {
+                let missing = [
+                    ("rule_id", &self.rule_id),
+                    ("rule_name", &self.rule_name),
+                    ("preview", &self.preview),
+                ]
+                .into_iter()
+                .find(|(_, value)| value.is_none())
+                .map_or("rule_id", |(name, _)| name);
+                return Err((
+                    missing.to_string(),
+                    "rule_id, rule_name and preview go together".to_string(),
+                ));
+            }
+        };
+        Ok(steward_store::KnownSecret {
+            fingerprint,
+            scanned,
+            copies,
+        })
+    }
 }
 
 /// A party as written in files and printed.

@@ -7,7 +7,7 @@
 use crate::ops::{self, Tx};
 use crate::{
     Actor, EventFilter, ExportPart, IdentityDetail, IdentityFilter, ImportAudit, ImportIdentity, ImportSummary,
-    ScanFinding, ScanRecord, ScanRecorded, ScanScope, Store, StoreError,
+    KnownSecret, ScanFinding, ScanRecord, ScanRecorded, ScanScope, Store, StoreError,
 };
 use steward_core::audit::{
     AuditEvent, ChainProblem, ChainSummary, ChainVerifier, Checkpoint, EventFields, EventLink, Hash, SigningKey,
@@ -403,7 +403,7 @@ impl<B: Backend + 'static> Store for B {
     ) -> Result<(), StoreError> {
         self.identity_batches(filter, LIST_BATCH, BatchContents::Identities, &mut |part| match part {
             ExportPart::Identities(batch) => visit(batch.into_iter().map(|(identity, _)| identity).collect()),
-            ExportPart::Parties(_) => Ok(()),
+            ExportPart::Parties(_) | ExportPart::Secrets(_) => Ok(()),
         })
     }
 
@@ -462,15 +462,17 @@ impl<B: Backend + 'static> Store for B {
         self.read(|tx| ops::locations(tx, reference))
     }
 
-    fn import(
+    fn import_with_secrets(
         &mut self,
         actor: &Actor,
         source: &str,
         audit: ImportAudit,
         parties: &[NewParty],
         identities: &mut dyn Iterator<Item = Result<ImportIdentity, StoreError>>,
+        secrets: &[KnownSecret],
     ) -> Result<ImportSummary, StoreError> {
-        self.write_bulk(|tx, key| ops::import(tx, key, actor, source, audit, parties, identities))
+        let records = ops::ImportRecords { parties, secrets };
+        self.write_bulk(|tx, key| ops::import(tx, key, actor, source, audit, records, identities))
     }
 
     fn for_each_event(

@@ -35,12 +35,14 @@ pub use ops::{IMPORT_CHUNK, ImportDigest};
 /// Identities with their credentials, as [`Store::export_inventory`] hands them out.
 pub type IdentityBatch = Vec<(steward_core::Identity, Vec<steward_core::Credential>)>;
 
-/// What [`Store::export_inventory`] hands out: the parties once, first, then identities a
-/// batch at a time.
+/// What [`Store::export_inventory`] hands out: the parties once, first, then the known
+/// secrets once, then identities a batch at a time.
 #[derive(Debug)]
 pub enum ExportPart {
     /// Every party, by handle.
     Parties(Vec<steward_core::Party>),
+    /// Every secret a scan recorded or a copy was recorded of (see [`KnownSecret`]).
+    Secrets(Vec<KnownSecret>),
     /// Identities, by system and name, with their credentials (oldest first).
     Identities(IdentityBatch),
 }
@@ -102,6 +104,64 @@ pub struct ImportIdentity {
     pub identity: NewIdentity,
     /// Its credentials.
     pub credentials: Vec<NewCredential>,
+}
+
+/// A secret the store knows copies of, or that a scan recorded: what an export writes and
+/// an import reads back, so that a move to another store keeps where each secret was
+/// found. Its copies' `id` and `credential_id` are the store's own: an import ignores
+/// them, and links each copy to the credentials with its fingerprint, as a scan does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownSecret {
+    /// Fingerprint (HMAC under the installation key).
+    pub fingerprint: Fingerprint,
+    /// What a scan recorded of it (rule and preview); `None` when its copies were only
+    /// recorded by `credential locate`.
+    pub scanned: Option<ScannedSecret>,
+    /// Its copies, removed ones too, first seen first.
+    pub copies: Vec<Location>,
+}
+
+/// [`KnownSecret`]s from the scanned secrets and the copies of a store, ordered by when
+/// each was first seen.
+pub(crate) fn known_secrets(scanned: Vec<ScannedSecret>, copies: Vec<Location>) -> Vec<KnownSecret> {
+    fn secret_of(
+        map: &mut std::collections::BTreeMap<Fingerprint, KnownSecret>,
+        fingerprint: Fingerprint,
+    ) -> &mut KnownSecret {
+        map.entry(fingerprint.clone()).or_insert_with(|| KnownSecret {
+            fingerprint,
+            scanned: None,
+            copies: Vec::new(),
+        })
+    }
+    let mut by_fingerprint = std::collections::BTreeMap::new();
+    for secret in scanned {
+        let fingerprint = secret.fingerprint.clone();
+        secret_of(&mut by_fingerprint, fingerprint).scanned = Some(secret);
+    }
+    for copy in copies {
+        let fingerprint = copy.fingerprint.clone();
+        secret_of(&mut by_fingerprint, fingerprint).copies.push(copy);
+    }
+    // First seen first, to the second (as files write instants), then in the order the
+    // store recorded them: an export imported elsewhere exports again the same.
+    let mut secrets: Vec<KnownSecret> = by_fingerprint.into_values().collect();
+    for secret in &mut secrets {
+        secret.copies.sort_by_key(|copy| (copy.first_seen.as_second(), copy.id));
+    }
+    let order = |secret: &KnownSecret| {
+        let first_seen = secret
+            .scanned
+            .iter()
+            .map(|scanned| scanned.first_seen)
+            .chain(secret.copies.iter().map(|copy| copy.first_seen))
+            .min()
+            .map(|at| at.as_second());
+        let first_copy = secret.copies.iter().map(|copy| copy.id).min();
+        (first_seen, first_copy)
+    };
+    secrets.sort_by(|a, b| order(a).cmp(&order(b)).then_with(|| a.fingerprint.cmp(&b.fingerprint)));
+    secrets
 }
 
 /// A secret a scan found, with its copies (`steward scan --record`).
@@ -212,6 +272,10 @@ pub struct ImportSummary {
     pub identities: u64,
     /// Credentials created.
     pub credentials: u64,
+    /// Scanned secrets created (see [`KnownSecret`]).
+    pub secrets: u64,
+    /// Copies of secrets created.
+    pub copies: u64,
     /// Audit events written.
     pub events: u64,
 }
@@ -357,6 +421,22 @@ pub trait Store: Send {
         audit: ImportAudit,
         parties: &[NewParty],
         identities: &mut dyn Iterator<Item = Result<ImportIdentity, StoreError>>,
+    ) -> Result<ImportSummary, StoreError> {
+        self.import_with_secrets(actor, source, audit, parties, identities, &[])
+    }
+
+    /// [`Store::import`], then `secrets` in the same transaction, after the identities
+    /// (so that their copies link to the credentials just imported): scanned secrets and
+    /// copies already in the store are kept as they are, new ones are created as given,
+    /// with a `secret.record` or `location.record` event each.
+    fn import_with_secrets(
+        &mut self,
+        actor: &Actor,
+        source: &str,
+        audit: ImportAudit,
+        parties: &[NewParty],
+        identities: &mut dyn Iterator<Item = Result<ImportIdentity, StoreError>>,
+        secrets: &[KnownSecret],
     ) -> Result<ImportSummary, StoreError>;
 
     /// Visits audit events matching `filter` in sequence order.

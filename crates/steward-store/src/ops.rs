@@ -4,8 +4,8 @@
 //! behave the same by construction.
 
 use crate::{
-    Actor, IdentityDetail, ImportAudit, ImportIdentity, ImportSummary, ScanFinding, ScanRecord, ScanRecorded,
-    ScanScope, StoreError,
+    Actor, IdentityDetail, ImportAudit, ImportIdentity, ImportSummary, KnownSecret, ScanFinding, ScanRecord,
+    ScanRecorded, ScanScope, StoreError,
 };
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
@@ -89,6 +89,11 @@ pub trait Tx {
     fn upsert_scanned_secret(&mut self, secret: &ScannedSecret) -> Result<(i64, bool), StoreError>;
     /// Every scanned secret, first seen first.
     fn scanned_secrets(&mut self) -> Result<Vec<ScannedSecret>, StoreError>;
+    /// Inserts a scanned secret as given unless its fingerprint is there: its id if new.
+    fn insert_scanned_secret_if_new(&mut self, secret: &ScannedSecret) -> Result<Option<i64>, StoreError>;
+    /// Inserts a location as given (its `id` aside) unless (fingerprint, kind, locator)
+    /// is there: the location as stored, if new.
+    fn insert_location_if_new(&mut self, location: &Location) -> Result<Option<Location>, StoreError>;
     /// Live locations of `kind` whose locator starts with `prefix` (a superset of a scope).
     fn live_locations_under(&mut self, kind: LocationKind, prefix: &str) -> Result<Vec<Location>, StoreError>;
     /// Marks a location removed at `at`.
@@ -778,15 +783,22 @@ pub(crate) fn add_identity(
     Ok(created.identities.pop().expect("one identity created"))
 }
 
+/// What an import writes besides its identities: the parties first, the secrets last.
+pub(crate) struct ImportRecords<'a> {
+    pub parties: &'a [NewParty],
+    pub secrets: &'a [KnownSecret],
+}
+
 pub(crate) fn import(
     tx: &mut dyn Tx,
     key: Option<&SigningKey>,
     actor: &Actor,
     source: &str,
     audit: ImportAudit,
-    parties: &[NewParty],
+    records: ImportRecords<'_>,
     identities: &mut dyn Iterator<Item = Result<ImportIdentity, StoreError>>,
 ) -> Result<ImportSummary, StoreError> {
+    let ImportRecords { parties, secrets } = records;
     let mut log = EventLog::begin(tx, key)?;
     let mut summary = ImportSummary::default();
     // Parties without a team first: a team the file lists is then created as listed (with
@@ -834,8 +846,116 @@ pub(crate) fn import(
         Ok::<_, StoreError>(())
     })?;
     tx.bulk_load_end()?;
+    // After the identities, with the indexes back: copies link to the credentials just
+    // imported.
+    for secret in secrets {
+        import_secret(tx, &mut log, actor, secret, &mut summary)?;
+    }
     summary.events = log.finish(tx, actor.now)?;
     Ok(summary)
+}
+
+/// Checks what a scan records of a secret: rule id, rule name and preview of 1 to 256
+/// characters.
+fn check_scanned_fields(rule_id: &str, rule_name: &str, preview: &str) -> Result<(), StoreError> {
+    for (field, value) in [("rule_id", rule_id), ("rule_name", rule_name), ("preview", preview)] {
+        if value.is_empty() || value.len() > 256 {
+            return Err(steward_core::DomainError::InvalidField {
+                field,
+                reason: "must be 1-256 characters".into(),
+            }
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Checks a locator: 1 to 4096 bytes.
+fn check_locator(locator: &str) -> Result<(), StoreError> {
+    if locator.is_empty() || locator.len() > 4096 {
+        return Err(steward_core::DomainError::InvalidField {
+            field: "locator",
+            reason: "must be 1-4096 characters".into(),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// Checks that `first` is not after `last` (nor `removed`, when given, before `first`).
+fn check_seen(
+    first: jiff::Timestamp,
+    last: jiff::Timestamp,
+    removed: Option<jiff::Timestamp>,
+) -> Result<(), StoreError> {
+    let problem = if last < first {
+        Some(("last_seen", "is before first_seen"))
+    } else if removed.is_some_and(|removed| removed < first) {
+        Some(("removed_at", "is before first_seen"))
+    } else {
+        None
+    };
+    match problem {
+        Some((field, reason)) => Err(steward_core::DomainError::InvalidField {
+            field,
+            reason: reason.into(),
+        }
+        .into()),
+        None => Ok(()),
+    }
+}
+
+/// Imports one [`KnownSecret`] (see [`crate::Store::import_with_secrets`]).
+fn import_secret(
+    tx: &mut dyn Tx,
+    log: &mut EventLog<'_>,
+    actor: &Actor,
+    secret: &KnownSecret,
+    summary: &mut ImportSummary,
+) -> Result<(), StoreError> {
+    if let Some(scanned) = &secret.scanned {
+        check_scanned_fields(&scanned.rule_id, &scanned.rule_name, &scanned.preview)?;
+        check_seen(scanned.first_seen, scanned.last_seen, None)?;
+        let scanned = ScannedSecret {
+            fingerprint: secret.fingerprint.clone(),
+            ..scanned.clone()
+        };
+        if let Some(id) = tx.insert_scanned_secret_if_new(&scanned)? {
+            summary.secrets += 1;
+            log.record(draft(
+                actor,
+                "secret.record",
+                ("scanned_secret", id, format!("{} {}", scanned.rule_id, scanned.preview)),
+                None,
+                None,
+                Some(snapshot(&scanned)),
+            ));
+        }
+    }
+    let holder = tx.credentials_by_fingerprint(&secret.fingerprint)?.into_iter().next();
+    for copy in &secret.copies {
+        check_locator(&copy.locator)?;
+        check_seen(copy.first_seen, copy.last_seen, copy.removed_at)?;
+        let copy = Location {
+            id: 0,
+            credential_id: holder.as_ref().map(|credential| credential.id),
+            fingerprint: secret.fingerprint.clone(),
+            ..copy.clone()
+        };
+        if let Some(location) = tx.insert_location_if_new(&copy)? {
+            summary.copies += 1;
+            let subject = location_subject(tx, holder.as_ref(), &location)?;
+            log.record(draft(
+                actor,
+                "location.record",
+                subject,
+                None,
+                None,
+                Some(snapshot(&location)),
+            ));
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn update_identity(
@@ -1028,13 +1148,7 @@ fn record_copy(
     kind: LocationKind,
     locator: &str,
 ) -> Result<Location, StoreError> {
-    if locator.is_empty() || locator.len() > 4096 {
-        return Err(steward_core::DomainError::InvalidField {
-            field: "locator",
-            reason: "must be 1-4096 characters".into(),
-        }
-        .into());
-    }
+    check_locator(locator)?;
     let credential = tx.credentials_by_fingerprint(fingerprint)?.into_iter().next();
     let location = tx.upsert_location(&Location {
         id: 0,
@@ -1216,19 +1330,7 @@ pub(crate) fn record_scan(
     let mut log = EventLog::begin(tx, key)?;
     let mut recorded = Vec::new();
     for record in records {
-        for (field, value) in [
-            ("rule_id", &record.rule_id),
-            ("rule_name", &record.rule_name),
-            ("preview", &record.preview),
-        ] {
-            if value.is_empty() || value.len() > 256 {
-                return Err(steward_core::DomainError::InvalidField {
-                    field,
-                    reason: "must be 1-256 characters".into(),
-                }
-                .into());
-            }
-        }
+        check_scanned_fields(&record.rule_id, &record.rule_name, &record.preview)?;
         let secret = ScannedSecret {
             fingerprint: record.fingerprint.clone(),
             rule_id: record.rule_id.clone(),

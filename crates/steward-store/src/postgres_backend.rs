@@ -262,6 +262,7 @@ fn identity_columns(backups: &str) -> String {
 /// is left to the thread that visits, so the reading one goes back to the server sooner).
 enum Fetched {
     Parties(Vec<Party>),
+    Secrets(Vec<crate::KnownSecret>),
     Identities {
         identities: Vec<postgres::Row>,
         approvers: Vec<postgres::Row>,
@@ -273,6 +274,7 @@ impl Fetched {
     fn decode(self) -> Result<ExportPart, StoreError> {
         match self {
             Fetched::Parties(parties) => Ok(ExportPart::Parties(parties)),
+            Fetched::Secrets(secrets) => Ok(ExportPart::Secrets(secrets)),
             Fetched::Identities {
                 identities,
                 approvers,
@@ -287,6 +289,27 @@ impl Fetched {
             )),
         }
     }
+}
+
+/// Every scanned secret, first seen first.
+fn read_scanned_secrets(client: &mut impl postgres::GenericClient) -> Result<Vec<ScannedSecret>, StoreError> {
+    let rows = client.query(
+        "SELECT fingerprint, rule_id, rule_name, preview, first_seen, last_seen FROM scanned_secrets
+         ORDER BY first_seen, id",
+        &[],
+    )?;
+    rows.iter()
+        .map(|row| {
+            Ok(ScannedSecret {
+                fingerprint: Fingerprint::parse(row.try_get(0)?).map_err(|error| corrupt("scanned_secrets", error))?,
+                rule_id: row.try_get(1)?,
+                rule_name: row.try_get(2)?,
+                preview: row.try_get(3)?,
+                first_seen: row.try_get::<_, PgTimestamp>(4)?.0,
+                last_seen: row.try_get::<_, PgTimestamp>(5)?.0,
+            })
+        })
+        .collect()
 }
 
 /// A batch's lookups by id: its backup approvers, and an inventory's credentials.
@@ -403,6 +426,13 @@ fn read_identity_batches(
             .map(party_from_row)
             .collect::<Result<Vec<_>, _>>()?;
         send(Fetched::Parties(parties))?;
+        let scanned = read_scanned_secrets(&mut transaction)?;
+        let copies = transaction
+            .query(format!("SELECT {LOCATION_COLUMNS} FROM locations").as_str(), &[])?
+            .iter()
+            .map(location_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        send(Fetched::Secrets(crate::known_secrets(scanned, copies)))?;
     }
     let portal = transaction.bind(query.identities.as_str(), &params)?;
     let lookups = Lookups::prepare(&mut transaction, contents)?;
@@ -1204,24 +1234,44 @@ impl Tx for PgTx<'_> {
     }
 
     fn scanned_secrets(&mut self) -> Result<Vec<ScannedSecret>, StoreError> {
-        let rows = self.transaction.query(
-            "SELECT fingerprint, rule_id, rule_name, preview, first_seen, last_seen FROM scanned_secrets
-             ORDER BY first_seen, id",
-            &[],
+        read_scanned_secrets(&mut self.transaction)
+    }
+
+    fn insert_scanned_secret_if_new(&mut self, secret: &ScannedSecret) -> Result<Option<i64>, StoreError> {
+        let row = self.transaction.query_opt(
+            "INSERT INTO scanned_secrets (fingerprint, rule_id, rule_name, preview, first_seen, last_seen)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (fingerprint) DO NOTHING RETURNING id",
+            &[
+                &secret.fingerprint.as_str(),
+                &secret.rule_id,
+                &secret.rule_name,
+                &secret.preview,
+                &PgTimestamp(secret.first_seen),
+                &PgTimestamp(secret.last_seen),
+            ],
         )?;
-        rows.iter()
-            .map(|row| {
-                Ok(ScannedSecret {
-                    fingerprint: Fingerprint::parse(row.try_get(0)?)
-                        .map_err(|error| corrupt("scanned_secrets", error))?,
-                    rule_id: row.try_get(1)?,
-                    rule_name: row.try_get(2)?,
-                    preview: row.try_get(3)?,
-                    first_seen: row.try_get::<_, PgTimestamp>(4)?.0,
-                    last_seen: row.try_get::<_, PgTimestamp>(5)?.0,
-                })
-            })
-            .collect()
+        Ok(row.map(|row| row.try_get(0)).transpose()?)
+    }
+
+    fn insert_location_if_new(&mut self, location: &Location) -> Result<Option<Location>, StoreError> {
+        let sql = format!(
+            "INSERT INTO locations (credential_id, fingerprint, kind, locator, first_seen, last_seen, removed_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (fingerprint, kind, locator) DO NOTHING
+             RETURNING {LOCATION_COLUMNS}"
+        );
+        let row = self.transaction.query_opt(
+            &sql,
+            &[
+                &location.credential_id.map(|id| id.0),
+                &location.fingerprint.as_str(),
+                &location.kind.as_str(),
+                &location.locator,
+                &PgTimestamp(location.first_seen),
+                &PgTimestamp(location.last_seen),
+                &location.removed_at.map(PgTimestamp),
+            ],
+        )?;
+        row.as_ref().map(location_from_row).transpose()
     }
 
     fn live_locations_under(
@@ -1575,7 +1625,7 @@ mod tests {
             Fetched::Identities { approvers, .. } => {
                 approvers.iter().map(|row| row.get::<_, String>(1)).collect::<Vec<_>>()
             }
-            Fetched::Parties(_) => unreachable!(),
+            Fetched::Parties(_) | Fetched::Secrets(_) => unreachable!(),
         };
         let mut helper = SnapshotHelper::open(&config, &tls, &snapshot, BatchContents::Inventory).unwrap();
         let seen = helper.lookups.fetch(&mut helper.client, ids.clone()).unwrap();

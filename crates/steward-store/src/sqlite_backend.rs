@@ -211,6 +211,17 @@ fn read_identity_batches(
             party_from_row,
         )?;
         send(ExportPart::Parties(parties))?;
+        let scanned = SqliteTx {
+            transaction: &transaction,
+            deferred_indexes: Vec::new(),
+        }
+        .scanned_secrets()?;
+        let copies = decode_rows(
+            &mut transaction.prepare(&format!("SELECT {LOCATION_COLUMNS} FROM locations"))?,
+            [],
+            location_from_row,
+        )?;
+        send(ExportPart::Secrets(crate::known_secrets(scanned, copies)))?;
     }
     let mut backups = transaction.prepare(
         "SELECT b.identity_id, p.handle FROM identity_backup_approvers b JOIN parties p ON p.id = b.party_id
@@ -963,6 +974,45 @@ impl Tx for SqliteTx<'_> {
                 last_seen: from_micros(row.get(5)?),
             })
         })
+    }
+
+    fn insert_scanned_secret_if_new(&mut self, secret: &ScannedSecret) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .transaction
+            .prepare_cached(
+                "INSERT INTO scanned_secrets (fingerprint, rule_id, rule_name, preview, first_seen, last_seen)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (fingerprint) DO NOTHING RETURNING id",
+            )?
+            .query_row(
+                params![
+                    secret.fingerprint.as_str(),
+                    secret.rule_id,
+                    secret.rule_name,
+                    secret.preview,
+                    to_micros(secret.first_seen),
+                    to_micros(secret.last_seen),
+                ],
+                |row| row.get(0),
+            )
+            .optional()?)
+    }
+
+    fn insert_location_if_new(&mut self, location: &Location) -> Result<Option<Location>, StoreError> {
+        let mut statement = self.transaction.prepare_cached(&format!(
+            "INSERT INTO locations (credential_id, fingerprint, kind, locator, first_seen, last_seen, removed_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (fingerprint, kind, locator) DO NOTHING
+             RETURNING {LOCATION_COLUMNS}"
+        ))?;
+        let mut rows = statement.query(params![
+            location.credential_id.map(|id| id.0),
+            location.fingerprint.as_str(),
+            location.kind.as_str(),
+            location.locator,
+            to_micros(location.first_seen),
+            to_micros(location.last_seen),
+            location.removed_at.map(to_micros),
+        ])?;
+        rows.next()?.map(location_from_row).transpose()
     }
 
     fn live_locations_under(

@@ -544,25 +544,168 @@ fn listings_into_a_closed_pipe_end_quietly() {
 
 #[test]
 fn the_readme_inventory_example_imports() {
-    // The YAML block of the README's "Inventory files" section, as a user would copy it
-    // (without its placeholder fingerprint, which is for another installation's key).
+    // The YAML block of the README's "Inventory files" section, as a user would copy it.
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
     let start = readme
         .find("version: 1\nparties:")
         .expect("the README's inventory example");
     let end = start + readme[start..].find("```").unwrap();
-    let example: String = readme[start..end]
-        .lines()
-        .filter(|line| !line.trim_start().starts_with("fingerprint: 3f"))
-        .map(|line| format!("{line}\n"))
-        .collect();
     let steward = Steward::new();
-    let file = steward.write_file("inventory.yaml", &example);
+    let file = steward.write_file("inventory.yaml", &readme[start..end]);
     let output = steward.run(&["import", file.to_str().unwrap()]).ok();
-    assert!(output.stderr.contains("imported 1 identities"), "{}", output.stderr);
+    assert!(
+        output
+            .stderr
+            .contains("imported 1 identities, 1 credentials, 4 new parties, 1 new scanned secrets, 1 new copies"),
+        "{}",
+        output.stderr
+    );
     let shown = steward
         .run(&["nhi", "show", "aws/billing-export", "-o", "json"])
         .ok()
         .json();
     assert_eq!(shown["control_owner"], "team-identity");
+}
+
+#[test]
+fn known_copies_and_unmanaged_secrets_survive_an_export_and_import() {
+    let steward = Steward::new();
+    let tree = steward.dir.path().join("repo");
+    std::fs::create_dir_all(&tree).unwrap();
+    let body = "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5";
+    let known = format!("ghp_{body}{}", steward_scan::checks::base62_checksum(body.as_bytes()));
+    let body = "Q1w2E3r4T5y6U7i8O9p0A1s2D3f4G5";
+    let stray = format!("ghp_{body}{}", steward_scan::checks::base62_checksum(body.as_bytes()));
+    std::fs::write(tree.join("ci.yml"), format!("token: {known}\nother: {stray}\n")).unwrap();
+    steward
+        .run(&[
+            "nhi",
+            "add",
+            "--name",
+            "release-bot",
+            "--kind",
+            "bot",
+            "--system",
+            "github",
+            "--tier",
+            "high",
+        ])
+        .ok();
+    steward
+        .run_with_stdin(
+            &[
+                "credential",
+                "add",
+                "release-bot",
+                "--kind",
+                "token",
+                "--public-id",
+                "release-bot",
+                "--secret-stdin",
+            ],
+            Some(&known),
+        )
+        .ok();
+    steward
+        .run(&["scan", tree.to_str().unwrap(), "--record", "--exit-zero"])
+        .ok();
+    steward
+        .run_with_stdin(
+            &[
+                "credential",
+                "locate",
+                "--kind",
+                "ticket",
+                "--at",
+                "OPS-7#c3",
+                "--secret-stdin",
+            ],
+            Some(&known),
+        )
+        .ok();
+    let yaml = steward.run(&["export", "-o", "yaml"]).ok().stdout;
+    assert!(yaml.contains("\nsecrets:\n- fingerprint: "), "{yaml}");
+    assert!(yaml.contains("  - kind: ticket\n    locator: OPS-7#c3\n"), "{yaml}");
+    assert!(
+        !yaml.contains(&known) && !yaml.contains(&stray),
+        "no secret in an export"
+    );
+    let json = steward.run(&["export", "-o", "json"]).ok().stdout;
+    let findings = steward.run(&["findings", "--source", "scan", "-o", "json"]).ok().stdout;
+
+    // Another installation with the same keys (a move to another database) gets it all.
+    for (name, text) in [("export.yaml", &yaml), ("export.json", &json)] {
+        let other = Steward::uninitialised();
+        std::fs::create_dir_all(other.data_dir().join("keys")).unwrap();
+        for key in ["fingerprint.key", "audit-signing.key", "audit-verify.pub"] {
+            std::fs::copy(
+                steward.data_dir().join("keys").join(key),
+                other.data_dir().join("keys").join(key),
+            )
+            .unwrap();
+        }
+        other.run(&["init"]).ok();
+        let file = other.write_file(name, text);
+        let imported = other.run(&["import", file.to_str().unwrap()]).ok();
+        assert!(
+            imported
+                .stderr
+                .contains("imported 1 identities, 1 credentials, 0 new parties, 2 new scanned secrets, 3 new copies"),
+            "{}",
+            imported.stderr
+        );
+        assert_eq!(other.run(&["export", "-o", "yaml"]).ok().stdout, yaml, "{name}");
+        assert_eq!(other.run(&["export", "-o", "json"]).ok().stdout, json, "{name}");
+        let ids = |text: &str| {
+            let mut value: serde_json::Value = serde_json::from_str(text).unwrap();
+            for finding in value.as_array_mut().unwrap() {
+                for location in finding["evidence"]["locations"].as_array_mut().into_iter().flatten() {
+                    location.as_object_mut().unwrap().remove("id");
+                }
+            }
+            value
+        };
+        let again = other.run(&["findings", "--source", "scan", "-o", "json"]).ok().stdout;
+        assert_eq!(ids(&again), ids(&findings), "{name}");
+        let shown = other.run(&["nhi", "show", "release-bot"]).ok().stdout;
+        assert!(shown.contains("known copies (2 live, 0 removed)"), "{shown}");
+        other.run(&["audit", "verify"]).ok();
+    }
+}
+
+#[test]
+fn bad_secrets_name_their_line_and_field_and_import_nothing() {
+    let fingerprint = "ab".repeat(32);
+    let head = format!(
+        "version: 1\nidentities:\n  - name: svc\n    kind: bot\n    system: github\n    tier: low\nsecrets:\n  - fingerprint: {fingerprint}\n"
+    );
+    for (tail, expected) in [
+        (
+            "    locations:\n      - kind: ticket\n        locator: OPS-1\n      - kind: ticket\n        locator: OPS-1\n",
+            "inventory.yaml:13: secrets[0].locations[1].locator: 'OPS-1' is listed twice",
+        ),
+        (
+            "    rule_id: github-classic-pat\n    preview: ghp_…\n",
+            "inventory.yaml:8: secrets[0].rule_name: rule_id, rule_name and preview go together",
+        ),
+        (
+            "    locations:\n      - kind: ticket\n        locator: OPS-1\n        first_seen: 2026-02-01\n        last_seen: 2026-01-01\n",
+            "inventory.yaml:13: secrets[0].locations[0].last_seen: is before first_seen",
+        ),
+        (
+            "    locations:\n      - kind: ticket\n        locator: OPS-1\n  - fingerprint: ABAB\n    locations: []\n",
+            "inventory.yaml:12: secrets[1].fingerprint: invalid fingerprint",
+        ),
+        (
+            "    locations: []\n",
+            "inventory.yaml:9: secrets[0].locations: a secret needs copies, or rule_id, rule_name and preview",
+        ),
+    ] {
+        let steward = Steward::new();
+        let file = steward.write_file("inventory.yaml", &format!("{head}{tail}"));
+        let output = steward.run(&["import", file.to_str().unwrap()]).fails_with(2);
+        assert!(output.stderr.contains(expected), "{tail}: {}", output.stderr);
+        assert_eq!(steward.count("identities"), 0);
+        assert_eq!(steward.count("locations"), 0);
+    }
 }

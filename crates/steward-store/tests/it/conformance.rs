@@ -32,6 +32,7 @@ conformance_tests!(
     exports_come_in_batches_with_their_credentials,
     listings_and_exports_read_one_snapshot_to_the_end,
     scans_record_secrets_and_their_copies,
+    exported_secrets_import_into_another_store_as_they_were,
 );
 
 fn parties_are_created_with_their_team_and_reject_duplicates(db: &TestDb) {
@@ -1040,6 +1041,7 @@ fn exports_come_in_batches_with_their_credentials(db: &TestDb) {
         .export_inventory(&mut |part| {
             match part {
                 ExportPart::Parties(parties) => parts.push(format!("{} parties", parties.len())),
+                ExportPart::Secrets(secrets) => parts.push(format!("{} secrets", secrets.len())),
                 ExportPart::Identities(batch) => {
                     parts.push(batch.len().to_string());
                     exported.extend(batch);
@@ -1050,7 +1052,7 @@ fn exports_come_in_batches_with_their_credentials(db: &TestDb) {
         .unwrap();
     // The parties first (in the same snapshot as the identities that name them).
     let batch = EXPORT_BATCH.to_string();
-    assert_eq!(parts, vec!["2 parties", &batch, &batch, "9"]);
+    assert_eq!(parts, vec!["2 parties", "0 secrets", &batch, &batch, "9"]);
     let keys: Vec<(String, String)> = exported
         .iter()
         .map(|(identity, _)| (identity.system.clone(), identity.name.clone()))
@@ -1348,4 +1350,169 @@ fn summary_events_follow_chunk_order_past_the_chunks_in_flight(db: &TestDb) {
         next_credential += credentials;
     }
     assert!(store.verify_audit(&signing_key().verifying_key()).unwrap().is_ok());
+}
+
+/// What an export hands out of the known secrets.
+fn exported_secrets(store: &mut dyn steward_store::Store) -> Vec<steward_store::KnownSecret> {
+    let mut secrets = Vec::new();
+    store
+        .export_inventory(&mut |part| {
+            if let ExportPart::Secrets(found) = part {
+                secrets = found;
+            }
+            Ok(())
+        })
+        .unwrap();
+    secrets
+}
+
+/// A secret without the store's own ids, to compare stores.
+fn without_ids(secret: &steward_store::KnownSecret) -> (String, Option<String>, Vec<String>) {
+    let copies = secret
+        .copies
+        .iter()
+        .map(|copy| {
+            format!(
+                "{} {} {} {} {:?}",
+                copy.kind, copy.locator, copy.first_seen, copy.last_seen, copy.removed_at
+            )
+        })
+        .collect();
+    let scanned = secret.scanned.as_ref().map(|scanned| {
+        format!(
+            "{} {} {} {} {}",
+            scanned.rule_id, scanned.rule_name, scanned.preview, scanned.first_seen, scanned.last_seen
+        )
+    });
+    (secret.fingerprint.as_str().to_string(), scanned, copies)
+}
+
+fn exported_secrets_import_into_another_store_as_they_were(db: &TestDb) {
+    let mut store = db.open();
+    let kind = steward_core::LocationKind::RepositoryFile;
+    store.add_identity(&actor(), new_identity("svc", "aws", None)).unwrap();
+    let active = store
+        .add_credential(&actor(), "svc", new_credential("AKIAONE"))
+        .unwrap();
+    let unknown = steward_core::Fingerprint::parse(&"cd".repeat(32)).unwrap();
+    let by_hand = steward_core::Fingerprint::parse(&"ef".repeat(32)).unwrap();
+    let record = |fingerprint: &steward_core::Fingerprint, copies: &[&str]| steward_store::ScanRecord {
+        fingerprint: fingerprint.clone(),
+        rule_id: "aws-access-key".into(),
+        rule_name: "AWS access key".into(),
+        preview: "AKIA…(20 chars)".into(),
+        copies: copies.iter().map(|locator| (kind, locator.to_string())).collect(),
+    };
+    let fingerprint = active.fingerprint.clone().unwrap();
+    store
+        .record_scan(
+            &actor(),
+            &[
+                record(&fingerprint, &["repo@a:app.py:1", "repo@b:app.py:9"]),
+                record(&unknown, &["repo@c:.env:1"]),
+            ],
+            &[],
+        )
+        .unwrap();
+    let later = steward_store::Actor {
+        now: at("2026-12-01T00:00:00Z"),
+        ..actor()
+    };
+    store
+        .record_location(&later, &by_hand, steward_core::LocationKind::Ticket, "OPS-1#c2")
+        .unwrap();
+    store
+        .remove_location(&later, &fingerprint, kind, "repo@b:app.py:9", "cleaned")
+        .unwrap();
+    let secrets = exported_secrets(&mut *store);
+    let summary: Vec<(String, bool, usize)> = secrets
+        .iter()
+        .map(|secret| {
+            (
+                secret.fingerprint.as_str()[..4].to_string(),
+                secret.scanned.is_some(),
+                secret.copies.len(),
+            )
+        })
+        .collect();
+    // First seen first (then in recording order); removed copies too.
+    assert_eq!(
+        summary,
+        vec![
+            (fingerprint.as_str()[..4].to_string(), true, 2),
+            ("cdcd".to_string(), true, 1),
+            ("efef".to_string(), false, 1),
+        ]
+    );
+
+    // Into another store: the identity and credential first, the secrets after them.
+    let other_db = db.another();
+    let mut other = other_db.open();
+    let mut records = vec![Ok(steward_store::ImportIdentity {
+        identity: new_identity("svc", "aws", None),
+        credentials: vec![new_credential("AKIAONE")],
+    })]
+    .into_iter();
+    let events_before = other_db.count("audit_events");
+    let summary = other
+        .import_with_secrets(
+            &later,
+            "inventory.yaml",
+            ImportAudit::PerRecord,
+            &[],
+            &mut records,
+            &secrets,
+        )
+        .unwrap();
+    assert_eq!((summary.secrets, summary.copies), (2, 4));
+    assert_eq!(
+        other_db.count("audit_events"),
+        events_before + 1 + 2 + 4,
+        "an identity, 2 secrets, 4 copies"
+    );
+    let imported = exported_secrets(&mut *other);
+    assert_eq!(
+        imported.iter().map(without_ids).collect::<Vec<_>>(),
+        secrets.iter().map(without_ids).collect::<Vec<_>>()
+    );
+    // The copies of the credential's secret belong to it: the live one shows and counts.
+    let locations = other.locations("svc").unwrap();
+    assert_eq!(locations.len(), 2);
+    assert!(locations.iter().all(|location| location.credential_id.is_some()));
+    let findings = other.scan_findings().unwrap();
+    assert_eq!(findings.len(), 3);
+    assert_eq!(findings[0].holders.len(), 1);
+    assert_eq!(findings[0].copies.len(), 1, "the removed copy stays removed");
+
+    // Importing the same secrets again adds nothing; what is there is kept as it is.
+    let summary = other
+        .import_with_secrets(
+            &later,
+            "again.yaml",
+            ImportAudit::PerRecord,
+            &[],
+            &mut std::iter::empty(),
+            &secrets,
+        )
+        .unwrap();
+    assert_eq!((summary.secrets, summary.copies, summary.events), (0, 0, 0));
+
+    // A bad copy rolls the whole import back, identities too.
+    let mut bad = secrets.clone();
+    bad[1].copies[0].last_seen = at("2000-01-01T00:00:00Z");
+    let third_db = db.another();
+    let mut third = third_db.open();
+    let mut records = vec![Ok(steward_store::ImportIdentity {
+        identity: new_identity("svc", "aws", None),
+        credentials: vec![new_credential("AKIAONE")],
+    })]
+    .into_iter();
+    let error = third
+        .import_with_secrets(&later, "bad.yaml", ImportAudit::PerRecord, &[], &mut records, &bad)
+        .unwrap_err();
+    assert!(error.to_string().contains("last_seen"), "{error}");
+    assert_eq!(third_db.count("identities"), 0);
+    assert_eq!(third_db.count("locations"), 0);
+    assert_eq!(third_db.count("scanned_secrets"), 0);
+    other.verify_audit(&signing_key().verifying_key()).unwrap().unwrap();
 }

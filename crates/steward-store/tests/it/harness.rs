@@ -65,6 +65,14 @@ impl TestDb {
         Some(TestDb::Postgres { admin_url, name })
     }
 
+    /// A fresh database of the same backend.
+    pub fn another(&self) -> TestDb {
+        match self {
+            TestDb::Sqlite { .. } => TestDb::sqlite(),
+            TestDb::Postgres { .. } => TestDb::postgres().expect("the server of this one"),
+        }
+    }
+
     pub fn url(&self) -> String {
         match self {
             TestDb::Sqlite { path, .. } => path.display().to_string(),
