@@ -543,6 +543,12 @@ pub struct ImportArgs {
     /// How the import is recorded in the audit trail
     #[arg(long, value_enum, default_value_t = AuditDetail::Auto)]
     pub audit_detail: AuditDetail,
+    /// Import credentials without their fingerprints, and leave out the file's secrets:
+    /// for a file exported under another installation's fingerprint key (its
+    /// `fingerprint_key` differs from this one's), whose fingerprints would never match.
+    /// Scan again with --record to find the copies under this key
+    #[arg(long)]
+    pub drop_fingerprints: bool,
 }
 
 /// How an import is recorded in the audit trail.

@@ -17,6 +17,21 @@ pub fn import(globals: &Globals, args: &ImportArgs) -> anyhow::Result<ExitCode> 
     let format = detect_format(&args.file, args.format)?;
     let file = args.file.display().to_string();
     let mut inventory = Inventory::open(&args.file, format)?;
+    // Fingerprints made under another key never match: a file that says so is refused
+    // when it has any (its secrets at once, a credential's when it is read).
+    let mut key_problem = None;
+    let dropped_secrets = if args.drop_fingerprints {
+        inventory.drop_secrets()
+    } else {
+        let key = crate::keys::load_fingerprint_key(&settings.data_dir)?;
+        key_problem = inventory.fingerprint_key_problem(key.map(|key| key.id()).as_deref());
+        if let Some(problem) = &key_problem
+            && inventory.has_secrets()
+        {
+            return Err(crate::usage(problem.clone()));
+        }
+        0
+    };
     let (mut store, _) = settings.open_store()?;
     let audit = match args.audit_detail {
         AuditDetail::Record => ImportAudit::PerRecord,
@@ -30,7 +45,24 @@ pub fn import(globals: &Globals, args: &ImportArgs) -> anyhow::Result<ExitCode> 
     // Identities are parsed (ahead, on another thread) as the store takes them; a bad one
     // ends the import, which rolls back, with the file's own error.
     let outcome = inventory.with_identities(settings.actor.now, |records| {
-        let mut records = records.map(|record| record.map_err(|error| StoreError::Callback(error.to_string())));
+        let drop_fingerprints = args.drop_fingerprints;
+        let mut records = records.map(|record| {
+            let mut record = record.map_err(|error| StoreError::Callback(error.to_string()))?;
+            if let Some(problem) = &key_problem
+                && record
+                    .credentials
+                    .iter()
+                    .any(|credential| credential.fingerprint.is_some())
+            {
+                return Err(StoreError::Callback(problem.clone()));
+            }
+            if drop_fingerprints {
+                for credential in &mut record.credentials {
+                    credential.fingerprint = None;
+                }
+            }
+            Ok(record)
+        });
         store.import_with_secrets(&settings.actor, &file, audit, &parties, &mut records, &secrets)
     });
     let line_of = |index: usize| inventory.line(index).map(|line| format!(":{line}")).unwrap_or_default();
@@ -68,6 +100,12 @@ pub fn import(globals: &Globals, args: &ImportArgs) -> anyhow::Result<ExitCode> 
             summary.secrets, summary.copies
         )
     };
+    if args.drop_fingerprints {
+        eprintln!(
+            "--drop-fingerprints: credentials imported without fingerprints, {dropped_secrets} secrets of the file left \
+             out; scan again with --record to find their copies under this installation's key"
+        );
+    }
     eprintln!(
         "imported {} identities, {} credentials, {} new parties{copies} from {file} ({} audit events, {:.2} s)",
         summary.identities,
@@ -97,6 +135,7 @@ pub fn export(globals: &Globals, _args: &ExportArgs) -> anyhow::Result<ExitCode>
             )));
         }
     };
+    let fingerprint_key = crate::keys::load_fingerprint_key(&settings.data_dir)?.map(|key| key.id());
     let mut store = settings.open_store_read_only()?;
     write_stdout(|out| {
         // Parties, then identities a batch at a time, from one snapshot of the store,
@@ -108,7 +147,8 @@ pub fn export(globals: &Globals, _args: &ExportArgs) -> anyhow::Result<ExitCode>
             |part| match part {
                 ExportPart::Parties(parties) => {
                     let parties = parties.iter().map(PartyRecord::from_party).collect();
-                    ExportWriter::start(format, parties, &mut *out).map(|started| writer = Some(started))
+                    ExportWriter::start(format, parties, fingerprint_key.clone(), &mut *out)
+                        .map(|started| writer = Some(started))
                 }
                 ExportPart::Secrets(secrets) => match writer.as_mut() {
                     Some(writer) => {
@@ -145,9 +185,15 @@ struct ExportWriter {
 }
 
 impl ExportWriter {
-    fn start(format: FileFormat, parties: Vec<PartyRecord>, out: &mut dyn Write) -> std::io::Result<Self> {
+    fn start(
+        format: FileFormat,
+        parties: Vec<PartyRecord>,
+        fingerprint_key: Option<String>,
+        out: &mut dyn Write,
+    ) -> std::io::Result<Self> {
         let header = InventoryFile {
             version: FILE_FORMAT_VERSION,
+            fingerprint_key,
             parties,
             identities: Vec::new(),
             secrets: Vec::new(),
@@ -314,7 +360,8 @@ mod tests {
         batch: usize,
     ) -> String {
         let mut out = Vec::new();
-        let mut writer = ExportWriter::start(format, parties.to_vec(), &mut out).unwrap();
+        let mut writer =
+            ExportWriter::start(format, parties.to_vec(), Some("0123456789abcdef".into()), &mut out).unwrap();
         writer.secrets = secrets.to_vec();
         for chunk in records.chunks(batch.max(1)) {
             writer.records(&mut out, chunk).unwrap();
@@ -345,6 +392,7 @@ mod tests {
                 let records = records(count);
                 let whole = InventoryFile {
                     version: FILE_FORMAT_VERSION,
+                    fingerprint_key: Some("0123456789abcdef".into()),
                     parties: parties.to_vec(),
                     identities: records.clone(),
                     secrets: secrets.to_vec(),

@@ -104,7 +104,16 @@ pub struct Inventory {
     pub parties: Vec<NewParty>,
     /// Secrets and their copies, as written (see [`Inventory::secrets`]).
     secrets: Vec<SecretRecord>,
+    /// The id of the key the file's fingerprints were made under, if it says.
+    fingerprint_key: Option<String>,
     items: Items,
+}
+
+/// What a file's header holds besides the identities.
+struct Header {
+    parties: Vec<NewParty>,
+    secrets: Vec<SecretRecord>,
+    fingerprint_key: Option<String>,
 }
 
 /// Just the keys of an identity, to find the records that share them.
@@ -119,6 +128,8 @@ struct IdentityKey {
 #[serde(deny_unknown_fields)]
 struct JsonHeader<'a> {
     version: u32,
+    #[serde(default)]
+    fingerprint_key: Option<String>,
     #[serde(default)]
     parties: Vec<PartyRecord>,
     #[serde(default, borrow)]
@@ -697,18 +708,74 @@ impl Inventory {
     }
 
     fn from_text(file: String, text: Text, format: FileFormat) -> anyhow::Result<Inventory> {
-        let (parties, secrets, items) = match format {
-            FileFormat::Csv => (Vec::new(), Vec::new(), csv_header(&file, text.bytes())?),
+        let (header, items) = match format {
+            FileFormat::Csv => (
+                Header {
+                    parties: Vec::new(),
+                    secrets: Vec::new(),
+                    fingerprint_key: None,
+                },
+                csv_header(&file, text.bytes())?,
+            ),
             FileFormat::Json => json_header(&file, text.bytes())?,
             FileFormat::Yaml => yaml_header(&file, text.bytes())?,
         };
         Ok(Inventory {
             file,
             text,
-            parties,
-            secrets,
+            parties: header.parties,
+            secrets: header.secrets,
+            fingerprint_key: header.fingerprint_key,
             items,
         })
+    }
+
+    /// Why the file's fingerprints cannot be imported here, if they cannot: the file
+    /// names the key they were made under (`fingerprint_key`), and it is not `key` (the id
+    /// of this installation's fingerprint key, if it has one), so they would never match.
+    /// The message names the file, the line and the field.
+    pub fn fingerprint_key_problem(&self, key: Option<&str>) -> Option<String> {
+        let named = self.fingerprint_key.as_deref()?;
+        let problem = if named.len() != 16 || !named.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+            "must be 16 hexadecimal digits (the id `steward export` writes)".to_string()
+        } else {
+            match key {
+                Some(key) if key.eq_ignore_ascii_case(named) => return None,
+                Some(key) => format!(
+                    "the file's fingerprints were made under another installation's key ({named}; this one's is \
+                     {key}) and would never match: import with that installation's key (its keys/fingerprint.key or \
+                     STEWARD_FINGERPRINT_KEY), or pass --drop-fingerprints"
+                ),
+                None => "this installation has no fingerprint key to check the file's fingerprints against (run \
+                         `steward init`, or set STEWARD_FINGERPRINT_KEY), or pass --drop-fingerprints"
+                    .to_string(),
+            }
+        };
+        Some(format!(
+            "{}{}: fingerprint_key: {problem}",
+            self.file,
+            self.line_of_path("fingerprint_key")
+        ))
+    }
+
+    /// Whether the file has secrets.
+    pub fn has_secrets(&self) -> bool {
+        !self.secrets.is_empty()
+    }
+
+    /// Drops the file's secrets (`import --drop-fingerprints`): how many there were.
+    pub fn drop_secrets(&mut self) -> usize {
+        std::mem::take(&mut self.secrets).len()
+    }
+
+    /// `:line` of the key that `path` names from the top of the file (`secrets[1].locator`),
+    /// where the layout shows it, else nothing. Runs only for an error.
+    fn line_of_path(&self, path: &str) -> String {
+        // Copied before it is decoded (see `Text::bytes`).
+        let text = String::from_utf8_lossy(self.text.bytes()).into_owned();
+        key_line_in_item(&text, path)
+            .map(|line| format!(":{}", line + 1))
+            .unwrap_or_default()
     }
 
     /// The file's secrets, checked: an error names the file, the line (where the layout
@@ -728,12 +795,10 @@ impl Inventory {
                 Ok(secret) => secrets.push(secret),
                 Err((field, message)) => {
                     let path = format!("secrets[{index}].{field}");
-                    // Copied before it is decoded (see `Text::bytes`); this runs only for an error.
-                    let text = String::from_utf8_lossy(self.text.bytes()).into_owned();
-                    let line = key_line_in_item(&text, &path)
-                        .or_else(|| key_line_in_item(&text, &format!("secrets[{index}]")))
-                        .map(|line| format!(":{}", line + 1))
-                        .unwrap_or_default();
+                    let mut line = self.line_of_path(&path);
+                    if line.is_empty() {
+                        line = self.line_of_path(&format!("secrets[{index}]"));
+                    }
                     return Err(crate::usage(format!("{}{line}: {path}: {message}", self.file)));
                 }
             }
@@ -1176,7 +1241,7 @@ fn csv_header(file: &str, bytes: &[u8]) -> anyhow::Result<Items> {
 }
 
 /// Reads a JSON file's header and finds each identity's bytes, unparsed.
-fn json_header(file: &str, bytes: &[u8]) -> anyhow::Result<(Vec<NewParty>, Vec<SecretRecord>, Items)> {
+fn json_header(file: &str, bytes: &[u8]) -> anyhow::Result<(Header, Items)> {
     // From bytes: serde_json checks each string and raw value it borrows as it reads it;
     // of the raw values only their places are kept (items are copied when parsed).
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
@@ -1204,12 +1269,17 @@ fn json_header(file: &str, bytes: &[u8]) -> anyhow::Result<(Vec<NewParty>, Vec<S
             (start, start + raw.get().len())
         })
         .collect();
-    Ok((parties, header.secrets, Items::Json(ranges)))
+    let header = Header {
+        parties,
+        secrets: header.secrets,
+        fingerprint_key: header.fingerprint_key,
+    };
+    Ok((header, Items::Json(ranges)))
 }
 
 /// Reads a YAML file's header and finds its identities (see [`yaml_items`]); a document
 /// the line layout cannot split, or whose header does not read, is parsed whole.
-fn yaml_header(file: &str, bytes: &[u8]) -> anyhow::Result<(Vec<NewParty>, Vec<SecretRecord>, Items)> {
+fn yaml_header(file: &str, bytes: &[u8]) -> anyhow::Result<(Header, Items)> {
     if let Some(layout) = yaml_items(bytes) {
         let rest = [&bytes[..layout.key], b"identities: []\n", &bytes[layout.end..]].concat();
         if let Ok(rest) = String::from_utf8(rest)
@@ -1221,7 +1291,12 @@ fn yaml_header(file: &str, bytes: &[u8]) -> anyhow::Result<(Vec<NewParty>, Vec<S
                 starts: layout.starts,
                 end: layout.end,
             };
-            return Ok((parties, header.secrets, items));
+            let header = Header {
+                parties,
+                secrets: header.secrets,
+                fingerprint_key: header.fingerprint_key,
+            };
+            return Ok((header, items));
         }
     }
     let text = text_of(file, bytes, 0, bytes.len())?;
@@ -1244,7 +1319,12 @@ fn yaml_header(file: &str, bytes: &[u8]) -> anyhow::Result<(Vec<NewParty>, Vec<S
         records: inventory.identities,
         names,
     };
-    Ok((parties, inventory.secrets, items))
+    let header = Header {
+        parties,
+        secrets: inventory.secrets,
+        fingerprint_key: inventory.fingerprint_key,
+    };
+    Ok((header, items))
 }
 
 #[cfg(test)]

@@ -22,6 +22,10 @@ pub const FILE_FORMAT_VERSION: u32 = 1;
 pub struct InventoryFile {
     /// Format version; must be 1.
     pub version: u32,
+    /// [`steward_core::FingerprintKey::id`] of the key the file's fingerprints were made
+    /// under (written by `export`; a file without it is taken to use the reader's key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint_key: Option<String>,
     /// People and teams.
     #[serde(default)]
     pub parties: Vec<PartyRecord>,

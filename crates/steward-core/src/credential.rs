@@ -88,6 +88,16 @@ impl FingerprintKey {
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.bytes
     }
+
+    /// A short public name of the key, 16 hex digits: the start of the HMAC of a fixed
+    /// text under it. Files that carry fingerprints carry it too, so that a reader can
+    /// tell whether they were made under its own key (fingerprints under another key never
+    /// match); it tells nothing of the key.
+    pub fn id(&self) -> String {
+        let mut mac = self.keyed.clone();
+        mac.update(b"\0steward fingerprint key id\0");
+        hex::encode(&mac.finalize().into_bytes()[..8])
+    }
 }
 
 impl std::fmt::Debug for FingerprintKey {

@@ -57,18 +57,32 @@ fn a_yaml_inventory_imports_and_exports_round_trip() {
     assert_eq!(shown["credentials"][0]["created_at"], "2026-01-01T00:00:00Z");
     assert_eq!(shown["source"], format!("import:{}", file.display()));
 
-    // What one installation exports, another imports unchanged (ids are assigned anew).
+    // What one installation exports, another imports unchanged (ids are assigned anew;
+    // the file has no fingerprints, so the other installation's key does not matter).
     for format in ["json", "yaml"] {
         let exported = steward.run(&["export", "-o", format]).ok().stdout;
         let other = Steward::new();
         let path = other.write_file(&format!("export.{format}"), &exported);
         other.run(&["import", path.to_str().unwrap()]).ok();
         assert_eq!(
-            other.run(&["export", "-o", format]).ok().stdout,
-            exported,
+            without_key_id(&other.run(&["export", "-o", format]).ok().stdout),
+            without_key_id(&exported),
             "{format} round trip"
         );
+        assert_ne!(
+            other.run(&["export", "-o", format]).ok().stdout,
+            exported,
+            "each key has its id"
+        );
     }
+}
+
+/// An export without its `fingerprint_key` line (each installation's own).
+fn without_key_id(text: &str) -> String {
+    text.lines()
+        .filter(|line| !line.trim_start().trim_start_matches('"').starts_with("fingerprint_key"))
+        .map(|line| format!("{line}\n"))
+        .collect()
 }
 
 #[test]
@@ -116,7 +130,7 @@ fn revocation_times_are_kept_and_a_missing_creation_time_never_contradicts_the_o
     // Credential ids are assigned anew, in the order of the file.
     let without_ids = |text: &str| {
         text.lines()
-            .filter(|line| !line.trim_start().starts_with("- id:"))
+            .filter(|line| !line.trim_start().starts_with("- id:") && !line.starts_with("fingerprint_key:"))
             .collect::<Vec<_>>()
             .join("\n")
     };
@@ -547,7 +561,7 @@ fn the_readme_inventory_example_imports() {
     // The YAML block of the README's "Inventory files" section, as a user would copy it.
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
     let start = readme
-        .find("version: 1\nparties:")
+        .find("version: 1\n# fingerprint_key")
         .expect("the README's inventory example");
     let end = start + readme[start..].find("```").unwrap();
     let steward = Steward::new();
@@ -708,4 +722,81 @@ fn bad_secrets_name_their_line_and_field_and_import_nothing() {
         assert_eq!(steward.count("identities"), 0);
         assert_eq!(steward.count("locations"), 0);
     }
+}
+
+#[test]
+fn fingerprints_of_another_installations_key_are_refused_or_dropped() {
+    let steward = Steward::new();
+    steward.add_example_parties();
+    steward.add_example_identity();
+    steward.add_example_credential("AKIAEXAMPLE000000001", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYz9q8Lk2mTe");
+    steward
+        .run_with_stdin(
+            &[
+                "credential",
+                "locate",
+                "--kind",
+                "ticket",
+                "--at",
+                "OPS-7#c3",
+                "--secret-stdin",
+            ],
+            Some("wJalrXUtnFEMI/K7MDENG/bPxRfiCYz9q8Lk2mTe"),
+        )
+        .ok();
+    let yaml = steward.run(&["export", "-o", "yaml"]).ok().stdout;
+    let key_line = yaml.lines().nth(1).unwrap();
+    assert!(key_line.starts_with("fingerprint_key: "), "{yaml}");
+    let without_secrets = &yaml[..yaml.find("\nsecrets:\n").unwrap() + 1];
+
+    // Another installation (another key): refused at the header's line, with secrets or
+    // with only credentials' fingerprints; nothing imported.
+    let other = Steward::new();
+    for (name, text) in [("all.yaml", &yaml[..]), ("credentials.yaml", without_secrets)] {
+        let file = other.write_file(name, text);
+        let output = other.run(&["import", file.to_str().unwrap()]).fails_with(2);
+        assert!(
+            output.stderr.contains(&format!(
+                "{name}:2: fingerprint_key: the file's fingerprints were made under another"
+            )),
+            "{}",
+            output.stderr
+        );
+        assert_eq!(other.count("identities"), 0);
+    }
+    // A file without fingerprints imports anywhere.
+    let bare: String = without_secrets
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("fingerprint: "))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let file = other.write_file("bare.yaml", &bare);
+    other.run(&["import", file.to_str().unwrap()]).ok();
+    // --drop-fingerprints takes the rest and says what it left out.
+    let third = Steward::new();
+    let file = third.write_file("all.yaml", &yaml);
+    let output = third
+        .run(&["import", file.to_str().unwrap(), "--drop-fingerprints"])
+        .ok();
+    assert!(
+        output.stderr.contains("1 secrets of the file left out"),
+        "{}",
+        output.stderr
+    );
+    let credentials = third
+        .run(&["credential", "list", "billing-export", "-o", "json"])
+        .ok()
+        .json();
+    assert!(credentials[0]["fingerprint"].is_null(), "{credentials}");
+    assert_eq!(third.count("locations"), 0);
+    // A malformed id is refused as such.
+    let file = third.write_file("bad.yaml", &yaml.replacen(key_line, "fingerprint_key: xyz", 1));
+    let output = third.run(&["import", file.to_str().unwrap()]).fails_with(2);
+    assert!(
+        output
+            .stderr
+            .contains("bad.yaml:2: fingerprint_key: must be 16 hexadecimal digits"),
+        "{}",
+        output.stderr
+    );
 }
