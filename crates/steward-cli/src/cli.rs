@@ -174,7 +174,8 @@ pub struct ScanArgs {
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
     /// Also record every copy in the inventory: known credentials get locations, revoked
-    /// ones are flagged revoked-but-referenced, unknown ones are listed as unmanaged
+    /// ones are flagged revoked-but-referenced, unknown ones are listed as unmanaged. Not
+    /// for streams (a pipe or `/dev/stdin` names no place): save them to a file first
     #[arg(long)]
     pub record: bool,
     /// Do not scan the git history of repositories (only the files)

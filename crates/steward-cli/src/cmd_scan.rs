@@ -471,6 +471,20 @@ fn scan(globals: &Globals, args: &ScanArgs) -> anyhow::Result<ExitCode> {
     if matches!(settings.output, OutputFormat::Yaml) {
         return Err(crate::usage("scan writes table, json, jsonl, csv or sarif"));
     }
+    // A stream (a pipe, `/dev/stdin`, `<(…)`, a FIFO) has no place to name its copies by:
+    // each would be recorded at the same `/dev/stdin:line:column`, and the next stream
+    // recorded would mark the last one's copies removed.
+    if args.record
+        && let Some(stream) = paths
+            .iter()
+            .find(|path| std::fs::metadata(path).is_ok_and(|metadata| !metadata.is_file() && !metadata.is_dir()))
+    {
+        return Err(crate::usage(format!(
+            "--record needs files or directories, whose places name the copies: {} is a stream (scan it without \
+             --record, or save it to a file first)",
+            stream.display()
+        )));
+    }
     let mut rules = RuleSet::builtin()?;
     if let Some(dir) = &args.rules {
         rules.add_dir(dir).map_err(|error| crate::usage(error.to_string()))?;

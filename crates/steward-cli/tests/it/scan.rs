@@ -755,6 +755,33 @@ fn a_pipe_on_standard_input_is_scanned() {
     );
 }
 
+/// A stream has no place to name its copies by: `--record` refuses it before scanning
+/// (each stream's copies were recorded at `/dev/stdin:line:column`, and the next stream
+/// recorded marked the last one's removed).
+#[test]
+fn a_stream_is_not_recorded() {
+    let steward = Steward::new();
+    let token = github_token();
+    let piped = steward.run_with_stdin(&["scan", "/dev/stdin", "--record"], Some(&format!("T={token}\n")));
+    assert_eq!(piped.code, 2, "{}", piped.stderr);
+    assert_eq!(
+        piped.stderr.trim(),
+        "error: --record needs files or directories, whose places name the copies: /dev/stdin is a stream (scan it \
+         without --record, or save it to a file first)"
+    );
+    assert_eq!(steward.count("locations"), 0);
+    // A file next to it does not make it recordable; the file alone is.
+    let file = steward.write_file("secret.env", &format!("T={token}\n"));
+    let both = steward.run_with_stdin(
+        &["scan", file.to_str().unwrap(), "/dev/stdin", "--record"],
+        Some(&format!("T={token}\n")),
+    );
+    assert_eq!(both.code, 2, "{}", both.stderr);
+    let alone = steward.run(&["scan", file.to_str().unwrap(), "--record"]);
+    assert_eq!(alone.code, 1, "{}", alone.stderr);
+    assert_eq!(steward.count("locations"), 1);
+}
+
 /// A path given that is a link to nothing, a loop of links or a file that cannot be read is
 /// refused as a missing path is (exit 2, one line), not scanned as "no secrets found".
 #[test]
