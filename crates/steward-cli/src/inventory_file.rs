@@ -403,6 +403,10 @@ fn csv_record(headers: &[String], values: &csv::StringRecord) -> Result<Identity
     // Build the same record as YAML/JSON would, through serde, so the rules are identical.
     let mut object = serde_json::Map::new();
     for (header, value) in headers.iter().zip(values.iter()) {
+        // An empty review date is none (as an export writes it), not the tier's default.
+        if value.is_empty() && header == "review_due" {
+            object.insert(header.clone(), serde_json::Value::Null);
+        }
         if value.is_empty() {
             continue;
         }

@@ -302,6 +302,48 @@ mod instant {
     }
 }
 
+/// A review date as a file gives it: absent (the tier's review interval applies), `null`
+/// or empty (no review date: what an export writes for an identity without one), or a
+/// date.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ReviewDue {
+    /// Not in the file.
+    #[default]
+    Absent,
+    /// `null` or empty.
+    None,
+    /// A date.
+    Date(jiff::civil::Date),
+}
+
+impl ReviewDue {
+    /// The date, if one is given.
+    pub fn date(self) -> Option<jiff::civil::Date> {
+        match self {
+            ReviewDue::Date(date) => Some(date),
+            ReviewDue::Absent | ReviewDue::None => None,
+        }
+    }
+}
+
+impl From<Option<jiff::civil::Date>> for ReviewDue {
+    fn from(date: Option<jiff::civil::Date>) -> Self {
+        date.map_or(ReviewDue::None, ReviewDue::Date)
+    }
+}
+
+impl Serialize for ReviewDue {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        date::serialize(&self.date(), serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for ReviewDue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        date::deserialize(deserializer).map(ReviewDue::from)
+    }
+}
+
 /// Dates in files: `YYYY-MM-DD`.
 mod date {
     use serde::{Deserialize, Deserializer, Serializer};
@@ -381,8 +423,8 @@ pub struct IdentityRecord {
     #[serde(default, with = "instant")]
     pub expires_at: Option<jiff::Timestamp>,
     /// Next review date.
-    #[serde(default, with = "date")]
-    pub review_due: Option<jiff::civil::Date>,
+    #[serde(default)]
+    pub review_due: ReviewDue,
     /// Last attestation.
     #[serde(default, with = "instant")]
     pub last_attested_at: Option<jiff::Timestamp>,
@@ -481,7 +523,7 @@ impl IdentityRecord {
             pairs(&mut self.labels.iter()),
             instant_cell(self.created_at),
             instant_cell(self.expires_at),
-            cell(&self.review_due),
+            cell(&self.review_due.date()),
             instant_cell(self.last_attested_at),
             instant_cell(self.last_used_at),
             instant_cell(self.last_rotated_at),
@@ -520,7 +562,7 @@ impl IdentityRecord {
             labels: identity.labels,
             created_at: Some(identity.created_at),
             expires_at: identity.expires_at,
-            review_due: identity.review_due,
+            review_due: ReviewDue::from(identity.review_due),
             last_attested_at: identity.last_attested_at,
             last_used_at: identity.last_used_at,
             last_rotated_at: identity.last_rotated_at,
@@ -568,12 +610,12 @@ impl IdentityRecord {
                 )
             }),
             expires_at: self.expires_at,
-            // As `nhi add`: due after the tier's review interval, so that nothing imported
-            // escapes review.
-            review_due: Some(
-                self.review_due
-                    .unwrap_or_else(|| Policy::default().default_review_due(self.tier, now)),
-            ),
+            // As `nhi add`: when the file does not say, due after the tier's review
+            // interval, so that nothing imported escapes review unless the file says so.
+            review_due: match self.review_due {
+                ReviewDue::Absent => Some(Policy::default().default_review_due(self.tier, now)),
+                given => given.date(),
+            },
             last_attested_at: self.last_attested_at,
             last_used_at: self.last_used_at,
             last_rotated_at: self.last_rotated_at,

@@ -175,6 +175,29 @@ fn parties_import_in_any_order_and_imported_identities_are_due_for_review() {
         .map(|identity| identity["review_due"].as_str().unwrap())
         .collect();
     assert_eq!(due, vec!["2027-02-25", "2027-11-27"]);
+    // An explicit null (or an empty CSV cell) is no review date, as an export writes an
+    // identity without one: it stays so.
+    let file = steward.write_file(
+        "none.yaml",
+        "version: 1\nidentities:\n  - {name: n1, kind: bot, system: gcp, tier: low, review_due: null}\n",
+    );
+    steward.run(&["import", file.to_str().unwrap()]).ok();
+    let file = steward.write_file("none.csv", "name,kind,system,tier,review_due\nn2,bot,gcp,low,\n");
+    steward.run(&["import", file.to_str().unwrap()]).ok();
+    let listed = steward
+        .run(&["nhi", "list", "--system", "gcp", "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(listed[0]["review_due"], serde_json::Value::Null, "{listed}");
+    assert_eq!(listed[1]["review_due"], serde_json::Value::Null, "{listed}");
+    for format in ["yaml", "csv"] {
+        let exported = steward.run(&["export", "-o", format]).ok().stdout;
+        let other = Steward::new();
+        let file = other.write_file(&format!("export.{format}"), &exported);
+        other.run(&["import", file.to_str().unwrap()]).ok();
+        let listed = other.run(&["nhi", "list", "--system", "gcp", "-o", "json"]).ok().json();
+        assert_eq!(listed[0]["review_due"], serde_json::Value::Null, "{format}: {listed}");
+    }
     // `nhi show -o csv` prints the identity's fields, as `nhi add -o csv` does.
     let shown = steward.run(&["nhi", "show", "aws/r1", "-o", "csv"]).ok().stdout;
     let added = steward
