@@ -426,7 +426,8 @@ pub struct NhiSetArgs {
     /// Remove a label; repeat for more
     #[arg(long = "unset-label")]
     pub unset_labels: Vec<String>,
-    /// Record that the owner re-attested the identity now
+    /// Record that the owner re-attested the identity now; the next review is then due
+    /// after the tier's review interval (90/180/365/365 days), unless --review-due is given
     #[arg(long)]
     pub attest: bool,
     /// Why (recorded in the audit trail)

@@ -314,6 +314,28 @@ fn set(settings: &Settings, args: &NhiSetArgs) -> anyhow::Result<()> {
         .flatten()
         .chain(patch.backup_approvers.iter().flatten());
     refuse_departed(&mut *store, newly_given)?;
+    if args.attest {
+        // An attestation is the business owner's: an orphaned identity (no owner, or a
+        // departed one) gets an active owner first, in the same command if need be.
+        let owner = match &patch.business_owner {
+            Some(given) => given.clone(),
+            None => store.identity(&args.identity)?.roles.business_owner,
+        };
+        let departed = match &owner {
+            Some(handle) => store.party(handle)?.status == steward_core::PartyStatus::Departed,
+            None => false,
+        };
+        if owner.is_none() || departed {
+            let why = owner.map_or_else(
+                || "it has no business owner".to_string(),
+                |handle| format!("its business owner {handle} has departed"),
+            );
+            return Err(anyhow::anyhow!(
+                "cannot attest {}: {why}; give it an active owner (--owner, in the same command is fine)",
+                args.identity
+            ));
+        }
+    }
     let identity = store.update_identity(&settings.actor, &args.identity, &patch, args.reason.as_deref())?;
     print_identity(settings, &identity)
 }

@@ -432,7 +432,8 @@ pub struct IdentityPatch {
     pub backup_approvers: Option<Vec<String>>,
     /// New control owner.
     pub control_owner: Option<Option<String>>,
-    /// Records an attestation at this time.
+    /// Records an attestation at this time; the next review is then due after the
+    /// (new) tier's review interval, unless `review_due` is given too.
     pub attested_at: Option<Timestamp>,
 }
 
@@ -488,6 +489,10 @@ impl IdentityPatch {
         }
         if let Some(at) = self.attested_at {
             next.last_attested_at = Some(at);
+            // An attestation is the review: the next one is due an interval later.
+            if self.review_due.is_none() {
+                next.review_due = Some(crate::Policy::default().default_review_due(next.tier, at));
+            }
         }
         Ok(next)
     }

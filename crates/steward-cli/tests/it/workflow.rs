@@ -483,3 +483,74 @@ fn user_text_is_escaped_in_tables_and_blank_reasons_and_actors_are_not_recorded(
         (Some("operator"), Some("resolved"))
     );
 }
+
+/// An attestation is the owner's review: the next one is due a tier's interval later
+/// (unless a date is given), and an identity whose owner departed gets an active owner
+/// before anyone can attest it.
+#[test]
+fn an_attestation_moves_the_review_and_needs_an_active_owner() {
+    let steward = Steward::new();
+    steward.add_example_parties();
+    steward.add_example_identity(); // high: reviewed every 180 days; due 2027-03-01
+    steward
+        .run(&[
+            "nhi",
+            "set",
+            "billing-export",
+            "--tier",
+            "critical",
+            "--review-due",
+            "2026-11-01",
+        ])
+        .ok();
+    let attested = steward
+        .run(&["nhi", "set", "billing-export", "--attest", "-o", "json"])
+        .ok()
+        .json();
+    // STEWARD_NOW is 2026-11-27T10:00:00Z; critical: 90 days.
+    assert_eq!(attested["last_attested_at"], "2026-11-27T10:00:00Z");
+    assert_eq!(attested["review_due"], "2027-02-25");
+    let given = steward
+        .run(&[
+            "nhi",
+            "set",
+            "billing-export",
+            "--attest",
+            "--review-due",
+            "2027-01-15",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(given["review_due"], "2027-01-15");
+
+    steward
+        .run(&["party", "set", "alice@example.com", "--status", "departed"])
+        .ok();
+    let refused = steward.run(&["nhi", "set", "billing-export", "--attest"]).fails_with(1);
+    assert_eq!(
+        refused.stderr.trim(),
+        "error: cannot attest billing-export: its business owner alice@example.com has departed; give it an active \
+         owner (--owner, in the same command is fine)"
+    );
+    steward.run(&["party", "add", "carol@example.com"]).ok();
+    let moved = steward
+        .run(&[
+            "nhi",
+            "set",
+            "billing-export",
+            "--attest",
+            "--owner",
+            "carol@example.com",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(moved["business_owner"], "carol@example.com");
+    let orphan = steward
+        .run(&["nhi", "set", "billing-export", "--owner", "none", "--attest"])
+        .fails_with(1);
+    assert!(orphan.stderr.contains("it has no business owner"), "{}", orphan.stderr);
+}
