@@ -1148,6 +1148,28 @@ fn record_copy(
     kind: LocationKind,
     locator: &str,
 ) -> Result<Location, StoreError> {
+    let (location, credential) = upsert_copy(tx, actor, fingerprint, kind, locator)?;
+    let subject = location_subject(tx, credential.as_ref(), &location)?;
+    log.record(draft(
+        actor,
+        "location.record",
+        subject,
+        None,
+        None,
+        Some(snapshot(&location)),
+    ));
+    Ok(location)
+}
+
+/// Stores a copy seen now (new, seen again, or live again after it was removed), linked
+/// to the first credential with its fingerprint: the copy as stored, and that credential.
+fn upsert_copy(
+    tx: &mut dyn Tx,
+    actor: &Actor,
+    fingerprint: &Fingerprint,
+    kind: LocationKind,
+    locator: &str,
+) -> Result<(Location, Option<Credential>), StoreError> {
     check_locator(locator)?;
     let credential = tx.credentials_by_fingerprint(fingerprint)?.into_iter().next();
     let location = tx.upsert_location(&Location {
@@ -1160,16 +1182,77 @@ fn record_copy(
         last_seen: actor.now,
         removed_at: None,
     })?;
-    let subject = location_subject(tx, credential.as_ref(), &location)?;
-    log.record(draft(
-        actor,
-        "location.record",
-        subject,
-        None,
-        None,
-        Some(snapshot(&location)),
-    ));
-    Ok(location)
+    Ok((location, credential))
+}
+
+/// The position of a copy in its place (see [`place_of`]): line and column of a file,
+/// line of a message or ticket; `(0, 0)` when the locator has none.
+fn position_in_place(kind: LocationKind, locator: &str) -> (u64, u64) {
+    let mut numbers = locator[place_of(kind, locator).len()..]
+        .split(':')
+        .filter_map(|number| number.parse::<u64>().ok());
+    (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0))
+}
+
+/// Which copies that a scan no longer saw at their positions (`from`, sorted) moved to
+/// which new positions (`to`, sorted) of the same place, as pairs of indexes: as many as
+/// the shorter list has, in order (lines move together: an edit above shifts all below
+/// it), with the least total movement. Among equal ones, copies that moved up win (a line
+/// deleted above: cleaning up an earlier copy is how one copy of two goes away), so the
+/// copy that was deleted is the one left over, not the one still there.
+fn pair_moves(from: &[(u64, u64)], to: &[(u64, u64)]) -> Vec<(usize, usize)> {
+    let (short, long, swapped) = if from.len() <= to.len() {
+        (from, to, false)
+    } else {
+        (to, from, true)
+    };
+    let (n, m) = (short.len(), long.len());
+    let pair = |short_index: usize, long_index: usize| {
+        if swapped {
+            (long_index, short_index)
+        } else {
+            (short_index, long_index)
+        }
+    };
+    // Equal counts, or too many to weigh (a file with thousands of copies of a secret):
+    // in order.
+    if n == m || n * m > 4_000_000 {
+        return (0..n).map(|index| pair(index, index)).collect();
+    }
+    let cost = |i: usize, j: usize| {
+        let (old, new) = if swapped {
+            (long[j], short[i])
+        } else {
+            (short[i], long[j])
+        };
+        // Twice the distance in lines, plus one for a move down or along the line.
+        2 * old.0.abs_diff(new.0) + u64::from(new >= old)
+    };
+    // best[i][j]: the least cost of pairing the first i of `short` with i of the first j
+    // of `long`, all of `short` paired.
+    const NONE: u64 = u64::MAX;
+    let mut best = vec![vec![NONE; m + 1]; n + 1];
+    best[0].fill(0);
+    for i in 1..=n {
+        for j in i..=m {
+            let skip = best[i][j - 1];
+            let take = best[i - 1][j - 1].saturating_add(cost(i - 1, j - 1));
+            best[i][j] = skip.min(take);
+        }
+    }
+    let mut pairs = Vec::with_capacity(n);
+    let (mut i, mut j) = (n, m);
+    while i > 0 {
+        if best[i][j] == best[i][j - 1] && j > i {
+            j -= 1;
+        } else {
+            pairs.push(pair(i - 1, j - 1));
+            i -= 1;
+            j -= 1;
+        }
+    }
+    pairs.reverse();
+    pairs
 }
 
 /// What an event about a copy is about: the identity holding its credential, if the
@@ -1283,7 +1366,7 @@ fn relocate(
         log,
         actor,
         "location.move",
-        "found again at another line of its place by a scan",
+        "found again at another position of its place by a scan",
         &before,
         &after,
     )?;
@@ -1329,6 +1412,7 @@ pub(crate) fn record_scan(
 ) -> Result<ScanRecorded, StoreError> {
     let mut log = EventLog::begin(tx, key)?;
     let mut recorded = Vec::new();
+    let mut all_seen_again = Vec::new();
     for record in records {
         check_scanned_fields(&record.rule_id, &record.rule_name, &record.preview)?;
         let secret = ScannedSecret {
@@ -1350,13 +1434,18 @@ pub(crate) fn record_scan(
                 Some(snapshot(&secret)),
             ));
         }
-        // A copy whose line moved (lines added above it) is the copy recorded before at
-        // the old line of the same file or message: it is moved, keeping its first sighting,
-        // not removed and found anew.
+        // A copy whose line moved (lines added or deleted above it) is the copy recorded
+        // before at another line of the same file or message: it is moved, keeping its
+        // first sighting, not removed and found anew (see `pair_moves`).
         let known = tx.locations_by_fingerprint(&record.fingerprint)?;
-        // Sets and queues, not scans of lists: a blob in 10,000 commits is 10,000 copies.
+        // Sets and maps, not scans of lists: a blob in 10,000 commits is 10,000 copies.
         let known_places: HashSet<(LocationKind, &str)> = known
             .iter()
+            .map(|location| (location.kind, location.locator.as_str()))
+            .collect();
+        let live_places: HashSet<(LocationKind, &str)> = known
+            .iter()
+            .filter(|location| location.removed_at.is_none())
             .map(|location| (location.kind, location.locator.as_str()))
             .collect();
         let seen_now: HashSet<(LocationKind, &str)> = record
@@ -1364,29 +1453,78 @@ pub(crate) fn record_scan(
             .iter()
             .map(|(kind, locator)| (*kind, locator.as_str()))
             .collect();
-        // Live copies not seen again, by place, oldest first.
-        let mut movable: HashMap<(LocationKind, &str), std::collections::VecDeque<&Location>> = HashMap::new();
+        // By place: live copies not seen again, and copies seen at no known position.
+        type ByPlace<'a, T> = HashMap<(LocationKind, &'a str), Vec<T>>;
+        let mut gone: ByPlace<'_, &Location> = HashMap::new();
         for location in &known {
             if location.removed_at.is_none() && !seen_now.contains(&(location.kind, location.locator.as_str())) {
-                movable
-                    .entry((location.kind, place_of(location.kind, &location.locator)))
+                gone.entry((location.kind, place_of(location.kind, &location.locator)))
                     .or_default()
-                    .push_back(location);
+                    .push(location);
             }
         }
+        let mut appeared: ByPlace<'_, &str> = HashMap::new();
         for (kind, locator) in &record.copies {
-            let moved_from = if known_places.contains(&(*kind, locator.as_str())) {
-                None
-            } else {
-                movable
-                    .get_mut(&(*kind, place_of(*kind, locator)))
-                    .and_then(|queue| queue.pop_front())
+            if !known_places.contains(&(*kind, locator.as_str())) {
+                appeared
+                    .entry((*kind, place_of(*kind, locator)))
+                    .or_default()
+                    .push(locator);
+            }
+        }
+        let mut moved_from: HashMap<&str, &Location> = HashMap::new();
+        for (place, mut before) in gone {
+            let Some(mut after) = appeared.remove(&place) else {
+                continue;
             };
-            recorded.push(match moved_from {
-                Some(before) => relocate(tx, &mut log, actor, before.clone(), locator)?,
+            before.sort_by_key(|location| position_in_place(place.0, &location.locator));
+            after.sort_by_key(|locator| position_in_place(place.0, locator));
+            let from: Vec<_> = before
+                .iter()
+                .map(|location| position_in_place(place.0, &location.locator))
+                .collect();
+            let to: Vec<_> = after
+                .iter()
+                .map(|locator| position_in_place(place.0, locator))
+                .collect();
+            for (old, new) in pair_moves(&from, &to) {
+                moved_from.insert(after[new], before[old]);
+            }
+        }
+        let mut seen_again = Vec::new();
+        for (kind, locator) in &record.copies {
+            if live_places.contains(&(*kind, locator.as_str())) {
+                // Seen again where it was: only its last sighting moves (one event for
+                // all of them, below, rather than one per copy per scan).
+                let (location, _) = upsert_copy(tx, actor, &record.fingerprint, *kind, locator)?;
+                seen_again.push(location.id);
+                recorded.push(location);
+                continue;
+            }
+            recorded.push(match moved_from.get(locator.as_str()) {
+                Some(&before) => relocate(tx, &mut log, actor, before.clone(), locator)?,
                 None => record_copy(tx, &mut log, actor, &record.fingerprint, *kind, locator)?,
             });
         }
+        all_seen_again.extend(seen_again);
+    }
+    if !all_seen_again.is_empty() {
+        all_seen_again.sort_unstable();
+        log.record(draft(
+            actor,
+            "location.seen",
+            (
+                "scan",
+                all_seen_again[0],
+                format!("{} known copies seen again", all_seen_again.len()),
+            ),
+            None,
+            None,
+            Some(
+                serde_json::json!({"last_seen": steward_core::time::format_instant(actor.now), "location_ids": all_seen_again})
+                    .to_string(),
+            ),
+        ));
     }
     let seen: HashSet<i64> = recorded.iter().map(|location| location.id).collect();
     let mut removed = Vec::new();
@@ -1460,4 +1598,35 @@ pub(crate) fn credentials_with_fingerprint(
 pub(crate) fn locations(tx: &mut dyn Tx, reference: &str) -> Result<Vec<Location>, StoreError> {
     let identity = resolve_identity(tx, reference)?;
     tx.locations_of(identity.id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moves_pair_in_order_with_the_least_movement_and_moves_up_on_a_tie() {
+        // One copy of two deleted: the one below it moved up into its place.
+        assert_eq!(pair_moves(&[(2, 11), (4, 11)], &[(3, 11)]), vec![(1, 0)]);
+        // One copy, two new positions: the nearest.
+        assert_eq!(pair_moves(&[(2, 1)], &[(3, 1), (10, 1)]), vec![(0, 0)]);
+        assert_eq!(pair_moves(&[(9, 1)], &[(3, 1), (10, 1)]), vec![(0, 1)]);
+        // As far up as down: up.
+        assert_eq!(pair_moves(&[(10, 1)], &[(9, 1), (11, 1)]), vec![(0, 0)]);
+        // As many as there were: in order, whatever the distances.
+        assert_eq!(pair_moves(&[(1, 1), (5, 1)], &[(3, 1), (70, 1)]), vec![(0, 0), (1, 1)]);
+        // Lines added above two copies, and a third copy below them: the two moved.
+        assert_eq!(
+            pair_moves(&[(10, 1), (12, 1)], &[(20, 1), (22, 1), (30, 1)]),
+            vec![(0, 0), (1, 1)]
+        );
+        assert!(pair_moves(&[], &[(1, 1)]).is_empty());
+    }
+
+    #[test]
+    fn positions_are_the_numbers_after_the_place() {
+        assert_eq!(position_in_place(LocationKind::ConfigFile, "/a/b.env:12:7"), (12, 7));
+        assert_eq!(position_in_place(LocationKind::RepositoryFile, "/r@abc:x.py:3"), (3, 0));
+        assert_eq!(position_in_place(LocationKind::Ticket, "OPS-1#c2"), (0, 0));
+    }
 }

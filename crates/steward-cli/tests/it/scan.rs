@@ -830,6 +830,65 @@ fn a_dangling_link_or_unreadable_path_given_exits_2() {
     );
 }
 
+/// Of two copies of a secret in a file, the one deleted is the one removed (the other,
+/// moved up a line, keeps its own first sighting), and scans that see copies where they
+/// were write one `location.seen` event, not one event per copy per scan.
+#[test]
+fn the_deleted_copy_of_two_is_the_one_removed_and_rescans_write_one_event() {
+    let steward = Steward::new();
+    let dir = steward.dir.path().join("mv");
+    std::fs::create_dir_all(&dir).unwrap();
+    let secret = token_from("D1e2L3e4T5e6D7c8O9p0Y1o2F3t4W5");
+    let file = dir.join("app.env");
+    let scan_at = |now: &str| {
+        let output = steward
+            .command(&["scan", dir.to_str().unwrap(), "--record"])
+            .env("STEWARD_NOW", now)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{output:?}");
+        String::from_utf8(output.stderr).unwrap()
+    };
+    std::fs::write(&file, format!("header\nOLD_TOKEN={secret}\nfooter\n")).unwrap();
+    scan_at("2026-12-01T00:00:00Z");
+    std::fs::write(
+        &file,
+        format!("header\nOLD_TOKEN={secret}\nfooter\nNEW_TOKEN={secret}\n"),
+    )
+    .unwrap();
+    scan_at("2026-12-10T00:00:00Z");
+    std::fs::write(&file, format!("header\nfooter\nNEW_TOKEN={secret}\n")).unwrap();
+    let stderr = scan_at("2026-12-20T00:00:00Z");
+    let place = file.display();
+    assert!(
+        stderr.contains(&format!("removed: config_file {place}:2:11 is no longer there")),
+        "{stderr}"
+    );
+    let findings = steward.run(&["findings", "--source", "scan", "-o", "json"]).ok().json();
+    let locations = findings[0]["locations"].as_array().unwrap();
+    assert_eq!(locations.len(), 1, "{findings}");
+    assert_eq!(locations[0]["locator"], format!("{place}:3:11"));
+    assert_eq!(locations[0]["first_seen"], "2026-12-10T00:00:00Z", "{findings}");
+
+    let actions = |steward: &Steward| -> Vec<String> {
+        let log = steward.run(&["audit", "log", "-o", "json"]).ok().json();
+        log.as_array()
+            .unwrap()
+            .iter()
+            .map(|event| event["action"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let before = actions(&steward).len();
+    scan_at("2026-12-21T00:00:00Z");
+    scan_at("2026-12-22T00:00:00Z");
+    let after = actions(&steward);
+    assert_eq!(after[before..], ["location.seen", "location.seen"], "{after:?}");
+    let log = steward.run(&["audit", "log", "--limit", "1", "-o", "json"]).ok().json();
+    assert_eq!(log[0]["subject"], "1 known copies seen again", "{log}");
+    assert_eq!(log[0]["after"]["last_seen"], "2026-12-22T00:00:00Z", "{log}");
+    steward.run(&["audit", "verify"]).ok();
+}
+
 /// A recorded copy is one place, whatever its line: a line added above it moves the copy
 /// (a `location.move` event, its first sighting kept) instead of removing it and finding a
 /// new one. `../dir` from a sibling is `dir`, and a staged scan from a subdirectory names

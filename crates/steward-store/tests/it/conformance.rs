@@ -892,14 +892,19 @@ fn scans_record_secrets_and_their_copies(db: &TestDb) {
         events_before + 3 + 4,
         "3 new secrets, 4 copies"
     );
-    // A later scan sees the first secret again: no new secret, its copy's last_seen moves.
+    // A later scan sees the first secret again: no new secret, its copies' last_seen
+    // moves, with one `location.seen` event for both.
     let later = steward_store::Actor {
         now: at("2026-12-01T00:00:00Z"),
         ..actor()
     };
-    store.record_scan(&later, &records[..1], &[]).unwrap();
+    let seen = store.record_scan(&later, &records[..1], &[]).unwrap().seen;
+    assert!(
+        seen.iter()
+            .all(|copy| copy.last_seen == later.now && copy.first_seen == actor().now)
+    );
     assert_eq!(db.count("scanned_secrets"), 3);
-    assert_eq!(db.count("audit_events"), events_before + 7 + 2);
+    assert_eq!(db.count("audit_events"), events_before + 7 + 1);
 
     let findings = store.scan_findings().unwrap();
     let summary: Vec<(Option<String>, usize)> = findings
