@@ -154,6 +154,21 @@ fn add(settings: &Settings, args: &CredentialAddArgs) -> anyhow::Result<()> {
         revoked_at: None,
     };
     let credential = store.add_credential(&settings.actor, &args.identity, credential)?;
+    // One secret held by several credentials is a shared secret: allowed (the inventory
+    // describes the estate as it is), but said, since revoking it breaks them all.
+    if let Some(fingerprint) = &credential.fingerprint {
+        for (identity, other) in store.credentials_with_fingerprint(fingerprint)? {
+            if other.id != credential.id && other.identity_id != credential.identity_id {
+                eprintln!(
+                    "note: this secret is also credential #{} of {}/{}: a shared secret (revoking it breaks both; \
+                     `steward findings` lists it)",
+                    other.id.0,
+                    crate::output::terminal_text(&identity.system),
+                    crate::output::terminal_text(&identity.name)
+                );
+            }
+        }
+    }
     let record = CredentialRecord::from_credential(&credential);
     let fields: Vec<(&str, String)> = HEADERS.iter().copied().zip(row(&record, settings.output)).collect();
     print_record(settings.output, &record, &fields)

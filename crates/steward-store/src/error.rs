@@ -58,6 +58,19 @@ pub enum StoreError {
         /// Credential reference.
         credential: String,
     },
+    /// A secret already revoked (as another credential) is added as usable again.
+    #[error(
+        "this secret was revoked as credential #{credential} of '{identity}' ({revoked}): a revoked secret cannot \
+         be in use again (a failed rotation?); add the new secret, or add this one with --status revoked"
+    )]
+    RevokedSecretReused {
+        /// The revoked credential's id.
+        credential: i64,
+        /// Its identity, as system/name.
+        identity: String,
+        /// When it was revoked.
+        revoked: String,
+    },
     /// No live copy of the secret is recorded at this place.
     #[error("no live copy of this secret is recorded at {kind} '{locator}'")]
     UnknownLocation {

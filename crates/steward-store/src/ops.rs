@@ -1052,6 +1052,25 @@ pub(crate) fn add_credential(
         &identity.system,
         &identity.name,
     )?;
+    // The same secret, revoked before, cannot be in use again: its system no longer
+    // takes it, or the "rotation" that revoked it handed out the old secret again.
+    if credential.status != CredentialStatus::Revoked
+        && let Some(fingerprint) = &credential.fingerprint
+        && let Some(revoked) = tx
+            .credentials_by_fingerprint(fingerprint)?
+            .into_iter()
+            .find(|held| held.status == CredentialStatus::Revoked)
+    {
+        let holder = resolve_identity(tx, &format!("#{}", revoked.identity_id.0))?;
+        return Err(StoreError::RevokedSecretReused {
+            credential: revoked.id.0,
+            identity: identity_subject(&holder),
+            revoked: revoked.revoked_at.map_or_else(
+                || "revoked".to_string(),
+                |at| format!("revoked {}", steward_core::time::format_instant(at)),
+            ),
+        });
+    }
     let id = tx.reserve_ids(IdSequence::Credentials, 1)?[0];
     let stored = stored_credential(CredentialId(id), identity.id, credential.clone(), actor.now);
     tx.insert_credentials(std::slice::from_ref(&stored))?;

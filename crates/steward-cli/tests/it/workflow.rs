@@ -554,3 +554,77 @@ fn an_attestation_moves_the_review_and_needs_an_active_owner() {
         .fails_with(1);
     assert!(orphan.stderr.contains("it has no business owner"), "{}", orphan.stderr);
 }
+
+/// A secret revoked before cannot be added as usable again (a rotation that handed out
+/// the old secret); one secret on two identities is allowed, and said.
+#[test]
+fn a_revoked_secret_is_not_usable_again_and_a_shared_one_is_said() {
+    let steward = Steward::new();
+    steward.add_example_parties();
+    steward.add_example_identity();
+    let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYz9q8Lk2mTe";
+    steward.add_example_credential("AKIAEXAMPLE000000001", secret);
+    steward
+        .run(&[
+            "credential",
+            "revoke",
+            "billing-export",
+            "AKIAEXAMPLE000000001",
+            "--reason",
+            "rotated",
+        ])
+        .ok();
+    let reused = steward
+        .try_add_example_credential("AKIAEXAMPLE000000002", secret, &[])
+        .fails_with(1);
+    assert_eq!(
+        reused.stderr.trim(),
+        "error: this secret was revoked as credential #1 of 'aws/billing-export' (revoked 2026-11-27T10:00:00Z): a \
+         revoked secret cannot be in use again (a failed rotation?); add the new secret, or add this one with \
+         --status revoked"
+    );
+    assert_eq!(steward.count("credentials"), 1);
+
+    steward
+        .run(&[
+            "nhi",
+            "add",
+            "--name",
+            "reports",
+            "--kind",
+            "service_account",
+            "--system",
+            "gcp",
+            "--tier",
+            "low",
+        ])
+        .ok();
+    let add = |identity: &str, public_id: &str, secret: &str| {
+        steward.run_with_stdin(
+            &[
+                "credential",
+                "add",
+                identity,
+                "--public-id",
+                public_id,
+                "--secret-stdin",
+            ],
+            Some(secret),
+        )
+    };
+    let first = add("reports", "k1", "a-shared-secret-value-0123456789").ok();
+    assert!(!first.stderr.contains("shared"), "{}", first.stderr);
+    steward
+        .run(&[
+            "nhi", "add", "--name", "exports", "--kind", "bot", "--system", "gcp", "--tier", "low",
+        ])
+        .ok();
+    let second = add("exports", "k2", "a-shared-secret-value-0123456789").ok();
+    assert!(
+        second
+            .stderr
+            .contains("note: this secret is also credential #2 of gcp/reports: a shared secret"),
+        "{}",
+        second.stderr
+    );
+}
