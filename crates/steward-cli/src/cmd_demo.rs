@@ -112,13 +112,24 @@ pub fn run(globals: &Globals, args: &DemoArgs) -> anyhow::Result<ExitCode> {
              for detection, which no command runs yet: the identities carry the label demo.problem)"
         )?;
         writeln!(out, "\nexplore it:")?;
-        writeln!(
-            out,
-            "  steward --data-dir {data_dir} nhi list --system aws --tier critical"
-        )?;
-        writeln!(out, "  steward --data-dir {data_dir} nhi show aws/billing-export-prod")?;
-        writeln!(out, "  steward --data-dir {data_dir} findings")?;
-        writeln!(out, "  steward --data-dir {data_dir} audit verify")
+        // On PostgreSQL the commands need its URL too (a password in it left out).
+        let url = &settings.database_url;
+        let has_password = url
+            .split_once("://")
+            .and_then(|(_, rest)| rest.split_once('@'))
+            .is_some_and(|(credentials, _)| credentials.contains(':'));
+        let steward = match (settings.is_sqlite(), has_password) {
+            (true, _) => format!("steward --data-dir {data_dir}"),
+            (false, true) => format!(
+                "steward --data-dir {data_dir} --database-url '{}'",
+                steward_store::redact_url(url)
+            ),
+            (false, false) => format!("steward --data-dir {data_dir} --database-url '{url}'"),
+        };
+        writeln!(out, "  {steward} nhi list --system aws --tier critical")?;
+        writeln!(out, "  {steward} nhi show aws/billing-export-prod")?;
+        writeln!(out, "  {steward} findings")?;
+        writeln!(out, "  {steward} audit verify")
     })?;
     Ok(ExitCode::SUCCESS)
 }

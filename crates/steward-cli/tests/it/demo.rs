@@ -104,9 +104,27 @@ fn the_demo_runs_on_postgres_too() {
         return;
     };
     let mut steward = Steward::uninitialised();
-    steward.database_url = Some(url);
+    steward.database_url = Some(url.clone());
     let summary = steward.run(&["demo", "-o", "json"]).ok().json();
     let sqlite = Steward::uninitialised().run(&["demo", "-o", "json"]).ok().json();
     assert_eq!(summary, sqlite, "both backends build the same estate");
     steward.run(&["audit", "verify"]).ok();
+
+    // The commands it prints to explore the estate name the database.
+    let Some((url, _guard)) = postgres_database() else {
+        return;
+    };
+    let mut steward = Steward::uninitialised();
+    steward.database_url = Some(url.clone());
+    let printed = steward.run(&["demo"]).ok().stdout;
+    let data_dir = steward.data_dir().display().to_string();
+    let findings = format!("  steward --data-dir {data_dir} --database-url '{url}' findings");
+    assert!(printed.lines().any(|line| line == findings), "{printed}");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_steward"))
+        .args(["--data-dir", &data_dir, "--database-url", &url, "findings"])
+        .env_remove("STEWARD_DATABASE_URL")
+        .env_remove("STEWARD_DATA_DIR")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
 }
