@@ -521,8 +521,15 @@ pub struct CredentialLocateArgs {
     /// recorded; this is how one recorded by hand goes
     #[arg(long, requires = "reason")]
     pub removed: bool,
-    /// Why the copy is gone (required with --removed; recorded in the audit trail)
-    #[arg(long, requires = "removed", value_parser = parse_reason)]
+    /// The copy is still there but does not count any more: the secret is revoked and
+    /// the copy cannot reasonably go (git history, which rewriting would cost more than it
+    /// is worth), the risk accepted. It is marked removed, and scans that find it again
+    /// leave it so; `credential locate` at the place without this flag makes it live again
+    #[arg(long, requires = "reason", conflicts_with = "removed")]
+    pub dismiss: bool,
+    /// Why the copy is gone or dismissed (required with --removed or --dismiss; recorded
+    /// in the audit trail)
+    #[arg(long, value_parser = parse_reason)]
     pub reason: Option<String>,
 }
 

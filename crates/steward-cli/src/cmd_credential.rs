@@ -105,8 +105,8 @@ pub fn run(globals: &Globals, command: &CredentialCommand) -> anyhow::Result<Exi
             let (mut store, keys) = settings.open_store()?;
             let (fingerprint, _) = fingerprint_stdin(&keys.fingerprint)?;
             let location = match &args.reason {
-                Some(reason) if args.removed => {
-                    store.remove_location(&settings.actor, &fingerprint, args.kind, &args.at, reason)?
+                Some(reason) if args.removed || args.dismiss => {
+                    store.remove_location(&settings.actor, &fingerprint, args.kind, &args.at, reason, args.dismiss)?
                 }
                 _ => store.record_location(&settings.actor, &fingerprint, args.kind, &args.at)?,
             };
@@ -119,9 +119,10 @@ pub fn run(globals: &Globals, command: &CredentialCommand) -> anyhow::Result<Exi
                 ("first_seen", instant_cell(record.first_seen)),
                 ("last_seen", instant_cell(record.last_seen)),
                 ("removed_at", instant_cell(record.removed_at)),
+                ("dismissed", record.dismissed.to_string()),
             ];
             print_record(settings.output, &record, &fields)?;
-            if location.credential_id.is_none() && !args.removed {
+            if location.credential_id.is_none() && !args.removed && !args.dismiss {
                 eprintln!("note: no credential in the inventory has this secret; recorded as an unmanaged copy");
             }
         }

@@ -233,9 +233,10 @@ fn show(settings: &Settings, reference: &str) -> anyhow::Result<()> {
                     locations.len() - removed
                 )?;
                 for location in &locations {
+                    let how = if location.dismissed { "dismissed" } else { "removed" };
                     let gone = location
                         .removed_at
-                        .map(|at| format!(", removed {}", instant_cell(Some(at))))
+                        .map(|at| format!(", {how} {}", instant_cell(Some(at))))
                         .unwrap_or_default();
                     writeln!(
                         out,

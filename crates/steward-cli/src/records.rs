@@ -82,6 +82,10 @@ pub struct CopyRecord {
     /// When it was found gone, if it was.
     #[serde(default, with = "instant", skip_serializing_if = "Option::is_none")]
     pub removed_at: Option<jiff::Timestamp>,
+    /// Dismissed: still there, the risk accepted (`credential locate --dismiss`); needs
+    /// `removed_at`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dismissed: bool,
 }
 
 impl SecretRecord {
@@ -104,6 +108,7 @@ impl SecretRecord {
                     first_seen: Some(copy.first_seen),
                     last_seen: Some(copy.last_seen),
                     removed_at: copy.removed_at,
+                    dismissed: copy.dismissed,
                 })
                 .collect(),
         }
@@ -131,6 +136,12 @@ impl SecretRecord {
             if copy.removed_at.is_some_and(|removed| removed < first_seen) {
                 return Err((field("removed_at"), "is before first_seen".to_string()));
             }
+            if copy.dismissed && copy.removed_at.is_none() {
+                return Err((
+                    field("dismissed"),
+                    "a dismissed copy has removed_at (when it stopped counting)".to_string(),
+                ));
+            }
             copies.push(steward_core::Location {
                 id: 0,
                 credential_id: None,
@@ -140,6 +151,7 @@ impl SecretRecord {
                 first_seen,
                 last_seen,
                 removed_at: copy.removed_at,
+                dismissed: copy.dismissed,
             });
         }
         let scanned = match (&self.rule_id, &self.rule_name, &self.preview) {
@@ -741,6 +753,8 @@ pub struct LocationRecord {
     /// When it was marked gone, if it was.
     #[serde(with = "instant")]
     pub removed_at: Option<jiff::Timestamp>,
+    /// Dismissed by hand: still there, the risk accepted.
+    pub dismissed: bool,
 }
 
 impl LocationRecord {
@@ -754,6 +768,7 @@ impl LocationRecord {
             first_seen: Some(location.first_seen),
             last_seen: Some(location.last_seen),
             removed_at: location.removed_at,
+            dismissed: location.dismissed,
         }
     }
 }

@@ -352,6 +352,10 @@ pub struct Location {
     /// When it was confirmed removed, if it was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub removed_at: Option<Timestamp>,
+    /// Dismissed (`credential locate --dismiss`): still there, the risk accepted; it is
+    /// removed too, and scans that find it again leave it so.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dismissed: bool,
 }
 
 #[cfg(test)]

@@ -434,8 +434,9 @@ impl<B: Backend + 'static> Store for B {
         kind: LocationKind,
         locator: &str,
         reason: &str,
+        dismiss: bool,
     ) -> Result<Location, StoreError> {
-        self.write(|tx, key| ops::remove_location(tx, key, actor, fingerprint, kind, locator, reason))
+        self.write(|tx, key| ops::remove_location(tx, key, actor, fingerprint, (kind, locator), reason, dismiss))
     }
 
     fn record_scan(

@@ -51,7 +51,7 @@ pub use sqlite_backend::SqliteStore;
 
 /// The number of schema migrations this binary knows; a database at a higher version is
 /// refused.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Who performs a mutation, and when. `now` is passed in so that callers (and tests) own
 /// the clock.
@@ -380,7 +380,10 @@ pub trait Store: Send {
     ) -> Result<Location, StoreError>;
     /// Marks the live copy of a secret (by fingerprint) at a place removed, for `reason`
     /// (a copy recorded by hand, which no scan removes: the file was cleaned, the message
-    /// deleted). An error when there is no such live copy.
+    /// deleted). With `dismiss`, marks the copy (live or removed) dismissed instead: it is
+    /// still there (a revoked secret in git history), the risk is accepted, it no longer
+    /// counts, and scans that find it again leave it so. An error when there is no such
+    /// copy (live, or not yet dismissed).
     fn remove_location(
         &mut self,
         actor: &Actor,
@@ -388,6 +391,7 @@ pub trait Store: Send {
         kind: LocationKind,
         locator: &str,
         reason: &str,
+        dismiss: bool,
     ) -> Result<Location, StoreError>;
     /// Records what a scan found in one transaction: each secret with the rule that found
     /// it and its redacted preview, and its copies (as [`Store::record_location`]).

@@ -97,7 +97,7 @@ pub trait Tx {
     /// Live locations of `kind` whose locator starts with `prefix` (a superset of a scope).
     fn live_locations_under(&mut self, kind: LocationKind, prefix: &str) -> Result<Vec<Location>, StoreError>;
     /// Marks a location removed at `at`.
-    fn mark_location_removed(&mut self, id: i64, at: jiff::Timestamp) -> Result<(), StoreError>;
+    fn mark_location_removed(&mut self, id: i64, at: jiff::Timestamp, dismissed: bool) -> Result<(), StoreError>;
     /// Points location `id` at `locator` (the same copy, moved within its place), seen at `at`.
     fn relocate_location(&mut self, id: i64, locator: &str, at: jiff::Timestamp) -> Result<(), StoreError>;
     /// The fingerprints with live locations, by their earliest first sighting.
@@ -1200,6 +1200,7 @@ fn upsert_copy(
         first_seen: actor.now,
         last_seen: actor.now,
         removed_at: None,
+        dismissed: false,
     })?;
     Ok((location, credential))
 }
@@ -1309,44 +1310,58 @@ pub(crate) fn record_location(
     Ok(location)
 }
 
-/// Marks a live copy removed, with an event (see [`crate::Store::remove_location`]).
+/// Marks a live copy removed, or dismisses a copy not yet dismissed, with an event (see
+/// [`crate::Store::remove_location`]).
 pub(crate) fn remove_location(
     tx: &mut dyn Tx,
     key: Option<&SigningKey>,
     actor: &Actor,
     fingerprint: &Fingerprint,
-    kind: LocationKind,
-    locator: &str,
+    (kind, locator): (LocationKind, &str),
     reason: &str,
+    dismiss: bool,
 ) -> Result<Location, StoreError> {
     let mut log = EventLog::begin(tx, key)?;
     let before = tx
         .locations_by_fingerprint(fingerprint)?
         .into_iter()
-        .find(|location| location.kind == kind && location.locator == locator && location.removed_at.is_none())
+        .find(|location| {
+            location.kind == kind
+                && location.locator == locator
+                && if dismiss {
+                    !location.dismissed
+                } else {
+                    location.removed_at.is_none()
+                }
+        })
         .ok_or_else(|| StoreError::UnknownLocation {
             kind: kind.to_string(),
             locator: locator.to_string(),
         })?;
-    let after = mark_removed(tx, &mut log, actor, before, reason)?;
+    let after = mark_removed(tx, &mut log, actor, before, reason, dismiss)?;
     log.finish(tx, actor.now)?;
     Ok(after)
 }
 
-/// Marks live copy `before` removed now, with a `location.remove` event for `reason`.
+/// Marks copy `before` removed now (keeping an earlier removal time), with a
+/// `location.remove` event for `reason`, or dismissed (`location.dismiss`).
 fn mark_removed(
     tx: &mut dyn Tx,
     log: &mut EventLog<'_>,
     actor: &Actor,
     before: Location,
     reason: &str,
+    dismiss: bool,
 ) -> Result<Location, StoreError> {
-    tx.mark_location_removed(before.id, actor.now)?;
+    let removed_at = before.removed_at.unwrap_or(actor.now);
+    tx.mark_location_removed(before.id, removed_at, dismiss)?;
     let after = Location {
-        removed_at: Some(actor.now),
+        removed_at: Some(removed_at),
+        dismissed: dismiss,
         ..before.clone()
     };
-    log_location_change(tx, log, actor, "location.remove", reason, &before, &after)?;
+    let action = if dismiss { "location.dismiss" } else { "location.remove" };
+    log_location_change(tx, log, actor, action, reason, &before, &after)?;
     Ok(after)
 }
 
@@ -1467,6 +1482,11 @@ pub(crate) fn record_scan(
             .filter(|location| location.removed_at.is_none())
             .map(|location| (location.kind, location.locator.as_str()))
             .collect();
+        let dismissed_places: HashSet<(LocationKind, &str)> = known
+            .iter()
+            .filter(|location| location.dismissed)
+            .map(|location| (location.kind, location.locator.as_str()))
+            .collect();
         let seen_now: HashSet<(LocationKind, &str)> = record
             .copies
             .iter()
@@ -1512,6 +1532,10 @@ pub(crate) fn record_scan(
         }
         let mut seen_again = Vec::new();
         for (kind, locator) in &record.copies {
+            if dismissed_places.contains(&(*kind, locator.as_str())) {
+                // Dismissed by hand (still there, the risk accepted): it stays so.
+                continue;
+            }
             if live_places.contains(&(*kind, locator.as_str())) {
                 // Seen again where it was: only its last sighting moves (one event for
                 // all of them, below, rather than one per copy per scan).
@@ -1563,7 +1587,14 @@ pub(crate) fn record_scan(
             if seen.contains(&location.id) || !by_a_rule_run_now || !scope.covers(location.kind, &location.locator) {
                 continue;
             }
-            let location = mark_removed(tx, &mut log, actor, location, "not found again by a scan of its place")?;
+            let location = mark_removed(
+                tx,
+                &mut log,
+                actor,
+                location,
+                "not found again by a scan of its place",
+                false,
+            )?;
             removed.push(location);
         }
     }

@@ -34,6 +34,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "identity name index",
         include_str!("sql/postgres/0003_identity_name_index.sql"),
     ),
+    (
+        "dismissed copies",
+        include_str!("sql/postgres/0004_dismissed_copies.sql"),
+    ),
 ];
 
 /// Advisory lock keys (arbitrary constants, "stwd" + purpose).
@@ -653,7 +657,8 @@ fn credential_from_row(row: &Row) -> Result<Credential, StoreError> {
     })
 }
 
-const LOCATION_COLUMNS: &str = "id, credential_id, fingerprint, kind, locator, first_seen, last_seen, removed_at";
+const LOCATION_COLUMNS: &str =
+    "id, credential_id, fingerprint, kind, locator, first_seen, last_seen, removed_at, dismissed";
 
 fn location_from_row(row: &Row) -> Result<Location, StoreError> {
     Ok(Location {
@@ -665,6 +670,7 @@ fn location_from_row(row: &Row) -> Result<Location, StoreError> {
         first_seen: row.try_get::<_, PgTimestamp>(5)?.0,
         last_seen: row.try_get::<_, PgTimestamp>(6)?.0,
         removed_at: get_timestamp(row, 7)?,
+        dismissed: row.try_get(8)?,
     })
 }
 
@@ -1197,7 +1203,8 @@ impl Tx for PgTx<'_> {
              ON CONFLICT (fingerprint, kind, locator) DO UPDATE
                 SET last_seen = GREATEST(l.last_seen, excluded.last_seen),
                     credential_id = COALESCE(l.credential_id, excluded.credential_id),
-                    removed_at = NULL
+                    removed_at = NULL,
+                    dismissed = false
              RETURNING {LOCATION_COLUMNS}"
         );
         let row = self.transaction.query_one(
@@ -1255,8 +1262,9 @@ impl Tx for PgTx<'_> {
 
     fn insert_location_if_new(&mut self, location: &Location) -> Result<Option<Location>, StoreError> {
         let sql = format!(
-            "INSERT INTO locations (credential_id, fingerprint, kind, locator, first_seen, last_seen, removed_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (fingerprint, kind, locator) DO NOTHING
+            "INSERT INTO locations
+                (credential_id, fingerprint, kind, locator, first_seen, last_seen, removed_at, dismissed)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (fingerprint, kind, locator) DO NOTHING
              RETURNING {LOCATION_COLUMNS}"
         );
         let row = self.transaction.query_opt(
@@ -1269,6 +1277,7 @@ impl Tx for PgTx<'_> {
                 &PgTimestamp(location.first_seen),
                 &PgTimestamp(location.last_seen),
                 &location.removed_at.map(PgTimestamp),
+                &location.dismissed,
             ],
         )?;
         row.as_ref().map(location_from_row).transpose()
@@ -1287,10 +1296,10 @@ impl Tx for PgTx<'_> {
         rows.iter().map(location_from_row).collect()
     }
 
-    fn mark_location_removed(&mut self, id: i64, at: jiff::Timestamp) -> Result<(), StoreError> {
+    fn mark_location_removed(&mut self, id: i64, at: jiff::Timestamp, dismissed: bool) -> Result<(), StoreError> {
         self.transaction.execute(
-            "UPDATE locations SET removed_at = $2 WHERE id = $1",
-            &[&id, &PgTimestamp(at)],
+            "UPDATE locations SET removed_at = $2, dismissed = $3 WHERE id = $1",
+            &[&id, &PgTimestamp(at), &dismissed],
         )?;
         Ok(())
     }

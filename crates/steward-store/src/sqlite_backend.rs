@@ -32,6 +32,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "identity name index",
         include_str!("sql/sqlite/0003_identity_name_index.sql"),
     ),
+    ("dismissed copies", include_str!("sql/sqlite/0004_dismissed_copies.sql")),
 ];
 
 /// Page cache of ordinary connections, KiB. Small on purpose: a listing reads scattered
@@ -376,7 +377,8 @@ fn credential_from_row(row: &Row<'_>) -> Result<Credential, StoreError> {
     })
 }
 
-const LOCATION_COLUMNS: &str = "id, credential_id, fingerprint, kind, locator, first_seen, last_seen, removed_at";
+const LOCATION_COLUMNS: &str =
+    "id, credential_id, fingerprint, kind, locator, first_seen, last_seen, removed_at, dismissed";
 
 fn location_from_row(row: &Row<'_>) -> Result<Location, StoreError> {
     Ok(Location {
@@ -388,6 +390,7 @@ fn location_from_row(row: &Row<'_>) -> Result<Location, StoreError> {
         first_seen: from_micros(row.get(5)?),
         last_seen: from_micros(row.get(6)?),
         removed_at: row.get::<_, Option<i64>>(7)?.map(from_micros),
+        dismissed: row.get(8)?,
     })
 }
 
@@ -909,7 +912,8 @@ impl Tx for SqliteTx<'_> {
              ON CONFLICT (fingerprint, kind, locator) DO UPDATE
                 SET last_seen = max(last_seen, excluded.last_seen),
                     credential_id = COALESCE(credential_id, excluded.credential_id),
-                    removed_at = NULL
+                    removed_at = NULL,
+                    dismissed = 0
              RETURNING {LOCATION_COLUMNS}"
         ))?;
         let mut rows = statement.query(params![
@@ -999,8 +1003,9 @@ impl Tx for SqliteTx<'_> {
 
     fn insert_location_if_new(&mut self, location: &Location) -> Result<Option<Location>, StoreError> {
         let mut statement = self.transaction.prepare_cached(&format!(
-            "INSERT INTO locations (credential_id, fingerprint, kind, locator, first_seen, last_seen, removed_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (fingerprint, kind, locator) DO NOTHING
+            "INSERT INTO locations
+                (credential_id, fingerprint, kind, locator, first_seen, last_seen, removed_at, dismissed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (fingerprint, kind, locator) DO NOTHING
              RETURNING {LOCATION_COLUMNS}"
         ))?;
         let mut rows = statement.query(params![
@@ -1011,6 +1016,7 @@ impl Tx for SqliteTx<'_> {
             to_micros(location.first_seen),
             to_micros(location.last_seen),
             location.removed_at.map(to_micros),
+            location.dismissed,
         ])?;
         rows.next()?.map(location_from_row).transpose()
     }
@@ -1027,10 +1033,10 @@ impl Tx for SqliteTx<'_> {
         decode_rows(&mut statement, params![kind.as_str(), prefix], location_from_row)
     }
 
-    fn mark_location_removed(&mut self, id: i64, at: jiff::Timestamp) -> Result<(), StoreError> {
+    fn mark_location_removed(&mut self, id: i64, at: jiff::Timestamp, dismissed: bool) -> Result<(), StoreError> {
         self.transaction
-            .prepare_cached("UPDATE locations SET removed_at = ?2 WHERE id = ?1")?
-            .execute(params![id, to_micros(at)])?;
+            .prepare_cached("UPDATE locations SET removed_at = ?2, dismissed = ?3 WHERE id = ?1")?
+            .execute(params![id, to_micros(at), dismissed])?;
         Ok(())
     }
 

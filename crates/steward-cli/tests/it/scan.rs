@@ -1199,3 +1199,76 @@ fn csv_cells_cannot_start_a_spreadsheet_formula() {
         }
     }
 }
+
+/// A revoked secret kept in git history can be dismissed: it stops counting, later scans
+/// leave it so, and the identity can be archived.
+#[test]
+fn a_revoked_copy_in_history_can_be_dismissed() {
+    let steward = Steward::new();
+    let repo = steward.dir.path().join("hist");
+    std::fs::create_dir_all(&repo).unwrap();
+    git_in(&repo, &["init", "-q"]);
+    let secret = token_from("H1i2S3t4O5r6Y7k8E9p0T1d2I3s4M5");
+    std::fs::write(repo.join("c.py"), format!("k=\"{secret}\"\n")).unwrap();
+    git_in(&repo, &["add", "."]);
+    git_in(&repo, &["commit", "-qm", "leak"]);
+    git_in(&repo, &["rm", "-q", "c.py"]);
+    git_in(&repo, &["commit", "-qm", "rm"]);
+    steward
+        .run(&[
+            "nhi", "add", "--name", "old", "--kind", "bot", "--system", "github", "--tier", "high",
+        ])
+        .ok();
+    steward
+        .run_with_stdin(
+            &["credential", "add", "old", "--public-id", "O1", "--secret-stdin"],
+            Some(&secret),
+        )
+        .ok();
+    steward
+        .run(&["credential", "revoke", "old", "O1", "--reason", "rotated"])
+        .ok();
+    let scanned = steward.run(&["scan", repo.to_str().unwrap(), "--record"]);
+    assert_eq!(scanned.code, 1, "{}", scanned.stderr);
+    let shown = steward.run(&["nhi", "show", "old", "-o", "json"]).ok().json();
+    let locator = shown["locations"][0]["locator"].as_str().unwrap().to_string();
+    let dismissed = steward
+        .run_with_stdin(
+            &[
+                "credential",
+                "locate",
+                "--kind",
+                "repository_file",
+                "--at",
+                &locator,
+                "--secret-stdin",
+                "--dismiss",
+                "--reason",
+                "revoked; history kept",
+            ],
+            Some(&secret),
+        )
+        .ok();
+    assert!(dismissed.stdout.contains("dismissed"), "{}", dismissed.stdout);
+    steward
+        .run(&["scan", repo.to_str().unwrap(), "--record", "--exit-zero"])
+        .ok();
+    let shown = steward.run(&["nhi", "show", "old"]).ok().stdout;
+    assert!(shown.contains("known copies (0 live, 1 removed)"), "{shown}");
+    assert!(shown.contains(", dismissed "), "{shown}");
+    let findings = steward.run(&["findings", "--source", "scan", "-o", "json"]).ok().json();
+    assert_eq!(findings, serde_json::json!([]));
+    for (to, reason) in [("offboarding", "retired"), ("revoked", "retired"), ("archived", "done")] {
+        steward
+            .run(&["nhi", "transition", "old", "--to", to, "--reason", reason])
+            .ok();
+    }
+    let log = steward.run(&["audit", "log", "-o", "json"]).ok().json();
+    assert!(
+        log.as_array()
+            .unwrap()
+            .iter()
+            .any(|event| event["action"] == "location.dismiss" && event["reason"] == "revoked; history kept"),
+        "{log}"
+    );
+}

@@ -33,6 +33,7 @@ conformance_tests!(
     listings_and_exports_read_one_snapshot_to_the_end,
     scans_record_secrets_and_their_copies,
     exported_secrets_import_into_another_store_as_they_were,
+    dismissed_copies_stay_dismissed_until_recorded_by_hand,
 );
 
 fn parties_are_created_with_their_team_and_reject_duplicates(db: &TestDb) {
@@ -825,14 +826,23 @@ fn locations_attach_to_credentials_and_block_archival(db: &TestDb) {
     assert!(error.to_string().contains("1 known location(s)"), "{error}");
     // A second identity holding the same secret: the copy is attached to the first
     // credential, yet it is a copy of this one's secret too, shown and blocking alike.
+    // (The secret is revoked already, so it can only be added as revoked.)
     store.add_identity(&actor(), new_identity("twin", "aws", None)).unwrap();
+    let twin = steward_core::NewCredential {
+        public_id: Some("AKIATWIN".into()),
+        ..new_credential("AKIALEAK")
+    };
+    assert!(matches!(
+        store.add_credential(&actor(), "twin", twin.clone()),
+        Err(StoreError::RevokedSecretReused { .. })
+    ));
     store
         .add_credential(
             &actor(),
             "twin",
             steward_core::NewCredential {
-                public_id: Some("AKIATWIN".into()),
-                ..new_credential("AKIALEAK")
+                status: CredentialStatus::Revoked,
+                ..twin
             },
         )
         .unwrap();
@@ -840,7 +850,6 @@ fn locations_attach_to_credentials_and_block_archival(db: &TestDb) {
     store
         .transition_identity(&actor(), "twin", LifecycleState::Offboarding, "retire")
         .unwrap();
-    store.revoke_credential(&actor(), "twin", "AKIATWIN", "retire").unwrap();
     store
         .transition_identity(&actor(), "twin", LifecycleState::Revoked, "retire")
         .unwrap();
@@ -1427,7 +1436,7 @@ fn exported_secrets_import_into_another_store_as_they_were(db: &TestDb) {
         .record_location(&later, &by_hand, steward_core::LocationKind::Ticket, "OPS-1#c2")
         .unwrap();
     store
-        .remove_location(&later, &fingerprint, kind, "repo@b:app.py:9", "cleaned")
+        .remove_location(&later, &fingerprint, kind, "repo@b:app.py:9", "cleaned", false)
         .unwrap();
     let secrets = exported_secrets(&mut *store);
     let summary: Vec<(String, bool, usize)> = secrets
@@ -1520,4 +1529,67 @@ fn exported_secrets_import_into_another_store_as_they_were(db: &TestDb) {
     assert_eq!(third_db.count("locations"), 0);
     assert_eq!(third_db.count("scanned_secrets"), 0);
     other.verify_audit(&signing_key().verifying_key()).unwrap().unwrap();
+}
+
+fn dismissed_copies_stay_dismissed_until_recorded_by_hand(db: &TestDb) {
+    let mut store = db.open();
+    let kind = steward_core::LocationKind::RepositoryFile;
+    store.add_identity(&actor(), new_identity("old", "aws", None)).unwrap();
+    let credential = store
+        .add_credential(&actor(), "old", new_credential("AKIAOLD"))
+        .unwrap();
+    store.revoke_credential(&actor(), "old", "AKIAOLD", "rotated").unwrap();
+    let fingerprint = credential.fingerprint.clone().unwrap();
+    let scan = |store: &mut Box<dyn steward_store::Store>, now: &str| {
+        let scanner = steward_store::Actor {
+            now: at(now),
+            ..actor()
+        };
+        store
+            .record_scan(
+                &scanner,
+                &[steward_store::ScanRecord {
+                    fingerprint: fingerprint.clone(),
+                    rule_id: "aws-secret".into(),
+                    rule_name: "AWS secret".into(),
+                    preview: "wJal…(40 chars)".into(),
+                    copies: vec![(kind, "/r@c1:config.py:3".to_string())],
+                }],
+                &[],
+            )
+            .unwrap()
+    };
+    scan(&mut store, "2026-11-28T00:00:00Z");
+    assert_eq!(store.scan_findings().unwrap().len(), 1, "revoked-but-referenced");
+    // Dismissed once; again is an error (nothing left to dismiss).
+    let dismissed = store
+        .remove_location(&actor(), &fingerprint, kind, "/r@c1:config.py:3", "history kept", true)
+        .unwrap();
+    assert!(dismissed.dismissed && dismissed.removed_at.is_some());
+    assert!(matches!(
+        store.remove_location(&actor(), &fingerprint, kind, "/r@c1:config.py:3", "again", true),
+        Err(StoreError::UnknownLocation { .. })
+    ));
+    assert!(store.scan_findings().unwrap().is_empty());
+    // Scans that find it again leave it dismissed, and write nothing for it.
+    let events = db.count("audit_events");
+    let seen = scan(&mut store, "2026-11-29T00:00:00Z");
+    assert!(seen.seen.is_empty() && seen.removed.is_empty());
+    assert_eq!(db.count("audit_events"), events);
+    assert!(store.scan_findings().unwrap().is_empty());
+    let locations = store.locations("old").unwrap();
+    assert!(locations[0].dismissed, "{locations:?}");
+    // The identity can be archived.
+    for (to, reason) in [("offboarding", "retired"), ("revoked", "retired"), ("archived", "done")] {
+        store
+            .transition_identity(&actor(), "old", to.parse().unwrap(), reason)
+            .unwrap_or_else(|error| panic!("{to}: {error}"));
+    }
+    // Recorded by hand at its place, it is live again.
+    let live = store
+        .record_location(&actor(), &fingerprint, kind, "/r@c1:config.py:3")
+        .unwrap();
+    assert!(!live.dismissed && live.removed_at.is_none());
+    assert_eq!(store.scan_findings().unwrap().len(), 1);
+    store.verify_audit(&signing_key().verifying_key()).unwrap().unwrap();
 }
