@@ -174,7 +174,8 @@ pub struct ScanArgs {
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
     /// Also record every copy in the inventory: known credentials get locations, revoked
-    /// ones are flagged revoked-but-referenced, unknown ones are listed as unmanaged
+    /// ones are flagged revoked-but-referenced, unknown ones are listed as unmanaged. A copy
+    /// in an export is recorded at its message, issue field or comment, or notebook cell
     #[arg(long)]
     pub record: bool,
     /// Do not scan the git history of repositories (only the files)

@@ -40,15 +40,23 @@ fn read_baseline(path: &std::path::Path) -> anyhow::Result<std::collections::Has
 /// [`absolute`]) so a later scan from another directory names the same places.
 /// Paths not in history are taken against `base` (a staged scan's repository top level,
 /// since git names staged files from there), else the working directory.
+///
+/// A copy in an export names its place in it after `#` (see [`export_place`]), so two
+/// copies in different cells, fields or messages are two copies, and its line (and, in a
+/// notebook cell, column) count within that field: `file#channel@ts/text:line`,
+/// `file#KEY/description:line`, `file#KEY/comment/ID:line`, `file#cellN/source:line:column`
+/// (kind `document`); in history, `repository@commit:path#…:line`.
 fn sighting_of(location: &steward_scan::FindingLocation, base: Option<&std::path::Path>) -> (LocationKind, String) {
+    let in_export = export_place(location);
     if let Some(origin) = &location.git {
         return (
             LocationKind::RepositoryFile,
             format!(
-                "{}@{}:{}:{}",
+                "{}@{}:{}{}:{}",
                 absolute(&origin.repository),
                 origin.commit,
                 location.path,
+                in_export.as_deref().unwrap_or_default(),
                 location.line
             ),
         );
@@ -57,27 +65,48 @@ fn sighting_of(location: &steward_scan::FindingLocation, base: Option<&std::path
         Some(base) => absolute_in(Some(base), &location.path),
         None => absolute(&location.path),
     };
-    if let (Some(channel), Some(ts)) = (&location.channel, &location.message_ts) {
-        return (
-            LocationKind::ChatMessage,
-            format!("{path}#{channel}@{ts}:{}", location.line),
-        );
+    match in_export {
+        Some(place) if location.channel.is_some() => {
+            (LocationKind::ChatMessage, format!("{path}{place}:{}", location.line))
+        }
+        Some(place) if location.issue_key.is_some() => {
+            (LocationKind::Ticket, format!("{path}{place}:{}", location.line))
+        }
+        Some(place) => (
+            LocationKind::Document,
+            format!("{path}{place}:{}:{}", location.line, location.column),
+        ),
+        None => (
+            LocationKind::ConfigFile,
+            format!("{path}:{}:{}", location.line, location.column),
+        ),
+    }
+}
+
+/// Where in an export a copy is, as a locator part: `#channel@ts/field` for a Slack
+/// message, `#KEY/comment/ID` for a Jira comment (which has one text), `#KEY/field` for
+/// an issue's field, `#cellN/field` for a notebook cell; `None` outside exports.
+fn export_place(location: &steward_scan::FindingLocation) -> Option<String> {
+    let field = location
+        .field
+        .as_deref()
+        .map(|field| format!("/{field}"))
+        .unwrap_or_default();
+    if let Some(channel) = &location.channel {
+        let ts = location
+            .message_ts
+            .as_deref()
+            .map(|ts| format!("@{ts}"))
+            .unwrap_or_default();
+        return Some(format!("#{channel}{ts}{field}"));
     }
     if let Some(issue) = &location.issue_key {
-        let comment = location
-            .comment_id
-            .as_ref()
-            .map(|id| format!("/comment/{id}"))
-            .unwrap_or_default();
-        return (
-            LocationKind::Ticket,
-            format!("{path}#{issue}{comment}:{}", location.line),
-        );
+        return Some(match &location.comment_id {
+            Some(comment) => format!("#{issue}/comment/{comment}"),
+            None => format!("#{issue}{field}"),
+        });
     }
-    (
-        LocationKind::ConfigFile,
-        format!("{path}:{}:{}", location.line, location.column),
-    )
+    location.cell.map(|cell| format!("#cell{cell}{field}"))
 }
 
 /// The places a scan of `paths` reads completely, as absolute locator prefixes per kind
@@ -92,6 +121,7 @@ fn scan_scopes(paths: &[std::path::PathBuf], repositories: &[String], rules: &Ru
             LocationKind::ConfigFile,
             LocationKind::ChatMessage,
             LocationKind::Ticket,
+            LocationKind::Document,
         ] {
             scopes.push(ScanScope {
                 kind,

@@ -1113,3 +1113,106 @@ fn csv_cells_cannot_start_a_spreadsheet_formula() {
         }
     }
 }
+
+/// The live recorded copies, as `(kind, locator)`, sorted.
+fn recorded_copies(steward: &Steward) -> Vec<(String, String)> {
+    let findings = steward.run(&["findings", "--source", "scan", "-o", "json"]).ok().json();
+    let mut copies: Vec<(String, String)> = findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|finding| finding["locations"].as_array().unwrap().clone())
+        .map(|location| {
+            (
+                location["kind"].as_str().unwrap().to_string(),
+                location["locator"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    copies.sort();
+    copies
+}
+
+/// A copy in an export is recorded at its cell, field or message: one secret in two
+/// notebook cells, in a Jira issue's summary and description, or in a Slack message's
+/// text and its earlier edited text, is two copies (they were one, at the line within
+/// the cell), and a rescan after one is cleaned marks exactly that one removed.
+#[test]
+fn recorded_export_copies_name_their_cell_field_or_message() {
+    let steward = Steward::new();
+    let tree = steward.dir.path().join("exports");
+    std::fs::create_dir_all(tree.join("slack/ops")).unwrap();
+    let (in_cells, in_issue, in_chat) = (
+        token_from("N1o2T3e4B5o6O7k8C9e0L1l2S3a4B5"),
+        token_from("J1i2R3a4F5i6E7l8D9s0A1b2C3d4E5"),
+        token_from("S1l2A3c4K5e6D7i8T9e0D1t2E3x4T5"),
+    );
+    let notebook = |cells: &[Option<&str>]| {
+        let cells: Vec<serde_json::Value> = cells
+            .iter()
+            .map(|source| match source {
+                Some(secret) => {
+                    serde_json::json!({"cell_type": "code", "source": [format!("tok='{secret}'\n")], "outputs": []})
+                }
+                None => serde_json::json!({"cell_type": "markdown", "source": ["hi"]}),
+            })
+            .collect();
+        let document = serde_json::json!({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5});
+        std::fs::write(tree.join("b.ipynb"), serde_json::to_string_pretty(&document).unwrap()).unwrap();
+    };
+    notebook(&[Some(&in_cells), None, Some(&in_cells)]);
+    let jira = |description: &str| {
+        let issues = serde_json::json!({"issues": [{"key": "OPS-1", "fields": {"summary": format!("tok {in_issue}"), "description": description}}]});
+        std::fs::write(tree.join("jira.json"), issues.to_string()).unwrap();
+    };
+    jira(&format!("tok {in_issue}"));
+    std::fs::write(
+        tree.join("slack/ops/2024-05-01.json"),
+        serde_json::json!([{"ts": "1714550100.000200", "text": format!("now {in_chat}"), "edited": {"text": format!("was {in_chat}")}}]).to_string(),
+    )
+    .unwrap();
+    let root = tree.to_str().unwrap();
+    let first = steward.run(&["scan", root, "--record"]);
+    assert_eq!(first.code, 1, "{}", first.stderr);
+    assert!(first.stderr.contains("recorded 6 locations"), "{}", first.stderr);
+    let at = |kind: &str, locator: String| (kind.to_string(), format!("{root}/{locator}"));
+    let mut expected = vec![
+        at(
+            "chat_message",
+            "slack/ops/2024-05-01.json#ops@1714550100.000200/edited.text:1".into(),
+        ),
+        at(
+            "chat_message",
+            "slack/ops/2024-05-01.json#ops@1714550100.000200/text:1".into(),
+        ),
+        at("document", "b.ipynb#cell0/source:1:6".into()),
+        at("document", "b.ipynb#cell2/source:1:6".into()),
+        at("ticket", "jira.json#OPS-1/description:1".into()),
+        at("ticket", "jira.json#OPS-1/summary:1".into()),
+    ];
+    expected.sort();
+    assert_eq!(recorded_copies(&steward), expected);
+
+    // One cell and one field are cleaned: exactly those copies are removed.
+    notebook(&[Some(&in_cells), None, None]);
+    jira("tok ${TOKEN}");
+    let rescan = steward.run(&["scan", root, "--record"]);
+    assert_eq!(rescan.code, 1, "{}", rescan.stderr);
+    let mut removed: Vec<&str> = rescan
+        .stderr
+        .lines()
+        .filter(|line| line.starts_with("removed:"))
+        .collect();
+    removed.sort();
+    assert_eq!(
+        removed,
+        vec![
+            format!("removed: document {root}/b.ipynb#cell2/source:1:6 is no longer there"),
+            format!("removed: ticket {root}/jira.json#OPS-1/description:1 is no longer there"),
+        ],
+        "{}",
+        rescan.stderr
+    );
+    expected.retain(|(_, locator)| !locator.contains("#cell2") && !locator.contains("/description"));
+    assert_eq!(recorded_copies(&steward), expected);
+}
