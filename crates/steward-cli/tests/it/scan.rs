@@ -1326,3 +1326,71 @@ fn findings_csv_has_a_row_per_copy_and_csv_listings_cannot_start_a_formula() {
     let shown = steward.run(&["nhi", "show", "x", "-o", "csv"]).ok().stdout;
     assert!(shown.contains(",'-2+3,") && !shown.contains(",-2+3,"), "{shown}");
 }
+
+/// A file scanned through a symbolic link to its directory is the same copy: recorded
+/// locators name the resolved path (the scan's own output keeps the path as given), so
+/// a rescan through the link removes it once cleaned, and a copy an earlier version
+/// recorded through the link is cleaned up by a scan through it.
+#[test]
+fn a_copy_scanned_through_a_linked_directory_is_one_copy() {
+    let steward = Steward::new();
+    let real = steward.dir.path().join("lk");
+    std::fs::create_dir_all(&real).unwrap();
+    let link = steward.dir.path().join("lklink");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let secret = token_from("L1i2N3k4E5d6D7i8R9e0C1t2O3r4Y5");
+    std::fs::write(real.join("a.env"), format!("t={secret}\n")).unwrap();
+    let canonical = real.canonicalize().unwrap().join("a.env").display().to_string();
+    let scan = |path: &std::path::Path| {
+        let output = steward.run(&["scan", path.to_str().unwrap(), "--record", "--exit-zero", "-o", "json"]);
+        assert_eq!(output.code, 0, "{}", output.stderr);
+        output
+    };
+    scan(&real);
+    let through_link = scan(&link);
+    assert_eq!(
+        through_link.json()[0]["locations"][0]["path"],
+        link.join("a.env").display().to_string(),
+        "the scan's output keeps the path as given"
+    );
+    let expected = vec![("config_file".to_string(), format!("{canonical}:1:3"))];
+    assert_eq!(recorded_copies(&steward), expected);
+
+    // As an earlier version recorded it, through the link (in the scanner's form): the
+    // next scan through the link reads that place and no longer finds the copy there.
+    let old = format!("{}:1:3", link.join("a.env").display());
+    steward
+        .run_with_stdin(
+            &[
+                "credential",
+                "locate",
+                "--kind",
+                "config_file",
+                "--at",
+                &old,
+                "--secret-stdin",
+            ],
+            Some(&secret),
+        )
+        .ok();
+    let rescan = scan(&link);
+    assert!(
+        rescan
+            .stderr
+            .contains(&format!("removed: config_file {old} is no longer there")),
+        "{}",
+        rescan.stderr
+    );
+    assert_eq!(recorded_copies(&steward), expected);
+
+    std::fs::write(real.join("a.env"), "t=${TOKEN}\n").unwrap();
+    let cleaned = scan(&link);
+    assert!(
+        cleaned
+            .stderr
+            .contains(&format!("removed: config_file {canonical}:1:3 is no longer there")),
+        "{}",
+        cleaned.stderr
+    );
+    assert!(recorded_copies(&steward).is_empty());
+}
