@@ -162,7 +162,8 @@ pub struct ScanArgs {
     /// rule must find its examples and none of its counter-examples, or the scan exits 2
     #[arg(long, value_name = "DIR")]
     pub rules: Option<PathBuf>,
-    /// Honour .gitignore and .ignore files (by default everything is scanned)
+    /// Honour .gitignore and .ignore files (by default everything is scanned); with
+    /// --record, earlier copies are then not marked removed
     #[arg(long)]
     pub respect_gitignore: bool,
     /// Skip files, archive entries and blobs in git history larger than this many bytes (each a warning)
@@ -192,7 +193,8 @@ pub struct ScanArgs {
     /// read object by object (slower), trees and commits beyond it are read again
     #[arg(long, default_value_t = steward_scan::source::DEFAULT_HISTORY_MEMORY >> 20, value_name = "MiB", value_parser = clap::value_parser!(u64).range(16..=1 << 20))]
     pub history_memory: u64,
-    /// Scan archives (zip, tar, tar.gz, gz) as bytes instead of expanding them
+    /// Scan archives (zip, tar, tar.gz, gz) as bytes instead of expanding them; with
+    /// --record, earlier copies are then not marked removed
     #[arg(long)]
     pub no_archives: bool,
     /// Expand archives nested at most this deep (a .tar.gz is one level)

@@ -607,7 +607,21 @@ fn scan(globals: &Globals, args: &ScanArgs) -> anyhow::Result<ExitCode> {
             _ => None,
         };
         record(&settings, &report.findings, &covered, base.as_deref(), &mut resolved)?;
-        if !partial && !report.stats.warnings.is_empty() {
+        // Said once, on one line, so a nightly job that always skips places learns why its
+        // cleaned-up leaks stay live. (A staged scan reads only the index, by design.)
+        let skipping: Vec<&str> = [
+            (args.respect_gitignore, "--respect-gitignore skips ignored files"),
+            (args.no_archives, "--no-archives does not read inside archives"),
+        ]
+        .into_iter()
+        .filter_map(|(given, why)| given.then_some(why))
+        .collect();
+        if !skipping.is_empty() {
+            eprintln!(
+                "earlier copies were not marked removed: {}, so the scan may not have read them (scan without it to mark gone copies removed)",
+                skipping.join(" and ")
+            );
+        } else if !partial && !report.stats.warnings.is_empty() {
             eprintln!("earlier copies were not marked removed: the scan had warnings, so it may not have read them");
         }
     }

@@ -545,14 +545,50 @@ fn a_rescan_marks_copies_that_are_gone_as_removed() {
     };
     from(&elsewhere);
     assert_eq!(count(&steward), 2);
-    // A scan that skips files silently (ignore files) does not mark anything removed.
+    // A scan that skips files silently (ignore files, archives) does not mark anything
+    // removed, and says why on one line.
     let partial = steward
         .run(&["scan", root, "--record", "--exit-zero", "--respect-gitignore"])
         .ok();
-    assert!(!partial.stderr.contains("removed:"), "{}", partial.stderr);
+    let removals = |stderr: &str| stderr.lines().filter(|line| line.starts_with("removed:")).count();
+    assert_eq!(removals(&partial.stderr), 0, "{}", partial.stderr);
+    let notice = |stderr: &str| {
+        stderr
+            .lines()
+            .filter(|line| line.starts_with("earlier copies were not marked removed: "))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        notice(&partial.stderr),
+        [
+            "earlier copies were not marked removed: --respect-gitignore skips ignored files, so the scan may not have read them (scan without it to mark gone copies removed)"
+        ],
+        "{}",
+        partial.stderr
+    );
+    let both = steward
+        .run(&[
+            "scan",
+            root,
+            "--record",
+            "--exit-zero",
+            "--respect-gitignore",
+            "--no-archives",
+        ])
+        .ok();
+    assert_eq!(removals(&both.stderr), 0, "{}", both.stderr);
+    let both = notice(&both.stderr);
+    assert!(
+        both.len() == 1
+            && both[0]
+                .contains("--respect-gitignore skips ignored files and --no-archives does not read inside archives"),
+        "{both:?}"
+    );
     assert_eq!(count(&steward), 2);
     // Scanned as `.` from inside, the copies are the same places (locators are absolute).
     let rescan = from(&tree);
+    assert!(notice(&rescan).is_empty(), "{rescan}");
     assert!(
         rescan.contains(&format!("removed: config_file {root}/b.env:1:7 is no longer there")),
         "{rescan}"
