@@ -271,6 +271,10 @@ fn record_joins_findings_to_the_inventory_and_baselines_hide_known_secrets() {
     assert_eq!(unmanaged["scanner_rule"], "github-classic-pat");
     assert_eq!(unmanaged["preview"], "ghp_…(40 chars)");
     assert_eq!(unmanaged["owasp_nhi"], "NHI2");
+    assert_eq!(
+        unmanaged["nist_csf"],
+        serde_json::json!(["ID.AM-02", "PR.AA-01", "PR.DS-01"])
+    );
     assert_eq!(unmanaged["copies"], 1);
     assert!(
         unmanaged["locations"][0]["locator"]
