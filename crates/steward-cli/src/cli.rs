@@ -110,6 +110,13 @@ pub enum Command {
 
 /// `steward findings`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "-o csv has one row per live copy, with the JSON's fields: severity, rule, source, identity, \
+                  identity_id, credential_id, public_id, credential_status, scanner_rule, preview, fingerprint, \
+                  first_seen, last_seen, copies, location_kind, locator, location_first_seen, location_last_seen, \
+                  remediation, owasp_nhi, nist_csf (ids separated by `;`). A CSV cell starting with =, +, -, @, a tab \
+                  or a carriage return gets a leading ' so a spreadsheet does not run it as a formula."
+)]
 pub struct FindingsArgs {
     /// Only findings from this source [default: every source]
     #[arg(long, value_enum)]
@@ -155,7 +162,8 @@ pub struct ScanArgs {
     /// rule must find its examples and none of its counter-examples, or the scan exits 2
     #[arg(long, value_name = "DIR")]
     pub rules: Option<PathBuf>,
-    /// Honour .gitignore and .ignore files (by default everything is scanned)
+    /// Honour .gitignore and .ignore files (by default everything is scanned); with
+    /// --record, earlier copies are then not marked removed
     #[arg(long)]
     pub respect_gitignore: bool,
     /// Skip files, archive entries and blobs in git history larger than this many bytes (each a warning)
@@ -174,8 +182,9 @@ pub struct ScanArgs {
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
     /// Also record every copy in the inventory: known credentials get locations, revoked
-    /// ones are flagged revoked-but-referenced, unknown ones are listed as unmanaged. Not
-    /// for streams (a pipe or `/dev/stdin` names no place): save them to a file first
+    /// ones are flagged revoked-but-referenced, unknown ones are listed as unmanaged. A copy
+    /// in an export is recorded at its message, issue field or comment, or notebook cell.
+    /// Not for streams (a pipe or `/dev/stdin` names no place): save them to a file first
     #[arg(long)]
     pub record: bool,
     /// Do not scan the git history of repositories (only the files)
@@ -185,7 +194,8 @@ pub struct ScanArgs {
     /// read object by object (slower), trees and commits beyond it are read again
     #[arg(long, default_value_t = steward_scan::source::DEFAULT_HISTORY_MEMORY >> 20, value_name = "MiB", value_parser = clap::value_parser!(u64).range(16..=1 << 20))]
     pub history_memory: u64,
-    /// Scan archives (zip, tar, tar.gz, gz) as bytes instead of expanding them
+    /// Scan archives (zip, tar, tar.gz, gz) as bytes instead of expanding them; with
+    /// --record, earlier copies are then not marked removed
     #[arg(long)]
     pub no_archives: bool,
     /// Expand archives nested at most this deep (a .tar.gz is one level)

@@ -2,7 +2,7 @@
 //! their OWASP NHI Top 10 / NIST CSF 2.0 mapping. Source so far: the copies of secrets that
 //! `steward scan --record` stored (leaked, revoked-but-referenced, unmanaged-secret).
 
-use crate::cli::{FindingSource, FindingsArgs, Globals, SeverityArg};
+use crate::cli::{FindingSource, FindingsArgs, Globals, OutputFormat, SeverityArg};
 use crate::output::print_listing;
 use crate::settings::Settings;
 use serde::Serialize;
@@ -23,6 +23,8 @@ struct FindingRecord {
     identity: Option<String>,
     identity_id: Option<i64>,
     credential_id: Option<i64>,
+    /// The credential's public id (`AKIA…`, key id), when it has one.
+    public_id: Option<String>,
     credential_status: Option<String>,
     /// The scanner rule that found the secret (none for copies recorded by hand).
     scanner_rule: Option<String>,
@@ -58,7 +60,69 @@ impl From<&Location> for LocationRecord {
     }
 }
 
+/// The columns of the table: a finding to a row, its first copy in `where`.
 const HEADERS: &[&str] = &["severity", "rule", "identity", "secret", "copies", "where"];
+
+/// The columns of `-o csv`: one row per live copy, with the JSON's fields (the finding's
+/// repeated on each of its rows; `nist_csf` as `;`-separated ids).
+const CSV_COLUMNS: &[&str] = &[
+    "severity",
+    "rule",
+    "source",
+    "identity",
+    "identity_id",
+    "credential_id",
+    "public_id",
+    "credential_status",
+    "scanner_rule",
+    "preview",
+    "fingerprint",
+    "first_seen",
+    "last_seen",
+    "copies",
+    "location_kind",
+    "locator",
+    "location_first_seen",
+    "location_last_seen",
+    "remediation",
+    "owasp_nhi",
+    "nist_csf",
+];
+
+/// One copy of a finding, a row of [`CSV_COLUMNS`].
+#[derive(Serialize)]
+struct CopyRow<'a> {
+    finding: &'a FindingRecord,
+    location: Option<&'a LocationRecord>,
+}
+
+fn csv_row(copy: &CopyRow<'_>) -> Vec<String> {
+    use crate::output::cell;
+    let (finding, location) = (copy.finding, copy.location);
+    vec![
+        finding.severity.to_string(),
+        finding.rule.to_string(),
+        finding.source.to_string(),
+        cell(&finding.identity),
+        cell(&finding.identity_id),
+        cell(&finding.credential_id),
+        cell(&finding.public_id),
+        cell(&finding.credential_status),
+        cell(&finding.scanner_rule),
+        cell(&finding.preview),
+        finding.fingerprint.clone(),
+        finding.first_seen.clone(),
+        finding.last_seen.clone(),
+        finding.copies.to_string(),
+        cell(&location.map(|location| &location.kind)),
+        cell(&location.map(|location| &location.locator)),
+        cell(&location.map(|location| &location.first_seen)),
+        cell(&location.map(|location| &location.last_seen)),
+        finding.remediation.to_string(),
+        finding.owasp_nhi.to_string(),
+        finding.nist_csf.join(";"),
+    ]
+}
 
 fn row(finding: &FindingRecord) -> Vec<String> {
     let place = match finding.locations.as_slice() {
@@ -102,6 +166,7 @@ fn judge(finding: &ScanFinding) -> Vec<FindingRecord> {
             identity: holder.map(|(identity, _)| format!("{}/{}", identity.system, identity.name)),
             identity_id: holder.map(|(identity, _)| identity.id.0),
             credential_id: holder.map(|(_, credential)| credential.id.0),
+            public_id: holder.and_then(|(_, credential)| credential.public_id.clone()),
             credential_status: holder.map(|(_, credential)| credential.status.to_string()),
             scanner_rule: secret.map(|secret| secret.rule_id.clone()),
             preview: secret
@@ -161,7 +226,22 @@ fn list(globals: &Globals, args: &FindingsArgs) -> anyhow::Result<ExitCode> {
     findings.sort_by(|a, b| {
         (a.severity, a.rule, &a.identity, &a.first_seen).cmp(&(b.severity, b.rule, &b.identity, &b.first_seen))
     });
-    print_listing(settings.output, &findings, HEADERS, row)?;
+    if settings.output == OutputFormat::Csv {
+        let copies: Vec<CopyRow<'_>> = findings
+            .iter()
+            .flat_map(|finding| {
+                let locations: Vec<Option<&LocationRecord>> = if finding.locations.is_empty() {
+                    vec![None]
+                } else {
+                    finding.locations.iter().map(Some).collect()
+                };
+                locations.into_iter().map(move |location| CopyRow { finding, location })
+            })
+            .collect();
+        print_listing(settings.output, &copies, CSV_COLUMNS, csv_row)?;
+    } else {
+        print_listing(settings.output, &findings, HEADERS, row)?;
+    }
     if args.fail_on_findings && !findings.is_empty() {
         return Ok(ExitCode::from(1));
     }

@@ -37,77 +37,161 @@ fn read_baseline(path: &std::path::Path) -> anyhow::Result<std::collections::Has
 
 /// Where a location is, for the inventory: kind of place and exact locator.
 /// How a copy is recorded in the inventory; paths on disk are made absolute (see
-/// [`absolute`]) so a later scan from another directory names the same places.
+/// [`absolute`]) so a later scan from another directory names the same places, and their
+/// symbolic links resolved (see [`ResolvedPaths`]), so a file scanned through a linked
+/// directory is the same copy.
 /// Paths not in history are taken against `base` (a staged scan's repository top level,
 /// since git names staged files from there), else the working directory.
-fn sighting_of(location: &steward_scan::FindingLocation, base: Option<&std::path::Path>) -> (LocationKind, String) {
+///
+/// A copy in an export names its place in it after `#` (see [`export_place`]), so two
+/// copies in different cells, fields or messages are two copies, and its line (and, in a
+/// notebook cell, column) count within that field: `file#channel@ts/text:line`,
+/// `file#KEY/description:line`, `file#KEY/comment/ID:line`, `file#cellN/source:line:column`
+/// (kind `document`); in history, `repository@commit:path#…:line`.
+fn sighting_of(
+    location: &steward_scan::FindingLocation,
+    base: Option<&std::path::Path>,
+    resolved: &mut ResolvedPaths,
+) -> (LocationKind, String) {
+    let in_export = export_place(location);
     if let Some(origin) = &location.git {
         return (
             LocationKind::RepositoryFile,
             format!(
-                "{}@{}:{}:{}",
-                absolute(&origin.repository),
+                "{}@{}:{}{}:{}",
+                resolved.resolve(absolute(&origin.repository)),
                 origin.commit,
                 location.path,
+                in_export.as_deref().unwrap_or_default(),
                 location.line
             ),
         );
     }
-    let path = match base {
+    let path = resolved.resolve(match base {
         Some(base) => absolute_in(Some(base), &location.path),
         None => absolute(&location.path),
-    };
-    if let (Some(channel), Some(ts)) = (&location.channel, &location.message_ts) {
-        return (
-            LocationKind::ChatMessage,
-            format!("{path}#{channel}@{ts}:{}", location.line),
-        );
+    });
+    match in_export {
+        Some(place) if location.channel.is_some() => {
+            (LocationKind::ChatMessage, format!("{path}{place}:{}", location.line))
+        }
+        Some(place) if location.issue_key.is_some() => {
+            (LocationKind::Ticket, format!("{path}{place}:{}", location.line))
+        }
+        Some(place) => (
+            LocationKind::Document,
+            format!("{path}{place}:{}:{}", location.line, location.column),
+        ),
+        None => (
+            LocationKind::ConfigFile,
+            format!("{path}:{}:{}", location.line, location.column),
+        ),
+    }
+}
+
+/// Where in an export a copy is, as a locator part: `#channel@ts/field` for a Slack
+/// message, `#KEY/comment/ID` for a Jira comment (which has one text), `#KEY/field` for
+/// an issue's field, `#cellN/field` for a notebook cell; `None` outside exports.
+fn export_place(location: &steward_scan::FindingLocation) -> Option<String> {
+    let field = location
+        .field
+        .as_deref()
+        .map(|field| format!("/{field}"))
+        .unwrap_or_default();
+    if let Some(channel) = &location.channel {
+        let ts = location
+            .message_ts
+            .as_deref()
+            .map(|ts| format!("@{ts}"))
+            .unwrap_or_default();
+        return Some(format!("#{channel}{ts}{field}"));
     }
     if let Some(issue) = &location.issue_key {
-        let comment = location
-            .comment_id
-            .as_ref()
-            .map(|id| format!("/comment/{id}"))
-            .unwrap_or_default();
-        return (
-            LocationKind::Ticket,
-            format!("{path}#{issue}{comment}:{}", location.line),
-        );
+        return Some(match &location.comment_id {
+            Some(comment) => format!("#{issue}/comment/{comment}"),
+            None => format!("#{issue}{field}"),
+        });
     }
-    (
-        LocationKind::ConfigFile,
-        format!("{path}:{}:{}", location.line, location.column),
-    )
+    location.cell.map(|cell| format!("#cell{cell}{field}"))
 }
 
 /// The places a scan of `paths` reads completely, as absolute locator prefixes per kind
 /// of copy, with the rules it ran: the files below each path, and the history of each
 /// repository whose history was scanned (those given and those met below them).
-fn scan_scopes(paths: &[std::path::PathBuf], repositories: &[String], rules: &RuleSet) -> Vec<ScanScope> {
+/// Each prefix is the resolved path (as locators are), and also the path as written
+/// when it goes through a symbolic link: copies an earlier version recorded through the
+/// link are then gone too when this scan read the place.
+fn scan_scopes(
+    paths: &[std::path::PathBuf],
+    repositories: &[String],
+    rules: &RuleSet,
+    resolved: &mut ResolvedPaths,
+) -> Vec<ScanScope> {
     let rule_ids: Vec<String> = rules.rules.iter().map(|rule| rule.id.clone()).collect();
     let mut scopes = Vec::new();
+    let mut prefixes = |path: String| {
+        let real = resolved.resolve(path.clone());
+        if real == path { vec![path] } else { vec![real, path] }
+    };
     for path in paths {
-        let prefix = absolute(&path.display().to_string());
-        for kind in [
-            LocationKind::ConfigFile,
-            LocationKind::ChatMessage,
-            LocationKind::Ticket,
-        ] {
+        for prefix in prefixes(absolute(&path.display().to_string())) {
+            for kind in [
+                LocationKind::ConfigFile,
+                LocationKind::ChatMessage,
+                LocationKind::Ticket,
+                LocationKind::Document,
+            ] {
+                scopes.push(ScanScope {
+                    kind,
+                    prefix: prefix.clone(),
+                    rule_ids: rule_ids.clone(),
+                });
+            }
+        }
+    }
+    for repository in repositories {
+        for prefix in prefixes(absolute(repository)) {
             scopes.push(ScanScope {
-                kind,
-                prefix: prefix.clone(),
+                kind: LocationKind::RepositoryFile,
+                prefix,
                 rule_ids: rule_ids.clone(),
             });
         }
     }
-    for repository in repositories {
-        scopes.push(ScanScope {
-            kind: LocationKind::RepositoryFile,
-            prefix: absolute(repository),
-            rule_ids: rule_ids.clone(),
-        });
-    }
     scopes
+}
+
+/// Absolute paths with their symbolic links resolved, remembered (a history scan names
+/// one repository for thousands of copies). A path that does not exist as written (an
+/// archive entry `dump.zip!a/.env`, a file deleted since) resolves its longest existing
+/// ancestor and keeps the rest; a stream or device (`/dev/stdin`, `/dev/fd/63`) keeps
+/// its name, not the `/proc/PID/…` place it leads to, which changes with every run.
+#[derive(Default)]
+struct ResolvedPaths {
+    known: std::collections::HashMap<String, String>,
+}
+
+impl ResolvedPaths {
+    /// `path` (absolute, lexically clean) with its symbolic links resolved.
+    fn resolve(&mut self, path: String) -> String {
+        if let Some(known) = self.known.get(&path) {
+            return known.clone();
+        }
+        let as_path = std::path::Path::new(&path);
+        let real = match std::fs::metadata(as_path) {
+            Ok(metadata) if !metadata.is_file() && !metadata.is_dir() => path.clone(),
+            Ok(_) => std::fs::canonicalize(as_path).map_or_else(|_| path.clone(), |real| real.display().to_string()),
+            Err(_) => match (as_path.parent(), as_path.file_name()) {
+                (Some(parent), Some(name)) => {
+                    let parent = self.resolve(parent.display().to_string());
+                    std::path::Path::new(&parent).join(name).display().to_string()
+                }
+                _ => path.clone(),
+            },
+        };
+        self.known.insert(path, real.clone());
+        real
+    }
 }
 
 /// `path` made absolute against the working directory, lexically (`.` dropped, `..`
@@ -145,6 +229,7 @@ fn record(
     findings: &[Finding],
     covered: &[ScanScope],
     base: Option<&std::path::Path>,
+    resolved: &mut ResolvedPaths,
 ) -> anyhow::Result<()> {
     let (mut store, _) = settings.open_store()?;
     let records: Vec<ScanRecord> = findings
@@ -157,7 +242,7 @@ fn record(
             copies: finding
                 .locations
                 .iter()
-                .map(|location| sighting_of(location, base))
+                .map(|location| sighting_of(location, base, resolved))
                 .collect(),
         })
         .collect();
@@ -525,17 +610,32 @@ fn scan(globals: &Globals, args: &ScanArgs) -> anyhow::Result<ExitCode> {
         // Filters that skip files silently (ignore files, unexpanded archives) leave places
         // unread too.
         let partial = args.staged || args.respect_gitignore || args.no_archives;
+        let mut resolved = ResolvedPaths::default();
         let covered = if partial || !report.stats.warnings.is_empty() {
             Vec::new()
         } else {
-            scan_scopes(&paths, &report.stats.repositories, matcher.rules())
+            scan_scopes(&paths, &report.stats.repositories, matcher.rules(), &mut resolved)
         };
         let base = match (args.staged, paths.as_slice()) {
             (true, [repo]) => Some(steward_scan::staged::top_level(repo).map_err(anyhow::Error::msg)?),
             _ => None,
         };
-        record(&settings, &report.findings, &covered, base.as_deref())?;
-        if !partial && !report.stats.warnings.is_empty() {
+        record(&settings, &report.findings, &covered, base.as_deref(), &mut resolved)?;
+        // Said once, on one line, so a nightly job that always skips places learns why its
+        // cleaned-up leaks stay live. (A staged scan reads only the index, by design.)
+        let skipping: Vec<&str> = [
+            (args.respect_gitignore, "--respect-gitignore skips ignored files"),
+            (args.no_archives, "--no-archives does not read inside archives"),
+        ]
+        .into_iter()
+        .filter_map(|(given, why)| given.then_some(why))
+        .collect();
+        if !skipping.is_empty() {
+            eprintln!(
+                "earlier copies were not marked removed: {}, so the scan may not have read them (scan without it to mark gone copies removed)",
+                skipping.join(" and ")
+            );
+        } else if !partial && !report.stats.warnings.is_empty() {
             eprintln!("earlier copies were not marked removed: the scan had warnings, so it may not have read them");
         }
     }

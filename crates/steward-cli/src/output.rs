@@ -178,7 +178,12 @@ impl ListingWriter {
             OutputFormat::Csv => {
                 let mut writer = csv::Writer::from_writer(&mut *out);
                 for item in items {
-                    writer.write_record(row(item)).map_err(csv_io)?;
+                    // Names, reasons, locators and public ids are anyone's text: none may
+                    // run as a spreadsheet formula.
+                    for cell in row(item) {
+                        writer.write_field(spreadsheet_safe(&cell).as_bytes()).map_err(csv_io)?;
+                    }
+                    writer.write_record(None::<&[u8]>).map_err(csv_io)?;
                 }
                 writer.flush()?;
             }
@@ -284,8 +289,9 @@ pub fn print_record<T: Serialize>(format: OutputFormat, item: &T, fields: &[(&st
             writer
                 .write_record(fields.iter().map(|(name, _)| *name))
                 .map_err(csv_io)?;
+            let values: Vec<_> = fields.iter().map(|(_, value)| spreadsheet_safe(value)).collect();
             writer
-                .write_record(fields.iter().map(|(_, value)| value.as_str()))
+                .write_record(values.iter().map(|value| value.as_bytes()))
                 .map_err(csv_io)?;
             writer.flush()
         }),

@@ -104,7 +104,8 @@ impl FindingRule {
         }
     }
 
-    /// The NIST CSF 2.0 subcategories the rule supports.
+    /// The NIST CSF 2.0 subcategories the rule supports. Inventory gaps map to ID.AM-02
+    /// (software, services and systems), not ID.AM-01, which is about hardware.
     pub fn nist_csf(self) -> &'static [&'static str] {
         use FindingRule::*;
         match self {
@@ -112,10 +113,12 @@ impl FindingRule {
             OwnerDeparted | RotationOverdue | LongLived | RevokedButReferenced | HumanUse | CustomerKeyOrphaned => {
                 &["PR.AA-01"]
             }
-            Undocumented => &["ID.AM-01", "PR.AA-05"],
+            Undocumented => &["ID.AM-02", "PR.AA-05"],
             ReviewOverdue | Dormant | NeverUsed | Shared | CrossEnvironment | OverPrivileged => &["PR.AA-05"],
             Leaked => &["PR.DS-01"],
-            UnmanagedSecret => &["ID.AM-01", "PR.DS-01"],
+            // Nobody's credential: missing from the inventory, unmanaged as an identity's
+            // credential, and exposed where it was found.
+            UnmanagedSecret => &["ID.AM-02", "PR.AA-01", "PR.DS-01"],
             ThirdPartyUnreviewed => &["GV.SC-07"],
             AnomalousUse => &["DE.CM-03"],
         }
@@ -196,5 +199,19 @@ mod tests {
             assert!(!rule.nist_csf().is_empty(), "{rule}");
         }
         assert_eq!(FindingRule::ALL.len(), 19);
+    }
+
+    /// CSF 2.0's ID.AM-01 is the hardware inventory: no rule about identities and their
+    /// secrets maps to it; a secret nobody owns is an inventory and identity-management gap.
+    #[test]
+    fn inventory_gaps_map_to_software_and_services_not_hardware() {
+        for rule in FindingRule::ALL {
+            assert!(!rule.nist_csf().contains(&"ID.AM-01"), "{rule}");
+        }
+        assert_eq!(
+            FindingRule::UnmanagedSecret.nist_csf(),
+            ["ID.AM-02", "PR.AA-01", "PR.DS-01"]
+        );
+        assert_eq!(FindingRule::Undocumented.nist_csf(), ["ID.AM-02", "PR.AA-05"]);
     }
 }

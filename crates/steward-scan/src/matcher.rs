@@ -189,7 +189,10 @@ impl Matcher {
 }
 
 /// Drops the matches (sorted by start) that [`ALLOW_MARKER`] allows: those on a line
-/// holding it; in a JSON document (or JSON lines), those in the string value holding it,
+/// holding it; a secret over several lines (a PEM key), also when any of its lines holds
+/// it (the `END` line as well as the `BEGIN` line) or the line just above it does and has
+/// no secret of its own (a comment on a line of its own, as one writes before a block);
+/// in a JSON document (or JSON lines), those in the string value holding it,
 /// so that in minified JSON, one line, a marker in one value does not hide the secrets
 /// of every other (JSON has no comments: the marker is data, and a value's own is the
 /// narrowest place that says which secret it is about). Lines are found from one match
@@ -220,6 +223,21 @@ fn drop_allowed(blob: &[u8], matches: &mut Vec<Match>) {
         });
         return;
     }
+    // Where secrets are, before any is dropped: a marker line above a multi-line secret
+    // allows it only when no secret is on that line.
+    // `starts` is sorted; `reach[i]` is the furthest end of the first `i` secrets.
+    let starts: Vec<usize> = matches.iter().map(|found| found.start).collect();
+    let reach: Vec<usize> = std::iter::once(0)
+        .chain(matches.iter().scan(0, |furthest, found| {
+            *furthest = found.end.max(*furthest);
+            Some(*furthest)
+        }))
+        .collect();
+    let secret_within = |start: usize, end: usize| {
+        let first = starts.partition_point(|secret_start| *secret_start < start);
+        reach[first] > start || starts.get(first).is_some_and(|secret_start| *secret_start < end)
+    };
+    let line_break = |bytes: &[u8]| memchr::memchr2(b'\n', b'\r', bytes);
     // The line of the previous match: `[line_start, line_end)`, `line_end` its line break.
     let mut line: Option<(usize, usize)> = None;
     matches.retain(|found| {
@@ -238,7 +256,25 @@ fn drop_allowed(blob: &[u8], matches: &mut Vec<Match>) {
                 (start, end)
             }
         };
-        !marker_within(line_start, line_end)
+        if marker_within(line_start, line_end) {
+            return false;
+        }
+        if line_break(&blob[found.start..found.end]).is_none() {
+            return true;
+        }
+        // A multi-line secret: its last line, and the line just above its first.
+        let last_line_end = line_break(&blob[found.end..]).map_or(blob.len(), |position| found.end + position);
+        if marker_within(line_start, last_line_end) {
+            return false;
+        }
+        let above_end = match blob[..line_start] {
+            [.., b'\r', b'\n'] => line_start - 2,
+            [.., _] => line_start - 1,
+            [] => return true,
+        };
+        let above_start = memchr::memrchr2(b'\n', b'\r', &blob[..above_end]).map_or(0, |position| position + 1);
+        // Kept unless the line above holds a marker and no secret of its own.
+        !marker_within(above_start, above_end) || secret_within(above_start, above_end)
     });
 }
 

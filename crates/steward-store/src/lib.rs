@@ -198,7 +198,9 @@ impl ScanScope {
     /// Whether `locator` lies inside this scope and has the form the scanner gives copies
     /// of this kind: `path:line:column` under a directory or file (`!` into an archive) for
     /// files, `repository@commit:path:line` for git history of exactly this repository,
-    /// `export#channel@ts:line` / `export#KEY…:line` for chat and ticket exports.
+    /// `export#channel@ts…:line` / `export#KEY…:line` for chat and ticket exports, and
+    /// `notebook#cellN/field:line:column` for notebook cells (documents: a document
+    /// recorded by hand in another form is never the scanner's).
     pub fn covers(&self, kind: LocationKind, locator: &str) -> bool {
         let Some(rest) = (kind == self.kind)
             .then(|| locator.strip_prefix(self.prefix.as_str()))
@@ -219,6 +221,15 @@ impl ScanScope {
             LocationKind::ConfigFile => inside(&['/', ':', '!']) && numbers(rest, 2),
             LocationKind::RepositoryFile => rest.starts_with('@') && numbers(rest, 1),
             LocationKind::ChatMessage | LocationKind::Ticket => inside(&['/', '#', '!']) && numbers(rest, 1),
+            LocationKind::Document => {
+                let in_cell = rest.rsplit_once('#').is_some_and(|(_, place)| {
+                    place
+                        .strip_prefix("cell")
+                        .and_then(|place| place.split_once('/'))
+                        .is_some_and(|(index, _)| !index.is_empty() && index.bytes().all(|b| b.is_ascii_digit()))
+                });
+                inside(&['/', '#', '!']) && in_cell && numbers(rest, 2)
+            }
             _ => false,
         }
     }

