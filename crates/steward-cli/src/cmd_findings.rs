@@ -155,6 +155,7 @@ fn judge(finding: &ScanFinding) -> Vec<FindingRecord> {
             holder.map(|(identity, credential)| Holder {
                 tier: identity.tier,
                 status: credential.status,
+                archived: identity.state == steward_core::LifecycleState::Archived,
             }),
             finding.copies.len(),
         )?;

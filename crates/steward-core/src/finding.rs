@@ -132,6 +132,9 @@ pub struct Holder {
     pub tier: Tier,
     /// Status of the credential.
     pub status: CredentialStatus,
+    /// Whether the identity is archived (decommissioned: a copy found since is found
+    /// after the fact).
+    pub archived: bool,
 }
 
 /// The finding that live copies of one secret raise, with its severity and remediation:
@@ -147,6 +150,16 @@ pub fn judge_copies(holder: Option<Holder>, live_copies: usize) -> Option<(Findi
             FindingRule::UnmanagedSecret,
             Severity::High,
             "find who uses it; adopt it (steward credential add) or revoke it at its system, then remove the copies",
+        ),
+        Some(Holder {
+            status: CredentialStatus::Revoked,
+            archived: true,
+            ..
+        }) => (
+            FindingRule::RevokedButReferenced,
+            Severity::Medium,
+            "the identity is archived, yet copies of its revoked secret were found since: remove them and check \
+             that nothing still tries to use it (a missed dependency of a decommissioned system)",
         ),
         Some(Holder {
             status: CredentialStatus::Revoked,
@@ -174,7 +187,13 @@ mod tests {
 
     #[test]
     fn copies_are_judged_by_what_the_inventory_holds() {
-        let holder = |tier, status| Some(Holder { tier, status });
+        let holder = |tier, status| {
+            Some(Holder {
+                tier,
+                status,
+                archived: false,
+            })
+        };
         assert_eq!(judge_copies(holder(Tier::Low, CredentialStatus::Active), 0), None);
         let rule = |holder| judge_copies(holder, 2).map(|(rule, severity, _)| (rule, severity));
         assert_eq!(rule(None), Some((FindingRule::UnmanagedSecret, Severity::High)));
@@ -190,6 +209,17 @@ mod tests {
             rule(holder(Tier::Low, CredentialStatus::Superseded)),
             Some((FindingRule::Leaked, Severity::High))
         );
+        // Found after the identity was archived: said so, not "before archiving".
+        let archived = Holder {
+            tier: Tier::Low,
+            status: CredentialStatus::Revoked,
+            archived: true,
+        };
+        let (rule, _, remediation) = judge_copies(Some(archived), 1).unwrap();
+        assert_eq!(rule, FindingRule::RevokedButReferenced);
+        assert!(remediation.starts_with("the identity is archived"), "{remediation}");
+        let (_, _, remediation) = judge_copies(holder(Tier::Low, CredentialStatus::Revoked), 1).unwrap();
+        assert!(remediation.ends_with("before archiving the identity"), "{remediation}");
     }
 
     #[test]
