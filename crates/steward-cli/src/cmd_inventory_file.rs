@@ -312,7 +312,13 @@ fn serialize_identity(format: FileFormat, record: &IdentityRecord, first: bool) 
         }
         FileFormat::Csv => {
             let mut writer = csv::Writer::from_writer(&mut out);
-            writer.write_record(record.text_values())?;
+            // Guarded as every CSV steward writes; import takes the guard off again.
+            let values = record.text_values();
+            writer.write_record(
+                values
+                    .iter()
+                    .map(|value| crate::output::spreadsheet_safe(value).into_owned()),
+            )?;
             writer.flush()?;
         }
     }
@@ -412,7 +418,13 @@ mod tests {
                 let mut csv = csv::Writer::from_writer(Vec::new());
                 csv.write_record(IDENTITY_COLUMNS).unwrap();
                 for record in &records {
-                    csv.write_record(record.text_values()).unwrap();
+                    let values = record.text_values();
+                    csv.write_record(
+                        values
+                            .iter()
+                            .map(|value| crate::output::spreadsheet_safe(value).into_owned()),
+                    )
+                    .unwrap();
                 }
                 let csv = String::from_utf8(csv.into_inner().unwrap()).unwrap();
                 assert_eq!(

@@ -403,6 +403,9 @@ fn csv_record(headers: &[String], values: &csv::StringRecord) -> Result<Identity
     // Build the same record as YAML/JSON would, through serde, so the rules are identical.
     let mut object = serde_json::Map::new();
     for (header, value) in headers.iter().zip(values.iter()) {
+        // A leading `'` guards a cell against spreadsheet formulas (`export -o csv` writes
+        // one before `=`, `+`, `-`, `@` and `'`); it is not part of the value.
+        let value = value.strip_prefix('\'').unwrap_or(value);
         // An empty review date is none (as an export writes it), not the tier's default.
         if value.is_empty() && header == "review_due" {
             object.insert(header.clone(), serde_json::Value::Null);

@@ -55,9 +55,11 @@ fn truncate(text: &str) -> String {
 /// A CSV cell that a spreadsheet will not read as a formula: text starting with `=`, `+`,
 /// `-` or `@` (or a tab or carriage return, which some spreadsheets skip before one) gets
 /// a leading `'`, as OWASP advises against CSV injection; a spreadsheet shows the text,
-/// and other programs see the `'`. Other text is left as it is.
+/// and other programs see the `'`. Text that starts with `'` gets one more, so that one
+/// leading `'` can always be taken off again (`steward import` of a CSV does). Other text
+/// is left as it is.
 pub fn spreadsheet_safe(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r', '\'']) {
         std::borrow::Cow::Owned(format!("'{text}"))
     } else {
         std::borrow::Cow::Borrowed(text)

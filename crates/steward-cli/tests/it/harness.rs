@@ -110,7 +110,11 @@ impl Steward {
             .spawn()
             .unwrap();
         if let Some(text) = stdin {
-            child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+            // A command that refuses before reading its input may close it first.
+            match child.stdin.take().unwrap().write_all(text.as_bytes()) {
+                Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {}
+                written => written.unwrap(),
+            }
         }
         let output = child.wait_with_output().unwrap();
         Output {

