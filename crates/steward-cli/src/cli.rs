@@ -516,6 +516,7 @@ pub struct CredentialRevokeArgs {
 
 /// `steward credential locate`.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("gone").args(["removed", "dismiss"])))]
 pub struct CredentialLocateArgs {
     /// Kind of place
     #[arg(long, value_parser = parse_text::<LocationKind>, help = format!("Kind of place: {}", LocationKind::accepted()))]
@@ -539,7 +540,7 @@ pub struct CredentialLocateArgs {
     pub dismiss: bool,
     /// Why the copy is gone or dismissed (required with --removed or --dismiss; recorded
     /// in the audit trail)
-    #[arg(long, value_parser = parse_reason)]
+    #[arg(long, requires = "gone", value_parser = parse_reason)]
     pub reason: Option<String>,
 }
 
@@ -589,9 +590,11 @@ pub const AUTO_SUMMARY_ABOVE: usize = 10_000;
 #[derive(Debug, Args)]
 #[command(
     after_help = "Writes `-o json` (the default), `-o yaml` or `-o csv` to stdout, identities by system and name, \
-                  a batch of 2,048 at a time from one snapshot of the store, so memory does not grow with the store. \
-                  JSON and YAML end with `secrets`: every secret a scan recorded or a copy was recorded of, with its \
-                  copies (fingerprints and places, never the secret), so an import elsewhere keeps them. \
+                  a batch of 2,048 at a time from one snapshot of the store, so memory does not grow with the \
+                  identities. JSON and YAML end with `secrets`: every secret a scan recorded or a copy was recorded \
+                  of, with its copies (fingerprints and places, never the secret), so an import elsewhere keeps \
+                  them; those are held in memory until the end (about 1.4 KB a copy). `fingerprint_key` names the \
+                  key the fingerprints were made under, or is `unknown` when it is not at hand here. \
                   On PostgreSQL an export of 2,048 or more identities also opens a second connection in the same \
                   snapshot for the backup approvers and credentials, and goes on over one until it is ready or if \
                   it cannot be had."

@@ -135,7 +135,12 @@ pub fn export(globals: &Globals, _args: &ExportArgs) -> anyhow::Result<ExitCode>
             )));
         }
     };
-    let fingerprint_key = crate::keys::load_fingerprint_key(&settings.data_dir)?.map(|key| key.id());
+    // Without the key at hand (a copy of the database, a reader without keys/), the file
+    // says so, and an import refuses its fingerprints rather than take them unchecked.
+    let fingerprint_key = Some(
+        crate::keys::load_fingerprint_key(&settings.data_dir)?
+            .map_or_else(|| crate::records::UNKNOWN_KEY.to_string(), |key| key.id()),
+    );
     let mut store = settings.open_store_read_only()?;
     write_stdout(|out| {
         // Parties, then identities a batch at a time, from one snapshot of the store,

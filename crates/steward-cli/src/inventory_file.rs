@@ -743,7 +743,11 @@ impl Inventory {
     /// The message names the file, the line and the field.
     pub fn fingerprint_key_problem(&self, key: Option<&str>) -> Option<String> {
         let named = self.fingerprint_key.as_deref()?;
-        let problem = if named.len() != 16 || !named.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+        let problem = if named == crate::records::UNKNOWN_KEY {
+            "the file does not say which key its fingerprints were made under (it was exported where the \
+             fingerprint key was not at hand): export it again where it is, or pass --drop-fingerprints"
+                .to_string()
+        } else if named.len() != 16 || !named.bytes().all(|byte| byte.is_ascii_hexdigit()) {
             "must be 16 hexadecimal digits (the id `steward export` writes)".to_string()
         } else {
             match key {

@@ -13,6 +13,10 @@ use steward_core::{
     NewIdentity, NewParty, Party, PartyKind, PartyStatus, Policy, Provenance, Roles, Scope, Tier,
 };
 
+/// `fingerprint_key` of an export made where the fingerprint key was not at hand: its
+/// fingerprints cannot be checked, so an import refuses them.
+pub const UNKNOWN_KEY: &str = "unknown";
+
 /// The version of the inventory file format this binary reads and writes.
 pub const FILE_FORMAT_VERSION: u32 = 1;
 

@@ -145,9 +145,11 @@ pub(crate) fn known_secrets(scanned: Vec<ScannedSecret>, copies: Vec<Location>) 
     }
     // First seen first, to the second (as files write instants), then in the order the
     // store recorded them: an export imported elsewhere exports again the same.
+    // The second as files write it (rounded).
+    let second = |at: Timestamp| at.round(jiff::Unit::Second).unwrap_or(at).as_second();
     let mut secrets: Vec<KnownSecret> = by_fingerprint.into_values().collect();
     for secret in &mut secrets {
-        secret.copies.sort_by_key(|copy| (copy.first_seen.as_second(), copy.id));
+        secret.copies.sort_by_key(|copy| (second(copy.first_seen), copy.id));
     }
     let order = |secret: &KnownSecret| {
         let first_seen = secret
@@ -156,7 +158,7 @@ pub(crate) fn known_secrets(scanned: Vec<ScannedSecret>, copies: Vec<Location>) 
             .map(|scanned| scanned.first_seen)
             .chain(secret.copies.iter().map(|copy| copy.first_seen))
             .min()
-            .map(|at| at.as_second());
+            .map(second);
         let first_copy = secret.copies.iter().map(|copy| copy.id).min();
         (first_seen, first_copy)
     };

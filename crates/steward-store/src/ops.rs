@@ -1054,7 +1054,7 @@ pub(crate) fn add_credential(
     )?;
     // The same secret, revoked before, cannot be in use again: its system no longer
     // takes it, or the "rotation" that revoked it handed out the old secret again.
-    if credential.status != CredentialStatus::Revoked
+    if credential.status == CredentialStatus::Active
         && let Some(fingerprint) = &credential.fingerprint
         && let Some(revoked) = tx
             .credentials_by_fingerprint(fingerprint)?
@@ -1168,16 +1168,28 @@ fn record_copy(
     locator: &str,
 ) -> Result<Location, StoreError> {
     let (location, credential) = upsert_copy(tx, actor, fingerprint, kind, locator)?;
-    let subject = location_subject(tx, credential.as_ref(), &location)?;
+    log_copy(tx, log, actor, credential.as_ref(), &location)?;
+    Ok(location)
+}
+
+/// A `location.record` event of `location` as stored, about its holder's identity.
+fn log_copy(
+    tx: &mut dyn Tx,
+    log: &mut EventLog<'_>,
+    actor: &Actor,
+    holder: Option<&Credential>,
+    location: &Location,
+) -> Result<(), StoreError> {
+    let subject = location_subject(tx, holder, location)?;
     log.record(draft(
         actor,
         "location.record",
         subject,
         None,
         None,
-        Some(snapshot(&location)),
+        Some(snapshot(location)),
     ));
-    Ok(location)
+    Ok(())
 }
 
 /// Stores a copy seen now (new, seen again, or live again after it was removed), linked
@@ -1217,9 +1229,11 @@ fn position_in_place(kind: LocationKind, locator: &str) -> (u64, u64) {
 /// Which copies that a scan no longer saw at their positions (`from`, sorted) moved to
 /// which new positions (`to`, sorted) of the same place, as pairs of indexes: as many as
 /// the shorter list has, in order (lines move together: an edit above shifts all below
-/// it), with the least total movement. Among equal ones, copies that moved up win (a line
-/// deleted above: cleaning up an earlier copy is how one copy of two goes away), so the
-/// copy that was deleted is the one left over, not the one still there.
+/// it), at the least cost, where a move costs twice its distance in lines plus one when it
+/// goes down or along the line. So the nearest pairing wins, and between equally near ones
+/// copies that moved up (a line deleted above: cleaning up an earlier copy is how one copy
+/// of two goes away), so the copy that was deleted is the one left over, not the one still
+/// there.
 fn pair_moves(from: &[(u64, u64)], to: &[(u64, u64)]) -> Vec<(usize, usize)> {
     let (short, long, swapped) = if from.len() <= to.len() {
         (from, to, false)
@@ -1492,26 +1506,34 @@ pub(crate) fn record_scan(
             .filter(|location| location.dismissed)
             .map(|location| (location.kind, location.locator.as_str()))
             .collect();
-        let seen_now: HashSet<(LocationKind, &str)> = record
+        // A secret twice at one locator (places without columns: a message, a ticket
+        // field, a line of history) is one copy.
+        let mut seen_now: HashSet<(LocationKind, &str)> = HashSet::new();
+        let copies: Vec<(LocationKind, &str)> = record
             .copies
             .iter()
             .map(|(kind, locator)| (*kind, locator.as_str()))
+            .filter(|copy| seen_now.insert(*copy))
             .collect();
         // By place: live copies not seen again, and copies seen at no known position.
         type ByPlace<'a, T> = HashMap<(LocationKind, &'a str), Vec<T>>;
+        // Live copies, and dismissed ones (a line added above a dismissed copy moves it,
+        // still dismissed).
         let mut gone: ByPlace<'_, &Location> = HashMap::new();
         for location in &known {
-            if location.removed_at.is_none() && !seen_now.contains(&(location.kind, location.locator.as_str())) {
+            if (location.removed_at.is_none() || location.dismissed)
+                && !seen_now.contains(&(location.kind, location.locator.as_str()))
+            {
                 gone.entry((location.kind, place_of(location.kind, &location.locator)))
                     .or_default()
                     .push(location);
             }
         }
         let mut appeared: ByPlace<'_, &str> = HashMap::new();
-        for (kind, locator) in &record.copies {
-            if !known_places.contains(&(*kind, locator.as_str())) {
+        for &(kind, locator) in &copies {
+            if !known_places.contains(&(kind, locator)) {
                 appeared
-                    .entry((*kind, place_of(*kind, locator)))
+                    .entry((kind, place_of(kind, locator)))
                     .or_default()
                     .push(locator);
             }
@@ -1535,23 +1557,33 @@ pub(crate) fn record_scan(
                 moved_from.insert(after[new], before[old]);
             }
         }
+        let unlinked: HashSet<(LocationKind, &str)> = known
+            .iter()
+            .filter(|location| location.credential_id.is_none())
+            .map(|location| (location.kind, location.locator.as_str()))
+            .collect();
         let mut seen_again = Vec::new();
-        for (kind, locator) in &record.copies {
-            if dismissed_places.contains(&(*kind, locator.as_str())) {
+        for (kind, locator) in copies {
+            if dismissed_places.contains(&(kind, locator)) {
                 // Dismissed by hand (still there, the risk accepted): it stays so.
                 continue;
             }
-            if live_places.contains(&(*kind, locator.as_str())) {
+            if live_places.contains(&(kind, locator)) {
                 // Seen again where it was: only its last sighting moves (one event for
-                // all of them, below, rather than one per copy per scan).
-                let (location, _) = upsert_copy(tx, actor, &record.fingerprint, *kind, locator)?;
-                seen_again.push(location.id);
+                // all of them, below, rather than one per copy per scan), unless it now
+                // belongs to a credential added since, which is an event of its own.
+                let (location, holder) = upsert_copy(tx, actor, &record.fingerprint, kind, locator)?;
+                if holder.is_some() && unlinked.contains(&(kind, locator)) {
+                    log_copy(tx, &mut log, actor, holder.as_ref(), &location)?;
+                } else {
+                    seen_again.push(location.id);
+                }
                 recorded.push(location);
                 continue;
             }
-            recorded.push(match moved_from.get(locator.as_str()) {
+            recorded.push(match moved_from.get(locator) {
                 Some(&before) => relocate(tx, &mut log, actor, before.clone(), locator)?,
-                None => record_copy(tx, &mut log, actor, &record.fingerprint, *kind, locator)?,
+                None => record_copy(tx, &mut log, actor, &record.fingerprint, kind, locator)?,
             });
         }
         all_seen_again.extend(seen_again);

@@ -812,6 +812,30 @@ fn fingerprints_of_another_installations_key_are_refused_or_dropped() {
         .json();
     assert!(credentials[0]["fingerprint"].is_null(), "{credentials}");
     assert_eq!(third.count("locations"), 0);
+    // An export made where the key is not at hand says so, and its fingerprints are
+    // refused even by the installation that made them.
+    std::fs::rename(
+        steward.data_dir().join("keys/fingerprint.key"),
+        steward.dir.path().join("fingerprint.key.away"),
+    )
+    .unwrap();
+    let unknown = steward.run(&["export", "-o", "yaml"]).ok().stdout;
+    assert_eq!(unknown.lines().nth(1), Some("fingerprint_key: unknown"), "{unknown}");
+    std::fs::rename(
+        steward.dir.path().join("fingerprint.key.away"),
+        steward.data_dir().join("keys/fingerprint.key"),
+    )
+    .unwrap();
+    let fresh = Steward::new();
+    let file = fresh.write_file("unknown.yaml", &unknown);
+    let output = fresh.run(&["import", file.to_str().unwrap()]).fails_with(2);
+    assert!(
+        output.stderr.contains(
+            "unknown.yaml:2: fingerprint_key: the file does not say which key its fingerprints were made under"
+        ),
+        "{}",
+        output.stderr
+    );
     // A malformed id is refused as such.
     let file = third.write_file("bad.yaml", &yaml.replacen(key_line, "fingerprint_key: xyz", 1));
     let output = third.run(&["import", file.to_str().unwrap()]).fails_with(2);

@@ -1571,6 +1571,22 @@ fn a_revoked_copy_in_history_can_be_dismissed() {
         )
         .ok();
     assert!(dismissed.stdout.contains("dismissed"), "{}", dismissed.stdout);
+    // A reason alone (no --removed or --dismiss) is a usage error, not a live copy.
+    let alone = steward.run_with_stdin(
+        &[
+            "credential",
+            "locate",
+            "--kind",
+            "repository_file",
+            "--at",
+            &locator,
+            "--secret-stdin",
+            "--reason",
+            "why",
+        ],
+        Some(&secret),
+    );
+    assert_eq!(alone.code, 2, "{}", alone.stderr);
     steward
         .run(&["scan", repo.to_str().unwrap(), "--record", "--exit-zero"])
         .ok();

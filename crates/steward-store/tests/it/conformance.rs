@@ -34,6 +34,7 @@ conformance_tests!(
     scans_record_secrets_and_their_copies,
     exported_secrets_import_into_another_store_as_they_were,
     dismissed_copies_stay_dismissed_until_recorded_by_hand,
+    a_copy_linked_to_a_credential_added_since_is_recorded_again,
 );
 
 fn parties_are_created_with_their_team_and_reject_duplicates(db: &TestDb) {
@@ -1599,6 +1600,32 @@ fn dismissed_copies_stay_dismissed_until_recorded_by_hand(db: &TestDb) {
     assert!(store.scan_findings().unwrap().is_empty());
     let locations = store.locations("old").unwrap();
     assert!(locations[0].dismissed, "{locations:?}");
+    // A line added above it moves it, still dismissed; the same copy twice is one.
+    let scanner = steward_store::Actor {
+        now: at("2026-11-29T12:00:00Z"),
+        ..actor()
+    };
+    let moved = store
+        .record_scan(
+            &scanner,
+            &[steward_store::ScanRecord {
+                fingerprint: fingerprint.clone(),
+                rule_id: "aws-secret".into(),
+                rule_name: "AWS secret".into(),
+                preview: "wJal…(40 chars)".into(),
+                copies: vec![
+                    (kind, "/r@c1:config.py:4".to_string()),
+                    (kind, "/r@c1:config.py:4".to_string()),
+                ],
+            }],
+            &[],
+        )
+        .unwrap();
+    assert_eq!(moved.seen.len(), 1, "{:?}", moved.seen);
+    let locations = store.locations("old").unwrap();
+    assert_eq!(locations.len(), 1, "{locations:?}");
+    assert!(locations[0].dismissed && locations[0].locator == "/r@c1:config.py:4");
+    assert!(store.scan_findings().unwrap().is_empty());
     // The identity can be archived.
     for (to, reason) in [("offboarding", "retired"), ("revoked", "retired"), ("archived", "done")] {
         store
@@ -1612,4 +1639,40 @@ fn dismissed_copies_stay_dismissed_until_recorded_by_hand(db: &TestDb) {
     assert!(!live.dismissed && live.removed_at.is_none());
     assert_eq!(store.scan_findings().unwrap().len(), 1);
     store.verify_audit(&signing_key().verifying_key()).unwrap().unwrap();
+}
+
+fn a_copy_linked_to_a_credential_added_since_is_recorded_again(db: &TestDb) {
+    let mut store = db.open();
+    let kind = steward_core::LocationKind::ConfigFile;
+    let credential = new_credential("AKIALATER");
+    let fingerprint = credential.fingerprint.clone().unwrap();
+    let record = steward_store::ScanRecord {
+        fingerprint: fingerprint.clone(),
+        rule_id: "aws-secret".into(),
+        rule_name: "AWS secret".into(),
+        preview: "wJal…(40 chars)".into(),
+        copies: vec![(kind, "/srv/app.env:1:1".to_string())],
+    };
+    store.record_scan(&actor(), std::slice::from_ref(&record), &[]).unwrap();
+    store
+        .add_identity(&actor(), new_identity("later", "aws", None))
+        .unwrap();
+    store.add_credential(&actor(), "later", credential).unwrap();
+    let events = db.count("audit_events");
+    store.record_scan(&actor(), std::slice::from_ref(&record), &[]).unwrap();
+    assert_eq!(
+        db.count("audit_events"),
+        events + 1,
+        "a location.record, not a location.seen"
+    );
+    let mut log = Vec::new();
+    store
+        .for_each_event(&EventFilter::default(), &mut |event| {
+            log.push(event.draft.action.clone());
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(log.last().map(String::as_str), Some("location.record"));
+    let locations = store.locations("later").unwrap();
+    assert!(locations[0].credential_id.is_some(), "{locations:?}");
 }
