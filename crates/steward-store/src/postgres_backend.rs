@@ -243,6 +243,41 @@ struct PgTx<'c> {
     transaction: postgres::Transaction<'c>,
 }
 
+impl PgTx<'_> {
+    /// Inserts `location` (its `id` aside); when (fingerprint, kind, locator) is there,
+    /// keeps it as it is (`keep_existing`: then `None`) or sees it again now: last seen
+    /// moved on, live, not dismissed, linked to a credential if it was not.
+    fn write_location(&mut self, location: &Location, keep_existing: bool) -> Result<Option<Location>, StoreError> {
+        let on_conflict = if keep_existing {
+            "DO NOTHING"
+        } else {
+            "DO UPDATE SET last_seen = GREATEST(l.last_seen, excluded.last_seen),
+                 credential_id = COALESCE(l.credential_id, excluded.credential_id),
+                 removed_at = NULL, dismissed = false"
+        };
+        let sql = format!(
+            "INSERT INTO locations AS l
+                (credential_id, fingerprint, kind, locator, first_seen, last_seen, removed_at, dismissed)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (fingerprint, kind, locator) {on_conflict}
+             RETURNING {LOCATION_COLUMNS}"
+        );
+        let row = self.transaction.query_opt(
+            &sql,
+            &[
+                &location.credential_id.map(|id| id.0),
+                &location.fingerprint.as_str(),
+                &location.kind.as_str(),
+                &location.locator,
+                &PgTimestamp(location.first_seen),
+                &PgTimestamp(location.last_seen),
+                &location.removed_at.map(PgTimestamp),
+                &location.dismissed,
+            ],
+        )?;
+        row.as_ref().map(location_from_row).transpose()
+    }
+}
+
 /// The backup approvers of identity `i`, comma-separated in order.
 const BACKUPS_SQL: &str = "(SELECT string_agg(p.handle, ',' ORDER BY b.position) FROM identity_backup_approvers b
        JOIN parties p ON p.id = b.party_id WHERE b.identity_id = i.id)";
@@ -1197,28 +1232,8 @@ impl Tx for PgTx<'_> {
     }
 
     fn upsert_location(&mut self, location: &Location) -> Result<Location, StoreError> {
-        let sql = format!(
-            "INSERT INTO locations AS l (credential_id, fingerprint, kind, locator, first_seen, last_seen)
-             VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (fingerprint, kind, locator) DO UPDATE
-                SET last_seen = GREATEST(l.last_seen, excluded.last_seen),
-                    credential_id = COALESCE(l.credential_id, excluded.credential_id),
-                    removed_at = NULL,
-                    dismissed = false
-             RETURNING {LOCATION_COLUMNS}"
-        );
-        let row = self.transaction.query_one(
-            &sql,
-            &[
-                &location.credential_id.map(|id| id.0),
-                &location.fingerprint.as_str(),
-                &location.kind.as_str(),
-                &location.locator,
-                &PgTimestamp(location.first_seen),
-                &PgTimestamp(location.last_seen),
-            ],
-        )?;
-        location_from_row(&row)
+        self.write_location(location, false)?
+            .ok_or_else(|| corrupt("locations", "upsert returned no row"))
     }
 
     fn upsert_scanned_secret(&mut self, secret: &ScannedSecret) -> Result<(i64, bool), StoreError> {
@@ -1261,26 +1276,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn insert_location_if_new(&mut self, location: &Location) -> Result<Option<Location>, StoreError> {
-        let sql = format!(
-            "INSERT INTO locations
-                (credential_id, fingerprint, kind, locator, first_seen, last_seen, removed_at, dismissed)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (fingerprint, kind, locator) DO NOTHING
-             RETURNING {LOCATION_COLUMNS}"
-        );
-        let row = self.transaction.query_opt(
-            &sql,
-            &[
-                &location.credential_id.map(|id| id.0),
-                &location.fingerprint.as_str(),
-                &location.kind.as_str(),
-                &location.locator,
-                &PgTimestamp(location.first_seen),
-                &PgTimestamp(location.last_seen),
-                &location.removed_at.map(PgTimestamp),
-                &location.dismissed,
-            ],
-        )?;
-        row.as_ref().map(location_from_row).transpose()
+        self.write_location(location, true)
     }
 
     fn live_locations_under(

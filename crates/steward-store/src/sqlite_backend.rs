@@ -191,6 +191,38 @@ struct SqliteTx<'c> {
     deferred_indexes: Vec<String>,
 }
 
+impl SqliteTx<'_> {
+    /// Inserts `location` (its `id` aside); when (fingerprint, kind, locator) is there,
+    /// keeps it as it is (`keep_existing`: then `None`) or sees it again now: last seen
+    /// moved on, live, not dismissed, linked to a credential if it was not.
+    fn write_location(&mut self, location: &Location, keep_existing: bool) -> Result<Option<Location>, StoreError> {
+        let on_conflict = if keep_existing {
+            "DO NOTHING"
+        } else {
+            "DO UPDATE SET last_seen = max(last_seen, excluded.last_seen),
+                 credential_id = COALESCE(credential_id, excluded.credential_id),
+                 removed_at = NULL, dismissed = 0"
+        };
+        let mut statement = self.transaction.prepare_cached(&format!(
+            "INSERT INTO locations
+                (credential_id, fingerprint, kind, locator, first_seen, last_seen, removed_at, dismissed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (fingerprint, kind, locator) {on_conflict}
+             RETURNING {LOCATION_COLUMNS}"
+        ))?;
+        let mut rows = statement.query(params![
+            location.credential_id.map(|id| id.0),
+            location.fingerprint.as_str(),
+            location.kind.as_str(),
+            location.locator,
+            to_micros(location.first_seen),
+            to_micros(location.last_seen),
+            location.removed_at.map(to_micros),
+            location.dismissed,
+        ])?;
+        rows.next()?.map(location_from_row).transpose()
+    }
+}
+
 /// [`Backend::identity_batches`]' reading: hands each part to `send` as it is read.
 fn read_identity_batches(
     connection: &mut Connection,
@@ -906,28 +938,8 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn upsert_location(&mut self, location: &Location) -> Result<Location, StoreError> {
-        let mut statement = self.transaction.prepare_cached(&format!(
-            "INSERT INTO locations (credential_id, fingerprint, kind, locator, first_seen, last_seen)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (fingerprint, kind, locator) DO UPDATE
-                SET last_seen = max(last_seen, excluded.last_seen),
-                    credential_id = COALESCE(credential_id, excluded.credential_id),
-                    removed_at = NULL,
-                    dismissed = 0
-             RETURNING {LOCATION_COLUMNS}"
-        ))?;
-        let mut rows = statement.query(params![
-            location.credential_id.map(|id| id.0),
-            location.fingerprint.as_str(),
-            location.kind.as_str(),
-            location.locator,
-            to_micros(location.first_seen),
-            to_micros(location.last_seen),
-        ])?;
-        let row = rows
-            .next()?
-            .ok_or_else(|| corrupt("locations", "upsert returned no row"))?;
-        location_from_row(row)
+        self.write_location(location, false)?
+            .ok_or_else(|| corrupt("locations", "upsert returned no row"))
     }
 
     fn upsert_scanned_secret(&mut self, secret: &ScannedSecret) -> Result<(i64, bool), StoreError> {
@@ -1002,23 +1014,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn insert_location_if_new(&mut self, location: &Location) -> Result<Option<Location>, StoreError> {
-        let mut statement = self.transaction.prepare_cached(&format!(
-            "INSERT INTO locations
-                (credential_id, fingerprint, kind, locator, first_seen, last_seen, removed_at, dismissed)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (fingerprint, kind, locator) DO NOTHING
-             RETURNING {LOCATION_COLUMNS}"
-        ))?;
-        let mut rows = statement.query(params![
-            location.credential_id.map(|id| id.0),
-            location.fingerprint.as_str(),
-            location.kind.as_str(),
-            location.locator,
-            to_micros(location.first_seen),
-            to_micros(location.last_seen),
-            location.removed_at.map(to_micros),
-            location.dismissed,
-        ])?;
-        rows.next()?.map(location_from_row).transpose()
+        self.write_location(location, true)
     }
 
     fn live_locations_under(
