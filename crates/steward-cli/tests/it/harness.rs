@@ -275,3 +275,8 @@ pub fn file_mode(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
+
+/// A GitHub classic token with `body` (30 characters) and its valid checksum.
+pub fn token_from(body: &str) -> String {
+    format!("ghp_{body}{}", steward_scan::checks::base62_checksum(body.as_bytes()))
+}

@@ -609,10 +609,8 @@ fn known_copies_and_unmanaged_secrets_survive_an_export_and_import() {
     let steward = Steward::new();
     let tree = steward.dir.path().join("repo");
     std::fs::create_dir_all(&tree).unwrap();
-    let body = "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5";
-    let known = format!("ghp_{body}{}", steward_scan::checks::base62_checksum(body.as_bytes()));
-    let body = "Q1w2E3r4T5y6U7i8O9p0A1s2D3f4G5";
-    let stray = format!("ghp_{body}{}", steward_scan::checks::base62_checksum(body.as_bytes()));
+    let known = token_from("a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5");
+    let stray = token_from("Q1w2E3r4T5y6U7i8O9p0A1s2D3f4G5");
     std::fs::write(tree.join("ci.yml"), format!("token: {known}\nother: {stray}\n")).unwrap();
     steward
         .run(&[

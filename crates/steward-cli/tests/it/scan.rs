@@ -158,10 +158,6 @@ fn a_clean_tree_exits_0_and_bad_rules_exit_2() {
     }
 }
 
-fn token_from(body: &str) -> String {
-    format!("ghp_{body}{}", steward_scan::checks::base62_checksum(body.as_bytes()))
-}
-
 #[test]
 fn record_joins_findings_to_the_inventory_and_baselines_hide_known_secrets() {
     let steward = Steward::new();
