@@ -936,6 +936,13 @@ fn import_secret(
     for copy in &secret.copies {
         check_locator(&copy.locator)?;
         check_seen(copy.first_seen, copy.last_seen, copy.removed_at)?;
+        if copy.dismissed && copy.removed_at.is_none() {
+            return Err(steward_core::DomainError::InvalidField {
+                field: "dismissed",
+                reason: "a dismissed copy has removed_at (when it stopped counting)".into(),
+            }
+            .into());
+        }
         let copy = Location {
             id: 0,
             credential_id: holder.as_ref().map(|credential| credential.id),
@@ -944,15 +951,7 @@ fn import_secret(
         };
         if let Some(location) = tx.insert_location_if_new(&copy)? {
             summary.copies += 1;
-            let subject = location_subject(tx, holder.as_ref(), &location)?;
-            log.record(draft(
-                actor,
-                "location.record",
-                subject,
-                None,
-                None,
-                Some(snapshot(&location)),
-            ));
+            log_copy(tx, log, actor, holder.as_ref(), &location)?;
         }
     }
     Ok(())
