@@ -32,6 +32,8 @@ pub fn import(globals: &Globals, args: &ImportArgs) -> anyhow::Result<ExitCode> 
         }
         0
     };
+    // Checked before the store is opened: a bad secret touches nothing.
+    let secrets = inventory.secrets(settings.actor.now)?;
     let (mut store, _) = settings.open_store()?;
     let audit = match args.audit_detail {
         AuditDetail::Record => ImportAudit::PerRecord,
@@ -41,7 +43,6 @@ pub fn import(globals: &Globals, args: &ImportArgs) -> anyhow::Result<ExitCode> 
     };
     let started = std::time::Instant::now();
     let parties = std::mem::take(&mut inventory.parties);
-    let secrets = inventory.secrets(settings.actor.now)?;
     // Identities are parsed (ahead, on another thread) as the store takes them; a bad one
     // ends the import, which rolls back, with the file's own error.
     let outcome = inventory.with_identities(settings.actor.now, |records| {
