@@ -258,7 +258,8 @@ pub struct PartyAddArgs {
 pub struct PartySetArgs {
     /// Party handle
     pub handle: String,
-    /// New status: active or departed
+    /// New status: active or departed (a departure names, on stderr, how many live
+    /// identities the party still holds a role on)
     #[arg(long, value_parser = parse_text::<PartyStatus>)]
     pub status: PartyStatus,
     /// Why (recorded in the audit trail)

@@ -42,6 +42,23 @@ pub fn run(globals: &Globals, command: &PartyCommand) -> anyhow::Result<ExitCode
             let (mut store, _) = settings.open_store()?;
             let party = store.set_party_status(&settings.actor, &args.handle, args.status, args.reason.as_deref())?;
             print_one(&settings, &party)?;
+            if party.status == steward_core::PartyStatus::Departed {
+                // What the departure leaves without an owner, steward or approver: the
+                // `owner-departed` work, named now rather than found later.
+                let held = store.identities(&steward_store::IdentityFilter {
+                    party: Some(party.handle.clone()),
+                    ..Default::default()
+                })?;
+                let live = held.iter().filter(|identity| identity.state.is_live()).count();
+                if live > 0 {
+                    eprintln!(
+                        "note: {} still holds roles on {live} live identities; give them other owners (steward nhi \
+                         list --party {})",
+                        crate::output::terminal_text(&party.handle),
+                        crate::output::terminal_text(&party.handle)
+                    );
+                }
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

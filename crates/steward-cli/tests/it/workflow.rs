@@ -628,3 +628,25 @@ fn a_revoked_secret_is_not_usable_again_and_a_shared_one_is_said() {
         second.stderr
     );
 }
+
+/// A departure that leaves live identities without one of their parties is said on
+/// stderr (the `owner-departed` work, named when it starts).
+#[test]
+fn a_departure_names_the_identities_it_leaves() {
+    let steward = Steward::new();
+    steward.add_example_parties();
+    steward.run(&["party", "add", "carol@example.com"]).ok();
+    steward.add_example_identity(); // alice owns it, bob is its backup approver
+    let quiet = steward
+        .run(&["party", "set", "carol@example.com", "--status", "departed"])
+        .ok();
+    assert!(!quiet.stderr.contains("note:"), "{}", quiet.stderr);
+    let left = steward
+        .run(&["party", "set", "bob@example.com", "--status", "departed"])
+        .ok();
+    assert_eq!(
+        left.stderr.trim(),
+        "note: bob@example.com still holds roles on 1 live identities; give them other owners (steward nhi list \
+         --party bob@example.com)"
+    );
+}
