@@ -496,9 +496,9 @@ pub struct CredentialAddArgs {
     /// Expiry (YYYY-MM-DD or RFC 3339)
     #[arg(long, value_parser = parse_instant)]
     pub expires: Option<jiff::Timestamp>,
-    /// Status
-    #[arg(long, default_value = "active", value_parser = parse_text::<CredentialStatus>)]
-    pub status: CredentialStatus,
+    /// Status [default: active, or expired when --expires is already past]
+    #[arg(long, value_parser = parse_text::<CredentialStatus>)]
+    pub status: Option<CredentialStatus>,
 }
 
 /// `steward credential revoke`.

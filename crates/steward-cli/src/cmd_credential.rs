@@ -146,7 +146,11 @@ fn add(settings: &Settings, args: &CredentialAddArgs) -> anyhow::Result<()> {
         public_id: args.public_id.clone(),
         fingerprint,
         preview,
-        status: args.status,
+        // A credential whose expiry is past is expired, unless told otherwise.
+        status: args.status.unwrap_or(match args.expires {
+            Some(expires) if expires <= settings.actor.now => steward_core::CredentialStatus::Expired,
+            _ => steward_core::CredentialStatus::Active,
+        }),
         created_at: args
             .created
             .unwrap_or_else(|| default_created(settings.actor.now, [args.expires])),

@@ -650,3 +650,36 @@ fn a_departure_names_the_identities_it_leaves() {
          --party bob@example.com)"
     );
 }
+
+/// A credential added with an expiry already past is expired unless a status is given.
+#[test]
+fn a_credential_expired_when_added_is_expired() {
+    let steward = Steward::new();
+    steward.add_example_parties();
+    steward.add_example_identity();
+    let status = |output: Output| output.json()["status"].as_str().unwrap().to_string();
+    let past = steward
+        .try_add_example_credential(
+            "AKIAPAST",
+            "a-secret-value-that-expired-0001",
+            &["--expires", "2026-01-01", "-o", "json"],
+        )
+        .ok();
+    assert_eq!(status(past), "expired");
+    let future = steward
+        .try_add_example_credential(
+            "AKIAFUTURE",
+            "a-secret-value-still-valid-0002",
+            &["--expires", "2027-01-01", "-o", "json"],
+        )
+        .ok();
+    assert_eq!(status(future), "active");
+    let told = steward
+        .try_add_example_credential(
+            "AKIATOLD",
+            "a-secret-value-said-active-0003",
+            &["--expires", "2026-01-01", "--status", "active", "-o", "json"],
+        )
+        .ok();
+    assert_eq!(status(told), "active");
+}
