@@ -644,11 +644,17 @@ fn scan(globals: &Globals, args: &ScanArgs) -> anyhow::Result<ExitCode> {
         report
             .findings
             .retain(|finding| !known.contains(finding.fingerprint.as_str()));
-        eprintln!(
-            "baseline {}: {} known secrets left out",
-            path.display(),
-            before - report.findings.len()
-        );
+        let left_out = before - report.findings.len();
+        eprintln!("baseline {}: {left_out} known secrets left out", path.display());
+        // A baseline made under another installation's key matches nothing, silently
+        // reporting every known secret as new: say what that looks like.
+        if left_out == 0 && !known.is_empty() && before > 0 {
+            eprintln!(
+                "note: none of the baseline's {} secrets is among the {before} found: if it was made by another \
+                 installation (another fingerprint key), it cannot leave anything out",
+                known.len()
+            );
+        }
     }
     print_findings(settings.output, matcher.rules(), &report.findings)?;
     let stats = &report.stats;

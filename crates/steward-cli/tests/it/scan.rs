@@ -316,6 +316,18 @@ fn record_joins_findings_to_the_inventory_and_baselines_hide_known_secrets() {
     let again = steward.run(&["scan", tree.to_str().unwrap(), "--baseline", baseline.to_str().unwrap()]);
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert!(again.stderr.contains("3 known secrets left out"), "{}", again.stderr);
+    assert!(!again.stderr.contains("note: none of the baseline"), "{}", again.stderr);
+    // Made by another installation (another key), the baseline leaves nothing out: said.
+    let other = Steward::new();
+    let foreign = other.run(&["scan", tree.to_str().unwrap(), "--baseline", baseline.to_str().unwrap()]);
+    assert_eq!(foreign.code, 1, "{}", foreign.stderr);
+    assert!(
+        foreign
+            .stderr
+            .contains("note: none of the baseline's 3 secrets is among the 3 found: if it was made by another"),
+        "{}",
+        foreign.stderr
+    );
     std::fs::write(
         tree.join("new.txt"),
         format!("{}\n", token_from("n3W5s7E9c1R3e5T7x9Y1z3A5b7C9d1")),
