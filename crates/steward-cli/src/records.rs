@@ -122,41 +122,42 @@ impl SecretRecord {
     pub fn to_known(&self, now: jiff::Timestamp) -> Result<steward_store::KnownSecret, (String, String)> {
         let fingerprint =
             Fingerprint::parse(&self.fingerprint).map_err(|error| ("fingerprint".to_string(), error.to_string()))?;
+        // The store's own checks (`Location::validate`, `ScannedSecret::validate`), their
+        // field named as a path in this record.
+        let checked = |prefix: &str, outcome: Result<(), steward_core::DomainError>| {
+            outcome.map_err(|error| match error {
+                steward_core::DomainError::InvalidField { field, reason } => (format!("{prefix}{field}"), reason),
+                other => (prefix.trim_end_matches('.').to_string(), other.to_string()),
+            })
+        };
         let mut places = std::collections::HashSet::new();
         let mut copies = Vec::with_capacity(self.locations.len());
         for (index, copy) in self.locations.iter().enumerate() {
-            let field = |name: &str| format!("locations[{index}].{name}");
-            if copy.locator.trim().is_empty() || copy.locator.len() > 4096 {
-                return Err((field("locator"), "must be 1-4096 characters".to_string()));
-            }
-            if !places.insert((copy.kind, copy.locator.as_str())) {
-                return Err((field("locator"), format!("'{}' is listed twice", copy.locator)));
+            let prefix = format!("locations[{index}].");
+            // A blank locator is refused here too (the store takes any non-empty one).
+            if copy.locator.trim().is_empty() {
+                return Err((format!("{prefix}locator"), "must be 1-4096 characters".to_string()));
             }
             let first_seen = copy.first_seen.unwrap_or(now);
-            let last_seen = copy.last_seen.unwrap_or(first_seen);
-            if last_seen < first_seen {
-                return Err((field("last_seen"), "is before first_seen".to_string()));
-            }
-            if copy.removed_at.is_some_and(|removed| removed < first_seen) {
-                return Err((field("removed_at"), "is before first_seen".to_string()));
-            }
-            if copy.dismissed && copy.removed_at.is_none() {
-                return Err((
-                    field("dismissed"),
-                    "a dismissed copy has removed_at (when it stopped counting)".to_string(),
-                ));
-            }
-            copies.push(steward_core::Location {
+            let location = steward_core::Location {
                 id: 0,
                 credential_id: None,
                 fingerprint: fingerprint.clone(),
                 kind: copy.kind,
                 locator: copy.locator.clone(),
                 first_seen,
-                last_seen,
+                last_seen: copy.last_seen.unwrap_or(first_seen),
                 removed_at: copy.removed_at,
                 dismissed: copy.dismissed,
-            });
+            };
+            checked(&prefix, location.validate())?;
+            if !places.insert((copy.kind, copy.locator.as_str())) {
+                return Err((
+                    format!("{prefix}locator"),
+                    format!("'{}' is listed twice", copy.locator),
+                ));
+            }
+            copies.push(location);
         }
         let scanned = match (&self.rule_id, &self.rule_name, &self.preview) {
             (None, None, None) => {
@@ -177,8 +178,9 @@ impl SecretRecord {
                 None
             }
             (Some(rule_id), Some(rule_name), Some(preview)) => {
+                // Blank ones are refused here too (the store takes any non-empty text).
                 for (name, value) in [("rule_id", rule_id), ("rule_name", rule_name), ("preview", preview)] {
-                    if value.trim().is_empty() || value.len() > 256 {
+                    if value.trim().is_empty() {
                         return Err((name.to_string(), "must be 1-256 characters".to_string()));
                     }
                 }
@@ -190,17 +192,16 @@ impl SecretRecord {
                     .last_seen
                     .or_else(|| copies.iter().map(|copy| copy.last_seen).max())
                     .unwrap_or(first_seen);
-                if last_seen < first_seen {
-                    return Err(("last_seen".to_string(), "is before first_seen".to_string()));
-                }
-                Some(steward_core::ScannedSecret {
+                let scanned = steward_core::ScannedSecret {
                     fingerprint: fingerprint.clone(),
                     rule_id: rule_id.clone(),
                     rule_name: rule_name.clone(),
                     preview: preview.clone(),
                     first_seen,
                     last_seen,
-                })
+                };
+                checked("", scanned.validate())?;
+                Some(scanned)
             }
             _ => {
                 let missing = [

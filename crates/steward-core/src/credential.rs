@@ -358,6 +358,44 @@ pub struct Location {
     pub dismissed: bool,
 }
 
+impl Location {
+    /// Checks a copy as stored: a locator of 1 to 4096 bytes, not seen last before it
+    /// was first seen nor removed before it was first seen, and removed when dismissed.
+    pub fn validate(&self) -> Result<(), DomainError> {
+        let invalid = |field: &'static str, reason: &str| {
+            Err(DomainError::InvalidField {
+                field,
+                reason: reason.to_string(),
+            })
+        };
+        if self.locator.is_empty() || self.locator.len() > 4096 {
+            return invalid("locator", "must be 1-4096 characters");
+        }
+        check_seen(self.first_seen, self.last_seen)?;
+        if self.removed_at.is_some_and(|removed| removed < self.first_seen) {
+            return invalid("removed_at", "is before first_seen");
+        }
+        if self.dismissed && self.removed_at.is_none() {
+            return invalid(
+                "dismissed",
+                "a dismissed copy has removed_at (when it stopped counting)",
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Checks that something was not last seen before it was first seen.
+pub(crate) fn check_seen(first_seen: Timestamp, last_seen: Timestamp) -> Result<(), DomainError> {
+    if last_seen < first_seen {
+        return Err(DomainError::InvalidField {
+            field: "last_seen",
+            reason: "is before first_seen".to_string(),
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

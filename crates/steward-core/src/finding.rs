@@ -27,6 +27,26 @@ pub struct ScannedSecret {
     pub last_seen: Timestamp,
 }
 
+impl ScannedSecret {
+    /// Checks what a scan records of a secret: rule id, rule name and preview of 1 to 256
+    /// bytes, not seen last before it was first seen.
+    pub fn validate(&self) -> Result<(), crate::DomainError> {
+        for (field, value) in [
+            ("rule_id", &self.rule_id),
+            ("rule_name", &self.rule_name),
+            ("preview", &self.preview),
+        ] {
+            if value.is_empty() || value.len() > 256 {
+                return Err(crate::DomainError::InvalidField {
+                    field,
+                    reason: "must be 1-256 characters".into(),
+                });
+            }
+        }
+        crate::credential::check_seen(self.first_seen, self.last_seen)
+    }
+}
+
 text_enum! {
     /// A finding rule of the catalogue.
     pub enum FindingRule as "finding rule" {

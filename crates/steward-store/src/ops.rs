@@ -855,56 +855,6 @@ pub(crate) fn import(
     Ok(summary)
 }
 
-/// Checks what a scan records of a secret: rule id, rule name and preview of 1 to 256
-/// characters.
-fn check_scanned_fields(rule_id: &str, rule_name: &str, preview: &str) -> Result<(), StoreError> {
-    for (field, value) in [("rule_id", rule_id), ("rule_name", rule_name), ("preview", preview)] {
-        if value.is_empty() || value.len() > 256 {
-            return Err(steward_core::DomainError::InvalidField {
-                field,
-                reason: "must be 1-256 characters".into(),
-            }
-            .into());
-        }
-    }
-    Ok(())
-}
-
-/// Checks a locator: 1 to 4096 bytes.
-fn check_locator(locator: &str) -> Result<(), StoreError> {
-    if locator.is_empty() || locator.len() > 4096 {
-        return Err(steward_core::DomainError::InvalidField {
-            field: "locator",
-            reason: "must be 1-4096 characters".into(),
-        }
-        .into());
-    }
-    Ok(())
-}
-
-/// Checks that `first` is not after `last` (nor `removed`, when given, before `first`).
-fn check_seen(
-    first: jiff::Timestamp,
-    last: jiff::Timestamp,
-    removed: Option<jiff::Timestamp>,
-) -> Result<(), StoreError> {
-    let problem = if last < first {
-        Some(("last_seen", "is before first_seen"))
-    } else if removed.is_some_and(|removed| removed < first) {
-        Some(("removed_at", "is before first_seen"))
-    } else {
-        None
-    };
-    match problem {
-        Some((field, reason)) => Err(steward_core::DomainError::InvalidField {
-            field,
-            reason: reason.into(),
-        }
-        .into()),
-        None => Ok(()),
-    }
-}
-
 /// Imports one [`KnownSecret`] (see [`crate::Store::import_with_secrets`]).
 fn import_secret(
     tx: &mut dyn Tx,
@@ -914,12 +864,11 @@ fn import_secret(
     summary: &mut ImportSummary,
 ) -> Result<(), StoreError> {
     if let Some(scanned) = &secret.scanned {
-        check_scanned_fields(&scanned.rule_id, &scanned.rule_name, &scanned.preview)?;
-        check_seen(scanned.first_seen, scanned.last_seen, None)?;
         let scanned = ScannedSecret {
             fingerprint: secret.fingerprint.clone(),
             ..scanned.clone()
         };
+        scanned.validate()?;
         if let Some(id) = tx.insert_scanned_secret_if_new(&scanned)? {
             summary.secrets += 1;
             log.record(draft(
@@ -934,21 +883,13 @@ fn import_secret(
     }
     let holder = tx.credentials_by_fingerprint(&secret.fingerprint)?.into_iter().next();
     for copy in &secret.copies {
-        check_locator(&copy.locator)?;
-        check_seen(copy.first_seen, copy.last_seen, copy.removed_at)?;
-        if copy.dismissed && copy.removed_at.is_none() {
-            return Err(steward_core::DomainError::InvalidField {
-                field: "dismissed",
-                reason: "a dismissed copy has removed_at (when it stopped counting)".into(),
-            }
-            .into());
-        }
         let copy = Location {
             id: 0,
             credential_id: holder.as_ref().map(|credential| credential.id),
             fingerprint: secret.fingerprint.clone(),
             ..copy.clone()
         };
+        copy.validate()?;
         if let Some(location) = tx.insert_location_if_new(&copy)? {
             summary.copies += 1;
             log_copy(tx, log, actor, holder.as_ref(), &location)?;
@@ -1200,9 +1141,8 @@ fn upsert_copy(
     kind: LocationKind,
     locator: &str,
 ) -> Result<(Location, Option<Credential>), StoreError> {
-    check_locator(locator)?;
     let credential = tx.credentials_by_fingerprint(fingerprint)?.into_iter().next();
-    let location = tx.upsert_location(&Location {
+    let seen = Location {
         id: 0,
         credential_id: credential.as_ref().map(|credential| credential.id),
         fingerprint: fingerprint.clone(),
@@ -1212,7 +1152,9 @@ fn upsert_copy(
         last_seen: actor.now,
         removed_at: None,
         dismissed: false,
-    })?;
+    };
+    seen.validate()?;
+    let location = tx.upsert_location(&seen)?;
     Ok((location, credential))
 }
 
@@ -1466,7 +1408,6 @@ pub(crate) fn record_scan(
     let mut recorded = Vec::new();
     let mut all_seen_again = Vec::new();
     for record in records {
-        check_scanned_fields(&record.rule_id, &record.rule_name, &record.preview)?;
         let secret = ScannedSecret {
             fingerprint: record.fingerprint.clone(),
             rule_id: record.rule_id.clone(),
@@ -1475,6 +1416,7 @@ pub(crate) fn record_scan(
             first_seen: actor.now,
             last_seen: actor.now,
         };
+        secret.validate()?;
         let (id, new) = tx.upsert_scanned_secret(&secret)?;
         if new {
             log.record(draft(
@@ -1490,20 +1432,10 @@ pub(crate) fn record_scan(
         // before at another line of the same file or message: it is moved, keeping its
         // first sighting, not removed and found anew (see `pair_moves`).
         let known = tx.locations_by_fingerprint(&record.fingerprint)?;
-        // Sets and maps, not scans of lists: a blob in 10,000 commits is 10,000 copies.
-        let known_places: HashSet<(LocationKind, &str)> = known
+        // Maps, not scans of lists: a blob in 10,000 commits is 10,000 copies.
+        let known_at: HashMap<(LocationKind, &str), &Location> = known
             .iter()
-            .map(|location| (location.kind, location.locator.as_str()))
-            .collect();
-        let live_places: HashSet<(LocationKind, &str)> = known
-            .iter()
-            .filter(|location| location.removed_at.is_none())
-            .map(|location| (location.kind, location.locator.as_str()))
-            .collect();
-        let dismissed_places: HashSet<(LocationKind, &str)> = known
-            .iter()
-            .filter(|location| location.dismissed)
-            .map(|location| (location.kind, location.locator.as_str()))
+            .map(|location| ((location.kind, location.locator.as_str()), location))
             .collect();
         // A secret twice at one locator (places without columns: a message, a ticket
         // field, a line of history) is one copy.
@@ -1530,7 +1462,7 @@ pub(crate) fn record_scan(
         }
         let mut appeared: ByPlace<'_, &str> = HashMap::new();
         for &(kind, locator) in &copies {
-            if !known_places.contains(&(kind, locator)) {
+            if !known_at.contains_key(&(kind, locator)) {
                 appeared
                     .entry((kind, place_of(kind, locator)))
                     .or_default()
@@ -1556,23 +1488,19 @@ pub(crate) fn record_scan(
                 moved_from.insert(after[new], before[old]);
             }
         }
-        let unlinked: HashSet<(LocationKind, &str)> = known
-            .iter()
-            .filter(|location| location.credential_id.is_none())
-            .map(|location| (location.kind, location.locator.as_str()))
-            .collect();
         let mut seen_again = Vec::new();
         for (kind, locator) in copies {
-            if dismissed_places.contains(&(kind, locator)) {
+            let here = known_at.get(&(kind, locator));
+            if here.is_some_and(|location| location.dismissed) {
                 // Dismissed by hand (still there, the risk accepted): it stays so.
                 continue;
             }
-            if live_places.contains(&(kind, locator)) {
+            if let Some(here) = here.filter(|location| location.removed_at.is_none()) {
                 // Seen again where it was: only its last sighting moves (one event for
                 // all of them, below, rather than one per copy per scan), unless it now
                 // belongs to a credential added since, which is an event of its own.
                 let (location, holder) = upsert_copy(tx, actor, &record.fingerprint, kind, locator)?;
-                if holder.is_some() && unlinked.contains(&(kind, locator)) {
+                if holder.is_some() && here.credential_id.is_none() {
                     log_copy(tx, &mut log, actor, holder.as_ref(), &location)?;
                 } else {
                     seen_again.push(location.id);
